@@ -1,0 +1,1 @@
+//! Test harness for kproducer (filled in by the foundation issue).

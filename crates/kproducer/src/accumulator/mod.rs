@@ -1,0 +1,1 @@
+//! accumulator (in progress).

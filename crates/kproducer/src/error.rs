@@ -1,0 +1,188 @@
+//! Error types. Each says what went wrong and, where it helps, what to do about it.
+//!
+//! - [`ConfigError`]: a configuration value is wrong; raised when the producer is built.
+//! - [`SendError`]: `send` refused the record before it was buffered (nothing was sent).
+//! - [`ProduceError`]: a buffered record failed to be delivered; reported through its future or callback.
+//! - [`KafkaError`]: any of these, for callers that don't care which stage failed.
+
+use crate::protocol::errors::ErrorCode;
+
+/// A configuration value is missing, malformed or conflicts with another.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The key's value is not allowed.
+    #[error("invalid value {value:?} for configuration {key}: {allowed}")]
+    InvalidValue {
+        /// Java property name, e.g. `acks`.
+        key: String,
+        /// The value given.
+        value: String,
+        /// What is allowed, e.g. "must be one of 0, 1, all, -1".
+        allowed: String,
+    },
+    /// A required key has no value.
+    #[error("missing required configuration {key}: {hint}")]
+    Missing {
+        /// Java property name.
+        key: String,
+        /// What to set.
+        hint: String,
+    },
+    /// Two settings contradict each other.
+    #[error("conflicting configuration {key}: {reason}")]
+    Conflict {
+        /// The key whose value must change.
+        key: String,
+        /// Why, in Java's words where there are some.
+        reason: String,
+    },
+    /// A properties file could not be read or parsed.
+    #[error("cannot load properties file {path}: {reason}")]
+    File {
+        /// File path.
+        path: String,
+        /// The I/O or syntax problem (with a line number when known).
+        reason: String,
+    },
+}
+
+/// `send` refused the record; nothing of it was buffered or sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The key or value serializer failed.
+    #[error("serialization failed for {what} of a record to topic {topic}: {reason}")]
+    Serialization {
+        /// `"key"` or `"value"`.
+        what: &'static str,
+        /// Topic of the record.
+        topic: String,
+        /// The serializer's message.
+        reason: String,
+    },
+    /// The serialized record is larger than `max.request.size` or `buffer.memory` (Java's RecordTooLargeException).
+    #[error("RecordTooLargeException: the record is {size} bytes when serialized, which is larger than {limit_key} ({limit}); raise {limit_key} or send smaller records")]
+    RecordTooLarge {
+        /// Estimated serialized size.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+        /// The key that sets the limit.
+        limit_key: &'static str,
+    },
+    /// Waited `max.block.ms` for the topic's metadata (Java's TimeoutException).
+    #[error("TimeoutException: topic {topic} not present in metadata after {waited_ms} ms (max.block.ms); is the topic created and a broker reachable?")]
+    MetadataTimeout {
+        /// Topic.
+        topic: String,
+        /// How long send waited.
+        waited_ms: u64,
+    },
+    /// Waited `max.block.ms` for buffer memory (Java's BufferExhaustedException).
+    #[error("BufferExhaustedException: failed to allocate {size} bytes within the configured max blocking time {waited_ms} ms; total memory is {total} bytes (buffer.memory)")]
+    BufferExhausted {
+        /// Bytes requested.
+        size: usize,
+        /// How long send waited.
+        waited_ms: u64,
+        /// `buffer.memory`.
+        total: usize,
+    },
+    /// The topic does not exist and the broker did not create it.
+    #[error("UnknownTopicOrPartitionException: topic {topic} does not exist; create it first or enable auto-creation on the broker")]
+    UnknownTopic {
+        /// Topic.
+        topic: String,
+    },
+    /// The record names a partition the topic doesn't have.
+    #[error("partition {partition} of topic {topic} is not in [0, {partitions})")]
+    InvalidPartition {
+        /// Topic.
+        topic: String,
+        /// The partition asked for.
+        partition: i32,
+        /// Partition count.
+        partitions: i32,
+    },
+    /// The broker answered the metadata request for this topic with an error.
+    #[error("metadata for topic {topic}: {code}")]
+    TopicError {
+        /// Topic.
+        topic: String,
+        /// Broker error.
+        code: ErrorCode,
+    },
+    /// `try_send` found no buffer space (it never waits).
+    #[error("buffer full: {size} bytes not available now (buffer.memory {total}); use send() to wait up to max.block.ms")]
+    BufferFull {
+        /// Bytes requested.
+        size: usize,
+        /// `buffer.memory`.
+        total: usize,
+    },
+    /// `close` was called; the producer takes no more records.
+    #[error("IllegalStateException: cannot send after the producer is closed")]
+    Closed,
+}
+
+/// A buffered record was not delivered. Cheap to clone: one failure is shared by all records of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProduceError {
+    /// The broker answered with an error for this record's partition.
+    #[error("{topic}-{partition}: {code}{}", message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default())]
+    Broker {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Kafka error code.
+        code: ErrorCode,
+        /// The broker's error message, if any.
+        message: Option<String>,
+    },
+    /// `delivery.timeout.ms` passed before the record was acknowledged (Java's TimeoutException).
+    #[error("TimeoutException: expiring {records} record(s) for {topic}-{partition}: {elapsed_ms} ms has passed since batch creation (delivery.timeout.ms)")]
+    DeliveryTimeout {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Records in the expired batch.
+        records: usize,
+        /// Time since the batch was created.
+        elapsed_ms: u64,
+    },
+    /// The connection failed and the record could not be retried.
+    #[error("NetworkException: {0}")]
+    Network(String),
+    /// The producer was closed (or dropped) with the record still unsent.
+    #[error("the producer was closed before the record was sent")]
+    Closed,
+    /// The broker's answer could not be understood.
+    #[error("malformed response from broker: {0}")]
+    Protocol(String),
+}
+
+impl ProduceError {
+    /// Whether sending again might succeed (the Kafka code is retriable, or a timeout/network error).
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            ProduceError::Broker { code, .. } => code.is_retriable(),
+            ProduceError::DeliveryTimeout { .. } | ProduceError::Network(_) => true,
+            ProduceError::Closed | ProduceError::Protocol(_) => false,
+        }
+    }
+}
+
+/// Any kproducer error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KafkaError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// `send` refused the record.
+    #[error(transparent)]
+    Send(#[from] SendError),
+    /// Delivery failed.
+    #[error(transparent)]
+    Produce(#[from] ProduceError),
+}

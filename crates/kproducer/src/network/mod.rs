@@ -1,0 +1,1 @@
+//! tokio connections to brokers: framing, correlation ids, pipelining, ApiVersions negotiation.

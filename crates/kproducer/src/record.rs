@@ -1,0 +1,127 @@
+//! The records a caller sends and the metadata it gets back.
+
+use bytes::Bytes;
+
+/// A record header: a string key and an optional byte value (Java's `Header`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Header {
+    /// Header key (UTF-8).
+    pub key: String,
+    /// Header value; `None` is a null value on the wire.
+    pub value: Option<Bytes>,
+}
+
+impl Header {
+    /// A header with a value.
+    ///
+    /// ```
+    /// let h = kproducer::Header::new("trace-id", &b"abc"[..]);
+    /// assert_eq!(h.value.as_deref(), Some(&b"abc"[..]));
+    /// ```
+    pub fn new(key: impl Into<String>, value: impl Into<Bytes>) -> Self {
+        Header {
+            key: key.into(),
+            value: Some(value.into()),
+        }
+    }
+}
+
+/// A record to send (Java's `ProducerRecord<K, V>`).
+///
+/// ```
+/// use kproducer::ProducerRecord;
+/// let r = ProducerRecord::new("orders", "order-1".to_string())
+///     .with_key("customer-7".to_string())
+///     .with_partition(2)
+///     .with_timestamp(1_700_000_000_000)
+///     .with_header("source", &b"web"[..]);
+/// assert_eq!(r.partition, Some(2));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProducerRecord<K, V> {
+    /// Topic to send to.
+    pub topic: String,
+    /// Explicit partition; `None` lets the partitioner choose.
+    pub partition: Option<i32>,
+    /// Key; `None` is a null key.
+    pub key: Option<K>,
+    /// Value; `None` is a null value (a tombstone on compacted topics).
+    pub value: Option<V>,
+    /// Headers, in order.
+    pub headers: Vec<Header>,
+    /// Timestamp in ms since the epoch; `None` means "now" (CreateTime).
+    pub timestamp: Option<i64>,
+}
+
+impl<K, V> ProducerRecord<K, V> {
+    /// A record with a value and nothing else set.
+    pub fn new(topic: impl Into<String>, value: V) -> Self {
+        ProducerRecord {
+            topic: topic.into(),
+            partition: None,
+            key: None,
+            value: Some(value),
+            headers: Vec::new(),
+            timestamp: None,
+        }
+    }
+
+    /// A record with neither key nor value set (use the `with_*` methods), e.g. a tombstone.
+    pub fn empty(topic: impl Into<String>) -> Self {
+        ProducerRecord {
+            topic: topic.into(),
+            partition: None,
+            key: None,
+            value: None,
+            headers: Vec::new(),
+            timestamp: None,
+        }
+    }
+
+    /// Sets the key.
+    pub fn with_key(mut self, key: K) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Sets the value.
+    pub fn with_value(mut self, value: V) -> Self {
+        self.value = Some(value);
+        self
+    }
+
+    /// Sets an explicit partition.
+    pub fn with_partition(mut self, partition: i32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// Sets an explicit timestamp (ms since the epoch).
+    pub fn with_timestamp(mut self, timestamp: i64) -> Self {
+        self.timestamp = Some(timestamp);
+        self
+    }
+
+    /// Appends a header.
+    pub fn with_header(mut self, key: impl Into<String>, value: impl Into<Bytes>) -> Self {
+        self.headers.push(Header::new(key, value));
+        self
+    }
+}
+
+/// Where a record landed (Java's `RecordMetadata`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMetadata {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset in the partition; `-1` when unknown (acks=0).
+    pub offset: i64,
+    /// CreateTime given or assigned at send, or the broker's LogAppendTime when the topic uses it.
+    pub timestamp: i64,
+    /// Serialized key size in bytes, `-1` for a null key.
+    pub serialized_key_size: i32,
+    /// Serialized value size in bytes, `-1` for a null value.
+    pub serialized_value_size: i32,
+}

@@ -1,0 +1,1 @@
+//! sender (in progress).

@@ -1,0 +1,22 @@
+//! Key and value serializers (Java's `Serializer<T>`), with built-ins byte-identical to Java's.
+
+use std::borrow::Cow;
+
+use crate::record::Header;
+
+/// A serializer failed; `send` reports it as [`SendError::Serialization`](crate::SendError::Serialization).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SerializationError(pub String);
+
+/// Turns a `T` into bytes. Borrow when you can: byte-like types return `Cow::Borrowed`, so
+/// sending them copies the bytes once, straight into the batch.
+pub trait Serializer<T>: Send + Sync {
+    /// Serializes `data` for a record to `topic` carrying `headers`.
+    fn serialize<'a>(
+        &self,
+        topic: &str,
+        headers: &[Header],
+        data: &'a T,
+    ) -> Result<Cow<'a, [u8]>, SerializationError>;
+}
