@@ -10,7 +10,8 @@ use crate::record::Header;
 pub struct SerializationError(pub String);
 
 /// Turns a `T` into bytes. Borrow when you can: byte-like types return `Cow::Borrowed`, so
-/// sending them copies the bytes once, straight into the batch.
+/// sending them copies the bytes once, straight into the batch. `Ok(None)` is a null on the wire
+/// (Java serializers may return `null`, e.g. `VoidSerializer`).
 pub trait Serializer<T>: Send + Sync {
     /// Serializes `data` for a record to `topic` carrying `headers`.
     fn serialize<'a>(
@@ -18,5 +19,5 @@ pub trait Serializer<T>: Send + Sync {
         topic: &str,
         headers: &[Header],
         data: &'a T,
-    ) -> Result<Cow<'a, [u8]>, SerializationError>;
+    ) -> Result<Option<Cow<'a, [u8]>>, SerializationError>;
 }
