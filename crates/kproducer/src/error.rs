@@ -70,12 +70,14 @@ pub enum SendError {
         limit_key: &'static str,
     },
     /// Waited `max.block.ms` for the topic's metadata (Java's TimeoutException).
-    #[error("TimeoutException: topic {topic} not present in metadata after {waited_ms} ms (max.block.ms); is the topic created and a broker reachable?")]
+    #[error("TimeoutException: topic {topic} not present in metadata after {waited_ms} ms (max.block.ms); last problem: {reason}")]
     MetadataTimeout {
         /// Topic.
         topic: String,
         /// How long send waited.
         waited_ms: u64,
+        /// The last connection or metadata error seen, e.g. a refused connection.
+        reason: String,
     },
     /// Waited `max.block.ms` for buffer memory (Java's BufferExhaustedException).
     #[error("BufferExhaustedException: failed to allocate {size} bytes within the configured max blocking time {waited_ms} ms; total memory is {total} bytes (buffer.memory)")]
@@ -185,4 +187,7 @@ pub enum KafkaError {
     /// Delivery failed.
     #[error(transparent)]
     Produce(#[from] ProduceError),
+    /// The async runtime is missing or could not be started.
+    #[error("runtime: {0}")]
+    Runtime(String),
 }

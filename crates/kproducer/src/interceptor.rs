@@ -22,3 +22,17 @@ pub trait ProducerInterceptor<K, V>: Send + Sync {
         error: Option<&ProduceError>,
     ) -> Result<(), InterceptorError>;
 }
+
+// TEMPORARY stub until the partitioner branch is merged.
+/// Stub.
+pub struct InterceptorChain<K, V>(Vec<std::sync::Arc<dyn ProducerInterceptor<K, V>>>);
+impl<K, V> InterceptorChain<K, V> {
+    /// Stub.
+    pub fn new(v: Vec<std::sync::Arc<dyn ProducerInterceptor<K, V>>>) -> Self { InterceptorChain(v) }
+    /// Stub.
+    pub fn is_empty(&self) -> bool { self.0.is_empty() }
+    /// Stub.
+    pub fn on_send(&self, r: &mut ProducerRecord<K, V>) { for i in &self.0 { let _ = i.on_send(r); } }
+    /// Stub.
+    pub fn on_acknowledgement(&self, m: &RecordMetadata, e: Option<&ProduceError>) { for i in &self.0 { let _ = i.on_acknowledgement(m, e); } }
+}

@@ -1,1 +1,406 @@
-//! Cluster metadata (in progress).
+//! The producer's view of the cluster: brokers, topics, partitions and their leaders, and the
+//! policy for when to refresh it (Java's `ProducerMetadata`).
+//!
+//! Sans-IO: [`Metadata`] decides *when* a refresh is due and *which* topics to ask for; the
+//! driver sends the request and feeds the answer to [`Metadata::handle_response`]. Readers get an
+//! immutable [`Cluster`] snapshot (`Arc`), so a `send` never waits on the driver to look up a
+//! partition count.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::protocol::errors::ErrorCode;
+
+/// A broker as the cluster advertises it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerInfo {
+    /// Node id.
+    pub node_id: i32,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: i32,
+}
+
+impl BrokerInfo {
+    /// `host:port`, ready for `connect`.
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// One partition of a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionInfo {
+    /// Partition id.
+    pub partition: i32,
+    /// Leader node id, `None` while there is no leader.
+    pub leader: Option<i32>,
+    /// Leader epoch (-1 when unknown).
+    pub leader_epoch: i32,
+}
+
+/// What the cluster said about one topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// Topic name.
+    pub name: String,
+    /// Partitions indexed by id (`partitions[i].partition == i`).
+    pub partitions: Vec<PartitionInfo>,
+    /// Partitions with a known leader, ascending.
+    pub available: Vec<i32>,
+}
+
+impl TopicInfo {
+    /// Number of partitions.
+    pub fn partition_count(&self) -> i32 {
+        self.partitions.len() as i32
+    }
+
+    /// The leader of `partition`, if known.
+    pub fn leader(&self, partition: i32) -> Option<i32> {
+        usize::try_from(partition)
+            .ok()
+            .and_then(|p| self.partitions.get(p))
+            .and_then(|p| p.leader)
+    }
+}
+
+/// An immutable snapshot of the cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cluster {
+    /// Brokers by node id.
+    pub brokers: HashMap<i32, BrokerInfo>,
+    /// Topics with usable metadata.
+    pub topics: HashMap<String, Arc<TopicInfo>>,
+    /// Topics the last answer reported an error for (e.g. UNKNOWN_TOPIC_OR_PARTITION).
+    pub topic_errors: HashMap<String, ErrorCode>,
+}
+
+impl Cluster {
+    /// The topic's metadata, if known.
+    pub fn topic(&self, name: &str) -> Option<&Arc<TopicInfo>> {
+        self.topics.get(name)
+    }
+
+    /// The leader of `topic`-`partition`, if known.
+    pub fn leader_for(&self, topic: &str, partition: i32) -> Option<i32> {
+        self.topics.get(topic).and_then(|t| t.leader(partition))
+    }
+}
+
+/// The refresh policy and the current snapshot.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use kproducer::metadata::Metadata;
+/// let now = Instant::now();
+/// let mut m = Metadata::new(Duration::from_millis(100), Duration::from_secs(300), Duration::from_secs(300));
+/// m.add_topic("orders", now);
+/// assert!(m.update_due(now));
+/// assert_eq!(m.request_topics(), vec!["orders".to_string()]);
+/// ```
+#[derive(Debug)]
+pub struct Metadata {
+    cluster: Arc<Cluster>,
+    /// Topics we keep metadata for, with when a send last used them.
+    topics: HashMap<String, Instant>,
+    need_update: bool,
+    last_refresh: Option<Instant>,
+    last_attempt: Option<Instant>,
+    refresh_backoff: Duration,
+    max_age: Duration,
+    max_idle: Duration,
+    version: u64,
+}
+
+impl Metadata {
+    /// A policy with `retry.backoff.ms`, `metadata.max.age.ms` and `metadata.max.idle.ms`.
+    pub fn new(refresh_backoff: Duration, max_age: Duration, max_idle: Duration) -> Self {
+        Metadata {
+            cluster: Arc::new(Cluster::default()),
+            topics: HashMap::new(),
+            need_update: true,
+            last_refresh: None,
+            last_attempt: None,
+            refresh_backoff,
+            max_age,
+            max_idle,
+            version: 0,
+        }
+    }
+
+    /// The current snapshot.
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
+    }
+
+    /// Bumped on every answer, so waiters can tell "new answer, still no topic" from "no answer yet".
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Starts tracking `topic`; a refresh becomes due when it is new. Returns whether it was new.
+    pub fn add_topic(&mut self, topic: &str, now: Instant) -> bool {
+        match self.topics.get_mut(topic) {
+            Some(last_used) => {
+                *last_used = now;
+                false
+            }
+            None => {
+                self.topics.insert(topic.to_string(), now);
+                self.need_update = true;
+                true
+            }
+        }
+    }
+
+    /// Marks the topic used now, so it isn't forgotten after `metadata.max.idle.ms`.
+    pub fn touch(&mut self, topic: &str, now: Instant) {
+        if let Some(t) = self.topics.get_mut(topic) {
+            *t = now;
+        }
+    }
+
+    /// Asks for a refresh at the next opportunity (after an error that suggests stale leaders).
+    pub fn request_update(&mut self) {
+        self.need_update = true;
+    }
+
+    /// When the next refresh is due: now if one was requested (after the backoff), else when the
+    /// snapshot reaches `metadata.max.age.ms`.
+    pub fn next_update(&self, now: Instant) -> Instant {
+        let backoff_end = self
+            .last_attempt
+            .map(|t| t + self.refresh_backoff)
+            .unwrap_or(now);
+        if self.need_update {
+            return backoff_end.max(now);
+        }
+        match self.last_refresh {
+            Some(t) => (t + self.max_age).max(backoff_end),
+            None => backoff_end.max(now),
+        }
+    }
+
+    /// Whether a refresh should be sent now.
+    pub fn update_due(&self, now: Instant) -> bool {
+        self.next_update(now) <= now
+    }
+
+    /// The topics to ask for.
+    pub fn request_topics(&self) -> Vec<String> {
+        let mut t: Vec<String> = self.topics.keys().cloned().collect();
+        t.sort();
+        t
+    }
+
+    /// Builds the request for [`Metadata::request_topics`] and records the attempt.
+    pub fn build_request(&mut self, now: Instant) -> MetadataRequest {
+        self.last_attempt = Some(now);
+        let topics = self
+            .request_topics()
+            .into_iter()
+            .map(|t| {
+                MetadataRequestTopic::default()
+                    .with_name(Some(TopicName(StrBytes::from_string(t))))
+            })
+            .collect();
+        MetadataRequest::default()
+            .with_topics(Some(topics))
+            .with_allow_auto_topic_creation(true)
+    }
+
+    /// The request failed (connection error, timeout): retry after the backoff.
+    pub fn handle_failure(&mut self, now: Instant) {
+        self.last_attempt = Some(now);
+        self.need_update = true;
+    }
+
+    /// Applies an answer. Topics idle for longer than `metadata.max.idle.ms` are forgotten.
+    pub fn handle_response(&mut self, response: &MetadataResponse, now: Instant) {
+        self.topics
+            .retain(|_, last_used| now.saturating_duration_since(*last_used) < self.max_idle);
+        let mut cluster = Cluster::default();
+        for b in &response.brokers {
+            cluster.brokers.insert(
+                b.node_id.0,
+                BrokerInfo {
+                    node_id: b.node_id.0,
+                    host: b.host.to_string(),
+                    port: b.port,
+                },
+            );
+        }
+        let mut retry_soon = false;
+        let mut seen = HashSet::new();
+        for t in &response.topics {
+            let Some(name) = t.name.as_ref().map(|n| n.0.to_string()) else {
+                continue;
+            };
+            seen.insert(name.clone());
+            if let Some(code) = ErrorCode::from_i16(t.error_code) {
+                // LEADER_NOT_AVAILABLE etc. right after creation: ask again soon.
+                retry_soon = true;
+                cluster.topic_errors.insert(name, code);
+                continue;
+            }
+            let mut partitions: Vec<PartitionInfo> = t
+                .partitions
+                .iter()
+                .map(|p| PartitionInfo {
+                    partition: p.partition_index,
+                    leader: (p.leader_id.0 >= 0 && cluster.brokers.contains_key(&p.leader_id.0))
+                        .then_some(p.leader_id.0),
+                    leader_epoch: p.leader_epoch,
+                })
+                .collect();
+            partitions.sort_by_key(|p| p.partition);
+            // Partition ids must be 0..n; a gap means a malformed answer: treat the topic as unknown.
+            if partitions
+                .iter()
+                .enumerate()
+                .any(|(i, p)| p.partition != i as i32)
+                || partitions.is_empty()
+            {
+                retry_soon = true;
+                cluster
+                    .topic_errors
+                    .insert(name, crate::protocol::errors::LEADER_NOT_AVAILABLE);
+                continue;
+            }
+            let available: Vec<i32> = partitions
+                .iter()
+                .filter(|p| p.leader.is_some())
+                .map(|p| p.partition)
+                .collect();
+            if available.len() < partitions.len() {
+                retry_soon = true;
+            }
+            cluster.topics.insert(
+                name.clone(),
+                Arc::new(TopicInfo {
+                    name,
+                    partitions,
+                    available,
+                }),
+            );
+        }
+        // Keep what we knew of topics the answer didn't mention (e.g. a partial answer).
+        for (name, info) in self.cluster.topics.iter() {
+            if !seen.contains(name) && self.topics.contains_key(name) {
+                cluster.topics.insert(name.clone(), info.clone());
+            }
+        }
+        self.cluster = Arc::new(cluster);
+        self.version += 1;
+        self.last_refresh = Some(now);
+        self.last_attempt = Some(now);
+        self.need_update = retry_soon;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::metadata_response::{
+        MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+    };
+    use kafka_protocol::messages::BrokerId;
+
+    fn response(leaders: &[i32]) -> MetadataResponse {
+        MetadataResponse::default()
+            .with_brokers(vec![
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(1))
+                    .with_host(StrBytes::from_static_str("127.0.0.1"))
+                    .with_port(9092),
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(2))
+                    .with_host(StrBytes::from_static_str("127.0.0.1"))
+                    .with_port(9093),
+            ])
+            .with_topics(vec![MetadataResponseTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_static_str("t"))))
+                .with_partitions(
+                    leaders
+                        .iter()
+                        .enumerate()
+                        .map(|(i, l)| {
+                            MetadataResponsePartition::default()
+                                .with_partition_index(i as i32)
+                                .with_leader_id(BrokerId(*l))
+                        })
+                        .collect(),
+                )])
+    }
+
+    #[test]
+    fn refresh_is_due_for_new_topics_then_after_max_age() {
+        let t0 = Instant::now();
+        let mut m = Metadata::new(
+            Duration::from_millis(100),
+            Duration::from_secs(10),
+            Duration::from_secs(300),
+        );
+        m.add_topic("t", t0);
+        assert!(m.update_due(t0));
+        let _ = m.build_request(t0);
+        m.handle_response(&response(&[1, 2]), t0);
+        assert!(!m.update_due(t0 + Duration::from_secs(9)));
+        assert!(m.update_due(t0 + Duration::from_secs(10)));
+        assert!(!m.add_topic("t", t0), "known topic is not new");
+    }
+
+    #[test]
+    fn leaders_and_availability() {
+        let t0 = Instant::now();
+        let mut m = Metadata::new(
+            Duration::from_millis(100),
+            Duration::from_secs(10),
+            Duration::from_secs(300),
+        );
+        m.add_topic("t", t0);
+        m.handle_response(&response(&[1, -1, 2]), t0);
+        let t = m.cluster().topic("t").cloned().expect("topic");
+        assert_eq!(t.partition_count(), 3);
+        assert_eq!(t.available, vec![0, 2]);
+        assert_eq!(m.cluster().leader_for("t", 2), Some(2));
+        assert_eq!(m.cluster().leader_for("t", 1), None);
+        // A partition without leader makes the next refresh due after the backoff only.
+        assert!(!m.update_due(t0 + Duration::from_millis(50)));
+        assert!(m.update_due(t0 + Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn failure_backs_off() {
+        let t0 = Instant::now();
+        let mut m = Metadata::new(
+            Duration::from_millis(100),
+            Duration::from_secs(10),
+            Duration::from_secs(300),
+        );
+        m.add_topic("t", t0);
+        m.handle_failure(t0);
+        assert!(!m.update_due(t0 + Duration::from_millis(99)));
+        assert!(m.update_due(t0 + Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn idle_topics_are_forgotten() {
+        let t0 = Instant::now();
+        let mut m = Metadata::new(
+            Duration::from_millis(100),
+            Duration::from_secs(10),
+            Duration::from_secs(60),
+        );
+        m.add_topic("t", t0);
+        m.handle_response(&response(&[1]), t0 + Duration::from_secs(61));
+        assert!(m.request_topics().is_empty());
+    }
+}

@@ -21,3 +21,10 @@ pub trait Serializer<T>: Send + Sync {
         data: &'a T,
     ) -> Result<Option<Cow<'a, [u8]>>, SerializationError>;
 }
+
+// TEMPORARY stub until the partitioner branch is merged.
+/// Stub.
+pub trait DefaultSerializer: Sized + Send + Sync + 'static {
+    /// Stub.
+    fn default_serializer() -> std::sync::Arc<dyn Serializer<Self>>;
+}

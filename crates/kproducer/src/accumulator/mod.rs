@@ -1,1 +1,567 @@
-//! accumulator (in progress).
+//! The RecordAccumulator: per-partition queues of batches whose memory is bounded by
+//! `buffer.memory` (Java's `RecordAccumulator` + `BufferPool`).
+//!
+//! Sans-IO: every method takes `now`; nothing here waits. When memory is short,
+//! [`RecordAccumulator::append`] says so and the caller (the producer) waits for memory to be
+//! freed, up to `max.block.ms`, then calls again.
+//!
+//! How the sender uses it, once per wake-up:
+//! 1. [`RecordAccumulator::expired`] — batches past `delivery.timeout.ms` fail.
+//! 2. [`RecordAccumulator::ready`] — which leaders have a sendable batch, and when to look again.
+//! 3. [`RecordAccumulator::drain`] — for each ready leader, up to one batch per partition,
+//!    at most `max.request.size` bytes, closed and ready for the wire.
+//! 4. [`RecordAccumulator::deallocate`] when a batch is done; [`RecordAccumulator::reenqueue`]
+//!    to retry it.
+
+pub mod batch;
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::RngCore;
+
+pub use batch::{BatchAck, BatchResult, Callback, ProducerBatch, RecordInfo, TopicPartition};
+
+use crate::metadata::{Cluster, TopicInfo};
+use crate::partitioner::{BuiltInPartitioner, TopicPartitions};
+use crate::protocol::record_batch::{BatchHeader, RecordBatchBuilder, BATCH_HEADER_LEN};
+use crate::record::Header;
+
+/// The accumulator's settings (from [`ProducerConfig`](crate::ProducerConfig)).
+#[derive(Debug, Clone)]
+pub struct AccumulatorConfig {
+    /// `batch.size`.
+    pub batch_size: usize,
+    /// `linger.ms`.
+    pub linger: Duration,
+    /// `buffer.memory`.
+    pub buffer_memory: usize,
+    /// `delivery.timeout.ms`.
+    pub delivery_timeout: Duration,
+    /// `retry.backoff.ms`.
+    pub retry_backoff: Duration,
+    /// `partitioner.adaptive.partitioning.enable`.
+    pub adaptive_partitioning: bool,
+}
+
+/// Where a record goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartitionChoice {
+    /// A partition chosen already (explicit, keyed, or by a user partitioner).
+    Fixed(i32),
+    /// The built-in uniform sticky partitioner decides (KIP-794).
+    Sticky,
+}
+
+/// A record, serialized, ready to append.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRef<'a> {
+    /// Timestamp (ms).
+    pub timestamp: i64,
+    /// Serialized key.
+    pub key: Option<&'a [u8]>,
+    /// Serialized value.
+    pub value: Option<&'a [u8]>,
+    /// Headers.
+    pub headers: &'a [Header],
+}
+
+/// A successful append.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    /// The batch's shared result (the record's future points into it).
+    pub result: Arc<BatchResult>,
+    /// The record's index in its batch (offset = base offset + index).
+    pub index: usize,
+    /// The partition chosen.
+    pub partition: i32,
+    /// The append created a batch (the sender must arm its linger timer).
+    pub new_batch: bool,
+    /// A batch became full (the sender should drain now).
+    pub batch_full: bool,
+}
+
+/// Why an append did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendError {
+    /// `buffer.memory` has fewer than `needed` free bytes: wait for memory, then try again.
+    NoMemory {
+        /// Bytes the new batch needs.
+        needed: usize,
+    },
+    /// The record alone is larger than `buffer.memory`.
+    TooLarge {
+        /// Upper bound of the record's batch size.
+        size: usize,
+    },
+    /// The accumulator was closed.
+    Closed,
+    /// [`PartitionChoice::Sticky`] needs the topic's metadata.
+    NoMetadata,
+}
+
+/// What [`RecordAccumulator::ready`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadyCheck {
+    /// Leaders that have at least one sendable batch.
+    pub ready_nodes: HashSet<i32>,
+    /// When a batch that isn't sendable yet becomes sendable (linger or backoff ends).
+    pub next_check: Option<Instant>,
+    /// Some queued partition has no known leader: metadata needs a refresh.
+    pub unknown_leaders: bool,
+}
+
+#[derive(Default)]
+struct TopicQueues {
+    partitions: HashMap<i32, VecDeque<ProducerBatch>>,
+    sticky: Option<BuiltInPartitioner>,
+}
+
+/// Per-partition batch queues with a bounded memory pool.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use kproducer::accumulator::*;
+/// let cfg = AccumulatorConfig { batch_size: 16384, linger: Duration::from_millis(5),
+///     buffer_memory: 1 << 20, delivery_timeout: Duration::from_secs(120),
+///     retry_backoff: Duration::from_millis(100), adaptive_partitioning: true };
+/// let mut acc = RecordAccumulator::new(cfg);
+/// let now = Instant::now();
+/// let rec = RecordRef { timestamp: 0, key: None, value: Some(b"v"), headers: &[] };
+/// let a = acc.append("t", None, PartitionChoice::Fixed(0), &rec, now, &mut rand::rng()).unwrap();
+/// assert!(a.new_batch);
+/// assert_eq!(acc.queued_batches(), 1);
+/// ```
+pub struct RecordAccumulator {
+    cfg: AccumulatorConfig,
+    topics: HashMap<Arc<str>, TopicQueues>,
+    available_memory: usize,
+    next_batch_id: u64,
+    /// Ids of batches not yet deallocated (queued or in flight).
+    incomplete: BTreeSet<u64>,
+    /// Partitions with a batch in flight while ordering requires one at a time.
+    muted: HashSet<TopicPartition>,
+    /// Flushes waiting for all batches up to a mark.
+    flush_marks: Vec<u64>,
+    /// A caller waits for memory: drain eagerly.
+    memory_waiters: usize,
+    closed: bool,
+    drain_index: HashMap<i32, usize>,
+}
+
+impl RecordAccumulator {
+    /// An empty accumulator.
+    pub fn new(cfg: AccumulatorConfig) -> Self {
+        RecordAccumulator {
+            available_memory: cfg.buffer_memory,
+            cfg,
+            topics: HashMap::new(),
+            next_batch_id: 1,
+            incomplete: BTreeSet::new(),
+            muted: HashSet::new(),
+            flush_marks: Vec::new(),
+            memory_waiters: 0,
+            closed: false,
+            drain_index: HashMap::new(),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &AccumulatorConfig {
+        &self.cfg
+    }
+
+    /// Free bytes of `buffer.memory`.
+    pub fn available_memory(&self) -> usize {
+        self.available_memory
+    }
+
+    /// The memory a new batch for this record takes: `batch.size`, or more for a big record.
+    pub fn batch_alloc_size(&self, rec: &RecordRef<'_>) -> usize {
+        let upper = BATCH_HEADER_LEN
+            + RecordBatchBuilder::record_size_upper_bound(rec.key, rec.value, rec.headers);
+        upper.max(self.cfg.batch_size)
+    }
+
+    /// Appends a record. With [`PartitionChoice::Sticky`], `topic_info` must be the topic's
+    /// current metadata. The append goes into the partition's last batch if it has room, else
+    /// into a new batch taken from the memory pool.
+    pub fn append(
+        &mut self,
+        topic: &str,
+        topic_info: Option<&TopicInfo>,
+        choice: PartitionChoice,
+        rec: &RecordRef<'_>,
+        now: Instant,
+        rng: &mut dyn RngCore,
+    ) -> Result<Appended, AppendError> {
+        if self.closed {
+            return Err(AppendError::Closed);
+        }
+        let batch_size = self.cfg.batch_size;
+        let topic_key: Arc<str> = match self.topics.get_key_value(topic) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(topic),
+        };
+        let queues = self.topics.entry(topic_key.clone()).or_default();
+        let partition = match choice {
+            PartitionChoice::Fixed(p) => p,
+            PartitionChoice::Sticky => {
+                // Contract: the producer passes metadata with Sticky; without it, partition 0.
+                let Some(info) = topic_info else {
+                    return Err(AppendError::NoMetadata);
+                };
+                let sticky = queues
+                    .sticky
+                    .get_or_insert_with(|| BuiltInPartitioner::new(topic, batch_size));
+                sticky.peek_current_partition(&topic_partitions(info), rng)
+            }
+        };
+        let dq = queues.partitions.entry(partition).or_default();
+        let before = dq.back().map_or(0, |b| b.size_in_bytes());
+        // 1. The last open batch, if the record fits (a closed batch never takes records).
+        let hit = dq.back_mut().and_then(|last| {
+            last.try_append(rec.timestamp, rec.key, rec.value, rec.headers, batch_size)
+                .map(|index| (last.result.clone(), index, last.is_full()))
+        });
+        let (result, index, new_batch, batch_full) = match hit {
+            Some((result, index, full)) => (result, index, false, full),
+            None => {
+                // 2. A new batch from the pool, sized for batch.size or for this record if larger.
+                let alloc = BATCH_HEADER_LEN
+                    + RecordBatchBuilder::record_size_upper_bound(rec.key, rec.value, rec.headers);
+                let alloc = alloc.max(batch_size);
+                if alloc > self.cfg.buffer_memory {
+                    return Err(AppendError::TooLarge { size: alloc });
+                }
+                if alloc > self.available_memory {
+                    return Err(AppendError::NoMemory { needed: alloc });
+                }
+                self.available_memory -= alloc;
+                let id = self.next_batch_id;
+                self.next_batch_id += 1;
+                self.incomplete.insert(id);
+                let tp = TopicPartition {
+                    topic: topic_key.clone(),
+                    partition,
+                };
+                let mut batch =
+                    ProducerBatch::new(tp, id, Vec::with_capacity(alloc), rec.timestamp, now);
+                // An empty batch always has room for one record.
+                let index = batch
+                    .try_append(rec.timestamp, rec.key, rec.value, rec.headers, batch_size)
+                    .unwrap_or(0);
+                let result = batch.result.clone();
+                let full = batch.is_full();
+                dq.push_back(batch);
+                // With an older batch queued, that one is full now: the sender can take it.
+                (result, index, true, full || dq.len() > 1)
+            }
+        };
+        // The uniform sticky partitioner counts bytes per partition and switches after batch.size,
+        // but only once every batch in the queue is full (so batches go out full).
+        if let (PartitionChoice::Sticky, Some(info)) = (choice, topic_info) {
+            let after = dq.back().map_or(0, |b| b.size_in_bytes());
+            let appended_bytes = if new_batch {
+                after
+            } else {
+                after.saturating_sub(before)
+            };
+            let enable_switch = dq.iter().all(|b| b.is_full());
+            if let Some(sticky) = queues.sticky.as_mut() {
+                sticky.update_partition_info(
+                    partition,
+                    appended_bytes,
+                    &topic_partitions(info),
+                    enable_switch,
+                    rng,
+                );
+            }
+        }
+        Ok(Appended {
+            result,
+            index,
+            partition,
+            new_batch,
+            batch_full,
+        })
+    }
+
+    /// Registers a callback for the record at `index` of the partition's newest batch holding
+    /// `result` (called right after [`RecordAccumulator::append`], under the same lock).
+    pub fn add_callback(&mut self, tp_topic: &str, partition: i32, result: &Arc<BatchResult>, index: usize, cb: Callback) {
+        if let Some(dq) = self
+            .topics
+            .get_mut(tp_topic)
+            .and_then(|q| q.partitions.get_mut(&partition))
+        {
+            if let Some(b) = dq.iter_mut().rev().find(|b| Arc::ptr_eq(&b.result, result)) {
+                b.callbacks.push((index as u32, cb));
+            }
+        }
+    }
+
+    /// Which leaders have a sendable batch (Java's `ready`).
+    pub fn ready(&mut self, cluster: &Cluster, now: Instant) -> ReadyCheck {
+        let mut out = ReadyCheck::default();
+        let exhausted = self.memory_waiters > 0;
+        let flushing = !self.flush_marks.is_empty();
+        for (topic, queues) in self.topics.iter_mut() {
+            let info = cluster.topic(topic);
+            let mut load: Vec<(i32, usize)> = Vec::new();
+            for (&partition, dq) in queues.partitions.iter() {
+                let Some(first) = dq.front() else { continue };
+                let leader = info.and_then(|t| t.leader(partition));
+                let Some(leader) = leader else {
+                    out.unknown_leaders = true;
+                    continue;
+                };
+                load.push((partition, dq.len()));
+                let tp = &first.tp;
+                if self.muted.contains(tp) || out.ready_nodes.contains(&leader) {
+                    continue;
+                }
+                let retrying = first.attempts > 0;
+                if let Some(after) = first.retry_after {
+                    if now < after {
+                        out.next_check = min_instant(out.next_check, after);
+                        continue;
+                    }
+                }
+                let since = if retrying { first.last_attempt } else { first.created };
+                let wait = if retrying {
+                    self.cfg.retry_backoff
+                } else {
+                    self.cfg.linger
+                };
+                let full = dq.len() > 1 || first.is_full();
+                let expired = now.saturating_duration_since(since) >= wait;
+                if full || expired || exhausted || flushing || self.closed {
+                    out.ready_nodes.insert(leader);
+                } else {
+                    out.next_check = min_instant(out.next_check, since + wait);
+                }
+            }
+            if self.cfg.adaptive_partitioning {
+                if let Some(sticky) = queues.sticky.as_mut() {
+                    load.sort_unstable();
+                    let ids: Vec<i32> = load.iter().map(|l| l.0).collect();
+                    let sizes: Vec<usize> = load.iter().map(|l| l.1).collect();
+                    sticky.update_partition_load_stats(&sizes, &ids);
+                }
+            }
+        }
+        out
+    }
+
+    /// Takes up to one batch per partition led by `node`, closed, within `max_size` bytes in
+    /// total (the first batch always goes). `header` gives each batch's producer id, epoch and
+    /// base sequence. Rotates the starting partition so no partition starves.
+    pub fn drain(
+        &mut self,
+        cluster: &Cluster,
+        node: i32,
+        max_size: usize,
+        now: Instant,
+        header: &mut dyn FnMut(&ProducerBatch) -> BatchHeader,
+    ) -> Vec<ProducerBatch> {
+        // Partitions led by `node` with a queued batch, in a stable order.
+        let mut parts: Vec<TopicPartition> = Vec::new();
+        for (topic, queues) in self.topics.iter() {
+            let Some(info) = cluster.topic(topic) else { continue };
+            for (&p, dq) in queues.partitions.iter() {
+                if !dq.is_empty() && info.leader(p) == Some(node) {
+                    parts.push(TopicPartition {
+                        topic: topic.clone(),
+                        partition: p,
+                    });
+                }
+            }
+        }
+        if parts.is_empty() {
+            return Vec::new();
+        }
+        parts.sort();
+        let start = self.drain_index.get(&node).copied().unwrap_or(0) % parts.len();
+        let mut size = 0usize;
+        let mut out = Vec::new();
+        for i in 0..parts.len() {
+            let tp = &parts[(start + i) % parts.len()];
+            if self.muted.contains(tp) {
+                continue;
+            }
+            let Some(dq) = self
+                .topics
+                .get_mut(&tp.topic)
+                .and_then(|q| q.partitions.get_mut(&tp.partition))
+            else {
+                continue;
+            };
+            let Some(first) = dq.front() else { continue };
+            if first.retry_after.is_some_and(|t| now < t) {
+                continue;
+            }
+            if !out.is_empty() && size + first.size_in_bytes() > max_size {
+                // Full request: continue from this partition next time.
+                self.drain_index.insert(node, (start + i) % parts.len());
+                break;
+            }
+            let Some(mut batch) = dq.pop_front() else { continue };
+            let h = header(&batch);
+            batch.close(h);
+            size += batch.size_in_bytes();
+            batch.last_attempt = now;
+            batch.attempts += 1;
+            batch.retry_after = None;
+            out.push(batch);
+            self.drain_index.insert(node, (start + i + 1) % parts.len());
+        }
+        out
+    }
+
+    /// Stops `tp` from being drained until [`RecordAccumulator::unmute`] (ordering with one request in flight).
+    pub fn mute(&mut self, tp: TopicPartition) {
+        self.muted.insert(tp);
+    }
+
+    /// Lets `tp` be drained again.
+    pub fn unmute(&mut self, tp: &TopicPartition) {
+        self.muted.remove(tp);
+    }
+
+    /// Puts a batch back at the front of its queue to be retried after `backoff`.
+    pub fn reenqueue(&mut self, mut batch: ProducerBatch, backoff: Duration, now: Instant) {
+        batch.retry_after = Some(now + backoff);
+        let q = self.topics.entry(batch.tp.topic.clone()).or_default();
+        q.partitions
+            .entry(batch.tp.partition)
+            .or_default()
+            .push_front(batch);
+    }
+
+    /// Removes and returns queued batches older than `delivery.timeout.ms` (their memory is
+    /// still charged: complete them, then [`RecordAccumulator::deallocate`]).
+    pub fn expired(&mut self, now: Instant) -> Vec<ProducerBatch> {
+        let timeout = self.cfg.delivery_timeout;
+        let mut out = Vec::new();
+        for queues in self.topics.values_mut() {
+            for dq in queues.partitions.values_mut() {
+                while dq
+                    .front()
+                    .is_some_and(|b| now.saturating_duration_since(b.created) >= timeout)
+                {
+                    if let Some(b) = dq.pop_front() {
+                        out.push(b);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// When the oldest queued batch reaches `delivery.timeout.ms`.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.topics
+            .values()
+            .flat_map(|q| q.partitions.values())
+            .filter_map(|dq| dq.front())
+            .map(|b| b.created + self.cfg.delivery_timeout)
+            .min()
+    }
+
+    /// Returns a finished batch's memory to the pool. Returns true when memory became free.
+    pub fn deallocate(&mut self, batch: &ProducerBatch) -> bool {
+        self.incomplete.remove(&batch.id);
+        self.available_memory = (self.available_memory + batch.alloc).min(self.cfg.buffer_memory);
+        self.flush_marks.retain(|&m| self.incomplete.first().is_some_and(|&o| o <= m));
+        batch.alloc > 0
+    }
+
+    /// Starts a flush: every batch created so far becomes sendable now. Returns the mark to
+    /// pass to [`RecordAccumulator::flush_done`].
+    pub fn begin_flush(&mut self) -> u64 {
+        let mark = self.next_batch_id - 1;
+        if self.incomplete.first().is_some_and(|&o| o <= mark) {
+            self.flush_marks.push(mark);
+        }
+        mark
+    }
+
+    /// Whether every batch up to `mark` is complete.
+    pub fn flush_done(&self, mark: u64) -> bool {
+        self.incomplete.first().is_none_or(|&o| o > mark)
+    }
+
+    /// Counts callers waiting for memory (while > 0, batches are drained without lingering).
+    pub fn set_memory_waiters(&mut self, n: usize) {
+        self.memory_waiters = n;
+    }
+
+    /// Stops taking records; everything queued becomes sendable.
+    pub fn close(&mut self) {
+        self.closed = true;
+    }
+
+    /// Whether [`RecordAccumulator::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Removes every queued batch (for an abortive close).
+    pub fn abort_all(&mut self) -> Vec<ProducerBatch> {
+        let mut out = Vec::new();
+        for q in self.topics.values_mut() {
+            for dq in q.partitions.values_mut() {
+                out.extend(dq.drain(..));
+            }
+        }
+        out
+    }
+
+    /// Batches queued (not in flight).
+    pub fn queued_batches(&self) -> usize {
+        self.topics
+            .values()
+            .flat_map(|q| q.partitions.values())
+            .map(|dq| dq.len())
+            .sum()
+    }
+
+    /// Batches not yet complete (queued or in flight).
+    pub fn incomplete_batches(&self) -> usize {
+        self.incomplete.len()
+    }
+
+    /// Leaders of partitions that have queued batches (the driver connects to them early).
+    pub fn nodes_with_data(&self, cluster: &Cluster) -> HashSet<i32> {
+        let mut out = HashSet::new();
+        for (topic, q) in &self.topics {
+            if let Some(info) = cluster.topic(topic) {
+                for (&p, dq) in &q.partitions {
+                    if !dq.is_empty() {
+                        if let Some(l) = info.leader(p) {
+                            out.insert(l);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn min_instant(a: Option<Instant>, b: Instant) -> Option<Instant> {
+    Some(a.map_or(b, |a| a.min(b)))
+}
+
+fn topic_partitions(info: &TopicInfo) -> TopicPartitions<'_> {
+    TopicPartitions {
+        topic: &info.name,
+        partition_count: info.partition_count(),
+        available: &info.available,
+    }
+}
+
+#[cfg(test)]
+mod tests;

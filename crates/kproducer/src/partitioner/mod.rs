@@ -24,3 +24,28 @@ pub trait Partitioner: Send + Sync {
         value: Option<&[u8]>,
     ) -> Option<i32>;
 }
+
+// TEMPORARY stub until the partitioner branch is merged.
+/// Built-in sticky partitioner (stub).
+#[derive(Debug)]
+pub struct BuiltInPartitioner {
+    current: Option<i32>,
+}
+impl BuiltInPartitioner {
+    /// Stub.
+    pub fn new(_topic: &str, _sticky_batch_size: usize) -> Self {
+        BuiltInPartitioner { current: None }
+    }
+    /// Stub.
+    pub fn peek_current_partition(&mut self, tp: &TopicPartitions<'_>, rng: &mut dyn rand::RngCore) -> i32 {
+        *self.current.get_or_insert_with(|| (rng.next_u32() % tp.partition_count.max(1) as u32) as i32)
+    }
+    /// Stub.
+    pub fn update_partition_info(&mut self, _p: i32, _b: usize, _tp: &TopicPartitions<'_>, sw: bool, _rng: &mut dyn rand::RngCore) {
+        if sw { self.current = None; }
+    }
+    /// Stub.
+    pub fn update_partition_load_stats(&mut self, _q: &[usize], _ids: &[i32]) {}
+}
+/// Stub.
+pub fn partition_for_key(key: &[u8], n: i32) -> i32 { (key.len() as i32) % n }

@@ -1,1 +1,686 @@
-//! producer (in progress).
+//! The public producer: [`Producer`] (async), [`BlockingProducer`] (no runtime needed), and the
+//! background driver task that moves bytes for them.
+//!
+//! The path of one record through [`Producer::send`]:
+//! interceptors → topic metadata (waits ≤ `max.block.ms`) → key/value serializers →
+//! partitioner → accumulator append (waits for buffer memory ≤ `max.block.ms`) → [`DeliveryFuture`].
+//! The driver then drains ready batches per leader, writes Produce requests and completes
+//! futures and callbacks with the answers.
+
+mod blocking;
+mod driver;
+mod future;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use tokio::sync::Notify;
+
+pub use blocking::BlockingProducer;
+pub use future::DeliveryFuture;
+
+use crate::accumulator::{
+    AccumulatorConfig, AppendError, Callback, PartitionChoice, RecordAccumulator, RecordInfo,
+    RecordRef,
+};
+use crate::config::ProducerConfig;
+use crate::error::{KafkaError, ProduceError, SendError};
+use crate::interceptor::{InterceptorChain, ProducerInterceptor};
+use crate::metadata::{Metadata, TopicInfo};
+use crate::partitioner::{partition_for_key, Partitioner, TopicPartitions};
+use crate::protocol::errors::{self, ErrorCode};
+use crate::protocol::record_batch::{RecordBatchBuilder, BATCH_HEADER_LEN};
+use crate::record::{ProducerRecord, RecordMetadata};
+use crate::sender::{Sender, SenderConfig};
+use crate::serializer::{DefaultSerializer, Serializer};
+
+/// Sees every record's outcome on the driver task (the interceptors' `on_acknowledgement`).
+pub(crate) type AckFn = Arc<dyn Fn(&RecordMetadata, Option<&ProduceError>) + Send + Sync>;
+
+/// State shared by every producer handle and the driver. Decisions live in `Core` (sans-IO);
+/// the notifies only wake whoever waits.
+pub(crate) struct Inner {
+    pub(crate) config: ProducerConfig,
+    pub(crate) core: Mutex<Core>,
+    /// Something for the driver to do (new batch, full batch, new topic, flush, close).
+    pub(crate) wake_driver: Notify,
+    /// Buffer memory was returned to the pool.
+    pub(crate) memory_freed: Notify,
+    /// A metadata answer (or failure) arrived.
+    pub(crate) metadata_changed: Notify,
+    /// Batches completed or the driver exited (flush and close wait on it).
+    pub(crate) progress: Notify,
+    pub(crate) observer: Option<AckFn>,
+    pub(crate) closed: AtomicBool,
+}
+
+pub(crate) struct Core {
+    pub(crate) acc: RecordAccumulator,
+    pub(crate) metadata: Metadata,
+    pub(crate) sender: Sender,
+    pub(crate) rng: SmallRng,
+    pub(crate) memory_waiters: usize,
+    /// Fail whatever is left now (close timed out).
+    pub(crate) abort: bool,
+    pub(crate) driver_exited: bool,
+    /// Last connection or metadata error, for clearer timeout messages.
+    pub(crate) last_error: Option<String>,
+}
+
+impl Inner {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
+        // A panic elsewhere must not wedge every sender: keep going with the state as it is.
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Closes the producer gracefully when the last handle is dropped.
+struct CloseOnDrop(Arc<Inner>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        begin_close(&self.0);
+    }
+}
+
+fn begin_close(inner: &Inner) {
+    inner.closed.store(true, Ordering::SeqCst);
+    inner.lock().acc.close();
+    inner.wake_driver.notify_one();
+}
+
+/// An asynchronous Kafka producer (Java's `KafkaProducer<K, V>`). Cheap to clone and share
+/// across tasks and threads; all clones feed one background driver.
+///
+/// ```no_run
+/// use kproducer::{Producer, ProducerConfig, ProducerRecord};
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = ProducerConfig::from_map([("bootstrap.servers", "127.0.0.1:9092")])?;
+/// let producer: Producer<String, String> = Producer::new(config)?;
+/// let delivery = producer
+///     .send(ProducerRecord::new("orders", "hello".to_string()).with_key("k1".to_string()))
+///     .await?;
+/// let metadata = delivery.await?;
+/// println!("written to {}-{} at offset {}", metadata.topic, metadata.partition, metadata.offset);
+/// producer.close(std::time::Duration::from_secs(30)).await;
+/// # Ok(()) }
+/// ```
+pub struct Producer<K, V> {
+    inner: Arc<Inner>,
+    key_serializer: Arc<dyn Serializer<K>>,
+    value_serializer: Arc<dyn Serializer<V>>,
+    partitioner: Option<Arc<dyn Partitioner>>,
+    interceptors: Arc<InterceptorChain<K, V>>,
+    _close_on_drop: Arc<CloseOnDrop>,
+}
+
+impl<K, V> Clone for Producer<K, V> {
+    fn clone(&self) -> Self {
+        Producer {
+            inner: self.inner.clone(),
+            key_serializer: self.key_serializer.clone(),
+            value_serializer: self.value_serializer.clone(),
+            partitioner: self.partitioner.clone(),
+            interceptors: self.interceptors.clone(),
+            _close_on_drop: self._close_on_drop.clone(),
+        }
+    }
+}
+
+/// Builds a [`Producer`] with custom serializers, partitioner or interceptors.
+///
+/// ```no_run
+/// use kproducer::producer::ProducerBuilder;
+/// use kproducer::ProducerConfig;
+/// # fn demo() -> Result<(), kproducer::KafkaError> {
+/// let config = ProducerConfig::from_map([("bootstrap.servers", "127.0.0.1:9092")])?;
+/// # let rt = tokio::runtime::Runtime::new().unwrap(); let _g = rt.enter();
+/// let producer = ProducerBuilder::<Vec<u8>, String>::new(config).build()?;
+/// # Ok(()) }
+/// ```
+pub struct ProducerBuilder<K, V> {
+    config: ProducerConfig,
+    key_serializer: Option<Arc<dyn Serializer<K>>>,
+    value_serializer: Option<Arc<dyn Serializer<V>>>,
+    partitioner: Option<Arc<dyn Partitioner>>,
+    interceptors: Vec<Arc<dyn ProducerInterceptor<K, V>>>,
+}
+
+impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
+    /// A builder with the types' default serializers.
+    pub fn new(config: ProducerConfig) -> Self {
+        ProducerBuilder {
+            config,
+            key_serializer: None,
+            value_serializer: None,
+            partitioner: None,
+            interceptors: Vec::new(),
+        }
+    }
+
+    /// Serializes keys with `s` (Java's `key.serializer`).
+    pub fn key_serializer(mut self, s: impl Serializer<K> + 'static) -> Self {
+        self.key_serializer = Some(Arc::new(s));
+        self
+    }
+
+    /// Serializes values with `s` (Java's `value.serializer`).
+    pub fn value_serializer(mut self, s: impl Serializer<V> + 'static) -> Self {
+        self.value_serializer = Some(Arc::new(s));
+        self
+    }
+
+    /// Chooses partitions with `p` (Java's `partitioner.class`).
+    pub fn partitioner(mut self, p: impl Partitioner + 'static) -> Self {
+        self.partitioner = Some(Arc::new(p));
+        self
+    }
+
+    /// Adds an interceptor; they run in the order added (Java's `interceptor.classes`).
+    pub fn interceptor(mut self, i: impl ProducerInterceptor<K, V> + 'static) -> Self {
+        self.interceptors.push(Arc::new(i));
+        self
+    }
+
+    /// Starts the producer's driver on the current tokio runtime.
+    pub fn build(self) -> Result<Producer<K, V>, KafkaError>
+    where
+        K: DefaultSerializer,
+        V: DefaultSerializer,
+    {
+        let ks = self.key_serializer.clone().unwrap_or_else(K::default_serializer);
+        let vs = self.value_serializer.clone().unwrap_or_else(V::default_serializer);
+        self.build_with(ks, vs)
+    }
+
+    /// Like [`ProducerBuilder::build`] for types without a default serializer.
+    pub fn build_with(
+        self,
+        key_serializer: Arc<dyn Serializer<K>>,
+        value_serializer: Arc<dyn Serializer<V>>,
+    ) -> Result<Producer<K, V>, KafkaError> {
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| {
+            KafkaError::Runtime(
+                "Producer must be built inside a tokio runtime; use BlockingProducer otherwise"
+                    .into(),
+            )
+        })?;
+        let key_serializer = self.key_serializer.unwrap_or(key_serializer);
+        let value_serializer = self.value_serializer.unwrap_or(value_serializer);
+        let interceptors = Arc::new(InterceptorChain::new(self.interceptors));
+        let observer: Option<AckFn> = if interceptors.is_empty() {
+            None
+        } else {
+            let chain = interceptors.clone();
+            Some(Arc::new(move |m: &RecordMetadata, e: Option<&ProduceError>| {
+                chain.on_acknowledgement(m, e)
+            }))
+        };
+        let inner = Arc::new(new_inner(self.config, observer));
+        handle.spawn(driver::run(inner.clone()));
+        Ok(Producer {
+            _close_on_drop: Arc::new(CloseOnDrop(inner.clone())),
+            inner,
+            key_serializer,
+            value_serializer,
+            partitioner: self.partitioner,
+            interceptors,
+        })
+    }
+}
+
+fn new_inner(config: ProducerConfig, observer: Option<AckFn>) -> Inner {
+    let acc = RecordAccumulator::new(AccumulatorConfig {
+        batch_size: config.batch_size,
+        linger: config.linger,
+        buffer_memory: config.buffer_memory,
+        delivery_timeout: config.delivery_timeout,
+        retry_backoff: config.retry_backoff,
+        adaptive_partitioning: config.partitioner_adaptive_partitioning_enable,
+    });
+    let sender = Sender::new(SenderConfig {
+        acks: config.acks,
+        request_timeout: config.request_timeout,
+        delivery_timeout: config.delivery_timeout,
+        retries: config.retries,
+        retry_backoff: config.retry_backoff,
+        retry_backoff_max: config.retry_backoff_max,
+        max_in_flight: config.max_in_flight_requests_per_connection,
+        max_request_size: config.max_request_size,
+    });
+    let metadata = Metadata::new(
+        config.retry_backoff,
+        config.metadata_max_age,
+        config.metadata_max_idle,
+    );
+    Inner {
+        core: Mutex::new(Core {
+            acc,
+            metadata,
+            sender,
+            rng: SmallRng::from_os_rng(),
+            memory_waiters: 0,
+            abort: false,
+            driver_exited: false,
+            last_error: None,
+        }),
+        config,
+        wake_driver: Notify::new(),
+        memory_freed: Notify::new(),
+        metadata_changed: Notify::new(),
+        progress: Notify::new(),
+        observer,
+        closed: AtomicBool::new(false),
+    }
+}
+
+impl<K, V> Producer<K, V>
+where
+    K: DefaultSerializer + Send + Sync + 'static,
+    V: DefaultSerializer + Send + Sync + 'static,
+{
+    /// A producer with the default serializers for `K` and `V`. Call it inside a tokio runtime.
+    pub fn new(config: ProducerConfig) -> Result<Self, KafkaError> {
+        ProducerBuilder::new(config).build()
+    }
+}
+
+impl<K, V> Producer<K, V> {
+    /// The configuration in force.
+    pub fn config(&self) -> &ProducerConfig {
+        &self.inner.config
+    }
+
+    /// Buffers a record for sending. The `await` covers only waiting for the topic's metadata
+    /// and for buffer memory (each ≤ `max.block.ms`); the returned [`DeliveryFuture`] resolves
+    /// when the broker acknowledges the record (or it fails).
+    pub async fn send(&self, record: ProducerRecord<K, V>) -> Result<DeliveryFuture, SendError> {
+        self.send_inner(record, None, true).await
+    }
+
+    /// Like [`Producer::send`], but never waits for buffer memory: a full buffer is
+    /// [`SendError::BufferFull`] at once. (It may still wait for a new topic's metadata.)
+    pub async fn try_send(
+        &self,
+        record: ProducerRecord<K, V>,
+    ) -> Result<DeliveryFuture, SendError> {
+        self.send_inner(record, None, false).await
+    }
+
+    /// Buffers a record and calls `callback` with its result, on the producer's background task,
+    /// in send order per partition. Keep the callback quick. If this returns `Err`, nothing was
+    /// buffered and the callback is dropped without being called.
+    pub async fn send_with_callback(
+        &self,
+        record: ProducerRecord<K, V>,
+        callback: impl FnOnce(Result<RecordMetadata, ProduceError>) + Send + 'static,
+    ) -> Result<(), SendError> {
+        self.send_inner(record, Some(Box::new(callback)), true)
+            .await
+            .map(drop)
+    }
+
+    async fn send_inner(
+        &self,
+        mut record: ProducerRecord<K, V>,
+        callback: Option<Callback>,
+        wait_for_memory: bool,
+    ) -> Result<DeliveryFuture, SendError> {
+        let inner = &*self.inner;
+        if inner.closed.load(Ordering::Relaxed) {
+            return Err(SendError::Closed);
+        }
+        let deadline = Instant::now() + inner.config.max_block;
+        self.interceptors.on_send(&mut record);
+        let topic_info = wait_for_topic(inner, &record.topic, deadline).await?;
+
+        let topic = record.topic.as_str();
+        let key = match &record.key {
+            Some(k) => self
+                .key_serializer
+                .serialize(topic, &record.headers, k)
+                .map_err(|e| serialization_error("key", topic, e))?,
+            None => None,
+        };
+        let value = match &record.value {
+            Some(v) => self
+                .value_serializer
+                .serialize(topic, &record.headers, v)
+                .map_err(|e| serialization_error("value", topic, e))?,
+            None => None,
+        };
+        let key = key.as_deref();
+        let value = value.as_deref();
+
+        let partitions = topic_info.partition_count();
+        let choice = match record.partition {
+            Some(p) if p < 0 || p >= partitions => {
+                return Err(SendError::InvalidPartition {
+                    topic: topic.to_string(),
+                    partition: p,
+                    partitions,
+                })
+            }
+            Some(p) => PartitionChoice::Fixed(p),
+            None => self.choose_partition(&topic_info, key, value)?,
+        };
+
+        let size = BATCH_HEADER_LEN
+            + RecordBatchBuilder::record_size_upper_bound(key, value, &record.headers);
+        ensure_valid_size(&inner.config, size)?;
+
+        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        let rec = RecordRef {
+            timestamp,
+            key,
+            value,
+            headers: &record.headers,
+        };
+        append(inner, topic, &topic_info, choice, &rec, callback, deadline, wait_for_memory).await
+    }
+
+    fn choose_partition(
+        &self,
+        info: &TopicInfo,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) -> Result<PartitionChoice, SendError> {
+        let partitions = info.partition_count();
+        if let Some(p) = &self.partitioner {
+            let tp = TopicPartitions {
+                topic: &info.name,
+                partition_count: partitions,
+                available: &info.available,
+            };
+            if let Some(chosen) = p.partition(&tp, key, value) {
+                if chosen < 0 || chosen >= partitions {
+                    return Err(SendError::InvalidPartition {
+                        topic: info.name.clone(),
+                        partition: chosen,
+                        partitions,
+                    });
+                }
+                return Ok(PartitionChoice::Fixed(chosen));
+            }
+        }
+        match key {
+            Some(k) if !self.inner.config.partitioner_ignore_keys => {
+                Ok(PartitionChoice::Fixed(partition_for_key(k, partitions)))
+            }
+            _ => Ok(PartitionChoice::Sticky),
+        }
+    }
+
+    /// Sends everything buffered now (ignoring `linger.ms`) and waits until every record sent
+    /// before this call has completed (Java's `flush`).
+    pub async fn flush(&self) {
+        flush(&self.inner).await
+    }
+
+    /// The partitions of `topic` (fetching metadata if needed, ≤ `max.block.ms`).
+    pub async fn partitions_for(&self, topic: &str) -> Result<Vec<crate::metadata::PartitionInfo>, SendError> {
+        let deadline = Instant::now() + self.inner.config.max_block;
+        Ok(wait_for_topic(&self.inner, topic, deadline)
+            .await?
+            .partitions
+            .clone())
+    }
+
+    /// Stops taking records, delivers what is buffered, and waits up to `timeout` for it.
+    /// Records still undelivered then fail with [`ProduceError::Closed`]. Later sends fail with
+    /// [`SendError::Closed`].
+    pub async fn close(&self, timeout: Duration) {
+        close(&self.inner, timeout).await
+    }
+}
+
+fn serialization_error(what: &'static str, topic: &str, e: crate::serializer::SerializationError) -> SendError {
+    SendError::Serialization {
+        what,
+        topic: topic.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Java's `ensureValidRecordSize`.
+fn ensure_valid_size(config: &ProducerConfig, size: usize) -> Result<(), SendError> {
+    if size > config.max_request_size {
+        return Err(SendError::RecordTooLarge {
+            size,
+            limit: config.max_request_size,
+            limit_key: "max.request.size",
+        });
+    }
+    if size > config.buffer_memory {
+        return Err(SendError::RecordTooLarge {
+            size,
+            limit: config.buffer_memory,
+            limit_key: "buffer.memory",
+        });
+    }
+    Ok(())
+}
+
+/// Waits until the topic's partitions are known (Java's `waitOnMetadata`).
+async fn wait_for_topic(
+    inner: &Inner,
+    topic: &str,
+    deadline: Instant,
+) -> Result<Arc<TopicInfo>, SendError> {
+    let started = Instant::now();
+    loop {
+        let notified = inner.metadata_changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let last_error = {
+            let mut core = inner.lock();
+            let now = Instant::now();
+            if let Some(t) = core.metadata.cluster().topic(topic).cloned() {
+                core.metadata.touch(topic, now);
+                return Ok(t);
+            }
+            let topic_error = core.metadata.cluster().topic_errors.get(topic).copied();
+            if let Some(code) = topic_error {
+                if !is_transient_topic_error(code) {
+                    return Err(SendError::TopicError {
+                        topic: topic.to_string(),
+                        code,
+                    });
+                }
+            }
+            if !core.metadata.add_topic(topic, now) {
+                core.metadata.request_update();
+            }
+            (topic_error, core.last_error.clone())
+        };
+        inner.wake_driver.notify_one();
+        if inner.closed.load(Ordering::Relaxed) {
+            return Err(SendError::Closed);
+        }
+        let now = Instant::now();
+        let timed_out = now >= deadline
+            || tokio::time::timeout(deadline - now, notified).await.is_err();
+        if timed_out {
+            let waited_ms = started.elapsed().as_millis() as u64;
+            return Err(match last_error {
+                (Some(code), _) if code == errors::UNKNOWN_TOPIC_OR_PARTITION => {
+                    SendError::UnknownTopic {
+                        topic: topic.to_string(),
+                    }
+                }
+                (_, reason) => SendError::MetadataTimeout {
+                    topic: topic.to_string(),
+                    waited_ms,
+                    reason: reason.unwrap_or_else(|| "no metadata answer yet".into()),
+                },
+            });
+        }
+    }
+}
+
+/// Errors under which Java keeps waiting for the topic (it may be being created).
+fn is_transient_topic_error(code: ErrorCode) -> bool {
+    code == errors::UNKNOWN_TOPIC_OR_PARTITION || code.is_retriable()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn append(
+    inner: &Inner,
+    topic: &str,
+    topic_info: &TopicInfo,
+    choice: PartitionChoice,
+    rec: &RecordRef<'_>,
+    mut callback: Option<Callback>,
+    deadline: Instant,
+    wait_for_memory: bool,
+) -> Result<DeliveryFuture, SendError> {
+    let started = Instant::now();
+    let mut waiting = false;
+    loop {
+        let notified = inner.memory_freed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let needed = {
+            let mut core = inner.lock();
+            let core = &mut *core;
+            let now = Instant::now();
+            let r = core
+                .acc
+                .append(topic, Some(topic_info), choice, rec, now, &mut core.rng);
+            if waiting && !matches!(r, Err(AppendError::NoMemory { .. })) {
+                core.memory_waiters -= 1;
+                core.acc.set_memory_waiters(core.memory_waiters);
+            }
+            match r {
+                Ok(a) => {
+                    if let Some(cb) = callback.take() {
+                        core.acc.add_callback(topic, a.partition, &a.result, a.index, cb);
+                    }
+                    if a.new_batch || a.batch_full {
+                        inner.wake_driver.notify_one();
+                    }
+                    let info = RecordInfo {
+                        timestamp: rec.timestamp,
+                        key_size: rec.key.map_or(-1, |k| k.len() as i32),
+                        value_size: rec.value.map_or(-1, |v| v.len() as i32),
+                    };
+                    return Ok(DeliveryFuture::new(a.result, a.index, info));
+                }
+                Err(AppendError::Closed) => return Err(SendError::Closed),
+                Err(AppendError::TooLarge { size }) => {
+                    return Err(SendError::RecordTooLarge {
+                        size,
+                        limit: inner.config.buffer_memory,
+                        limit_key: "buffer.memory",
+                    })
+                }
+                Err(AppendError::NoMetadata) => {
+                    return Err(SendError::UnknownTopic {
+                        topic: topic.to_string(),
+                    })
+                }
+                Err(AppendError::NoMemory { needed }) => {
+                    if !wait_for_memory {
+                        return Err(SendError::BufferFull {
+                            size: needed,
+                            total: inner.config.buffer_memory,
+                        });
+                    }
+                    if !waiting {
+                        waiting = true;
+                        core.memory_waiters += 1;
+                        core.acc.set_memory_waiters(core.memory_waiters);
+                        // Drain without lingering so memory comes back sooner.
+                        inner.wake_driver.notify_one();
+                    }
+                    needed
+                }
+            }
+        };
+        let now = Instant::now();
+        let timed_out = now >= deadline
+            || tokio::time::timeout(deadline - now, notified).await.is_err();
+        if timed_out {
+            let mut core = inner.lock();
+            core.memory_waiters -= 1;
+            let n = core.memory_waiters;
+            core.acc.set_memory_waiters(n);
+            return Err(SendError::BufferExhausted {
+                size: needed,
+                waited_ms: started.elapsed().as_millis() as u64,
+                total: inner.config.buffer_memory,
+            });
+        }
+    }
+}
+
+async fn flush(inner: &Inner) {
+    let mark = {
+        let mut core = inner.lock();
+        core.acc.begin_flush()
+    };
+    inner.wake_driver.notify_one();
+    loop {
+        let notified = inner.progress.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        {
+            let core = inner.lock();
+            if core.acc.flush_done(mark) || core.driver_exited {
+                return;
+            }
+        }
+        notified.await;
+    }
+}
+
+async fn close(inner: &Inner, timeout: Duration) {
+    begin_close(inner);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let notified = inner.progress.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if inner.lock().driver_exited {
+            return;
+        }
+        let now = Instant::now();
+        if now >= deadline || tokio::time::timeout(deadline - now, notified).await.is_err() {
+            // Out of time: fail what is left (Java's forced close).
+            inner.lock().abort = true;
+            inner.wake_driver.notify_one();
+            loop {
+                let notified = inner.progress.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if inner.lock().driver_exited {
+                    return;
+                }
+                notified.await;
+            }
+        }
+    }
+}
+
+/// Returns whether memory was freed.
+pub(crate) fn run_completions(inner: &Inner, completions: Vec<crate::sender::Completion>) {
+    if completions.is_empty() {
+        return;
+    }
+    let observer = inner.observer.as_deref();
+    for c in completions {
+        c.batch.complete(c.result, observer.map(|o| o as &dyn Fn(&RecordMetadata, Option<&ProduceError>)));
+    }
+    inner.memory_freed.notify_waiters();
+    inner.progress.notify_waiters();
+}

@@ -1,1 +1,507 @@
-//! sender (in progress).
+//! The Sender's decisions (Java's `Sender`), free of I/O and clocks.
+//!
+//! Inputs (`handle_*`) and outputs (`poll`), quinn-style. The driver calls, in a loop:
+//! 1. [`Sender::poll`]`(now)` → Produce requests to write (one per broker, many partitions each),
+//!    batches to complete, brokers to connect to or drop, and when to call again;
+//! 2. [`Sender::handle_response`] / [`Sender::handle_failure`] as answers or errors arrive.
+//!
+//! Completions come back as values; the driver runs them (futures, callbacks, interceptors)
+//! outside its lock.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::accumulator::{BatchAck, ProducerBatch, RecordAccumulator};
+use crate::config::Acks;
+use crate::error::ProduceError;
+use crate::metadata::Metadata;
+use crate::protocol::errors::{self, ErrorCode};
+use crate::protocol::record_batch::BatchHeader;
+
+/// The sender's settings (from [`ProducerConfig`](crate::ProducerConfig)).
+#[derive(Debug, Clone)]
+pub struct SenderConfig {
+    /// `acks`.
+    pub acks: Acks,
+    /// `request.timeout.ms`.
+    pub request_timeout: Duration,
+    /// `delivery.timeout.ms`.
+    pub delivery_timeout: Duration,
+    /// `retries`.
+    pub retries: i32,
+    /// `retry.backoff.ms`.
+    pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms`.
+    pub retry_backoff_max: Duration,
+    /// `max.in.flight.requests.per.connection`.
+    pub max_in_flight: usize,
+    /// `max.request.size`.
+    pub max_request_size: usize,
+}
+
+/// A Produce request to write to `node`.
+#[derive(Debug)]
+pub struct OutgoingRequest {
+    /// Pass back to [`Sender::handle_response`] / [`Sender::handle_failure`].
+    pub id: u64,
+    /// Leader to send it to.
+    pub node: i32,
+    /// The request (batches already encoded).
+    pub request: ProduceRequest,
+    /// False with acks=0: the broker does not answer.
+    pub expects_response: bool,
+}
+
+/// A batch whose fate is decided.
+#[derive(Debug)]
+pub struct Completion {
+    /// The batch (its memory is already returned to the pool).
+    pub batch: ProducerBatch,
+    /// Its result.
+    pub result: Result<BatchAck, ProduceError>,
+}
+
+/// What [`Sender::poll`] decided.
+#[derive(Debug, Default)]
+pub struct SenderOutput {
+    /// Requests to write now.
+    pub requests: Vec<OutgoingRequest>,
+    /// Batches to complete.
+    pub completions: Vec<Completion>,
+    /// Leaders with data but no connection: connect to them.
+    pub connect: Vec<i32>,
+    /// Connections to drop (a request on them timed out).
+    pub disconnect: Vec<i32>,
+    /// Call `poll` again by then at the latest.
+    pub next_wakeup: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    node: i32,
+    batches: Vec<ProducerBatch>,
+    deadline: Instant,
+}
+
+/// In-flight bookkeeping, retries and timeouts.
+#[derive(Debug)]
+pub struct Sender {
+    cfg: SenderConfig,
+    in_flight: HashMap<u64, InFlight>,
+    per_node: HashMap<i32, usize>,
+    next_id: u64,
+    jitter_state: u64,
+}
+
+impl Sender {
+    /// A sender with nothing in flight.
+    pub fn new(cfg: SenderConfig) -> Self {
+        Sender {
+            cfg,
+            in_flight: HashMap::new(),
+            per_node: HashMap::new(),
+            next_id: 1,
+            jitter_state: 0x9E37_79B9_7F4A_7C15,
+        }
+    }
+
+    /// Requests awaiting an answer.
+    pub fn in_flight_requests(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Requests awaiting an answer from `node`.
+    pub fn in_flight_to(&self, node: i32) -> usize {
+        self.per_node.get(&node).copied().unwrap_or(0)
+    }
+
+    /// Decides what to do now: expire, drain ready batches into requests, time out requests.
+    pub fn poll(
+        &mut self,
+        acc: &mut RecordAccumulator,
+        metadata: &mut Metadata,
+        is_connected: &dyn Fn(i32) -> bool,
+        now: Instant,
+    ) -> SenderOutput {
+        let mut out = SenderOutput::default();
+
+        // Requests past request.timeout.ms: the broker is stalled. Drop the connection; its
+        // in-flight batches are retried or failed (Java closes the connection too).
+        let timed_out: Vec<i32> = self
+            .in_flight
+            .values()
+            .filter(|f| f.deadline <= now)
+            .map(|f| f.node)
+            .collect();
+        for node in dedup(timed_out) {
+            out.disconnect.push(node);
+            let msg = format!(
+                "request to broker {node} timed out after {} ms (request.timeout.ms)",
+                self.cfg.request_timeout.as_millis()
+            );
+            out.completions
+                .extend(self.fail_node(node, &msg, acc, metadata, now));
+        }
+
+        // Batches that waited in the queue past delivery.timeout.ms.
+        for batch in acc.expired(now) {
+            let err = ProduceError::DeliveryTimeout {
+                topic: batch.tp.topic.to_string(),
+                partition: batch.tp.partition,
+                records: batch.record_count(),
+                elapsed_ms: now.saturating_duration_since(batch.created).as_millis() as u64,
+            };
+            out.completions.push(finish(acc, batch, Err(err)));
+        }
+
+        let cluster = metadata.cluster().clone();
+        let ready = acc.ready(&cluster, now);
+        if ready.unknown_leaders {
+            metadata.request_update();
+        }
+        let mut nodes: Vec<i32> = ready.ready_nodes.into_iter().collect();
+        nodes.sort_unstable();
+        for node in nodes {
+            if !is_connected(node) {
+                out.connect.push(node);
+                continue;
+            }
+            if self.in_flight_to(node) >= self.cfg.max_in_flight {
+                continue;
+            }
+            let batches = acc.drain(
+                &cluster,
+                node,
+                self.cfg.max_request_size,
+                now,
+                &mut |_| BatchHeader::PLAIN,
+            );
+            if batches.is_empty() {
+                continue;
+            }
+            if self.cfg.max_in_flight == 1 {
+                for b in &batches {
+                    acc.mute(b.tp.clone());
+                }
+            }
+            let request = build_request(&batches, self.cfg.acks, self.cfg.request_timeout);
+            let id = self.next_id;
+            self.next_id += 1;
+            if self.cfg.acks == Acks::None {
+                // No answer will come: the batches are done once written (offset unknown).
+                for b in batches {
+                    acc.unmute(&b.tp);
+                    out.completions.push(finish(
+                        acc,
+                        b,
+                        Ok(BatchAck {
+                            base_offset: -1,
+                            log_append_time: -1,
+                        }),
+                    ));
+                }
+                out.requests.push(OutgoingRequest {
+                    id,
+                    node,
+                    request,
+                    expects_response: false,
+                });
+            } else {
+                *self.per_node.entry(node).or_default() += 1;
+                self.in_flight.insert(
+                    id,
+                    InFlight {
+                        node,
+                        batches,
+                        deadline: now + self.cfg.request_timeout,
+                    },
+                );
+                out.requests.push(OutgoingRequest {
+                    id,
+                    node,
+                    request,
+                    expects_response: true,
+                });
+            }
+        }
+
+        // Leaders with queued data that we can't reach yet.
+        for node in acc.nodes_with_data(&cluster) {
+            if !is_connected(node) && !out.connect.contains(&node) {
+                out.connect.push(node);
+            }
+        }
+
+        let mut wake = ready.next_check;
+        for t in self
+            .in_flight
+            .values()
+            .map(|f| f.deadline)
+            .chain(acc.next_expiry())
+        {
+            wake = Some(wake.map_or(t, |w: Instant| w.min(t)));
+        }
+        out.next_wakeup = wake;
+        out
+    }
+
+    /// The broker answered request `id`.
+    pub fn handle_response(
+        &mut self,
+        id: u64,
+        response: &ProduceResponse,
+        acc: &mut RecordAccumulator,
+        metadata: &mut Metadata,
+        now: Instant,
+    ) -> Vec<Completion> {
+        let Some(flight) = self.take(id) else {
+            return Vec::new(); // already failed (timed out or disconnected)
+        };
+        let mut out = Vec::new();
+        for batch in flight.batches {
+            acc.unmute(&batch.tp);
+            let part = response
+                .responses
+                .iter()
+                .filter(|t| t.name.0.as_str() == &*batch.tp.topic)
+                .flat_map(|t| t.partition_responses.iter())
+                .find(|p| p.index == batch.tp.partition);
+            let Some(p) = part else {
+                let msg = format!("no answer for {} in the Produce response", batch.tp);
+                out.extend(self.retry_or_fail(acc, metadata, batch, ProduceError::Protocol(msg), true, now));
+                continue;
+            };
+            match ErrorCode::from_i16(p.error_code) {
+                None => out.push(finish(
+                    acc,
+                    batch,
+                    Ok(BatchAck {
+                        base_offset: p.base_offset,
+                        log_append_time: p.log_append_time_ms,
+                    }),
+                )),
+                Some(code) => {
+                    let mut message = p.error_message.as_ref().map(|m| m.to_string());
+                    if !p.record_errors.is_empty() {
+                        let detail: Vec<String> = p
+                            .record_errors
+                            .iter()
+                            .map(|r| {
+                                format!(
+                                    "record {}: {}",
+                                    r.batch_index,
+                                    r.batch_index_error_message.as_deref().unwrap_or("invalid")
+                                )
+                            })
+                            .collect();
+                        message = Some(match message {
+                            Some(m) => format!("{m}; {}", detail.join("; ")),
+                            None => detail.join("; "),
+                        });
+                    }
+                    if invalidates_metadata(code) {
+                        metadata.request_update();
+                    }
+                    let err = ProduceError::Broker {
+                        topic: batch.tp.topic.to_string(),
+                        partition: batch.tp.partition,
+                        code,
+                        message,
+                    };
+                    let retriable = code.is_retriable();
+                    out.extend(self.retry_or_fail(acc, metadata, batch, err, retriable, now));
+                }
+            }
+        }
+        out
+    }
+
+    /// Request `id` failed without an answer (connection lost). Its batches are retried or failed.
+    pub fn handle_failure(
+        &mut self,
+        id: u64,
+        reason: &str,
+        acc: &mut RecordAccumulator,
+        metadata: &mut Metadata,
+        now: Instant,
+    ) -> Vec<Completion> {
+        let Some(flight) = self.take(id) else {
+            return Vec::new();
+        };
+        metadata.request_update();
+        let mut out = Vec::new();
+        for batch in flight.batches {
+            acc.unmute(&batch.tp);
+            let err = ProduceError::Network(format!(
+                "{reason} (broker {}, {})",
+                flight.node, batch.tp
+            ));
+            out.extend(self.retry_or_fail(acc, metadata, batch, err, true, now));
+        }
+        out
+    }
+
+    /// Fails request `id`'s batches without retrying (e.g. the broker speaks no usable version).
+    pub fn fail_request(
+        &mut self,
+        id: u64,
+        err: ProduceError,
+        acc: &mut RecordAccumulator,
+    ) -> Vec<Completion> {
+        let Some(flight) = self.take(id) else {
+            return Vec::new();
+        };
+        flight
+            .batches
+            .into_iter()
+            .map(|b| {
+                acc.unmute(&b.tp);
+                finish(acc, b, Err(err.clone()))
+            })
+            .collect()
+    }
+
+    /// The connection to `node` is gone: every request in flight there failed.
+    pub fn handle_disconnect(
+        &mut self,
+        node: i32,
+        reason: &str,
+        acc: &mut RecordAccumulator,
+        metadata: &mut Metadata,
+        now: Instant,
+    ) -> Vec<Completion> {
+        self.fail_node(node, reason, acc, metadata, now)
+    }
+
+    /// Fails everything in flight (abortive close).
+    pub fn abort_all(&mut self, acc: &mut RecordAccumulator, err: ProduceError) -> Vec<Completion> {
+        let mut out = Vec::new();
+        for (_, f) in self.in_flight.drain() {
+            for b in f.batches {
+                acc.unmute(&b.tp);
+                out.push(finish(acc, b, Err(err.clone())));
+            }
+        }
+        self.per_node.clear();
+        out
+    }
+
+    fn fail_node(
+        &mut self,
+        node: i32,
+        reason: &str,
+        acc: &mut RecordAccumulator,
+        metadata: &mut Metadata,
+        now: Instant,
+    ) -> Vec<Completion> {
+        let mut ids: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.node == node)
+            .map(|(id, _)| *id)
+            .collect();
+        // Retry in send order so batches of one partition stay in order.
+        ids.sort_unstable();
+        ids.reverse();
+        let mut out = Vec::new();
+        for id in ids {
+            out.extend(self.handle_failure(id, reason, acc, metadata, now));
+        }
+        out
+    }
+
+    fn take(&mut self, id: u64) -> Option<InFlight> {
+        let f = self.in_flight.remove(&id)?;
+        if let Some(n) = self.per_node.get_mut(&f.node) {
+            *n = n.saturating_sub(1);
+        }
+        Some(f)
+    }
+
+    fn retry_or_fail(
+        &mut self,
+        acc: &mut RecordAccumulator,
+        _metadata: &mut Metadata,
+        batch: ProducerBatch,
+        err: ProduceError,
+        retriable: bool,
+        now: Instant,
+    ) -> Option<Completion> {
+        let within_deadline = now.saturating_duration_since(batch.created) < self.cfg.delivery_timeout;
+        let retries_left = i64::from(batch.attempts) - 1 < i64::from(self.cfg.retries);
+        if retriable && within_deadline && retries_left {
+            let backoff = self.backoff(batch.attempts);
+            tracing::debug!(tp = %batch.tp, attempts = batch.attempts, ?backoff, error = %err, "retrying batch");
+            acc.reenqueue(batch, backoff, now);
+            None
+        } else {
+            Some(finish(acc, batch, Err(err)))
+        }
+    }
+
+    /// `retry.backoff.ms * 2^(attempts-1)`, capped at `retry.backoff.max.ms`, ±20 % jitter (Java's
+    /// `ExponentialBackoff`).
+    fn backoff(&mut self, attempts: u32) -> Duration {
+        let base = self.cfg.retry_backoff.as_secs_f64();
+        let max = self.cfg.retry_backoff_max.as_secs_f64().max(base);
+        let exp = base * 2f64.powi(attempts.saturating_sub(1).min(30) as i32);
+        // xorshift: deterministic, no clock or global RNG.
+        self.jitter_state ^= self.jitter_state << 13;
+        self.jitter_state ^= self.jitter_state >> 7;
+        self.jitter_state ^= self.jitter_state << 17;
+        let unit = (self.jitter_state >> 11) as f64 / (1u64 << 53) as f64;
+        let jitter = 0.8 + 0.4 * unit;
+        Duration::from_secs_f64((exp.min(max) * jitter).min(max))
+    }
+}
+
+fn dedup(mut v: Vec<i32>) -> Vec<i32> {
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+fn finish(
+    acc: &mut RecordAccumulator,
+    batch: ProducerBatch,
+    result: Result<BatchAck, ProduceError>,
+) -> Completion {
+    acc.deallocate(&batch);
+    Completion { batch, result }
+}
+
+/// Errors after which the leader we used is probably wrong.
+fn invalidates_metadata(code: ErrorCode) -> bool {
+    code == errors::NOT_LEADER_OR_FOLLOWER
+        || code == errors::UNKNOWN_TOPIC_OR_PARTITION
+        || code == errors::LEADER_NOT_AVAILABLE
+}
+
+/// One Produce request with one batch per partition, grouped by topic.
+pub fn build_request(batches: &[ProducerBatch], acks: Acks, timeout: Duration) -> ProduceRequest {
+    let mut topics: Vec<TopicProduceData> = Vec::new();
+    for b in batches {
+        let data = PartitionProduceData::default()
+            .with_index(b.tp.partition)
+            .with_records(Some(b.wire_bytes()));
+        match topics.iter_mut().find(|t| t.name.0.as_str() == &*b.tp.topic) {
+            Some(t) => t.partition_data.push(data),
+            None => topics.push(
+                TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_string(b.tp.topic.to_string())))
+                    .with_partition_data(vec![data]),
+            ),
+        }
+    }
+    ProduceRequest::default()
+        .with_acks(acks.as_i16())
+        .with_timeout_ms(timeout.as_millis().min(i32::MAX as u128) as i32)
+        .with_topic_data(topics)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,254 @@
+//! `kproducer console`: kafka-console-producer's flags, one record per stdin line.
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use kproducer::{Producer, ProducerConfig, ProducerRecord};
+
+const HELP: &str = "\
+usage: kproducer console --bootstrap-server HOST:PORT --topic TOPIC [options]
+
+Reads records from standard input, one per line, and sends them to TOPIC.
+Exits non-zero, printing the error, if any record failed.
+
+options:
+  --bootstrap-server LIST       brokers to bootstrap from (bootstrap.servers)
+  --topic TOPIC                 topic to produce to
+  --property parse.key=true     split each line into key and value
+  --property key.separator=SEP  separator between key and value (default: a tab)
+  --property null.marker=STR    a key or value equal to STR is sent as null
+  --producer-property K=V       a producer setting, repeatable (Java property names)
+  --producer.config FILE        producer settings from a Java .properties file
+  --verbose                     print each record's partition and offset
+  -h, --help                    this help";
+
+/// Parsed command line.
+#[derive(Debug, Default, PartialEq)]
+struct Options {
+    bootstrap: Option<String>,
+    topic: String,
+    parse_key: bool,
+    key_separator: String,
+    null_marker: Option<String>,
+    producer_props: BTreeMap<String, String>,
+    producer_config: Option<String>,
+    verbose: bool,
+}
+
+fn split_kv(s: &str, flag: &str) -> Result<(String, String)> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| anyhow!("{flag} expects KEY=VALUE, got {s:?}"))?;
+    Ok((k.trim().to_string(), v.to_string()))
+}
+
+fn parse(args: &[String]) -> Result<Option<Options>> {
+    let mut o = Options {
+        key_separator: "\t".into(),
+        ..Options::default()
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| anyhow!("{name} needs a value"))
+        };
+        match a.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--bootstrap-server" | "--broker-list" => o.bootstrap = Some(value(a)?),
+            "--topic" => o.topic = value(a)?,
+            "--property" => {
+                let (k, v) = split_kv(&value(a)?, "--property")?;
+                match k.as_str() {
+                    "parse.key" => o.parse_key = v.trim().eq_ignore_ascii_case("true"),
+                    "key.separator" => o.key_separator = v,
+                    "null.marker" => o.null_marker = Some(v),
+                    other => bail!("unsupported --property {other} (supported: parse.key, key.separator, null.marker)"),
+                }
+            }
+            "--producer-property" => {
+                let (k, v) = split_kv(&value(a)?, "--producer-property")?;
+                o.producer_props.insert(k, v);
+            }
+            "--producer.config" => o.producer_config = Some(value(a)?),
+            "--verbose" => o.verbose = true,
+            other => bail!("unknown option {other:?}"),
+        }
+    }
+    if o.topic.is_empty() {
+        bail!("--topic is required");
+    }
+    Ok(Some(o))
+}
+
+fn config(o: &Options) -> Result<ProducerConfig> {
+    let mut props: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(path) = &o.producer_config {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+        props.extend(kproducer::config::parse_properties(&text).map_err(|e| anyhow!("{path}: {e}"))?);
+    }
+    props.extend(o.producer_props.clone());
+    if let Some(b) = &o.bootstrap {
+        props.insert("bootstrap.servers".into(), b.clone());
+    }
+    Ok(ProducerConfig::from_map(props)?)
+}
+
+/// Entry point of `kproducer console`.
+pub fn main(args: &[String]) -> ExitCode {
+    let opts = match parse(args) {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            println!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("kproducer console: {e}\n\n{HELP}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kproducer console: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(opts)) {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(failed) => {
+            eprintln!("kproducer console: {failed} record(s) failed");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("kproducer console: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Sends every stdin line; returns how many records failed.
+async fn run(o: Options) -> Result<usize> {
+    let producer: Producer<Vec<u8>, Vec<u8>> = Producer::new(config(&o)?)?;
+    let failed = Arc::new(AtomicUsize::new(0));
+    let first_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let line = line.context("reading stdin")?;
+        let (key, value) = split_line(&o, &line)?;
+        let mut record = ProducerRecord::empty(o.topic.clone());
+        record.key = key;
+        record.value = value;
+        let failed = failed.clone();
+        let first_error = first_error.clone();
+        let verbose = o.verbose;
+        let sent = producer
+            .send_with_callback(record, move |r| match r {
+                Ok(md) if verbose => {
+                    eprintln!("{}-{}@{}", md.topic, md.partition, md.offset)
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                    let mut first = first_error.lock().unwrap_or_else(|e| e.into_inner());
+                    if first.is_none() {
+                        *first = Some(e.to_string());
+                    }
+                }
+            })
+            .await;
+        if let Err(e) = sent {
+            producer.close(Duration::from_secs(30)).await;
+            bail!("{e}");
+        }
+    }
+    producer.flush().await;
+    producer.close(Duration::from_secs(30)).await;
+    if let Some(e) = first_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        eprintln!("kproducer console: {e}");
+    }
+    Ok(failed.load(Ordering::Relaxed))
+}
+
+type KeyValue = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+fn split_line(o: &Options, line: &str) -> Result<KeyValue> {
+    let field = |s: &str| -> Option<Vec<u8>> {
+        match &o.null_marker {
+            Some(m) if m == s => None,
+            _ => Some(s.as_bytes().to_vec()),
+        }
+    };
+    if !o.parse_key {
+        return Ok((None, field(line)));
+    }
+    match line.split_once(o.key_separator.as_str()) {
+        Some((k, v)) => Ok((field(k), field(v))),
+        None => bail!(
+            "no key separator {:?} in line {line:?} (parse.key=true)",
+            o.key_separator
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_console_producer_flags() {
+        let o = parse(&args(&[
+            "--bootstrap-server",
+            "127.0.0.1:9092",
+            "--topic",
+            "t",
+            "--property",
+            "parse.key=true",
+            "--property",
+            "key.separator=:",
+            "--producer-property",
+            "acks=1",
+            "--producer-property",
+            "linger.ms=0",
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(o.bootstrap.as_deref(), Some("127.0.0.1:9092"));
+        assert!(o.parse_key);
+        assert_eq!(o.key_separator, ":");
+        assert_eq!(o.producer_props.get("acks").map(String::as_str), Some("1"));
+        let (k, v) = split_line(&o, "k1:v:1").unwrap();
+        assert_eq!(k.as_deref(), Some(&b"k1"[..]));
+        assert_eq!(v.as_deref(), Some(&b"v:1"[..]));
+        assert!(split_line(&o, "no-separator").is_err());
+        let cfg = config(&o).unwrap();
+        assert_eq!(cfg.acks, kproducer::Acks::Leader);
+    }
+
+    #[test]
+    fn rejects_bad_flags() {
+        assert!(parse(&args(&["--topic"])).is_err());
+        assert!(parse(&args(&["--bootstrap-server", "x:1"])).is_err());
+        assert!(parse(&args(&["--topic", "t", "--property", "nonsense"])).is_err());
+        assert!(parse(&args(&["--topic", "t", "--bogus"])).is_err());
+        let o = parse(&args(&["--topic", "t", "--producer-property", "acks=2", "--bootstrap-server", "h:1"]))
+            .unwrap()
+            .unwrap();
+        let e = config(&o).unwrap_err().to_string();
+        assert!(e.contains("acks"), "{e}");
+    }
+}

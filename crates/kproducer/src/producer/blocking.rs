@@ -1,0 +1,124 @@
+//! [`BlockingProducer`]: the producer for code without an async runtime (Java's synchronous
+//! style, `producer.send(record).get()`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{DeliveryFuture, Producer, ProducerBuilder};
+use crate::config::ProducerConfig;
+use crate::error::{KafkaError, ProduceError, SendError};
+use crate::record::{ProducerRecord, RecordMetadata};
+use crate::serializer::{DefaultSerializer, Serializer};
+
+/// A producer whose methods block the calling thread. It owns a small tokio runtime (one worker
+/// thread) that runs the background driver. Don't call it from async code; use [`Producer`] there.
+///
+/// ```no_run
+/// use kproducer::producer::BlockingProducer;
+/// use kproducer::{ProducerConfig, ProducerRecord};
+/// # fn main() -> Result<(), kproducer::KafkaError> {
+/// let config = ProducerConfig::from_map([("bootstrap.servers", "127.0.0.1:9092")])?;
+/// let producer: BlockingProducer<String, String> = BlockingProducer::new(config)?;
+/// // Synchronous style: send, then wait for the acknowledgement.
+/// let md = producer.send_and_wait(ProducerRecord::new("orders", "hello".to_string()))?;
+/// println!("offset {}", md.offset);
+/// // Or buffer many and wait later.
+/// let f = producer.send(ProducerRecord::new("orders", "again".to_string()))?;
+/// producer.flush();
+/// let _ = f.wait();
+/// producer.close(std::time::Duration::from_secs(30));
+/// # Ok(()) }
+/// ```
+pub struct BlockingProducer<K, V> {
+    producer: Producer<K, V>,
+    runtime: Arc<tokio::runtime::Runtime>,
+}
+
+impl<K, V> BlockingProducer<K, V>
+where
+    K: DefaultSerializer + Send + Sync + 'static,
+    V: DefaultSerializer + Send + Sync + 'static,
+{
+    /// A blocking producer with the default serializers for `K` and `V`.
+    pub fn new(config: ProducerConfig) -> Result<Self, KafkaError> {
+        Self::from_builder(ProducerBuilder::new(config))
+    }
+
+    /// A blocking producer from a configured [`ProducerBuilder`].
+    pub fn from_builder(builder: ProducerBuilder<K, V>) -> Result<Self, KafkaError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("kproducer-driver")
+            .enable_all()
+            .build()
+            .map_err(|e| KafkaError::Runtime(e.to_string()))?;
+        let producer = {
+            let _guard = runtime.enter();
+            builder.build()?
+        };
+        Ok(BlockingProducer {
+            producer,
+            runtime: Arc::new(runtime),
+        })
+    }
+
+    /// Serializer types without defaults: see [`ProducerBuilder::build_with`].
+    pub fn with_serializers(
+        config: ProducerConfig,
+        key: Arc<dyn Serializer<K>>,
+        value: Arc<dyn Serializer<V>>,
+    ) -> Result<Self, KafkaError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| KafkaError::Runtime(e.to_string()))?;
+        let producer = {
+            let _guard = runtime.enter();
+            ProducerBuilder::new(config).build_with(key, value)?
+        };
+        Ok(BlockingProducer {
+            producer,
+            runtime: Arc::new(runtime),
+        })
+    }
+}
+
+impl<K, V> BlockingProducer<K, V> {
+    /// Buffers a record, blocking up to `max.block.ms` for metadata and memory. The returned
+    /// future can be waited on with [`DeliveryFuture::wait`].
+    pub fn send(&self, record: ProducerRecord<K, V>) -> Result<DeliveryFuture, SendError> {
+        self.runtime.block_on(self.producer.send(record))
+    }
+
+    /// Sends a record and blocks until it is acknowledged or fails.
+    pub fn send_and_wait(&self, record: ProducerRecord<K, V>) -> Result<RecordMetadata, KafkaError> {
+        let f = self.send(record)?;
+        Ok(f.wait()?)
+    }
+
+    /// Buffers a record; `callback` runs on the driver thread with the result.
+    pub fn send_with_callback(
+        &self,
+        record: ProducerRecord<K, V>,
+        callback: impl FnOnce(Result<RecordMetadata, ProduceError>) + Send + 'static,
+    ) -> Result<(), SendError> {
+        self.runtime
+            .block_on(self.producer.send_with_callback(record, callback))
+    }
+
+    /// Sends everything buffered and waits for it (Java's `flush`).
+    pub fn flush(&self) {
+        self.runtime.block_on(self.producer.flush())
+    }
+
+    /// Delivers what is buffered (waiting up to `timeout`) and stops.
+    pub fn close(&self, timeout: Duration) {
+        self.runtime.block_on(self.producer.close(timeout))
+    }
+
+    /// The async producer underneath (shares the same driver).
+    pub fn as_async(&self) -> &Producer<K, V> {
+        &self.producer
+    }
+}

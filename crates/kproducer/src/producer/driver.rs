@@ -1,0 +1,413 @@
+//! The background driver: one tokio task per producer that pumps the sans-IO [`Sender`] and
+//! [`Metadata`] and moves bytes. It decides nothing itself: it asks `Sender::poll(now)` what to
+//! do, does it, feeds answers back, and sleeps until the next event or deadline.
+//!
+//! [`Sender`]: crate::sender::Sender
+//! [`Metadata`]: crate::metadata::Metadata
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use kafka_protocol::messages::{ApiKey, MetadataResponse, ProduceResponse};
+
+use super::{run_completions, Inner};
+use crate::error::ProduceError;
+use crate::network::{Connection, ConnectionConfig, NetworkError};
+use crate::sender::{Completion, OutgoingRequest};
+
+/// Produce versions we speak: v3 (record batch v2) up to v12 (v13 switches to topic ids).
+const PRODUCE_VERSIONS: (i16, i16) = (3, 12);
+/// Metadata versions we speak.
+const METADATA_VERSIONS: (i16, i16) = (1, 12);
+/// Largest response we accept; Produce and Metadata answers are far smaller.
+const MAX_RESPONSE_SIZE: usize = 64 << 20;
+
+type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+enum Event {
+    Wake,
+    Response(u64, String, Result<ProduceResponse, NetworkError>),
+    Connected(String, Result<Connection, NetworkError>),
+    Metadata(String, Result<MetadataResponse, NetworkError>),
+}
+
+struct Driver {
+    inner: Arc<Inner>,
+    conn_cfg: ConnectionConfig,
+    /// Open connections by `host:port`.
+    conns: HashMap<String, Connection>,
+    connecting: HashSet<String>,
+    /// Reconnect backoff per address: not before, and consecutive failures.
+    backoff: HashMap<String, (Instant, u32)>,
+    connects: FuturesUnordered<BoxFut<(String, Result<Connection, NetworkError>)>>,
+    responses: FuturesUnordered<BoxFut<(u64, String, Result<ProduceResponse, NetworkError>)>>,
+    metadata_req: Option<BoxFut<(String, Result<MetadataResponse, NetworkError>)>>,
+    bootstrap_next: usize,
+}
+
+pub(crate) async fn run(inner: Arc<Inner>) {
+    let cfg = &inner.config;
+    let conn_cfg = ConnectionConfig {
+        client_id: cfg.client_id.clone(),
+        connect_timeout: cfg.socket_connection_setup_timeout,
+        send_buffer_bytes: cfg.send_buffer_bytes,
+        receive_buffer_bytes: cfg.receive_buffer_bytes,
+        max_response_size: MAX_RESPONSE_SIZE,
+    };
+    let mut d = Driver {
+        inner: inner.clone(),
+        conn_cfg,
+        conns: HashMap::new(),
+        connecting: HashSet::new(),
+        backoff: HashMap::new(),
+        connects: FuturesUnordered::new(),
+        responses: FuturesUnordered::new(),
+        metadata_req: None,
+        bootstrap_next: 0,
+    };
+    d.run().await;
+    for c in d.conns.values() {
+        c.close();
+    }
+    inner.lock().driver_exited = true;
+    inner.progress.notify_waiters();
+    inner.metadata_changed.notify_waiters();
+    inner.memory_freed.notify_waiters();
+}
+
+impl Driver {
+    async fn run(&mut self) {
+        loop {
+            let now = Instant::now();
+            let (out, completions, exit, meta_due, meta_next, addrs) = {
+                let mut guard = self.inner.lock();
+                let core = &mut *guard;
+                let mut completions = Vec::new();
+                if core.abort {
+                    completions.extend(core.sender.abort_all(&mut core.acc, ProduceError::Closed));
+                    for batch in core.acc.abort_all() {
+                        core.acc.deallocate(&batch);
+                        completions.push(Completion {
+                            batch,
+                            result: Err(ProduceError::Closed),
+                        });
+                    }
+                }
+                let cluster = core.metadata.cluster().clone();
+                let addr_of = |node: i32| cluster.brokers.get(&node).map(|b| b.addr());
+                let conns = &self.conns;
+                let is_connected =
+                    |node: i32| addr_of(node).is_some_and(|a| conns.contains_key(&a));
+                let out = core
+                    .sender
+                    .poll(&mut core.acc, &mut core.metadata, &is_connected, now);
+                let mut addrs: HashMap<i32, String> = HashMap::new();
+                for n in out
+                    .requests
+                    .iter()
+                    .map(|r| r.node)
+                    .chain(out.connect.iter().copied())
+                    .chain(out.disconnect.iter().copied())
+                {
+                    if let Some(a) = addr_of(n) {
+                        addrs.insert(n, a);
+                    }
+                }
+                let exit = core.acc.is_closed()
+                    && core.acc.incomplete_batches() == 0
+                    && core.sender.in_flight_requests() == 0;
+                let wants_metadata = !core.metadata.request_topics().is_empty();
+                let meta_due = wants_metadata && core.metadata.update_due(now);
+                let meta_next = wants_metadata.then(|| core.metadata.next_update(now));
+                (out, completions, exit, meta_due, meta_next, addrs)
+            };
+            let mut completions = completions;
+            completions.extend(out.completions);
+            run_completions(&self.inner, completions);
+
+            for node in &out.disconnect {
+                if let Some(c) = addrs.get(node).and_then(|a| self.conns.remove(a)) {
+                    c.close();
+                }
+            }
+            for req in out.requests {
+                let addr = addrs.get(&req.node).cloned();
+                self.write(req, addr, now);
+            }
+            for node in &out.connect {
+                if let Some(a) = addrs.get(node) {
+                    self.start_connect(a.clone(), now);
+                }
+            }
+            if meta_due && self.metadata_req.is_none() {
+                self.send_metadata(now);
+            }
+            if exit {
+                return;
+            }
+
+            // Sleep until something happens or a deadline passes.
+            let mut wake = out.next_wakeup;
+            if self.metadata_req.is_none() {
+                if let Some(t) = meta_next {
+                    wake = Some(wake.map_or(t, |w| w.min(t)));
+                }
+            }
+            for (until, _) in self.backoff.values() {
+                if *until > now {
+                    wake = Some(wake.map_or(*until, |w| w.min(*until)));
+                }
+            }
+            // Never sleep unboundedly: a safety net against a missed wake-up.
+            let wake = wake.unwrap_or(now + Duration::from_secs(1)).max(now);
+            let event = {
+                let metadata_req = &mut self.metadata_req;
+                let has_meta = metadata_req.is_some();
+                tokio::select! {
+                    _ = self.inner.wake_driver.notified() => Event::Wake,
+                    _ = tokio::time::sleep_until(wake.into()) => Event::Wake,
+                    Some((id, addr, r)) = self.responses.next(), if !self.responses.is_empty() => Event::Response(id, addr, r),
+                    Some((addr, r)) = self.connects.next(), if !self.connects.is_empty() => Event::Connected(addr, r),
+                    (addr, r) = async { match metadata_req.as_mut() { Some(f) => f.await, None => std::future::pending().await } }, if has_meta => Event::Metadata(addr, r),
+                }
+            };
+            self.handle(event);
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        let now = Instant::now();
+        match event {
+            Event::Wake => {}
+            Event::Response(id, addr, Ok(resp)) => {
+                let completions = {
+                    let mut guard = self.inner.lock();
+                    let core = &mut *guard;
+                    core.sender
+                        .handle_response(id, &resp, &mut core.acc, &mut core.metadata, now)
+                };
+                run_completions(&self.inner, completions);
+                let _ = addr;
+            }
+            Event::Response(id, addr, Err(e)) => {
+                // The connection is unusable: drop it; every request in flight on it is retried.
+                self.drop_connection(&addr, &e.to_string(), now);
+                let completions = {
+                    let mut guard = self.inner.lock();
+                    let core = &mut *guard;
+                    core.sender.handle_failure(
+                        id,
+                        &e.to_string(),
+                        &mut core.acc,
+                        &mut core.metadata,
+                        now,
+                    )
+                };
+                run_completions(&self.inner, completions);
+            }
+            Event::Connected(addr, Ok(conn)) => {
+                self.connecting.remove(&addr);
+                self.backoff.remove(&addr);
+                tracing::debug!(%addr, "connected");
+                self.conns.insert(addr, conn);
+            }
+            Event::Connected(addr, Err(e)) => {
+                self.connecting.remove(&addr);
+                let failures = self.backoff.get(&addr).map_or(0, |b| b.1) + 1;
+                let cfg = &self.inner.config;
+                let base = cfg.reconnect_backoff.as_secs_f64();
+                let max = cfg.reconnect_backoff_max.as_secs_f64().max(base);
+                let delay = (base * 2f64.powi(failures.min(20) as i32 - 1)).min(max);
+                self.backoff
+                    .insert(addr.clone(), (now + Duration::from_secs_f64(delay), failures));
+                tracing::debug!(%addr, error = %e, "connection failed");
+                let mut core = self.inner.lock();
+                core.last_error = Some(e.to_string());
+                core.metadata.request_update();
+            }
+            Event::Metadata(addr, r) => {
+                self.metadata_req = None;
+                match r {
+                    Ok(resp) => {
+                        let mut core = self.inner.lock();
+                        core.metadata.handle_response(&resp, now);
+                        core.last_error = None;
+                    }
+                    Err(e) => {
+                        self.drop_connection(&addr, &e.to_string(), now);
+                        let mut core = self.inner.lock();
+                        core.metadata.handle_failure(now);
+                        core.last_error = Some(e.to_string());
+                    }
+                }
+                self.inner.metadata_changed.notify_waiters();
+            }
+        }
+    }
+
+    fn drop_connection(&mut self, addr: &str, reason: &str, now: Instant) {
+        let Some(conn) = self.conns.remove(addr) else {
+            return;
+        };
+        conn.close();
+        let completions = {
+            let mut guard = self.inner.lock();
+            let core = &mut *guard;
+            let node = core
+                .metadata
+                .cluster()
+                .brokers
+                .values()
+                .find(|b| b.addr() == addr)
+                .map(|b| b.node_id);
+            core.last_error = Some(format!("connection to {addr} lost: {reason}"));
+            match node {
+                Some(n) => core.sender.handle_disconnect(
+                    n,
+                    reason,
+                    &mut core.acc,
+                    &mut core.metadata,
+                    now,
+                ),
+                None => Vec::new(),
+            }
+        };
+        run_completions(&self.inner, completions);
+    }
+
+    fn start_connect(&mut self, addr: String, now: Instant) {
+        if self.conns.contains_key(&addr) || self.connecting.contains(&addr) {
+            return;
+        }
+        if self.backoff.get(&addr).is_some_and(|(until, _)| *until > now) {
+            return;
+        }
+        self.connecting.insert(addr.clone());
+        let cfg = self.conn_cfg.clone();
+        self.connects.push(Box::pin(async move {
+            let r = Connection::connect(&addr, &cfg).await;
+            (addr, r)
+        }));
+    }
+
+    fn write(&mut self, req: OutgoingRequest, addr: Option<String>, now: Instant) {
+        let conn = addr.as_ref().and_then(|a| self.conns.get(a)).cloned();
+        let Some(conn) = conn else {
+            self.fail_request(req.id, "no connection to the leader", now);
+            return;
+        };
+        let addr = conn.addr().to_string();
+        let Some(version) = conn.api_versions().highest_common(
+            ApiKey::Produce as i16,
+            PRODUCE_VERSIONS.0,
+            PRODUCE_VERSIONS.1,
+        ) else {
+            self.fail_request_fatal(
+                req.id,
+                ProduceError::Protocol(format!(
+                    "broker at {addr} supports no Produce version in {}..={}",
+                    PRODUCE_VERSIONS.0, PRODUCE_VERSIONS.1
+                )),
+            );
+            return;
+        };
+        if req.expects_response {
+            match conn.send(&req.request, version) {
+                Ok(pending) => {
+                    let id = req.id;
+                    self.responses
+                        .push(Box::pin(async move { (id, addr, pending.await) }));
+                }
+                Err(e) => {
+                    self.drop_connection(&addr, &e.to_string(), now);
+                    self.fail_request(req.id, &e.to_string(), now);
+                }
+            }
+        } else if let Err(e) = conn.send_no_response(&req.request, version) {
+            // acks=0: the batches are already complete; nothing can be retried (Java's semantics).
+            self.drop_connection(&addr, &e.to_string(), now);
+        }
+    }
+
+    fn fail_request(&mut self, id: u64, reason: &str, now: Instant) {
+        let completions = {
+            let mut guard = self.inner.lock();
+            let core = &mut *guard;
+            core.sender
+                .handle_failure(id, reason, &mut core.acc, &mut core.metadata, now)
+        };
+        run_completions(&self.inner, completions);
+    }
+
+    fn fail_request_fatal(&mut self, id: u64, err: ProduceError) {
+        let completions = {
+            let mut guard = self.inner.lock();
+            let core = &mut *guard;
+            core.sender.fail_request(id, err, &mut core.acc)
+        };
+        run_completions(&self.inner, completions);
+    }
+
+    /// Sends a Metadata request on the least busy open connection, or connects to a bootstrap
+    /// server (rotating) when none is open.
+    fn send_metadata(&mut self, now: Instant) {
+        let conn = self
+            .conns
+            .values()
+            .filter(|c| !c.is_closed())
+            .min_by_key(|c| c.in_flight())
+            .cloned();
+        let Some(conn) = conn else {
+            let servers = &self.inner.config.bootstrap_servers;
+            if servers.is_empty() || !self.connecting.is_empty() {
+                return;
+            }
+            // Try each bootstrap server in turn, skipping those in backoff.
+            for i in 0..servers.len() {
+                let addr = servers[(self.bootstrap_next + i) % servers.len()].clone();
+                if self.backoff.get(&addr).is_some_and(|(until, _)| *until > now) {
+                    continue;
+                }
+                self.bootstrap_next = (self.bootstrap_next + i + 1) % servers.len();
+                self.start_connect(addr, now);
+                return;
+            }
+            return;
+        };
+        let addr = conn.addr().to_string();
+        let Some(version) = conn.api_versions().highest_common(
+            ApiKey::Metadata as i16,
+            METADATA_VERSIONS.0,
+            METADATA_VERSIONS.1,
+        ) else {
+            let mut core = self.inner.lock();
+            core.last_error = Some(format!("broker at {addr} supports no usable Metadata version"));
+            core.metadata.handle_failure(now);
+            return;
+        };
+        let request = self.inner.lock().metadata.build_request(now);
+        let timeout = self.inner.config.request_timeout;
+        match conn.send(&request, version) {
+            Ok(pending) => {
+                self.metadata_req = Some(Box::pin(async move {
+                    let r = match tokio::time::timeout(timeout, pending).await {
+                        Ok(r) => r,
+                        Err(_) => Err(NetworkError::Io(format!(
+                            "metadata request timed out after {} ms",
+                            timeout.as_millis()
+                        ))),
+                    };
+                    (addr, r)
+                }));
+            }
+            Err(e) => {
+                self.drop_connection(&addr, &e.to_string(), now);
+                self.inner.lock().metadata.handle_failure(now);
+            }
+        }
+    }
+}
