@@ -8,7 +8,19 @@
 //! Every error names the key and what is allowed.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
+
+use crate::error::ConfigError;
+
+mod builder;
+pub mod keys;
+pub mod properties;
+mod resolve;
+#[cfg(test)]
+mod tests;
+
+pub use builder::ProducerConfigBuilder;
 
 /// How many acknowledgements the leader must gather before answering (`acks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +42,15 @@ impl Acks {
             Acks::All => -1,
         }
     }
+
+    /// The Java property value: `"0"`, `"1"` or `"all"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Acks::None => "0",
+            Acks::Leader => "1",
+            Acks::All => "all",
+        }
+    }
 }
 
 /// `compression.type`.
@@ -47,6 +68,19 @@ pub enum CompressionType {
     Zstd,
 }
 
+impl CompressionType {
+    /// The Java property value (`none`, `gzip`, `snappy`, `lz4`, `zstd`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompressionType::None => "none",
+            CompressionType::Gzip => "gzip",
+            CompressionType::Snappy => "snappy",
+            CompressionType::Lz4 => "lz4",
+            CompressionType::Zstd => "zstd",
+        }
+    }
+}
+
 /// `security.protocol`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecurityProtocol {
@@ -60,6 +94,18 @@ pub enum SecurityProtocol {
     SaslSsl,
 }
 
+impl SecurityProtocol {
+    /// The Java property value (`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT`, `SASL_SSL`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
+        }
+    }
+}
+
 /// A validated producer configuration. Field names follow the Java keys (`linger.ms` → `linger`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProducerConfig {
@@ -69,7 +115,8 @@ pub struct ProducerConfig {
     pub client_id: String,
     /// `acks`.
     pub acks: Acks,
-    /// `enable.idempotence`.
+    /// `enable.idempotence`. kproducer defaults to `false` ([`keys::ENABLE_IDEMPOTENCE_DEFAULT`]);
+    /// **Java's default is `true`**: idempotence arrives with a later change.
     pub enable_idempotence: bool,
     /// `retries`.
     pub retries: i32,
@@ -109,7 +156,7 @@ pub struct ProducerConfig {
     pub metadata_max_age: Duration,
     /// `metadata.max.idle.ms`.
     pub metadata_max_idle: Duration,
-    /// `connections.max.idle.ms`.
+    /// `connections.max.idle.ms`; [`Duration::MAX`] when negative (Java: never close idle connections).
     pub connections_max_idle: Duration,
     /// `socket.connection.setup.timeout.ms`.
     pub socket_connection_setup_timeout: Duration,
@@ -133,4 +180,225 @@ pub struct ProducerConfig {
     pub security_protocol: SecurityProtocol,
     /// Every key as given (Java name → value), including ones kproducer only accepts.
     pub raw: BTreeMap<String, String>,
+    /// What was accepted but is ignored or was adjusted, one line each (also logged with `tracing::warn!`).
+    pub warnings: Vec<String>,
+}
+
+fn millis(d: Duration) -> String {
+    d.as_millis().to_string()
+}
+
+impl ProducerConfig {
+    /// Java 4.x's defaults for every typed field, except `enable.idempotence` (kproducer: `false`,
+    /// Java: `true`). Not a usable configuration on its own: `bootstrap_servers` and `client_id` are
+    /// empty and nothing is validated; a base for tests and comparisons.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kproducer::config::{Acks, ProducerConfig};
+    /// let d = ProducerConfig::default_values();
+    /// assert_eq!(d.acks, Acks::All);
+    /// assert_eq!(d.linger, Duration::from_millis(5));
+    /// assert_eq!(d.batch_size, 16384);
+    /// ```
+    pub fn default_values() -> ProducerConfig {
+        match resolve::resolve(BTreeMap::new(), resolve::Mode::DefaultsOnly) {
+            Ok(cfg) => cfg,
+            // The key table's defaults are fixed text checked by the tests; this arm is unreachable.
+            Err(e) => unreachable!("the key table's defaults do not parse: {e}"),
+        }
+    }
+
+    /// Builds a validated configuration from Java property names and values. A later duplicate key
+    /// wins. Values are parsed and checked as Java's `ConfigDef` does, then Java's cross-field rules
+    /// apply. Keys kproducer doesn't use are kept in [`raw`](Self::raw) and reported in
+    /// [`warnings`](Self::warnings).
+    ///
+    /// ```
+    /// use kproducer::config::{Acks, ProducerConfig};
+    /// let cfg = ProducerConfig::from_map([("bootstrap.servers", "localhost:9092"), ("acks", "1")]).unwrap();
+    /// assert_eq!(cfg.acks, Acks::Leader);
+    /// assert!(cfg.client_id.starts_with("producer-"));
+    ///
+    /// let err = ProducerConfig::from_map([("bootstrap.servers", "localhost:9092"), ("acks", "2")]).unwrap_err();
+    /// assert!(err.to_string().contains("acks"));
+    /// ```
+    pub fn from_map<I, K, V>(entries: I) -> Result<ProducerConfig, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let originals = entries
+            .into_iter()
+            .map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string()))
+            .collect();
+        resolve::resolve(originals, resolve::Mode::Full)
+    }
+
+    /// Parses Java `.properties` text (see [`properties`]) and builds the configuration from it.
+    ///
+    /// ```
+    /// use kproducer::config::ProducerConfig;
+    /// let cfg = ProducerConfig::from_properties_str("bootstrap.servers=a:9092\nlinger.ms: 20\n").unwrap();
+    /// assert_eq!(cfg.linger.as_millis(), 20);
+    /// ```
+    pub fn from_properties_str(text: &str) -> Result<ProducerConfig, ConfigError> {
+        let pairs = properties::parse(text).map_err(|e| ConfigError::File {
+            path: "<string>".to_string(),
+            reason: e.to_string(),
+        })?;
+        ProducerConfig::from_map(pairs)
+    }
+
+    /// Reads a Java `producer.properties` file (UTF-8, or ISO-8859-1 as Java assumes when it is not
+    /// valid UTF-8) and builds the configuration from it.
+    pub fn from_properties_file(path: impl AsRef<Path>) -> Result<ProducerConfig, ConfigError> {
+        let path = path.as_ref();
+        let file_error = |reason: String| ConfigError::File {
+            path: path.display().to_string(),
+            reason,
+        };
+        let bytes = std::fs::read(path).map_err(|e| file_error(e.to_string()))?;
+        let pairs = properties::parse(&properties::decode(&bytes))
+            .map_err(|e| file_error(e.to_string()))?;
+        ProducerConfig::from_map(pairs)
+    }
+
+    /// A typed builder; [`build`](ProducerConfigBuilder::build) runs the same validation as
+    /// [`from_map`](Self::from_map).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kproducer::config::{Acks, ProducerConfig};
+    /// let cfg = ProducerConfig::builder()
+    ///     .bootstrap_servers("a:9092,b:9092")
+    ///     .acks(Acks::Leader)
+    ///     .linger(Duration::from_millis(10))
+    ///     .batch_size(65536)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(cfg.bootstrap_servers, vec!["a:9092", "b:9092"]);
+    /// assert_eq!(cfg.batch_size, 65536);
+    /// ```
+    pub fn builder() -> ProducerConfigBuilder {
+        ProducerConfigBuilder::new()
+    }
+
+    /// What was accepted but is ignored or was adjusted (unused or unknown keys, Java's post-processing
+    /// notices), one line each.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Every key with its effective value, under Java names: the typed fields as they are now, other
+    /// keys as given, and Java's default for the rest. Keys without a value and without a default
+    /// (e.g. `transactional.id` when unset) are left out.
+    ///
+    /// ```
+    /// use kproducer::config::ProducerConfig;
+    /// let props = ProducerConfig::from_map([("bootstrap.servers", "a:9092")]).unwrap().to_properties();
+    /// assert_eq!(props["linger.ms"], "5");
+    /// assert_eq!(props["acks"], "all");
+    /// ```
+    pub fn to_properties(&self) -> BTreeMap<String, String> {
+        let mut out: BTreeMap<String, String> = keys::KEYS
+            .iter()
+            .filter_map(|k| k.default.map(|d| (k.name.to_string(), d.to_string())))
+            .collect();
+        for (k, v) in &self.raw {
+            out.insert(k.clone(), v.trim().to_string());
+        }
+        let connections_max_idle = if self.connections_max_idle == Duration::MAX {
+            "-1".to_string()
+        } else {
+            millis(self.connections_max_idle)
+        };
+        let typed = [
+            ("bootstrap.servers", self.bootstrap_servers.join(",")),
+            ("client.id", self.client_id.clone()),
+            ("acks", self.acks.as_str().to_string()),
+            ("enable.idempotence", self.enable_idempotence.to_string()),
+            ("retries", self.retries.to_string()),
+            ("delivery.timeout.ms", millis(self.delivery_timeout)),
+            ("request.timeout.ms", millis(self.request_timeout)),
+            ("linger.ms", millis(self.linger)),
+            ("batch.size", self.batch_size.to_string()),
+            ("buffer.memory", self.buffer_memory.to_string()),
+            ("max.block.ms", millis(self.max_block)),
+            ("max.request.size", self.max_request_size.to_string()),
+            (
+                "max.in.flight.requests.per.connection",
+                self.max_in_flight_requests_per_connection.to_string(),
+            ),
+            (
+                "compression.type",
+                self.compression_type.as_str().to_string(),
+            ),
+            (
+                "compression.gzip.level",
+                self.compression_gzip_level.to_string(),
+            ),
+            (
+                "compression.lz4.level",
+                self.compression_lz4_level.to_string(),
+            ),
+            (
+                "compression.zstd.level",
+                self.compression_zstd_level.to_string(),
+            ),
+            ("retry.backoff.ms", millis(self.retry_backoff)),
+            ("retry.backoff.max.ms", millis(self.retry_backoff_max)),
+            ("reconnect.backoff.ms", millis(self.reconnect_backoff)),
+            (
+                "reconnect.backoff.max.ms",
+                millis(self.reconnect_backoff_max),
+            ),
+            ("metadata.max.age.ms", millis(self.metadata_max_age)),
+            ("metadata.max.idle.ms", millis(self.metadata_max_idle)),
+            ("connections.max.idle.ms", connections_max_idle),
+            (
+                "socket.connection.setup.timeout.ms",
+                millis(self.socket_connection_setup_timeout),
+            ),
+            (
+                "socket.connection.setup.timeout.max.ms",
+                millis(self.socket_connection_setup_timeout_max),
+            ),
+            (
+                "partitioner.ignore.keys",
+                self.partitioner_ignore_keys.to_string(),
+            ),
+            (
+                "partitioner.adaptive.partitioning.enable",
+                self.partitioner_adaptive_partitioning_enable.to_string(),
+            ),
+            (
+                "partitioner.availability.timeout.ms",
+                millis(self.partitioner_availability_timeout),
+            ),
+            ("transaction.timeout.ms", millis(self.transaction_timeout)),
+            ("send.buffer.bytes", self.send_buffer_bytes.to_string()),
+            (
+                "receive.buffer.bytes",
+                self.receive_buffer_bytes.to_string(),
+            ),
+            (
+                "security.protocol",
+                self.security_protocol.as_str().to_string(),
+            ),
+        ];
+        for (k, v) in typed {
+            out.insert(k.to_string(), v);
+        }
+        match &self.transactional_id {
+            Some(id) => {
+                out.insert("transactional.id".to_string(), id.clone());
+            }
+            None => {
+                out.remove("transactional.id");
+            }
+        }
+        out
+    }
 }
