@@ -91,7 +91,9 @@ fn config(o: &Options) -> Result<ProducerConfig> {
     let mut props: BTreeMap<String, String> = BTreeMap::new();
     if let Some(path) = &o.producer_config {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
-        props.extend(kproducer::config::parse_properties(&text).map_err(|e| anyhow!("{path}: {e}"))?);
+        props.extend(
+            kproducer::config::properties::parse(&text).map_err(|e| anyhow!("{path}: {e}"))?,
+        );
     }
     props.extend(o.producer_props.clone());
     if let Some(b) = &o.bootstrap {

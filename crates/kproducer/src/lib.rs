@@ -25,4 +25,5 @@ pub mod serializer;
 
 pub use config::{Acks, CompressionType, ProducerConfig};
 pub use error::{ConfigError, KafkaError, ProduceError, SendError};
+pub use producer::{BlockingProducer, DeliveryFuture, Producer, ProducerBuilder};
 pub use record::{Header, ProducerRecord, RecordMetadata};

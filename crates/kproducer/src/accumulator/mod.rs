@@ -564,4 +564,4 @@ fn topic_partitions(info: &TopicInfo) -> TopicPartitions<'_> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,1 +1,283 @@
+//! Deterministic accumulator tests: a virtual clock (`t0 + ms(n)`), a scripted cluster.
 
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+
+use super::*;
+use crate::metadata::Metadata;
+
+pub(crate) fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A cluster of brokers 1..=3 with topic `t`, partition `p` led by `leaders[p]`.
+pub(crate) fn cluster_with(leaders: &[i32], t0: Instant) -> Metadata {
+    let resp = MetadataResponse::default()
+        .with_brokers(
+            (1..=3)
+                .map(|id| {
+                    MetadataResponseBroker::default()
+                        .with_node_id(BrokerId(id))
+                        .with_host(StrBytes::from_static_str("127.0.0.1"))
+                        .with_port(9000 + id)
+                })
+                .collect(),
+        )
+        .with_topics(vec![MetadataResponseTopic::default()
+            .with_name(Some(TopicName(StrBytes::from_static_str("t"))))
+            .with_partitions(
+                leaders
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| {
+                        MetadataResponsePartition::default()
+                            .with_partition_index(i as i32)
+                            .with_leader_id(BrokerId(*l))
+                    })
+                    .collect(),
+            )]);
+    let mut m = Metadata::new(ms(100), Duration::from_secs(300), Duration::from_secs(300));
+    m.add_topic("t", t0);
+    m.handle_response(&resp, t0);
+    m
+}
+
+pub(crate) fn config() -> AccumulatorConfig {
+    AccumulatorConfig {
+        batch_size: 1024,
+        linger: ms(5),
+        buffer_memory: 64 * 1024,
+        delivery_timeout: ms(1000),
+        retry_backoff: ms(100),
+        adaptive_partitioning: false,
+    }
+}
+
+pub(crate) fn rec(value: &[u8]) -> RecordRef<'_> {
+    RecordRef {
+        timestamp: 1_700_000_000_000,
+        key: None,
+        value: Some(value),
+        headers: &[],
+    }
+}
+
+pub(crate) fn rng() -> SmallRng {
+    SmallRng::seed_from_u64(7)
+}
+
+fn append_to(acc: &mut RecordAccumulator, p: i32, value: &[u8], now: Instant) -> Appended {
+    acc.append("t", None, PartitionChoice::Fixed(p), &rec(value), now, &mut rng())
+        .expect("append")
+}
+
+fn plain(_: &ProducerBatch) -> BatchHeader {
+    BatchHeader::PLAIN
+}
+
+#[test]
+fn a_batch_is_ready_once_linger_expires() {
+    let t0 = Instant::now();
+    let meta = cluster_with(&[1, 2, 3], t0);
+    let mut acc = RecordAccumulator::new(config());
+    let a = append_to(&mut acc, 0, b"v", t0);
+    assert!(a.new_batch && !a.batch_full);
+    let r = acc.ready(meta.cluster(), t0 + ms(4));
+    assert!(r.ready_nodes.is_empty(), "not before linger.ms");
+    assert_eq!(r.next_check, Some(t0 + ms(5)));
+    let r = acc.ready(meta.cluster(), t0 + ms(5));
+    assert_eq!(r.ready_nodes.into_iter().collect::<Vec<_>>(), vec![1]);
+}
+
+#[test]
+fn a_full_batch_is_ready_at_once() {
+    let t0 = Instant::now();
+    let meta = cluster_with(&[1, 2, 3], t0);
+    let mut acc = RecordAccumulator::new(config());
+    let value = [7u8; 100];
+    let mut first_full = None;
+    for i in 0..30 {
+        let a = append_to(&mut acc, 1, &value, t0);
+        if a.batch_full && first_full.is_none() {
+            first_full = Some(i);
+        }
+    }
+    let i = first_full.expect("a batch filled up");
+    assert!((8..=10).contains(&i), "1024-byte batch holds ~9 records of 100 B, full at {i}");
+    let r = acc.ready(meta.cluster(), t0);
+    assert_eq!(r.ready_nodes.into_iter().collect::<Vec<_>>(), vec![2]);
+    assert!(acc.queued_batches() >= 3);
+}
+
+#[test]
+fn drain_groups_partitions_by_leader_one_batch_each() {
+    let t0 = Instant::now();
+    let meta = cluster_with(&[1, 2, 3, 1, 2, 3], t0);
+    let mut acc = RecordAccumulator::new(config());
+    for p in 0..6 {
+        for _ in 0..20 {
+            append_to(&mut acc, p, &[1u8; 100], t0);
+        }
+    }
+    let r = acc.ready(meta.cluster(), t0);
+    assert_eq!(r.ready_nodes.len(), 3);
+    let drained = acc.drain(meta.cluster(), 1, 1 << 20, t0, &mut plain);
+    let mut parts: Vec<i32> = drained.iter().map(|b| b.tp.partition).collect();
+    parts.sort();
+    assert_eq!(parts, vec![0, 3], "broker 1 leads partitions 0 and 3, one batch each");
+    assert!(drained.iter().all(|b| b.is_closed() && b.attempts == 1));
+    // max.request.size caps the request, but the first batch always goes.
+    let drained = acc.drain(meta.cluster(), 2, 10, t0, &mut plain);
+    assert_eq!(drained.len(), 1);
+}
+
+#[test]
+fn memory_runs_out_then_frees() {
+    let t0 = Instant::now();
+    let meta = cluster_with(&[1, 2, 3], t0);
+    let mut cfg = config();
+    cfg.buffer_memory = 2 * cfg.batch_size;
+    let mut acc = RecordAccumulator::new(cfg);
+    append_to(&mut acc, 0, b"a", t0);
+    append_to(&mut acc, 1, b"b", t0);
+    let err = acc
+        .append("t", None, PartitionChoice::Fixed(2), &rec(b"c"), t0, &mut rng())
+        .unwrap_err();
+    assert_eq!(err, AppendError::NoMemory { needed: 1024 });
+    assert_eq!(acc.available_memory(), 0);
+    let drained = acc.drain(meta.cluster(), 1, 1 << 20, t0 + ms(5), &mut plain);
+    assert_eq!(drained.len(), 1);
+    acc.deallocate(&drained[0]);
+    assert_eq!(acc.available_memory(), 1024);
+    append_to(&mut acc, 2, b"c", t0);
+}
+
+#[test]
+fn a_record_bigger_than_buffer_memory_is_refused() {
+    let t0 = Instant::now();
+    let mut cfg = config();
+    cfg.buffer_memory = 4096;
+    let mut acc = RecordAccumulator::new(cfg);
+    let big = vec![0u8; 5000];
+    let err = acc
+        .append("t", None, PartitionChoice::Fixed(0), &rec(&big), t0, &mut rng())
+        .unwrap_err();
+    assert!(matches!(err, AppendError::TooLarge { size } if size > 5000));
+}
+
+#[test]
+fn a_big_record_gets_its_own_batch() {
+    let t0 = Instant::now();
+    let mut acc = RecordAccumulator::new(config());
+    append_to(&mut acc, 0, b"small", t0);
+    let big = vec![1u8; 4000];
+    let a = append_to(&mut acc, 0, &big, t0);
+    assert!(a.new_batch && a.batch_full);
+    assert_eq!(acc.queued_batches(), 2);
+}
+
+#[test]
+fn queued_batches_expire_after_delivery_timeout() {
+    let t0 = Instant::now();
+    let mut acc = RecordAccumulator::new(config());
+    append_to(&mut acc, 0, b"v", t0);
+    append_to(&mut acc, 1, b"v", t0 + ms(10));
+    assert_eq!(acc.next_expiry(), Some(t0 + ms(1000)));
+    assert!(acc.expired(t0 + ms(999)).is_empty());
+    let e = acc.expired(t0 + ms(1000));
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].tp.partition, 0);
+    assert_eq!(acc.next_expiry(), Some(t0 + ms(1010)));
+}
+
+#[test]
+fn flush_makes_everything_ready_and_completes_when_all_are_done() {
+    let t0 = Instant::now();
+    let meta = cluster_with(&[1, 2, 3], t0);
+    let mut acc = RecordAccumulator::new(config());
+    append_to(&mut acc, 0, b"v", t0);
+    append_to(&mut acc, 1, b"v", t0);
+    let mark = acc.begin_flush();
+    assert!(!acc.flush_done(mark));
+    let r = acc.ready(meta.cluster(), t0);
+    assert_eq!(r.ready_nodes.len(), 2, "flush ignores linger.ms");
+    // A batch created after the flush began doesn't hold it up.
+    append_to(&mut acc, 2, b"later", t0);
+    let a = acc.drain(meta.cluster(), 1, 1 << 20, t0, &mut plain);
+    let b = acc.drain(meta.cluster(), 2, 1 << 20, t0, &mut plain);
+    acc.deallocate(&a[0]);
+    assert!(!acc.flush_done(mark));
+    acc.deallocate(&b[0]);
+    assert!(acc.flush_done(mark));
+}
+
+#[test]
+fn close_refuses_records_and_makes_everything_ready() {
+    let t0 = Instant::now();
+    let meta = cluster_with(&[1, 2, 3], t0);
+    let mut acc = RecordAccumulator::new(config());
+    append_to(&mut acc, 0, b"v", t0);
+    acc.close();
+    assert_eq!(acc.ready(meta.cluster(), t0).ready_nodes.len(), 1);
+    let err = acc
+        .append("t", None, PartitionChoice::Fixed(0), &rec(b"x"), t0, &mut rng())
+        .unwrap_err();
+    assert_eq!(err, AppendError::Closed);
+}
+
+#[test]
+fn unknown_leader_asks_for_metadata() {
+    let t0 = Instant::now();
+    let meta = cluster_with(&[1, -1, 3], t0);
+    let mut acc = RecordAccumulator::new(config());
+    append_to(&mut acc, 1, b"v", t0);
+    let r = acc.ready(meta.cluster(), t0 + ms(10));
+    assert!(r.unknown_leaders);
+    assert!(r.ready_nodes.is_empty());
+}
+
+#[test]
+fn retried_batch_waits_for_backoff_and_keeps_its_place() {
+    let t0 = Instant::now();
+    let meta = cluster_with(&[1, 2, 3], t0);
+    let mut acc = RecordAccumulator::new(config());
+    append_to(&mut acc, 0, b"first", t0);
+    let mut d = acc.drain(meta.cluster(), 1, 1 << 20, t0 + ms(5), &mut plain);
+    append_to(&mut acc, 0, b"second", t0 + ms(6));
+    let first = d.remove(0);
+    let first_id = first.id;
+    acc.reenqueue(first, ms(100), t0 + ms(10));
+    let r = acc.ready(meta.cluster(), t0 + ms(50));
+    assert!(r.ready_nodes.is_empty(), "in backoff");
+    assert_eq!(r.next_check, Some(t0 + ms(110)));
+    let d = acc.drain(meta.cluster(), 1, 1 << 20, t0 + ms(110), &mut plain);
+    assert_eq!(d[0].id, first_id, "the retried batch goes first");
+    assert_eq!(d[0].attempts, 2);
+}
+
+#[test]
+fn sticky_partitioner_keeps_a_partition_until_its_batch_is_full() {
+    let t0 = Instant::now();
+    let meta = cluster_with(&[1, 2, 3], t0);
+    let info = meta.cluster().topic("t").cloned().expect("topic");
+    let mut acc = RecordAccumulator::new(config());
+    let mut r = rng();
+    let mut parts = Vec::new();
+    for _ in 0..40 {
+        let a = acc
+            .append("t", Some(&info), PartitionChoice::Sticky, &rec(&[0u8; 100]), t0, &mut r)
+            .expect("append");
+        parts.push(a.partition);
+    }
+    // ~9 records fill a 1024-byte batch: the first 9 go to one partition.
+    assert!(parts[..9].iter().all(|p| *p == parts[0]), "{parts:?}");
+    let distinct: std::collections::HashSet<_> = parts.iter().collect();
+    assert!(distinct.len() >= 2, "it switches partitions: {parts:?}");
+}

@@ -1,1 +1,278 @@
+//! Deterministic sender tests, in the spirit of Java's `SenderTest` with `MockTime`: a virtual
+//! clock, scripted responses, no sockets.
 
+use std::time::Instant;
+
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::*;
+use crate::accumulator::tests::{cluster_with, config, ms, rec, rng};
+use crate::accumulator::PartitionChoice;
+
+fn sender_config() -> SenderConfig {
+    SenderConfig {
+        acks: Acks::All,
+        request_timeout: ms(300),
+        delivery_timeout: ms(1000),
+        retries: i32::MAX,
+        retry_backoff: ms(100),
+        retry_backoff_max: ms(1000),
+        max_in_flight: 5,
+        max_request_size: 1 << 20,
+    }
+}
+
+struct Harness {
+    t0: Instant,
+    acc: RecordAccumulator,
+    meta: Metadata,
+    sender: Sender,
+}
+
+impl Harness {
+    fn new(leaders: &[i32], cfg: SenderConfig) -> Self {
+        let t0 = Instant::now();
+        Harness {
+            t0,
+            acc: RecordAccumulator::new(config()),
+            meta: cluster_with(leaders, t0),
+            sender: Sender::new(cfg),
+        }
+    }
+
+    fn at(&self, n: u64) -> Instant {
+        self.t0 + ms(n)
+    }
+
+    fn append(&mut self, p: i32, now: Instant) -> crate::accumulator::Appended {
+        self.acc
+            .append("t", None, PartitionChoice::Fixed(p), &rec(b"value"), now, &mut rng())
+            .expect("append")
+    }
+
+    fn poll(&mut self, now: Instant) -> SenderOutput {
+        self.sender
+            .poll(&mut self.acc, &mut self.meta, &|_| true, now)
+    }
+
+    fn respond(&mut self, id: u64, parts: &[(i32, i16, i64)], now: Instant) -> Vec<Completion> {
+        let resp = ProduceResponse::default().with_responses(vec![TopicProduceResponse::default()
+            .with_name(TopicName(StrBytes::from_static_str("t")))
+            .with_partition_responses(
+                parts
+                    .iter()
+                    .map(|(p, code, base)| {
+                        PartitionProduceResponse::default()
+                            .with_index(*p)
+                            .with_error_code(*code)
+                            .with_base_offset(*base)
+                            .with_log_append_time_ms(-1)
+                    })
+                    .collect(),
+            )]);
+        self.sender
+            .handle_response(id, &resp, &mut self.acc, &mut self.meta, now)
+    }
+}
+
+fn partitions_of(req: &OutgoingRequest) -> Vec<i32> {
+    let mut v: Vec<i32> = req
+        .request
+        .topic_data
+        .iter()
+        .flat_map(|t| t.partition_data.iter().map(|p| p.index))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn one_request_per_broker_with_many_partitions() {
+    let mut h = Harness::new(&[1, 2, 3, 1, 2, 3], sender_config());
+    for p in 0..6 {
+        h.append(p, h.t0);
+    }
+    let out = h.poll(h.at(4));
+    assert!(out.requests.is_empty(), "lingering");
+    assert_eq!(out.next_wakeup, Some(h.at(5)));
+    let out = h.poll(h.at(5));
+    assert_eq!(out.requests.len(), 3, "one request per leader");
+    let mut by_node: Vec<(i32, Vec<i32>)> = out
+        .requests
+        .iter()
+        .map(|r| (r.node, partitions_of(r)))
+        .collect();
+    by_node.sort();
+    assert_eq!(by_node, vec![(1, vec![0, 3]), (2, vec![1, 4]), (3, vec![2, 5])]);
+    assert!(out.requests.iter().all(|r| r.expects_response && r.request.acks == -1));
+    assert_eq!(h.sender.in_flight_requests(), 3);
+}
+
+#[test]
+fn success_completes_with_offsets() {
+    let mut h = Harness::new(&[1], sender_config());
+    let a = h.append(0, h.t0);
+    let b = h.append(0, h.t0);
+    assert_eq!((a.index, b.index), (0, 1));
+    let out = h.poll(h.at(5));
+    let id = out.requests[0].id;
+    let done = h.respond(id, &[(0, 0, 42)], h.at(6));
+    assert_eq!(done.len(), 1);
+    let ack = done[0].result.clone().expect("acked");
+    assert_eq!(ack.base_offset, 42);
+    let md = done[0].batch.records[1].metadata(&done[0].batch.tp, 1, Some(&ack));
+    assert_eq!(md.offset, 43);
+    assert_eq!(md.timestamp, 1_700_000_000_000);
+    assert_eq!(h.acc.incomplete_batches(), 0);
+    assert_eq!(h.acc.available_memory(), config().buffer_memory);
+}
+
+#[test]
+fn in_flight_limit_holds_back_a_broker() {
+    let mut cfg = sender_config();
+    cfg.max_in_flight = 1;
+    let mut h = Harness::new(&[1, 1], cfg);
+    h.append(0, h.t0);
+    let out = h.poll(h.at(5));
+    assert_eq!(out.requests.len(), 1);
+    let first = out.requests[0].id;
+    h.append(1, h.at(6));
+    let out = h.poll(h.at(20));
+    assert!(out.requests.is_empty(), "broker 1 already has 1 request in flight");
+    h.respond(first, &[(0, 0, 0)], h.at(21));
+    let out = h.poll(h.at(21));
+    assert_eq!(out.requests.len(), 1);
+    assert_eq!(partitions_of(&out.requests[0]), vec![1]);
+}
+
+#[test]
+fn retriable_error_retries_after_backoff_and_refreshes_metadata() {
+    let mut h = Harness::new(&[1], sender_config());
+    h.append(0, h.t0);
+    let id = h.poll(h.at(5)).requests[0].id;
+    assert!(!h.meta.update_due(h.at(6)));
+    let done = h.respond(id, &[(0, errors::NOT_LEADER_OR_FOLLOWER.0, -1)], h.at(6));
+    assert!(done.is_empty(), "retried, not failed");
+    assert!(h.meta.update_due(h.at(200)), "leader error asks for metadata");
+    let out = h.poll(h.at(10));
+    assert!(out.requests.is_empty(), "backing off");
+    let wake = out.next_wakeup.expect("wakes for the retry");
+    assert!(wake >= h.at(6 + 80) && wake <= h.at(6 + 120), "100 ms ± 20 %");
+    let out = h.poll(wake);
+    assert_eq!(out.requests.len(), 1);
+    let done = h.respond(out.requests[0].id, &[(0, 0, 7)], wake);
+    assert_eq!(done[0].batch.attempts, 2);
+    assert_eq!(done[0].result.clone().expect("ok").base_offset, 7);
+}
+
+#[test]
+fn fatal_error_fails_the_batch() {
+    let mut h = Harness::new(&[1], sender_config());
+    h.append(0, h.t0);
+    let id = h.poll(h.at(5)).requests[0].id;
+    let done = h.respond(id, &[(0, errors::MESSAGE_TOO_LARGE.0, -1)], h.at(6));
+    assert_eq!(done.len(), 1);
+    match &done[0].result {
+        Err(ProduceError::Broker { code, .. }) => assert_eq!(*code, errors::MESSAGE_TOO_LARGE),
+        other => panic!("expected a broker error, got {other:?}"),
+    }
+    assert_eq!(h.acc.incomplete_batches(), 0);
+}
+
+#[test]
+fn retries_zero_fails_at_once() {
+    let mut cfg = sender_config();
+    cfg.retries = 0;
+    let mut h = Harness::new(&[1], cfg);
+    h.append(0, h.t0);
+    let id = h.poll(h.at(5)).requests[0].id;
+    let done = h.respond(id, &[(0, errors::NOT_LEADER_OR_FOLLOWER.0, -1)], h.at(6));
+    assert_eq!(done.len(), 1);
+    assert!(done[0].result.as_ref().is_err_and(|e| e.is_retriable()));
+}
+
+#[test]
+fn request_timeout_drops_the_connection_and_retries() {
+    let mut h = Harness::new(&[1], sender_config());
+    h.append(0, h.t0);
+    let out = h.poll(h.at(5));
+    assert_eq!(out.next_wakeup, Some(h.at(305)), "wakes at request.timeout.ms");
+    let out = h.poll(h.at(305));
+    assert_eq!(out.disconnect, vec![1]);
+    assert!(out.completions.is_empty(), "the batch is retried");
+    assert_eq!(h.sender.in_flight_requests(), 0);
+    assert_eq!(h.acc.queued_batches(), 1);
+}
+
+#[test]
+fn delivery_timeout_bounds_retries() {
+    let mut h = Harness::new(&[1], sender_config());
+    h.append(0, h.t0);
+    let id = h.poll(h.at(5)).requests[0].id;
+    // An error after delivery.timeout.ms fails the batch instead of retrying it.
+    let done = h.respond(id, &[(0, errors::NOT_LEADER_OR_FOLLOWER.0, -1)], h.at(1000));
+    assert_eq!(done.len(), 1);
+    // A queued batch expires with a timeout error.
+    h.append(0, h.at(1000));
+    let out = h.poll(h.at(2000));
+    assert_eq!(out.completions.len(), 1);
+    assert!(matches!(
+        out.completions[0].result,
+        Err(ProduceError::DeliveryTimeout { records: 1, .. })
+    ));
+}
+
+#[test]
+fn disconnect_retries_every_request_in_flight_in_order() {
+    let mut h = Harness::new(&[1], sender_config());
+    h.append(0, h.t0);
+    let first = h.poll(h.at(5)).requests[0].id;
+    h.append(0, h.at(6));
+    let second = h.poll(h.at(11)).requests[0].id;
+    assert!(second > first);
+    let now = h.at(12);
+    let done = h
+        .sender
+        .handle_disconnect(1, "connection reset", &mut h.acc, &mut h.meta, now);
+    assert!(done.is_empty());
+    assert_eq!(h.sender.in_flight_requests(), 0);
+    // Both come back in their original order once the backoff ends.
+    let out = h.poll(h.at(200));
+    assert_eq!(out.requests.len(), 1, "one batch per partition per request");
+    let done = h.respond(out.requests[0].id, &[(0, 0, 0)], h.at(201));
+    assert_eq!(done[0].batch.records.len(), 1);
+    let out = h.poll(h.at(202));
+    let done = h.respond(out.requests[0].id, &[(0, 0, 1)], h.at(203));
+    assert_eq!(done.len(), 1);
+    // A late answer to a failed request is ignored.
+    assert!(h.respond(first, &[(0, 0, 9)], h.at(204)).is_empty());
+}
+
+#[test]
+fn acks_zero_completes_on_send_with_unknown_offset() {
+    let mut cfg = sender_config();
+    cfg.acks = Acks::None;
+    let mut h = Harness::new(&[1], cfg);
+    h.append(0, h.t0);
+    let out = h.poll(h.at(5));
+    assert_eq!(out.requests.len(), 1);
+    assert!(!out.requests[0].expects_response);
+    assert_eq!(out.requests[0].request.acks, 0);
+    assert_eq!(out.completions.len(), 1);
+    assert_eq!(out.completions[0].result.clone().expect("ok").base_offset, -1);
+    assert_eq!(h.sender.in_flight_requests(), 0);
+}
+
+#[test]
+fn unconnected_leader_is_reported_for_connecting() {
+    let mut h = Harness::new(&[1, 2], sender_config());
+    h.append(0, h.t0);
+    h.append(1, h.t0);
+    let now = h.at(5);
+    let out = h.sender.poll(&mut h.acc, &mut h.meta, &|n| n == 1, now);
+    assert_eq!(out.requests.len(), 1);
+    assert_eq!(out.requests[0].node, 1);
+    assert_eq!(out.connect, vec![2]);
+}
