@@ -3,3 +3,4 @@
 
 pub mod errors;
 pub mod record_batch;
+pub mod varint;
