@@ -757,16 +757,3 @@ mod tests {
         );
     }
 }
-// TEMPORARY stubs until the wire branch is merged.
-impl ErrorCode {
-    /// Stub.
-    pub fn from_i16(code: i16) -> Option<ErrorCode> { (code != 0).then_some(ErrorCode(code)) }
-}
-/// Stub.
-pub const LEADER_NOT_AVAILABLE: ErrorCode = ErrorCode(5);
-/// Stub.
-pub const NOT_LEADER_OR_FOLLOWER: ErrorCode = ErrorCode(6);
-/// Stub.
-pub const UNKNOWN_TOPIC_OR_PARTITION: ErrorCode = ErrorCode(3);
-/// Stub.
-pub const MESSAGE_TOO_LARGE: ErrorCode = ErrorCode(10);
