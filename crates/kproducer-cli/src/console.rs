@@ -247,9 +247,16 @@ mod tests {
         assert!(parse(&args(&["--bootstrap-server", "x:1"])).is_err());
         assert!(parse(&args(&["--topic", "t", "--property", "nonsense"])).is_err());
         assert!(parse(&args(&["--topic", "t", "--bogus"])).is_err());
-        let o = parse(&args(&["--topic", "t", "--producer-property", "acks=2", "--bootstrap-server", "h:1"]))
-            .unwrap()
-            .unwrap();
+        let o = parse(&args(&[
+            "--topic",
+            "t",
+            "--producer-property",
+            "acks=2",
+            "--bootstrap-server",
+            "h:1",
+        ]))
+        .unwrap()
+        .unwrap();
         let e = config(&o).unwrap_err().to_string();
         assert!(e.contains("acks"), "{e}");
     }

@@ -207,8 +207,7 @@ impl Metadata {
             .request_topics()
             .into_iter()
             .map(|t| {
-                MetadataRequestTopic::default()
-                    .with_name(Some(TopicName(StrBytes::from_string(t))))
+                MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(t))))
             })
             .collect();
         MetadataRequest::default()
@@ -271,7 +270,7 @@ impl Metadata {
                 retry_soon = true;
                 cluster
                     .topic_errors
-                    .insert(name, crate::protocol::errors::LEADER_NOT_AVAILABLE);
+                    .insert(name, ErrorCode::LEADER_NOT_AVAILABLE);
                 continue;
             }
             let available: Vec<i32> = partitions

@@ -125,7 +125,12 @@ pub struct RecordInfo {
 
 impl RecordInfo {
     /// The metadata of the record at `index` in a batch with result `ack`.
-    pub fn metadata(&self, tp: &TopicPartition, index: usize, ack: Option<&BatchAck>) -> RecordMetadata {
+    pub fn metadata(
+        &self,
+        tp: &TopicPartition,
+        index: usize,
+        ack: Option<&BatchAck>,
+    ) -> RecordMetadata {
         let (offset, timestamp) = match ack {
             Some(a) if a.base_offset >= 0 => (
                 a.base_offset + index as i64,
@@ -191,7 +196,13 @@ impl std::fmt::Debug for ProducerBatch {
 }
 
 impl ProducerBatch {
-    pub(crate) fn new(tp: TopicPartition, id: u64, buf: Vec<u8>, base_timestamp: i64, now: Instant) -> Self {
+    pub(crate) fn new(
+        tp: TopicPartition,
+        id: u64,
+        buf: Vec<u8>,
+        base_timestamp: i64,
+        now: Instant,
+    ) -> Self {
         let alloc = buf.capacity();
         ProducerBatch {
             result: BatchResult::new(tp.clone()),

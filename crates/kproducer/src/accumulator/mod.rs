@@ -24,7 +24,8 @@ use rand::RngCore;
 pub use batch::{BatchAck, BatchResult, Callback, ProducerBatch, RecordInfo, TopicPartition};
 
 use crate::metadata::{Cluster, TopicInfo};
-use crate::partitioner::{BuiltInPartitioner, TopicPartitions};
+pub use crate::partitioner::PartitionChoice;
+use crate::partitioner::{BuiltInPartitioner, LeaderStatus, LoadStatsCollector, TopicPartitions};
 use crate::protocol::record_batch::{BatchHeader, RecordBatchBuilder, BATCH_HEADER_LEN};
 use crate::record::Header;
 
@@ -43,15 +44,6 @@ pub struct AccumulatorConfig {
     pub retry_backoff: Duration,
     /// `partitioner.adaptive.partitioning.enable`.
     pub adaptive_partitioning: bool,
-}
-
-/// Where a record goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PartitionChoice {
-    /// A partition chosen already (explicit, keyed, or by a user partitioner).
-    Fixed(i32),
-    /// The built-in uniform sticky partitioner decides (KIP-794).
-    Sticky,
 }
 
 /// A record, serialized, ready to append.
@@ -148,6 +140,7 @@ pub struct RecordAccumulator {
     memory_waiters: usize,
     closed: bool,
     drain_index: HashMap<i32, usize>,
+    load_stats: LoadStatsCollector,
 }
 
 impl RecordAccumulator {
@@ -164,6 +157,7 @@ impl RecordAccumulator {
             memory_waiters: 0,
             closed: false,
             drain_index: HashMap::new(),
+            load_stats: LoadStatsCollector::new(),
         }
     }
 
@@ -208,14 +202,27 @@ impl RecordAccumulator {
         let partition = match choice {
             PartitionChoice::Fixed(p) => p,
             PartitionChoice::Sticky => {
-                // Contract: the producer passes metadata with Sticky; without it, partition 0.
                 let Some(info) = topic_info else {
                     return Err(AppendError::NoMetadata);
                 };
+                let tp = topic_partitions(info);
                 let sticky = queues
                     .sticky
                     .get_or_insert_with(|| BuiltInPartitioner::new(topic, batch_size));
-                sticky.peek_current_partition(&topic_partitions(info), rng)
+                // A switch deferred while the current partition had a part-full batch completes
+                // once all its batches are full (bounded: each round draws a fresh partition).
+                let mut p = sticky.peek_current_partition(&tp, rng);
+                for _ in 0..=info.partition_count() {
+                    let all_full = queues
+                        .partitions
+                        .get(&p)
+                        .is_none_or(|dq| dq.back().is_none_or(|b| b.is_full()));
+                    if !(all_full && sticky.update_partition_info(p, 0, &tp, true, rng)) {
+                        break;
+                    }
+                    p = sticky.peek_current_partition(&tp, rng);
+                }
+                p
             }
         };
         let dq = queues.partitions.entry(partition).or_default();
@@ -268,7 +275,7 @@ impl RecordAccumulator {
             } else {
                 after.saturating_sub(before)
             };
-            let enable_switch = dq.iter().all(|b| b.is_full());
+            let enable_switch = dq.back().is_none_or(|b| b.is_full());
             if let Some(sticky) = queues.sticky.as_mut() {
                 sticky.update_partition_info(
                     partition,
@@ -290,7 +297,14 @@ impl RecordAccumulator {
 
     /// Registers a callback for the record at `index` of the partition's newest batch holding
     /// `result` (called right after [`RecordAccumulator::append`], under the same lock).
-    pub fn add_callback(&mut self, tp_topic: &str, partition: i32, result: &Arc<BatchResult>, index: usize, cb: Callback) {
+    pub fn add_callback(
+        &mut self,
+        tp_topic: &str,
+        partition: i32,
+        result: &Arc<BatchResult>,
+        index: usize,
+        cb: Callback,
+    ) {
         if let Some(dq) = self
             .topics
             .get_mut(tp_topic)
@@ -307,17 +321,29 @@ impl RecordAccumulator {
         let mut out = ReadyCheck::default();
         let exhausted = self.memory_waiters > 0;
         let flushing = !self.flush_marks.is_empty();
+        let collector = &mut self.load_stats;
         for (topic, queues) in self.topics.iter_mut() {
             let info = cluster.topic(topic);
-            let mut load: Vec<(i32, usize)> = Vec::new();
+            collector.begin(
+                self.cfg.adaptive_partitioning && queues.sticky.is_some(),
+                info.map_or(0, |t| t.partition_count()),
+            );
             for (&partition, dq) in queues.partitions.iter() {
-                let Some(first) = dq.front() else { continue };
                 let leader = info.and_then(|t| t.leader(partition));
+                collector.record(
+                    partition,
+                    dq.len(),
+                    if leader.is_some() {
+                        LeaderStatus::Available
+                    } else {
+                        LeaderStatus::Unknown
+                    },
+                );
+                let Some(first) = dq.front() else { continue };
                 let Some(leader) = leader else {
                     out.unknown_leaders = true;
                     continue;
                 };
-                load.push((partition, dq.len()));
                 let tp = &first.tp;
                 if self.muted.contains(tp) || out.ready_nodes.contains(&leader) {
                     continue;
@@ -329,7 +355,11 @@ impl RecordAccumulator {
                         continue;
                     }
                 }
-                let since = if retrying { first.last_attempt } else { first.created };
+                let since = if retrying {
+                    first.last_attempt
+                } else {
+                    first.created
+                };
                 let wait = if retrying {
                     self.cfg.retry_backoff
                 } else {
@@ -343,13 +373,8 @@ impl RecordAccumulator {
                     out.next_check = min_instant(out.next_check, since + wait);
                 }
             }
-            if self.cfg.adaptive_partitioning {
-                if let Some(sticky) = queues.sticky.as_mut() {
-                    load.sort_unstable();
-                    let ids: Vec<i32> = load.iter().map(|l| l.0).collect();
-                    let sizes: Vec<usize> = load.iter().map(|l| l.1).collect();
-                    sticky.update_partition_load_stats(&sizes, &ids);
-                }
+            if let Some(sticky) = queues.sticky.as_mut() {
+                collector.finish(sticky);
             }
         }
         out
@@ -369,7 +394,9 @@ impl RecordAccumulator {
         // Partitions led by `node` with a queued batch, in a stable order.
         let mut parts: Vec<TopicPartition> = Vec::new();
         for (topic, queues) in self.topics.iter() {
-            let Some(info) = cluster.topic(topic) else { continue };
+            let Some(info) = cluster.topic(topic) else {
+                continue;
+            };
             for (&p, dq) in queues.partitions.iter() {
                 if !dq.is_empty() && info.leader(p) == Some(node) {
                     parts.push(TopicPartition {
@@ -407,7 +434,9 @@ impl RecordAccumulator {
                 self.drain_index.insert(node, (start + i) % parts.len());
                 break;
             }
-            let Some(mut batch) = dq.pop_front() else { continue };
+            let Some(mut batch) = dq.pop_front() else {
+                continue;
+            };
             let h = header(&batch);
             batch.close(h);
             size += batch.size_in_bytes();
@@ -474,7 +503,8 @@ impl RecordAccumulator {
     pub fn deallocate(&mut self, batch: &ProducerBatch) -> bool {
         self.incomplete.remove(&batch.id);
         self.available_memory = (self.available_memory + batch.alloc).min(self.cfg.buffer_memory);
-        self.flush_marks.retain(|&m| self.incomplete.first().is_some_and(|&o| o <= m));
+        self.flush_marks
+            .retain(|&m| self.incomplete.first().is_some_and(|&o| o <= m));
         batch.alloc > 0
     }
 

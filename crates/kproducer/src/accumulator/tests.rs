@@ -74,8 +74,15 @@ pub(crate) fn rng() -> SmallRng {
 }
 
 fn append_to(acc: &mut RecordAccumulator, p: i32, value: &[u8], now: Instant) -> Appended {
-    acc.append("t", None, PartitionChoice::Fixed(p), &rec(value), now, &mut rng())
-        .expect("append")
+    acc.append(
+        "t",
+        None,
+        PartitionChoice::Fixed(p),
+        &rec(value),
+        now,
+        &mut rng(),
+    )
+    .expect("append")
 }
 
 fn plain(_: &ProducerBatch) -> BatchHeader {
@@ -110,7 +117,10 @@ fn a_full_batch_is_ready_at_once() {
         }
     }
     let i = first_full.expect("a batch filled up");
-    assert!((8..=10).contains(&i), "1024-byte batch holds ~9 records of 100 B, full at {i}");
+    assert!(
+        (8..=10).contains(&i),
+        "1024-byte batch holds ~9 records of 100 B, full at {i}"
+    );
     let r = acc.ready(meta.cluster(), t0);
     assert_eq!(r.ready_nodes.into_iter().collect::<Vec<_>>(), vec![2]);
     assert!(acc.queued_batches() >= 3);
@@ -131,7 +141,11 @@ fn drain_groups_partitions_by_leader_one_batch_each() {
     let drained = acc.drain(meta.cluster(), 1, 1 << 20, t0, &mut plain);
     let mut parts: Vec<i32> = drained.iter().map(|b| b.tp.partition).collect();
     parts.sort();
-    assert_eq!(parts, vec![0, 3], "broker 1 leads partitions 0 and 3, one batch each");
+    assert_eq!(
+        parts,
+        vec![0, 3],
+        "broker 1 leads partitions 0 and 3, one batch each"
+    );
     assert!(drained.iter().all(|b| b.is_closed() && b.attempts == 1));
     // max.request.size caps the request, but the first batch always goes.
     let drained = acc.drain(meta.cluster(), 2, 10, t0, &mut plain);
@@ -148,7 +162,14 @@ fn memory_runs_out_then_frees() {
     append_to(&mut acc, 0, b"a", t0);
     append_to(&mut acc, 1, b"b", t0);
     let err = acc
-        .append("t", None, PartitionChoice::Fixed(2), &rec(b"c"), t0, &mut rng())
+        .append(
+            "t",
+            None,
+            PartitionChoice::Fixed(2),
+            &rec(b"c"),
+            t0,
+            &mut rng(),
+        )
         .unwrap_err();
     assert_eq!(err, AppendError::NoMemory { needed: 1024 });
     assert_eq!(acc.available_memory(), 0);
@@ -167,7 +188,14 @@ fn a_record_bigger_than_buffer_memory_is_refused() {
     let mut acc = RecordAccumulator::new(cfg);
     let big = vec![0u8; 5000];
     let err = acc
-        .append("t", None, PartitionChoice::Fixed(0), &rec(&big), t0, &mut rng())
+        .append(
+            "t",
+            None,
+            PartitionChoice::Fixed(0),
+            &rec(&big),
+            t0,
+            &mut rng(),
+        )
         .unwrap_err();
     assert!(matches!(err, AppendError::TooLarge { size } if size > 5000));
 }
@@ -227,7 +255,14 @@ fn close_refuses_records_and_makes_everything_ready() {
     acc.close();
     assert_eq!(acc.ready(meta.cluster(), t0).ready_nodes.len(), 1);
     let err = acc
-        .append("t", None, PartitionChoice::Fixed(0), &rec(b"x"), t0, &mut rng())
+        .append(
+            "t",
+            None,
+            PartitionChoice::Fixed(0),
+            &rec(b"x"),
+            t0,
+            &mut rng(),
+        )
         .unwrap_err();
     assert_eq!(err, AppendError::Closed);
 }
@@ -272,7 +307,14 @@ fn sticky_partitioner_keeps_a_partition_until_its_batch_is_full() {
     let mut parts = Vec::new();
     for _ in 0..40 {
         let a = acc
-            .append("t", Some(&info), PartitionChoice::Sticky, &rec(&[0u8; 100]), t0, &mut r)
+            .append(
+                "t",
+                Some(&info),
+                PartitionChoice::Sticky,
+                &rec(&[0u8; 100]),
+                t0,
+                &mut r,
+            )
             .expect("append");
         parts.push(a.partition);
     }

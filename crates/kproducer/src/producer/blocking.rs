@@ -92,7 +92,10 @@ impl<K, V> BlockingProducer<K, V> {
     }
 
     /// Sends a record and blocks until it is acknowledged or fails.
-    pub fn send_and_wait(&self, record: ProducerRecord<K, V>) -> Result<RecordMetadata, KafkaError> {
+    pub fn send_and_wait(
+        &self,
+        record: ProducerRecord<K, V>,
+    ) -> Result<RecordMetadata, KafkaError> {
         let f = self.send(record)?;
         Ok(f.wait()?)
     }

@@ -222,8 +222,10 @@ impl Driver {
                 let base = cfg.reconnect_backoff.as_secs_f64();
                 let max = cfg.reconnect_backoff_max.as_secs_f64().max(base);
                 let delay = (base * 2f64.powi(failures.min(20) as i32 - 1)).min(max);
-                self.backoff
-                    .insert(addr.clone(), (now + Duration::from_secs_f64(delay), failures));
+                self.backoff.insert(
+                    addr.clone(),
+                    (now + Duration::from_secs_f64(delay), failures),
+                );
                 tracing::debug!(%addr, error = %e, "connection failed");
                 let mut core = self.inner.lock();
                 core.last_error = Some(e.to_string());
@@ -266,13 +268,10 @@ impl Driver {
                 .map(|b| b.node_id);
             core.last_error = Some(format!("connection to {addr} lost: {reason}"));
             match node {
-                Some(n) => core.sender.handle_disconnect(
-                    n,
-                    reason,
-                    &mut core.acc,
-                    &mut core.metadata,
-                    now,
-                ),
+                Some(n) => {
+                    core.sender
+                        .handle_disconnect(n, reason, &mut core.acc, &mut core.metadata, now)
+                }
                 None => Vec::new(),
             }
         };
@@ -283,7 +282,11 @@ impl Driver {
         if self.conns.contains_key(&addr) || self.connecting.contains(&addr) {
             return;
         }
-        if self.backoff.get(&addr).is_some_and(|(until, _)| *until > now) {
+        if self
+            .backoff
+            .get(&addr)
+            .is_some_and(|(until, _)| *until > now)
+        {
             return;
         }
         self.connecting.insert(addr.clone());
@@ -369,7 +372,11 @@ impl Driver {
             // Try each bootstrap server in turn, skipping those in backoff.
             for i in 0..servers.len() {
                 let addr = servers[(self.bootstrap_next + i) % servers.len()].clone();
-                if self.backoff.get(&addr).is_some_and(|(until, _)| *until > now) {
+                if self
+                    .backoff
+                    .get(&addr)
+                    .is_some_and(|(until, _)| *until > now)
+                {
                     continue;
                 }
                 self.bootstrap_next = (self.bootstrap_next + i + 1) % servers.len();
@@ -385,7 +392,9 @@ impl Driver {
             METADATA_VERSIONS.1,
         ) else {
             let mut core = self.inner.lock();
-            core.last_error = Some(format!("broker at {addr} supports no usable Metadata version"));
+            core.last_error = Some(format!(
+                "broker at {addr} supports no usable Metadata version"
+            ));
             core.metadata.handle_failure(now);
             return;
         };

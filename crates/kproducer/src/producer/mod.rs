@@ -30,7 +30,7 @@ use crate::config::ProducerConfig;
 use crate::error::{KafkaError, ProduceError, SendError};
 use crate::interceptor::{InterceptorChain, ProducerInterceptor};
 use crate::metadata::{Metadata, TopicInfo};
-use crate::partitioner::{partition_for_key, Partitioner, TopicPartitions};
+use crate::partitioner::{choose_partition, Partitioner, TopicPartitions};
 use crate::protocol::errors::{self, ErrorCode};
 use crate::protocol::record_batch::{RecordBatchBuilder, BATCH_HEADER_LEN};
 use crate::record::{ProducerRecord, RecordMetadata};
@@ -191,8 +191,14 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
         K: DefaultSerializer,
         V: DefaultSerializer,
     {
-        let ks = self.key_serializer.clone().unwrap_or_else(K::default_serializer);
-        let vs = self.value_serializer.clone().unwrap_or_else(V::default_serializer);
+        let ks = self
+            .key_serializer
+            .clone()
+            .unwrap_or_else(K::default_serializer);
+        let vs = self
+            .value_serializer
+            .clone()
+            .unwrap_or_else(V::default_serializer);
         self.build_with(ks, vs)
     }
 
@@ -215,9 +221,9 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
             None
         } else {
             let chain = interceptors.clone();
-            Some(Arc::new(move |m: &RecordMetadata, e: Option<&ProduceError>| {
-                chain.on_acknowledgement(m, e)
-            }))
+            Some(Arc::new(
+                move |m: &RecordMetadata, e: Option<&ProduceError>| chain.on_acknowledgement(m, e),
+            ))
         };
         let inner = Arc::new(new_inner(self.config, observer));
         handle.spawn(driver::run(inner.clone()));
@@ -379,7 +385,17 @@ impl<K, V> Producer<K, V> {
             value,
             headers: &record.headers,
         };
-        append(inner, topic, &topic_info, choice, &rec, callback, deadline, wait_for_memory).await
+        append(
+            inner,
+            topic,
+            &topic_info,
+            choice,
+            &rec,
+            callback,
+            deadline,
+            wait_for_memory,
+        )
+        .await
     }
 
     fn choose_partition(
@@ -406,12 +422,12 @@ impl<K, V> Producer<K, V> {
                 return Ok(PartitionChoice::Fixed(chosen));
             }
         }
-        match key {
-            Some(k) if !self.inner.config.partitioner_ignore_keys => {
-                Ok(PartitionChoice::Fixed(partition_for_key(k, partitions)))
-            }
-            _ => Ok(PartitionChoice::Sticky),
-        }
+        Ok(choose_partition(
+            None,
+            key,
+            self.inner.config.partitioner_ignore_keys,
+            partitions,
+        ))
     }
 
     /// Sends everything buffered now (ignoring `linger.ms`) and waits until every record sent
@@ -421,7 +437,10 @@ impl<K, V> Producer<K, V> {
     }
 
     /// The partitions of `topic` (fetching metadata if needed, ≤ `max.block.ms`).
-    pub async fn partitions_for(&self, topic: &str) -> Result<Vec<crate::metadata::PartitionInfo>, SendError> {
+    pub async fn partitions_for(
+        &self,
+        topic: &str,
+    ) -> Result<Vec<crate::metadata::PartitionInfo>, SendError> {
         let deadline = Instant::now() + self.inner.config.max_block;
         Ok(wait_for_topic(&self.inner, topic, deadline)
             .await?
@@ -437,7 +456,11 @@ impl<K, V> Producer<K, V> {
     }
 }
 
-fn serialization_error(what: &'static str, topic: &str, e: crate::serializer::SerializationError) -> SendError {
+fn serialization_error(
+    what: &'static str,
+    topic: &str,
+    e: crate::serializer::SerializationError,
+) -> SendError {
     SendError::Serialization {
         what,
         topic: topic.to_string(),
@@ -509,11 +532,13 @@ async fn wait_for_topic(
         }
         let now = Instant::now();
         let timed_out = now >= deadline
-            || tokio::time::timeout(deadline - now, notified).await.is_err();
+            || tokio::time::timeout(deadline - now, notified)
+                .await
+                .is_err();
         if timed_out {
             let waited_ms = started.elapsed().as_millis() as u64;
             return Err(match last_error {
-                (Some(code), _) if code == errors::UNKNOWN_TOPIC_OR_PARTITION => {
+                (Some(code), _) if code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION => {
                     SendError::UnknownTopic {
                         topic: topic.to_string(),
                     }
@@ -530,7 +555,7 @@ async fn wait_for_topic(
 
 /// Errors under which Java keeps waiting for the topic (it may be being created).
 fn is_transient_topic_error(code: ErrorCode) -> bool {
-    code == errors::UNKNOWN_TOPIC_OR_PARTITION || code.is_retriable()
+    code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION || code.is_retriable()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -564,7 +589,8 @@ async fn append(
             match r {
                 Ok(a) => {
                     if let Some(cb) = callback.take() {
-                        core.acc.add_callback(topic, a.partition, &a.result, a.index, cb);
+                        core.acc
+                            .add_callback(topic, a.partition, &a.result, a.index, cb);
                     }
                     if a.new_batch || a.batch_full {
                         inner.wake_driver.notify_one();
@@ -609,7 +635,9 @@ async fn append(
         };
         let now = Instant::now();
         let timed_out = now >= deadline
-            || tokio::time::timeout(deadline - now, notified).await.is_err();
+            || tokio::time::timeout(deadline - now, notified)
+                .await
+                .is_err();
         if timed_out {
             let mut core = inner.lock();
             core.memory_waiters -= 1;
@@ -655,7 +683,11 @@ async fn close(inner: &Inner, timeout: Duration) {
             return;
         }
         let now = Instant::now();
-        if now >= deadline || tokio::time::timeout(deadline - now, notified).await.is_err() {
+        if now >= deadline
+            || tokio::time::timeout(deadline - now, notified)
+                .await
+                .is_err()
+        {
             // Out of time: fail what is left (Java's forced close).
             inner.lock().abort = true;
             inner.wake_driver.notify_one();
@@ -679,7 +711,10 @@ pub(crate) fn run_completions(inner: &Inner, completions: Vec<crate::sender::Com
     }
     let observer = inner.observer.as_deref();
     for c in completions {
-        c.batch.complete(c.result, observer.map(|o| o as &dyn Fn(&RecordMetadata, Option<&ProduceError>)));
+        c.batch.complete(
+            c.result,
+            observer.map(|o| o as &dyn Fn(&RecordMetadata, Option<&ProduceError>)),
+        );
     }
     inner.memory_freed.notify_waiters();
     inner.progress.notify_waiters();

@@ -19,7 +19,7 @@ use crate::accumulator::{BatchAck, ProducerBatch, RecordAccumulator};
 use crate::config::Acks;
 use crate::error::ProduceError;
 use crate::metadata::Metadata;
-use crate::protocol::errors::{self, ErrorCode};
+use crate::protocol::errors::ErrorCode;
 use crate::protocol::record_batch::BatchHeader;
 
 /// The sender's settings (from [`ProducerConfig`](crate::ProducerConfig)).
@@ -173,13 +173,9 @@ impl Sender {
             if self.in_flight_to(node) >= self.cfg.max_in_flight {
                 continue;
             }
-            let batches = acc.drain(
-                &cluster,
-                node,
-                self.cfg.max_request_size,
-                now,
-                &mut |_| BatchHeader::PLAIN,
-            );
+            let batches = acc.drain(&cluster, node, self.cfg.max_request_size, now, &mut |_| {
+                BatchHeader::PLAIN
+            });
             if batches.is_empty() {
                 continue;
             }
@@ -272,7 +268,14 @@ impl Sender {
                 .find(|p| p.index == batch.tp.partition);
             let Some(p) = part else {
                 let msg = format!("no answer for {} in the Produce response", batch.tp);
-                out.extend(self.retry_or_fail(acc, metadata, batch, ProduceError::Protocol(msg), true, now));
+                out.extend(self.retry_or_fail(
+                    acc,
+                    metadata,
+                    batch,
+                    ProduceError::Protocol(msg),
+                    true,
+                    now,
+                ));
                 continue;
             };
             match ErrorCode::from_i16(p.error_code) {
@@ -336,10 +339,8 @@ impl Sender {
         let mut out = Vec::new();
         for batch in flight.batches {
             acc.unmute(&batch.tp);
-            let err = ProduceError::Network(format!(
-                "{reason} (broker {}, {})",
-                flight.node, batch.tp
-            ));
+            let err =
+                ProduceError::Network(format!("{reason} (broker {}, {})", flight.node, batch.tp));
             out.extend(self.retry_or_fail(acc, metadata, batch, err, true, now));
         }
         out
@@ -431,7 +432,8 @@ impl Sender {
         retriable: bool,
         now: Instant,
     ) -> Option<Completion> {
-        let within_deadline = now.saturating_duration_since(batch.created) < self.cfg.delivery_timeout;
+        let within_deadline =
+            now.saturating_duration_since(batch.created) < self.cfg.delivery_timeout;
         let retries_left = i64::from(batch.attempts) - 1 < i64::from(self.cfg.retries);
         if retriable && within_deadline && retries_left {
             let backoff = self.backoff(batch.attempts);
@@ -474,11 +476,9 @@ fn finish(
     Completion { batch, result }
 }
 
-/// Errors after which the leader we used is probably wrong.
+/// Errors after which the leader we used is probably wrong (Java's `InvalidMetadataException`).
 fn invalidates_metadata(code: ErrorCode) -> bool {
-    code == errors::NOT_LEADER_OR_FOLLOWER
-        || code == errors::UNKNOWN_TOPIC_OR_PARTITION
-        || code == errors::LEADER_NOT_AVAILABLE
+    code.is_invalid_metadata()
 }
 
 /// One Produce request with one batch per partition, grouped by topic.
@@ -488,7 +488,10 @@ pub fn build_request(batches: &[ProducerBatch], acks: Acks, timeout: Duration) -
         let data = PartitionProduceData::default()
             .with_index(b.tp.partition)
             .with_records(Some(b.wire_bytes()));
-        match topics.iter_mut().find(|t| t.name.0.as_str() == &*b.tp.topic) {
+        match topics
+            .iter_mut()
+            .find(|t| t.name.0.as_str() == &*b.tp.topic)
+        {
             Some(t) => t.partition_data.push(data),
             None => topics.push(
                 TopicProduceData::default()

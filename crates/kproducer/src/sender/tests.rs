@@ -48,7 +48,14 @@ impl Harness {
 
     fn append(&mut self, p: i32, now: Instant) -> crate::accumulator::Appended {
         self.acc
-            .append("t", None, PartitionChoice::Fixed(p), &rec(b"value"), now, &mut rng())
+            .append(
+                "t",
+                None,
+                PartitionChoice::Fixed(p),
+                &rec(b"value"),
+                now,
+                &mut rng(),
+            )
             .expect("append")
     }
 
@@ -105,8 +112,14 @@ fn one_request_per_broker_with_many_partitions() {
         .map(|r| (r.node, partitions_of(r)))
         .collect();
     by_node.sort();
-    assert_eq!(by_node, vec![(1, vec![0, 3]), (2, vec![1, 4]), (3, vec![2, 5])]);
-    assert!(out.requests.iter().all(|r| r.expects_response && r.request.acks == -1));
+    assert_eq!(
+        by_node,
+        vec![(1, vec![0, 3]), (2, vec![1, 4]), (3, vec![2, 5])]
+    );
+    assert!(out
+        .requests
+        .iter()
+        .all(|r| r.expects_response && r.request.acks == -1));
     assert_eq!(h.sender.in_flight_requests(), 3);
 }
 
@@ -140,7 +153,10 @@ fn in_flight_limit_holds_back_a_broker() {
     let first = out.requests[0].id;
     h.append(1, h.at(6));
     let out = h.poll(h.at(20));
-    assert!(out.requests.is_empty(), "broker 1 already has 1 request in flight");
+    assert!(
+        out.requests.is_empty(),
+        "broker 1 already has 1 request in flight"
+    );
     h.respond(first, &[(0, 0, 0)], h.at(21));
     let out = h.poll(h.at(21));
     assert_eq!(out.requests.len(), 1);
@@ -153,13 +169,19 @@ fn retriable_error_retries_after_backoff_and_refreshes_metadata() {
     h.append(0, h.t0);
     let id = h.poll(h.at(5)).requests[0].id;
     assert!(!h.meta.update_due(h.at(6)));
-    let done = h.respond(id, &[(0, errors::NOT_LEADER_OR_FOLLOWER.0, -1)], h.at(6));
+    let done = h.respond(id, &[(0, ErrorCode::NOT_LEADER_OR_FOLLOWER.0, -1)], h.at(6));
     assert!(done.is_empty(), "retried, not failed");
-    assert!(h.meta.update_due(h.at(200)), "leader error asks for metadata");
+    assert!(
+        h.meta.update_due(h.at(200)),
+        "leader error asks for metadata"
+    );
     let out = h.poll(h.at(10));
     assert!(out.requests.is_empty(), "backing off");
     let wake = out.next_wakeup.expect("wakes for the retry");
-    assert!(wake >= h.at(6 + 80) && wake <= h.at(6 + 120), "100 ms ± 20 %");
+    assert!(
+        wake >= h.at(6 + 80) && wake <= h.at(6 + 120),
+        "100 ms ± 20 %"
+    );
     let out = h.poll(wake);
     assert_eq!(out.requests.len(), 1);
     let done = h.respond(out.requests[0].id, &[(0, 0, 7)], wake);
@@ -172,10 +194,10 @@ fn fatal_error_fails_the_batch() {
     let mut h = Harness::new(&[1], sender_config());
     h.append(0, h.t0);
     let id = h.poll(h.at(5)).requests[0].id;
-    let done = h.respond(id, &[(0, errors::MESSAGE_TOO_LARGE.0, -1)], h.at(6));
+    let done = h.respond(id, &[(0, ErrorCode::MESSAGE_TOO_LARGE.0, -1)], h.at(6));
     assert_eq!(done.len(), 1);
     match &done[0].result {
-        Err(ProduceError::Broker { code, .. }) => assert_eq!(*code, errors::MESSAGE_TOO_LARGE),
+        Err(ProduceError::Broker { code, .. }) => assert_eq!(*code, ErrorCode::MESSAGE_TOO_LARGE),
         other => panic!("expected a broker error, got {other:?}"),
     }
     assert_eq!(h.acc.incomplete_batches(), 0);
@@ -188,7 +210,7 @@ fn retries_zero_fails_at_once() {
     let mut h = Harness::new(&[1], cfg);
     h.append(0, h.t0);
     let id = h.poll(h.at(5)).requests[0].id;
-    let done = h.respond(id, &[(0, errors::NOT_LEADER_OR_FOLLOWER.0, -1)], h.at(6));
+    let done = h.respond(id, &[(0, ErrorCode::NOT_LEADER_OR_FOLLOWER.0, -1)], h.at(6));
     assert_eq!(done.len(), 1);
     assert!(done[0].result.as_ref().is_err_and(|e| e.is_retriable()));
 }
@@ -198,7 +220,11 @@ fn request_timeout_drops_the_connection_and_retries() {
     let mut h = Harness::new(&[1], sender_config());
     h.append(0, h.t0);
     let out = h.poll(h.at(5));
-    assert_eq!(out.next_wakeup, Some(h.at(305)), "wakes at request.timeout.ms");
+    assert_eq!(
+        out.next_wakeup,
+        Some(h.at(305)),
+        "wakes at request.timeout.ms"
+    );
     let out = h.poll(h.at(305));
     assert_eq!(out.disconnect, vec![1]);
     assert!(out.completions.is_empty(), "the batch is retried");
@@ -212,7 +238,11 @@ fn delivery_timeout_bounds_retries() {
     h.append(0, h.t0);
     let id = h.poll(h.at(5)).requests[0].id;
     // An error after delivery.timeout.ms fails the batch instead of retrying it.
-    let done = h.respond(id, &[(0, errors::NOT_LEADER_OR_FOLLOWER.0, -1)], h.at(1000));
+    let done = h.respond(
+        id,
+        &[(0, ErrorCode::NOT_LEADER_OR_FOLLOWER.0, -1)],
+        h.at(1000),
+    );
     assert_eq!(done.len(), 1);
     // A queued batch expires with a timeout error.
     h.append(0, h.at(1000));
@@ -261,7 +291,10 @@ fn acks_zero_completes_on_send_with_unknown_offset() {
     assert!(!out.requests[0].expects_response);
     assert_eq!(out.requests[0].request.acks, 0);
     assert_eq!(out.completions.len(), 1);
-    assert_eq!(out.completions[0].result.clone().expect("ok").base_offset, -1);
+    assert_eq!(
+        out.completions[0].result.clone().expect("ok").base_offset,
+        -1
+    );
     assert_eq!(h.sender.in_flight_requests(), 0);
 }
 
