@@ -300,6 +300,11 @@ impl<K, V> Producer<K, V> {
         &self.inner.config
     }
 
+    /// Counters of requests, batches and records sent so far.
+    pub fn stats(&self) -> crate::sender::SenderStats {
+        self.inner.lock().sender.stats().clone()
+    }
+
     /// Buffers a record for sending. The `await` covers only waiting for the topic's metadata
     /// and for buffer memory (each ≤ `max.block.ms`); the returned [`DeliveryFuture`] resolves
     /// when the broker acknowledges the record (or it fails).

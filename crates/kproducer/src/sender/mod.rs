@@ -87,10 +87,26 @@ struct InFlight {
     deadline: Instant,
 }
 
+/// Counters of what the sender did (a small subset of Java's producer metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SenderStats {
+    /// Produce requests written.
+    pub produce_requests: u64,
+    /// Batches written (a retried batch counts again).
+    pub batches: u64,
+    /// Records written (a retried record counts again).
+    pub records: u64,
+    /// Batches retried.
+    pub retries: u64,
+    /// Produce requests per broker.
+    pub requests_by_node: std::collections::BTreeMap<i32, u64>,
+}
+
 /// In-flight bookkeeping, retries and timeouts.
 #[derive(Debug)]
 pub struct Sender {
     cfg: SenderConfig,
+    stats: SenderStats,
     in_flight: HashMap<u64, InFlight>,
     per_node: HashMap<i32, usize>,
     next_id: u64,
@@ -102,11 +118,17 @@ impl Sender {
     pub fn new(cfg: SenderConfig) -> Self {
         Sender {
             cfg,
+            stats: SenderStats::default(),
             in_flight: HashMap::new(),
             per_node: HashMap::new(),
             next_id: 1,
             jitter_state: 0x9E37_79B9_7F4A_7C15,
         }
+    }
+
+    /// What the sender has done so far.
+    pub fn stats(&self) -> &SenderStats {
+        &self.stats
     }
 
     /// Requests awaiting an answer.
@@ -185,6 +207,10 @@ impl Sender {
                 }
             }
             let request = build_request(&batches, self.cfg.acks, self.cfg.request_timeout);
+            self.stats.produce_requests += 1;
+            self.stats.batches += batches.len() as u64;
+            self.stats.records += batches.iter().map(|b| b.record_count() as u64).sum::<u64>();
+            *self.stats.requests_by_node.entry(node).or_default() += 1;
             let id = self.next_id;
             self.next_id += 1;
             if self.cfg.acks == Acks::None {
@@ -438,6 +464,7 @@ impl Sender {
         if retriable && within_deadline && retries_left {
             let backoff = self.backoff(batch.attempts);
             tracing::debug!(tp = %batch.tp, attempts = batch.attempts, ?backoff, error = %err, "retrying batch");
+            self.stats.retries += 1;
             acc.reenqueue(batch, backoff, now);
             None
         } else {
