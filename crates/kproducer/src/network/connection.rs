@@ -60,6 +60,9 @@ struct Shared {
     addr: String,
     client_id: StrBytes,
     state: Mutex<State>,
+    /// Set when the writer has written every queued frame after `shutdown` stopped the queue.
+    writer_drained: std::sync::atomic::AtomicBool,
+    writer_drained_notify: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -306,6 +309,8 @@ impl Connection {
                 writer: Some(tx),
                 tasks: Vec::new(),
             }),
+            writer_drained: std::sync::atomic::AtomicBool::new(false),
+            writer_drained_notify: tokio::sync::Notify::new(),
         });
         let reader = tokio::spawn(read_loop(shared.clone(), read, config.max_response_size));
         let writer = tokio::spawn(write_loop(shared.clone(), write, rx));
@@ -479,9 +484,30 @@ impl Connection {
     }
 
     /// Closes the socket; every pending response fails with [`NetworkError::Closed`]. Frames
-    /// queued but not yet written are discarded.
+    /// queued but not yet written are discarded (see [`Connection::shutdown`] to write them).
     pub fn close(&self) {
         self.shared().fail(NetworkError::Closed);
+    }
+
+    /// Stops taking requests, waits up to `timeout` until every frame already queued has been
+    /// written (e.g. acks=0 Produce requests, which get no answer), then closes.
+    pub async fn shutdown(&self, timeout: std::time::Duration) {
+        let shared = self.shared();
+        let drained = shared.writer_drained_notify.notified();
+        tokio::pin!(drained);
+        drained.as_mut().enable();
+        {
+            let mut state = shared.lock();
+            if state.closed.is_some() {
+                return;
+            }
+            // Dropping the sender ends the writer once the queue is empty.
+            state.writer = None;
+        }
+        if !shared.writer_drained.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = tokio::time::timeout(timeout, drained).await;
+        }
+        shared.fail(NetworkError::Closed);
     }
 }
 
@@ -559,6 +585,11 @@ async fn write_loop(
             return;
         }
     }
+    // The queue was closed by `shutdown`: everything queued is written.
+    shared
+        .writer_drained
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    shared.writer_drained_notify.notify_waiters();
 }
 
 /// The response to one request: a future resolving to the decoded body, or the error that

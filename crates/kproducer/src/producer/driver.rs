@@ -70,8 +70,9 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         bootstrap_next: 0,
     };
     d.run().await;
+    // Write what is queued (acks=0 requests get no answer to wait for), then close.
     for c in d.conns.values() {
-        c.close();
+        c.shutdown(Duration::from_secs(5)).await;
     }
     inner.lock().driver_exited = true;
     inner.progress.notify_waiters();

@@ -31,7 +31,7 @@ use crate::error::{KafkaError, ProduceError, SendError};
 use crate::interceptor::{InterceptorChain, ProducerInterceptor};
 use crate::metadata::{Metadata, TopicInfo};
 use crate::partitioner::{choose_partition, Partitioner, TopicPartitions};
-use crate::protocol::errors::{self, ErrorCode};
+use crate::protocol::errors::ErrorCode;
 use crate::protocol::record_batch::{RecordBatchBuilder, BATCH_HEADER_LEN};
 use crate::record::{ProducerRecord, RecordMetadata};
 use crate::sender::{Sender, SenderConfig};
