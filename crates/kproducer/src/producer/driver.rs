@@ -49,7 +49,40 @@ struct Driver {
     bootstrap_next: usize,
 }
 
+/// Fails whatever is left if the driver task is dropped before it finished (the runtime shut
+/// down): no future or callback may wait forever.
+struct ExitGuard(Arc<Inner>);
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        let completions = {
+            let mut guard = self.0.lock();
+            if guard.driver_exited {
+                return;
+            }
+            let core = &mut *guard;
+            core.driver_exited = true;
+            core.acc.close();
+            self.0.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+            let mut c = core.sender.abort_all(&mut core.acc, ProduceError::Closed);
+            for batch in core.acc.abort_all() {
+                core.acc.deallocate(&batch);
+                c.push(Completion {
+                    batch,
+                    result: Err(ProduceError::Closed),
+                });
+            }
+            c
+        };
+        run_completions(&self.0, completions);
+        self.0.progress.notify_waiters();
+        self.0.metadata_changed.notify_waiters();
+        self.0.memory_freed.notify_waiters();
+    }
+}
+
 pub(crate) async fn run(inner: Arc<Inner>) {
+    let _guard = ExitGuard(inner.clone());
     let cfg = &inner.config;
     let conn_cfg = ConnectionConfig {
         client_id: cfg.client_id.clone(),
