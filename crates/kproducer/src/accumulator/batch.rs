@@ -301,9 +301,14 @@ impl ProducerBatch {
             }
         }
         for (i, cb) in std::mem::take(&mut self.callbacks) {
-            let r = match &result {
-                Ok(a) => Ok(self.records[i as usize].metadata(&self.tp, i as usize, Some(a))),
-                Err(e) => Err(e.clone()),
+            let i = i as usize;
+            let r = match (&result, self.records.get(i)) {
+                (Ok(a), Some(info)) => Ok(info.metadata(&self.tp, i, Some(a))),
+                (Ok(_), None) => Err(ProduceError::Protocol(format!(
+                    "callback for record {i} of a {}-record batch",
+                    self.records.len()
+                ))),
+                (Err(e), _) => Err(e.clone()),
             };
             cb(r);
         }
