@@ -542,6 +542,14 @@ async fn wait_for_topic(
                 .is_err();
         if timed_out {
             let waited_ms = started.elapsed().as_millis() as u64;
+            // The freshest cause: connection errors arrive without waking metadata waiters.
+            let last_error = {
+                let core = inner.lock();
+                (
+                    core.metadata.cluster().topic_errors.get(topic).copied().or(last_error.0),
+                    core.last_error.clone().or(last_error.1),
+                )
+            };
             return Err(match last_error {
                 (Some(code), _) if code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION => {
                     SendError::UnknownTopic {
