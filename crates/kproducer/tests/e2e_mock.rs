@@ -101,3 +101,70 @@ async fn one_request_per_broker_per_drain_and_everything_arrives() {
         .count();
     assert_eq!(matched, N, "every acknowledged offset holds the record we sent");
 }
+
+/// A producer whose 64 KiB buffer is full of batches waiting on a slow broker.
+async fn fill_buffer(bootstrap: &str, topic: &str, max_block_ms: &str) -> Producer<Vec<u8>, Vec<u8>> {
+    let producer: Producer<Vec<u8>, Vec<u8>> = Producer::new(config(
+        bootstrap,
+        &[
+            ("buffer.memory", "65536"),
+            ("batch.size", "16384"),
+            ("linger.ms", "0"),
+            ("max.block.ms", max_block_ms),
+            ("max.in.flight.requests.per.connection", "5"),
+        ],
+    ))
+    .expect("producer");
+    producer.partitions_for(topic).await.expect("metadata");
+    producer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_buffer_blocks_then_times_out_or_proceeds_when_memory_frees() {
+    let mock = MockKafkaThread::new(1).expect("mock cluster");
+    let topic = unique_name("memory");
+    mock.create_topic(&topic, 1).expect("topic");
+    let bootstrap = mock.bootstrap().to_string();
+
+    // Each 10 KB record takes a 16 KiB batch: four fill buffer.memory.
+    let record = || ProducerRecord::new(&topic, vec![7u8; 10_000]).with_partition(0);
+    let slow = fill_buffer(&bootstrap, &topic, "500").await;
+    let patient = fill_buffer(&bootstrap, &topic, "15000").await;
+    mock.round_trip_time(1, Duration::from_millis(2500)).expect("rtt");
+
+    let mut pending = Vec::new();
+    for _ in 0..4 {
+        pending.push(slow.send(record()).await.expect("fits in memory"));
+    }
+    // try_send never waits.
+    let t = std::time::Instant::now();
+    let err = slow.try_send(record()).await.unwrap_err();
+    assert!(matches!(err, kproducer::SendError::BufferFull { .. }), "{err}");
+    assert!(t.elapsed() < Duration::from_millis(200));
+    // send waits max.block.ms, then fails.
+    let t = std::time::Instant::now();
+    let err = slow.send(record()).await.unwrap_err();
+    let waited = t.elapsed();
+    assert!(matches!(err, kproducer::SendError::BufferExhausted { .. }), "{err}");
+    assert!(waited >= Duration::from_millis(450) && waited < Duration::from_millis(2000), "{waited:?}");
+    for f in pending {
+        f.await.expect("the slow records still arrive");
+    }
+
+    // With a longer max.block.ms the blocked send proceeds once an answer frees memory.
+    let mut pending = Vec::new();
+    for _ in 0..4 {
+        pending.push(patient.send(record()).await.expect("fits in memory"));
+    }
+    let t = std::time::Instant::now();
+    let f = patient.send(record()).await.expect("memory freed in time");
+    let waited = t.elapsed();
+    assert!(waited >= Duration::from_millis(1500), "it did wait for memory: {waited:?}");
+    pending.push(f);
+    for f in pending {
+        f.await.expect("delivered");
+    }
+    mock.round_trip_time(1, Duration::from_millis(0)).expect("rtt");
+    slow.close(Duration::from_secs(10)).await;
+    patient.close(Duration::from_secs(10)).await;
+}

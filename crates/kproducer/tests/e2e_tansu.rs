@@ -362,3 +362,83 @@ fn invalid_config_is_refused_with_the_key_named() {
     let e: KafkaError = err.into();
     assert!(matches!(e, KafkaError::Config(_)));
 }
+
+/// Uppercases values and counts acknowledgements.
+struct Upper(Arc<Mutex<(usize, usize)>>);
+
+impl kproducer::interceptor::ProducerInterceptor<String, String> for Upper {
+    fn on_send(
+        &self,
+        record: &mut ProducerRecord<String, String>,
+    ) -> Result<(), kproducer::interceptor::InterceptorError> {
+        if let Some(v) = record.value.as_mut() {
+            *v = v.to_uppercase();
+        }
+        Ok(())
+    }
+
+    fn on_acknowledgement(
+        &self,
+        _metadata: &kproducer::RecordMetadata,
+        error: Option<&kproducer::ProduceError>,
+    ) -> Result<(), kproducer::interceptor::InterceptorError> {
+        let mut c = self.0.lock().unwrap();
+        if error.is_none() {
+            c.0 += 1;
+        } else {
+            c.1 += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Always fails: must not fail the send.
+struct Broken;
+
+impl kproducer::interceptor::ProducerInterceptor<String, String> for Broken {
+    fn on_send(
+        &self,
+        _record: &mut ProducerRecord<String, String>,
+    ) -> Result<(), kproducer::interceptor::InterceptorError> {
+        Err(kproducer::interceptor::InterceptorError("broken on purpose".into()))
+    }
+
+    fn on_acknowledgement(
+        &self,
+        _metadata: &kproducer::RecordMetadata,
+        _error: Option<&kproducer::ProduceError>,
+    ) -> Result<(), kproducer::interceptor::InterceptorError> {
+        Err(kproducer::interceptor::InterceptorError("broken on purpose".into()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interceptors_and_a_custom_partitioner_take_part() {
+    let broker = Broker::start().expect("tansu starts");
+    let topic = unique_name("intercept");
+    broker.create_topic(&topic, 4).expect("topic");
+    let counts = Arc::new(Mutex::new((0usize, 0usize)));
+    let producer = kproducer::ProducerBuilder::<String, String>::new(config(&broker.bootstrap(), &[]))
+        .interceptor(Broken)
+        .interceptor(Upper(counts.clone()))
+        .partitioner(kproducer::partitioner::RoundRobinPartitioner::new())
+        .build()
+        .expect("producer");
+    let mut parts = Vec::new();
+    for i in 0..8 {
+        let md = producer
+            .send(ProducerRecord::new(&topic, format!("hello-{i}")).with_key("same-key".into()))
+            .await
+            .expect("accepted")
+            .await
+            .expect("delivered");
+        parts.push(md.partition);
+    }
+    assert_eq!(parts, vec![0, 1, 2, 3, 0, 1, 2, 3], "round robin ignores the key");
+    assert_eq!(*counts.lock().unwrap(), (8, 0), "on_acknowledgement saw every record");
+    producer.close(Duration::from_secs(5)).await;
+    let read = read_all(&broker.bootstrap(), &topic, Some(8), Duration::from_secs(30)).expect("read");
+    assert!(read
+        .iter()
+        .all(|r| r.value.as_deref().is_some_and(|v| v.starts_with(b"HELLO-"))));
+}
