@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The project's test command: idempotent set-up, then every test of the workspace
+# (unit, integration and doc tests). Exits non-zero if anything fails; the last line printed
+# is the overall summary.
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+export RUST_BACKTRACE=1
+
+log() { printf '[test] %s\n' "$*" >&2; }
+
+if ! bash scripts/setup.sh; then
+  log "scripts/setup.sh failed"
+  exit 1
+fi
+
+out="$(mktemp -t kproducer-test.XXXXXX)"
+trap 'rm -f "$out"' EXIT
+start=$(date +%s)
+
+log "cargo test --workspace --all-targets"
+cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee -a "$out"
+targets=${PIPESTATUS[0]}
+
+log "cargo test --workspace --doc"
+cargo test --workspace --doc --no-fail-fast 2>&1 | tee -a "$out"
+docs=${PIPESTATUS[0]}
+
+# One closing line over every test binary's "test result:" line.
+read -r passed failed ignored < <(
+  awk '/^test result:/ {
+         for (i = 1; i <= NF; i++) {
+           if ($(i+1) ~ /^passed/)  p += $i
+           if ($(i+1) ~ /^failed/)  f += $i
+           if ($(i+1) ~ /^ignored/) g += $i
+         }
+       } END { printf "%d %d %d\n", p, f, g }' "$out"
+)
+word() { [ "$1" -eq 0 ] && echo ok || echo FAILED; }
+# .ci/run passes the names of steps that failed before the tests (fmt, clippy).
+prior="${KPRODUCER_CI_FAILED:-}"
+summary="${prior:+earlier CI steps FAILED: $prior; }all targets $(word "$targets"), doctests $(word "$docs"): $passed passed; $failed failed; $ignored ignored; $(( $(date +%s) - start )) s"
+if [ "$targets" -ne 0 ] || [ "$docs" -ne 0 ] || [ -n "$prior" ]; then
+  echo "test summary: FAILED — $summary"
+  exit 1
+fi
+echo "test summary: ok — $summary"
