@@ -30,7 +30,11 @@ fn console_sends_one_record_per_line_with_keys() {
     let topic = unique_name("console");
     broker.create_topic(&topic, 2).expect("topic");
     let props = std::env::temp_dir().join(format!("{topic}.properties"));
-    std::fs::write(&props, "# a Java producer.properties\nacks=all\nlinger.ms=1\n").expect("write");
+    std::fs::write(
+        &props,
+        "# a Java producer.properties\nacks=all\nlinger.ms=1\n",
+    )
+    .expect("write");
     let out = console(
         &[
             "--bootstrap-server",
@@ -48,9 +52,19 @@ fn console_sends_one_record_per_line_with_keys() {
         ],
         "k1:first\nk2:second\nk1:third\n",
     );
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.stdout.is_empty(), "prints nothing on success");
-    let read = read_all(&broker.bootstrap(), &topic, Some(3), Duration::from_secs(30)).expect("read");
+    let read = read_all(
+        &broker.bootstrap(),
+        &topic,
+        Some(3),
+        Duration::from_secs(30),
+    )
+    .expect("read");
     let mut got: Vec<(String, String)> = read
         .iter()
         .map(|r| {
@@ -95,7 +109,14 @@ fn console_exits_non_zero_with_the_error() {
     assert!(stderr.contains("RecordTooLarge"), "{stderr}");
     // A bad setting names the key.
     let out = console(
-        &["--bootstrap-server", &broker.bootstrap(), "--topic", &topic, "--producer-property", "acks=2"],
+        &[
+            "--bootstrap-server",
+            &broker.bootstrap(),
+            "--topic",
+            &topic,
+            "--producer-property",
+            "acks=2",
+        ],
         "v\n",
     );
     assert!(!out.status.success());

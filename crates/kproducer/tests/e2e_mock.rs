@@ -22,7 +22,11 @@ async fn one_request_per_broker_per_drain_and_everything_arrives() {
     }
     let leaders = mock.leaders(&topic).expect("leaders");
     let distinct: std::collections::BTreeSet<_> = leaders.values().collect();
-    assert_eq!(distinct.len(), 3, "partitions led by 3 different brokers: {leaders:?}");
+    assert_eq!(
+        distinct.len(),
+        3,
+        "partitions led by 3 different brokers: {leaders:?}"
+    );
 
     let producer: Producer<String, String> = Producer::new(config(
         mock.bootstrap(),
@@ -32,7 +36,11 @@ async fn one_request_per_broker_per_drain_and_everything_arrives() {
     let parts = producer.partitions_for(&topic).await.expect("metadata");
     assert_eq!(parts.len(), 6);
     for p in &parts {
-        assert_eq!(p.leader, leaders.get(&p.partition).copied(), "we see the mock's leaders");
+        assert_eq!(
+            p.leader,
+            leaders.get(&p.partition).copied(),
+            "we see the mock's leaders"
+        );
     }
 
     // One record per partition inside one linger window, then one flush: one drain.
@@ -51,7 +59,11 @@ async fn one_request_per_broker_per_drain_and_everything_arrives() {
         f.await.expect("delivered");
     }
     let after = producer.stats();
-    assert_eq!(after.produce_requests - before.produce_requests, 3, "one request per broker");
+    assert_eq!(
+        after.produce_requests - before.produce_requests,
+        3,
+        "one request per broker"
+    );
     assert_eq!(after.batches - before.batches, 6, "one batch per partition");
     for node in 1..=3 {
         let n = after.requests_by_node.get(&node).copied().unwrap_or(0)
@@ -72,7 +84,9 @@ async fn one_request_per_broker_per_drain_and_everything_arrives() {
     let mut sent: BTreeMap<(i32, i64), String> = BTreeMap::new();
     for (i, f) in fs.into_iter().enumerate() {
         let md = f.await.expect("delivered");
-        assert!(sent.insert((md.partition, md.offset), format!("v{i}")).is_none());
+        assert!(sent
+            .insert((md.partition, md.offset), format!("v{i}"))
+            .is_none());
     }
     let stats = producer.stats();
     assert!(
@@ -99,11 +113,18 @@ async fn one_request_per_broker_per_drain_and_everything_arrives() {
         .iter()
         .filter(|r| sent.contains_key(&(r.partition, r.offset)))
         .count();
-    assert_eq!(matched, N, "every acknowledged offset holds the record we sent");
+    assert_eq!(
+        matched, N,
+        "every acknowledged offset holds the record we sent"
+    );
 }
 
 /// A producer whose 64 KiB buffer is full of batches waiting on a slow broker.
-async fn fill_buffer(bootstrap: &str, topic: &str, max_block_ms: &str) -> Producer<Vec<u8>, Vec<u8>> {
+async fn fill_buffer(
+    bootstrap: &str,
+    topic: &str,
+    max_block_ms: &str,
+) -> Producer<Vec<u8>, Vec<u8>> {
     let producer: Producer<Vec<u8>, Vec<u8>> = Producer::new(config(
         bootstrap,
         &[
@@ -130,7 +151,8 @@ async fn full_buffer_blocks_then_times_out_or_proceeds_when_memory_frees() {
     let record = || ProducerRecord::new(&topic, vec![7u8; 10_000]).with_partition(0);
     let slow = fill_buffer(&bootstrap, &topic, "500").await;
     let patient = fill_buffer(&bootstrap, &topic, "15000").await;
-    mock.round_trip_time(1, Duration::from_millis(2500)).expect("rtt");
+    mock.round_trip_time(1, Duration::from_millis(2500))
+        .expect("rtt");
 
     let mut pending = Vec::new();
     for _ in 0..4 {
@@ -139,14 +161,23 @@ async fn full_buffer_blocks_then_times_out_or_proceeds_when_memory_frees() {
     // try_send never waits.
     let t = std::time::Instant::now();
     let err = slow.try_send(record()).await.unwrap_err();
-    assert!(matches!(err, kproducer::SendError::BufferFull { .. }), "{err}");
+    assert!(
+        matches!(err, kproducer::SendError::BufferFull { .. }),
+        "{err}"
+    );
     assert!(t.elapsed() < Duration::from_millis(200));
     // send waits max.block.ms, then fails.
     let t = std::time::Instant::now();
     let err = slow.send(record()).await.unwrap_err();
     let waited = t.elapsed();
-    assert!(matches!(err, kproducer::SendError::BufferExhausted { .. }), "{err}");
-    assert!(waited >= Duration::from_millis(450) && waited < Duration::from_millis(2000), "{waited:?}");
+    assert!(
+        matches!(err, kproducer::SendError::BufferExhausted { .. }),
+        "{err}"
+    );
+    assert!(
+        waited >= Duration::from_millis(450) && waited < Duration::from_millis(2000),
+        "{waited:?}"
+    );
     for f in pending {
         f.await.expect("the slow records still arrive");
     }
@@ -159,12 +190,16 @@ async fn full_buffer_blocks_then_times_out_or_proceeds_when_memory_frees() {
     let t = std::time::Instant::now();
     let f = patient.send(record()).await.expect("memory freed in time");
     let waited = t.elapsed();
-    assert!(waited >= Duration::from_millis(1500), "it did wait for memory: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "it did wait for memory: {waited:?}"
+    );
     pending.push(f);
     for f in pending {
         f.await.expect("delivered");
     }
-    mock.round_trip_time(1, Duration::from_millis(0)).expect("rtt");
+    mock.round_trip_time(1, Duration::from_millis(0))
+        .expect("rtt");
     slow.close(Duration::from_secs(10)).await;
     patient.close(Duration::from_secs(10)).await;
 }

@@ -39,15 +39,16 @@ fn record(topic: &str, i: usize) -> ProducerRecord<Vec<u8>, Vec<u8>> {
         _ => {}
     }
     r.value = match i % 11 {
-        3 => None,                      // tombstone
-        4 => Some(Vec::new()),          // empty, not null
+        3 => None,             // tombstone
+        4 => Some(Vec::new()), // empty, not null
         _ => Some(format!("value-{i}-{}", "x".repeat(i % 50)).into_bytes()),
     };
     if i == 4242 {
         r.value = Some(vec![0xAB; 1 << 20]);
     }
     if i % 5 == 0 {
-        r.headers.push(Header::new("h1", format!("hv-{i}").into_bytes()));
+        r.headers
+            .push(Header::new("h1", format!("hv-{i}").into_bytes()));
         r.headers.push(Header {
             key: "null-header".into(),
             value: None,
@@ -111,10 +112,12 @@ async fn round_trip_100k_mixed_records_over_3_partitions() {
 
     let bootstrap = broker.bootstrap();
     let t = topic.clone();
-    let read = tokio::task::spawn_blocking(move || read_all(&bootstrap, &t, Some(N), Duration::from_secs(120)))
-        .await
-        .expect("join")
-        .expect("verifier reads");
+    let read = tokio::task::spawn_blocking(move || {
+        read_all(&bootstrap, &t, Some(N), Duration::from_secs(120))
+    })
+    .await
+    .expect("join")
+    .expect("verifier reads");
     assert_eq!(read.len(), N, "every record read back, none extra");
 
     // Index what librdkafka read by (partition, offset).
@@ -130,21 +133,36 @@ async fn round_trip_100k_mixed_records_over_3_partitions() {
         assert_eq!(got.key, s.key, "key of record {i}");
         assert_eq!(got.value, s.value, "value of record {i}");
         assert_eq!(got.headers, s.headers, "headers of record {i}");
-        assert_eq!(got.timestamp, s.metadata_timestamp, "timestamp of record {i}");
+        assert_eq!(
+            got.timestamp, s.metadata_timestamp,
+            "timestamp of record {i}"
+        );
         if let Some(ts) = s.timestamp {
             assert_eq!(got.timestamp, ts);
         }
         // Per-partition order equals send order.
         let prev = last_offset.insert(s.partition, s.offset);
         if let Some(p) = prev {
-            assert!(s.offset > p, "record {i} out of order in partition {}", s.partition);
+            assert!(
+                s.offset > p,
+                "record {i} out of order in partition {}",
+                s.partition
+            );
         }
         if let Some(k) = &s.key {
-            assert_eq!(s.partition, partition_for_key(k, 3), "keyed record {i} where Java puts it");
+            assert_eq!(
+                s.partition,
+                partition_for_key(k, 3),
+                "keyed record {i} where Java puts it"
+            );
         }
         partitions_used.insert(s.partition);
     }
-    assert_eq!(partitions_used.len(), 3, "unkeyed records spread over all partitions");
+    assert_eq!(
+        partitions_used.len(),
+        3,
+        "unkeyed records spread over all partitions"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,7 +219,13 @@ fn blocking_producer_sends_without_a_runtime() {
         .send(ProducerRecord::new(&topic, "late".to_string()))
         .unwrap_err();
     assert_eq!(err, SendError::Closed);
-    let read = read_all(&broker.bootstrap(), &topic, Some(2), Duration::from_secs(30)).expect("read");
+    let read = read_all(
+        &broker.bootstrap(),
+        &topic,
+        Some(2),
+        Duration::from_secs(30),
+    )
+    .expect("read");
     assert_eq!(read.len(), 2);
     assert_eq!(read[0].value.as_deref(), Some(&b"sync"[..]));
     assert_eq!(read[0].key.as_deref(), Some(&b"k"[..]));
@@ -227,7 +251,13 @@ async fn acks_zero_and_one_deliver() {
         }
         producer.close(Duration::from_secs(5)).await;
     }
-    let read = read_all(&broker.bootstrap(), &topic, Some(3), Duration::from_secs(30)).expect("read");
+    let read = read_all(
+        &broker.bootstrap(),
+        &topic,
+        Some(3),
+        Duration::from_secs(30),
+    )
+    .expect("read");
     assert_eq!(read.len(), 3);
 }
 
@@ -237,9 +267,11 @@ async fn close_delivers_what_is_buffered() {
     let topic = unique_name("close");
     broker.create_topic(&topic, 1).expect("topic");
     // A long linger: only close makes the batch go.
-    let producer: Producer<String, String> =
-        Producer::new(config(&broker.bootstrap(), &[("linger.ms", "60000"), ("delivery.timeout.ms", "120000")]))
-            .expect("producer");
+    let producer: Producer<String, String> = Producer::new(config(
+        &broker.bootstrap(),
+        &[("linger.ms", "60000"), ("delivery.timeout.ms", "120000")],
+    ))
+    .expect("producer");
     let mut fs = Vec::new();
     for i in 0..100 {
         fs.push(
@@ -251,12 +283,18 @@ async fn close_delivers_what_is_buffered() {
     }
     let t = Instant::now();
     producer.close(Duration::from_secs(10)).await;
-    assert!(t.elapsed() < Duration::from_secs(5), "close doesn't wait for linger.ms");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "close doesn't wait for linger.ms"
+    );
     for f in fs {
         f.await.expect("delivered on close");
     }
     assert_eq!(
-        producer.send(ProducerRecord::new(&topic, "late".into())).await.unwrap_err(),
+        producer
+            .send(ProducerRecord::new(&topic, "late".into()))
+            .await
+            .unwrap_err(),
         SendError::Closed
     );
 }
@@ -266,14 +304,21 @@ async fn oversize_record_is_refused_at_once() {
     let broker = Broker::start().expect("tansu starts");
     let topic = unique_name("oversize");
     broker.create_topic(&topic, 1).expect("topic");
-    let producer: Producer<Vec<u8>, Vec<u8>> =
-        Producer::new(config(&broker.bootstrap(), &[("max.request.size", "10000")])).expect("producer");
+    let producer: Producer<Vec<u8>, Vec<u8>> = Producer::new(config(
+        &broker.bootstrap(),
+        &[("max.request.size", "10000")],
+    ))
+    .expect("producer");
     let err = producer
         .send(ProducerRecord::new(&topic, vec![0u8; 20_000]))
         .await
         .unwrap_err();
     match err {
-        SendError::RecordTooLarge { limit, limit_key, size } => {
+        SendError::RecordTooLarge {
+            limit,
+            limit_key,
+            size,
+        } => {
             assert_eq!((limit, limit_key), (10_000, "max.request.size"));
             assert!(size > 20_000);
         }
@@ -291,20 +336,26 @@ async fn oversize_record_is_refused_at_once() {
         .send(ProducerRecord::new(&topic, vec![1]).with_partition(5))
         .await
         .unwrap_err();
-    assert!(matches!(err, SendError::InvalidPartition { partition: 5, partitions: 1, .. }));
+    assert!(matches!(
+        err,
+        SendError::InvalidPartition {
+            partition: 5,
+            partitions: 1,
+            ..
+        }
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_topic_fails_after_max_block_ms() {
     let broker = Broker::start().expect("tansu starts");
-    let producer: Producer<String, String> = Producer::new(config(
-        &broker.bootstrap(),
-        &[("max.block.ms", "1500")],
-    ))
-    .expect("producer");
+    let producer: Producer<String, String> =
+        Producer::new(config(&broker.bootstrap(), &[("max.block.ms", "1500")])).expect("producer");
     let t = Instant::now();
     let topic = unique_name("never-created");
-    let r = producer.send(ProducerRecord::new(&topic, "v".to_string())).await;
+    let r = producer
+        .send(ProducerRecord::new(&topic, "v".to_string()))
+        .await;
     let waited = t.elapsed();
     match r {
         // Tansu may auto-create the topic; then the record is delivered.
@@ -313,11 +364,20 @@ async fn unknown_topic_fails_after_max_block_ms() {
         }
         Err(e) => {
             assert!(
-                matches!(e, SendError::UnknownTopic { .. } | SendError::MetadataTimeout { .. }),
+                matches!(
+                    e,
+                    SendError::UnknownTopic { .. } | SendError::MetadataTimeout { .. }
+                ),
                 "{e}"
             );
-            assert!(waited >= Duration::from_millis(1400), "waited max.block.ms: {waited:?}");
-            assert!(waited < Duration::from_secs(5), "and not much longer: {waited:?}");
+            assert!(
+                waited >= Duration::from_millis(1400),
+                "waited max.block.ms: {waited:?}"
+            );
+            assert!(
+                waited < Duration::from_secs(5),
+                "and not much longer: {waited:?}"
+            );
         }
     }
 }
@@ -342,11 +402,17 @@ async fn no_broker_reachable_fails_after_max_block_ms() {
     let waited = t.elapsed();
     match &err {
         SendError::MetadataTimeout { reason, .. } => {
-            assert!(reason.contains(&port.to_string()), "names the address: {reason}")
+            assert!(
+                reason.contains(&port.to_string()),
+                "names the address: {reason}"
+            )
         }
         other => panic!("expected MetadataTimeout, got {other}"),
     }
-    assert!(waited >= Duration::from_millis(950) && waited < Duration::from_secs(4), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(950) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
     producer.close(Duration::from_secs(1)).await;
 }
 
@@ -400,7 +466,9 @@ impl kproducer::interceptor::ProducerInterceptor<String, String> for Broken {
         &self,
         _record: &mut ProducerRecord<String, String>,
     ) -> Result<(), kproducer::interceptor::InterceptorError> {
-        Err(kproducer::interceptor::InterceptorError("broken on purpose".into()))
+        Err(kproducer::interceptor::InterceptorError(
+            "broken on purpose".into(),
+        ))
     }
 
     fn on_acknowledgement(
@@ -408,7 +476,9 @@ impl kproducer::interceptor::ProducerInterceptor<String, String> for Broken {
         _metadata: &kproducer::RecordMetadata,
         _error: Option<&kproducer::ProduceError>,
     ) -> Result<(), kproducer::interceptor::InterceptorError> {
-        Err(kproducer::interceptor::InterceptorError("broken on purpose".into()))
+        Err(kproducer::interceptor::InterceptorError(
+            "broken on purpose".into(),
+        ))
     }
 }
 
@@ -418,12 +488,13 @@ async fn interceptors_and_a_custom_partitioner_take_part() {
     let topic = unique_name("intercept");
     broker.create_topic(&topic, 4).expect("topic");
     let counts = Arc::new(Mutex::new((0usize, 0usize)));
-    let producer = kproducer::ProducerBuilder::<String, String>::new(config(&broker.bootstrap(), &[]))
-        .interceptor(Broken)
-        .interceptor(Upper(counts.clone()))
-        .partitioner(kproducer::partitioner::RoundRobinPartitioner::new())
-        .build()
-        .expect("producer");
+    let producer =
+        kproducer::ProducerBuilder::<String, String>::new(config(&broker.bootstrap(), &[]))
+            .interceptor(Broken)
+            .interceptor(Upper(counts.clone()))
+            .partitioner(kproducer::partitioner::RoundRobinPartitioner::new())
+            .build()
+            .expect("producer");
     let mut parts = Vec::new();
     for i in 0..8 {
         let md = producer
@@ -434,10 +505,24 @@ async fn interceptors_and_a_custom_partitioner_take_part() {
             .expect("delivered");
         parts.push(md.partition);
     }
-    assert_eq!(parts, vec![0, 1, 2, 3, 0, 1, 2, 3], "round robin ignores the key");
-    assert_eq!(*counts.lock().unwrap(), (8, 0), "on_acknowledgement saw every record");
+    assert_eq!(
+        parts,
+        vec![0, 1, 2, 3, 0, 1, 2, 3],
+        "round robin ignores the key"
+    );
+    assert_eq!(
+        *counts.lock().unwrap(),
+        (8, 0),
+        "on_acknowledgement saw every record"
+    );
     producer.close(Duration::from_secs(5)).await;
-    let read = read_all(&broker.bootstrap(), &topic, Some(8), Duration::from_secs(30)).expect("read");
+    let read = read_all(
+        &broker.bootstrap(),
+        &topic,
+        Some(8),
+        Duration::from_secs(30),
+    )
+    .expect("read");
     assert!(read
         .iter()
         .all(|r| r.value.as_deref().is_some_and(|v| v.starts_with(b"HELLO-"))));

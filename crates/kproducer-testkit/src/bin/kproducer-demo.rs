@@ -35,7 +35,12 @@ fn main() -> Result<()> {
         runtime.block_on(produce(&broker.bootstrap(), topic, records))?;
 
     println!("reading everything back with librdkafka…");
-    let read = read_all(&broker.bootstrap(), topic, Some(records), Duration::from_secs(120))?;
+    let read = read_all(
+        &broker.bootstrap(),
+        topic,
+        Some(records),
+        Duration::from_secs(120),
+    )?;
     let mut read_per_partition: BTreeMap<i32, usize> = BTreeMap::new();
     for r in &read {
         *read_per_partition.entry(r.partition).or_default() += 1;

@@ -504,7 +504,10 @@ impl Connection {
             // Dropping the sender ends the writer once the queue is empty.
             state.writer = None;
         }
-        if !shared.writer_drained.load(std::sync::atomic::Ordering::SeqCst) {
+        if !shared
+            .writer_drained
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
             let _ = tokio::time::timeout(timeout, drained).await;
         }
         shared.fail(NetworkError::Closed);

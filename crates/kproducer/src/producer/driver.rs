@@ -63,7 +63,9 @@ impl Drop for ExitGuard {
             let core = &mut *guard;
             core.driver_exited = true;
             core.acc.close();
-            self.0.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+            self.0
+                .closed
+                .store(true, std::sync::atomic::Ordering::SeqCst);
             let mut c = core.sender.abort_all(&mut core.acc, ProduceError::Closed);
             for batch in core.acc.abort_all() {
                 core.acc.deallocate(&batch);

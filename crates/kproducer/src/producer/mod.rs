@@ -546,7 +546,12 @@ async fn wait_for_topic(
             let last_error = {
                 let core = inner.lock();
                 (
-                    core.metadata.cluster().topic_errors.get(topic).copied().or(last_error.0),
+                    core.metadata
+                        .cluster()
+                        .topic_errors
+                        .get(topic)
+                        .copied()
+                        .or(last_error.0),
                     core.last_error.clone().or(last_error.1),
                 )
             };
