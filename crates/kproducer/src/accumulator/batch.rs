@@ -153,6 +153,9 @@ impl RecordInfo {
     }
 }
 
+/// Sees each record's outcome (the interceptors' `on_acknowledgement`).
+pub type AckObserverFn = dyn Fn(&RecordMetadata, Option<&ProduceError>) + Send + Sync;
+
 /// A completion callback for one record.
 pub type Callback = Box<dyn FnOnce(Result<RecordMetadata, ProduceError>) + Send + 'static>;
 
@@ -285,14 +288,14 @@ impl ProducerBatch {
         self.wire.is_some()
     }
 
-    /// Completes every record: the shared result (waking futures), then each callback in order.
-    /// `observer` sees every record's outcome (interceptors' `on_acknowledgement`).
+    /// Completes every record: interceptors' `on_acknowledgement` (`observer`) and callbacks first,
+    /// in record order, then the shared result that wakes futures (Java's order: a future never
+    /// resolves before its record's callback and interceptors ran).
     pub fn complete(
         mut self,
         result: Result<BatchAck, ProduceError>,
-        observer: Option<&dyn Fn(&RecordMetadata, Option<&ProduceError>)>,
+        observer: Option<&AckObserverFn>,
     ) {
-        self.result.complete(result.clone());
         let ack = result.as_ref().ok();
         let err = result.as_ref().err();
         if let Some(obs) = observer {
@@ -312,5 +315,6 @@ impl ProducerBatch {
             };
             cb(r);
         }
+        self.result.complete(result);
     }
 }

@@ -27,6 +27,8 @@ const METADATA_VERSIONS: (i16, i16) = (1, 12);
 const MAX_RESPONSE_SIZE: usize = 64 << 20;
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+/// A Produce answer (or failure) for request `id` sent to `addr`.
+type ProduceReply = (u64, String, Result<ProduceResponse, NetworkError>);
 
 enum Event {
     Wake,
@@ -44,7 +46,7 @@ struct Driver {
     /// Reconnect backoff per address: not before, and consecutive failures.
     backoff: HashMap<String, (Instant, u32)>,
     connects: FuturesUnordered<BoxFut<(String, Result<Connection, NetworkError>)>>,
-    responses: FuturesUnordered<BoxFut<(u64, String, Result<ProduceResponse, NetworkError>)>>,
+    responses: FuturesUnordered<BoxFut<ProduceReply>>,
     metadata_req: Option<BoxFut<(String, Result<MetadataResponse, NetworkError>)>>,
     bootstrap_next: usize,
 }

@@ -38,7 +38,7 @@ use crate::sender::{Sender, SenderConfig};
 use crate::serializer::{DefaultSerializer, Serializer};
 
 /// Sees every record's outcome on the driver task (the interceptors' `on_acknowledgement`).
-pub(crate) type AckFn = Arc<dyn Fn(&RecordMetadata, Option<&ProduceError>) + Send + Sync>;
+pub(crate) type AckFn = Arc<crate::accumulator::batch::AckObserverFn>;
 
 /// State shared by every producer handle and the driver. Decisions live in `Core` (sans-IO);
 /// the notifies only wake whoever waits.
@@ -722,17 +722,15 @@ async fn close(inner: &Inner, timeout: Duration) {
     }
 }
 
-/// Returns whether memory was freed.
+/// Completes batches (callbacks, interceptors, futures) and wakes whoever waits for memory or
+/// progress. Called without the core lock held: callbacks are user code.
 pub(crate) fn run_completions(inner: &Inner, completions: Vec<crate::sender::Completion>) {
     if completions.is_empty() {
         return;
     }
     let observer = inner.observer.as_deref();
     for c in completions {
-        c.batch.complete(
-            c.result,
-            observer.map(|o| o as &dyn Fn(&RecordMetadata, Option<&ProduceError>)),
-        );
+        c.batch.complete(c.result, observer);
     }
     inner.memory_freed.notify_waiters();
     inner.progress.notify_waiters();
