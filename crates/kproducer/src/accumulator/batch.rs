@@ -183,6 +183,8 @@ pub struct ProducerBatch {
     pub retry_after: Option<Instant>,
     /// Bytes charged to the buffer pool.
     pub(crate) alloc: usize,
+    /// The header the wire bytes carry (producer id, epoch, base sequence), once closed.
+    pub stamped: Option<BatchHeader>,
     full: bool,
 }
 
@@ -220,6 +222,7 @@ impl ProducerBatch {
             attempts: 0,
             retry_after: None,
             alloc,
+            stamped: None,
             full: false,
         }
     }
@@ -269,11 +272,32 @@ impl ProducerBatch {
         }
     }
 
-    /// Closes the batch (header and CRC written) if still open, and returns its wire bytes.
+    /// Closes the batch (header and CRC written) if still open, and returns its wire bytes. A
+    /// closed batch given a different header (a new epoch or sequence after an epoch bump) is
+    /// re-stamped: those header fields and the CRC are rewritten.
     pub fn close(&mut self, header: BatchHeader) -> Bytes {
         if let Some(b) = self.builder.take() {
             self.wire = Some(b.close(header));
+            self.stamped = Some(header);
             self.full = true;
+        } else if self.stamped != Some(header) {
+            if let Some(wire) = self.wire.take() {
+                let mut bytes = wire.to_vec();
+                let restamped = crate::protocol::record_batch::restamp(
+                    &mut bytes,
+                    header.producer_id,
+                    header.producer_epoch,
+                    header.base_sequence,
+                );
+                self.wire = Some(match restamped {
+                    Ok(()) => {
+                        self.stamped = Some(header);
+                        Bytes::from(bytes)
+                    }
+                    // Our own bytes always restamp; keep them as they were if not.
+                    Err(_) => wire,
+                });
+            }
         }
         self.wire.clone().unwrap_or_default()
     }

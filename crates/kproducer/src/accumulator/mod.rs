@@ -46,6 +46,26 @@ pub struct AccumulatorConfig {
     pub adaptive_partitioning: bool,
 }
 
+/// What the sender decides while draining: whether a partition's first batch may go now, and
+/// which header (producer id, epoch, sequence) it carries. Closures `FnMut(&ProducerBatch) ->
+/// BatchHeader` are policies that let every batch go.
+pub trait DrainPolicy {
+    /// Whether `first`, the head of its partition's queue, may be drained now.
+    fn may_drain(&mut self, first: &ProducerBatch) -> bool {
+        let _ = first;
+        true
+    }
+
+    /// The header for a batch being drained.
+    fn stamp(&mut self, batch: &ProducerBatch) -> BatchHeader;
+}
+
+impl<F: FnMut(&ProducerBatch) -> BatchHeader> DrainPolicy for F {
+    fn stamp(&mut self, batch: &ProducerBatch) -> BatchHeader {
+        self(batch)
+    }
+}
+
 /// A record, serialized, ready to append.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordRef<'a> {
@@ -389,7 +409,7 @@ impl RecordAccumulator {
         node: i32,
         max_size: usize,
         now: Instant,
-        header: &mut dyn FnMut(&ProducerBatch) -> BatchHeader,
+        policy: &mut dyn DrainPolicy,
     ) -> Vec<ProducerBatch> {
         // Partitions led by `node` with a queued batch, in a stable order.
         let mut parts: Vec<TopicPartition> = Vec::new();
@@ -426,7 +446,7 @@ impl RecordAccumulator {
                 continue;
             };
             let Some(first) = dq.front() else { continue };
-            if first.retry_after.is_some_and(|t| now < t) {
+            if first.retry_after.is_some_and(|t| now < t) || !policy.may_drain(first) {
                 continue;
             }
             if !out.is_empty() && size + first.size_in_bytes() > max_size {
@@ -437,7 +457,7 @@ impl RecordAccumulator {
             let Some(mut batch) = dq.pop_front() else {
                 continue;
             };
-            let h = header(&batch);
+            let h = policy.stamp(&batch);
             batch.close(h);
             size += batch.size_in_bytes();
             batch.last_attempt = now;
@@ -459,14 +479,27 @@ impl RecordAccumulator {
         self.muted.remove(tp);
     }
 
-    /// Puts a batch back at the front of its queue to be retried after `backoff`.
+    /// Puts a batch back at the head of its queue to be retried after `backoff`, in sequence
+    /// order among other retried batches (Java's `insertInSequenceOrder`), so an idempotent
+    /// producer resends them in the order the broker expects.
     pub fn reenqueue(&mut self, mut batch: ProducerBatch, backoff: Duration, now: Instant) {
         batch.retry_after = Some(now + backoff);
         let q = self.topics.entry(batch.tp.topic.clone()).or_default();
-        q.partitions
-            .entry(batch.tp.partition)
-            .or_default()
-            .push_front(batch);
+        let dq = q.partitions.entry(batch.tp.partition).or_default();
+        let seq = batch.stamped.map(|h| h.base_sequence).filter(|s| *s >= 0);
+        let pos = match seq {
+            None => 0,
+            Some(seq) => dq
+                .iter()
+                .position(|b| {
+                    b.stamped
+                        .map(|h| h.base_sequence)
+                        .filter(|s| *s >= 0)
+                        .is_none_or(|s| s > seq)
+                })
+                .unwrap_or(dq.len()),
+        };
+        dq.insert(pos, batch);
     }
 
     /// Removes and returns queued batches older than `delivery.timeout.ms` (their memory is

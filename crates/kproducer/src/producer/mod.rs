@@ -256,6 +256,7 @@ fn new_inner(config: ProducerConfig, observer: Option<AckFn>) -> Inner {
         retry_backoff_max: config.retry_backoff_max,
         max_in_flight: config.max_in_flight_requests_per_connection,
         max_request_size: config.max_request_size,
+        idempotence: config.enable_idempotence,
     });
     let metadata = Metadata::new(
         config.retry_backoff,
@@ -298,6 +299,16 @@ impl<K, V> Producer<K, V> {
     /// The configuration in force.
     pub fn config(&self) -> &ProducerConfig {
         &self.inner.config
+    }
+
+    /// The idempotent producer's id and epoch (`None` before the first InitProducerId answer,
+    /// or with `enable.idempotence=false`).
+    pub fn producer_id_and_epoch(&self) -> Option<crate::idempotence::ProducerIdAndEpoch> {
+        self.inner
+            .lock()
+            .sender
+            .idempotence()
+            .and_then(|i| i.producer_id_and_epoch())
     }
 
     /// Counters of requests, batches and records sent so far.
