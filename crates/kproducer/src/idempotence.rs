@@ -260,8 +260,12 @@ impl Idempotence {
 
     /// The batch's sequence if it has one under the current producer id and epoch.
     fn current_sequence(&self, batch: &ProducerBatch) -> Option<i32> {
+        self.sequence_under_current_epoch(batch.stamped)
+    }
+
+    fn sequence_under_current_epoch(&self, stamped: Option<BatchHeader>) -> Option<i32> {
         let pid = self.pid?;
-        match batch.stamped {
+        match stamped {
             Some(h) if h.producer_id == pid.id && h.producer_epoch == pid.epoch => {
                 Some(h.base_sequence)
             }
@@ -363,6 +367,27 @@ impl Idempotence {
     fn require_bump(&mut self) {
         if matches!(self.state, IdState::Ready | IdState::Initializing) && self.pid.is_some() {
             self.state = IdState::BumpRequired;
+        }
+    }
+
+    /// A batch of `tp` stamped with `stamped` was split: its sequence range now belongs to the
+    /// pieces `(base sequence, records)`.
+    pub fn on_split_of(
+        &mut self,
+        tp: &TopicPartition,
+        stamped: Option<BatchHeader>,
+        pieces: &[(i32, i32)],
+    ) {
+        let Some(seq) = self.sequence_under_current_epoch(stamped) else {
+            return;
+        };
+        if let Some(p) = self.partitions.get_mut(tp) {
+            p.in_flight.remove(&seq);
+            for &(s, n) in pieces {
+                if s >= 0 {
+                    p.in_flight.insert(s, n);
+                }
+            }
         }
     }
 

@@ -502,6 +502,50 @@ impl RecordAccumulator {
         dq.insert(pos, batch);
     }
 
+    /// Splits a batch the broker refused as too large into `batch.size` pieces and queues them
+    /// at the head of its partition, in sequence order (Java's `splitAndReenqueue`). The big
+    /// batch's memory goes back to the pool. Returns the new batches' `(sequence, records)` for
+    /// the idempotence bookkeeping, or the batch back if it can't be split.
+    pub fn split_and_reenqueue(
+        &mut self,
+        batch: ProducerBatch,
+        now: Instant,
+    ) -> Result<Vec<(i32, i32)>, Box<ProducerBatch>> {
+        let old_id = batch.id;
+        let old_alloc = batch.alloc;
+        let mut next = self.next_batch_id;
+        // At most half the big batch, so every split makes progress even when the broker's
+        // limit is below batch.size.
+        let records_size = batch.size_in_bytes().saturating_sub(BATCH_HEADER_LEN);
+        let split_size = self
+            .cfg
+            .batch_size
+            .min(BATCH_HEADER_LEN + records_size.div_ceil(2));
+        let parts = batch.split(split_size, now, &mut || {
+            let id = next;
+            next += 1;
+            id
+        })?;
+        self.next_batch_id = next;
+        self.incomplete.remove(&old_id);
+        self.available_memory = (self.available_memory + old_alloc).min(self.cfg.buffer_memory);
+        let seqs = parts
+            .iter()
+            .map(|b| {
+                (
+                    b.stamped.map_or(-1, |h| h.base_sequence),
+                    b.record_count() as i32,
+                )
+            })
+            .collect();
+        // Reverse, so each lands in front of the ones after it when sequences are absent.
+        for b in parts.into_iter().rev() {
+            self.incomplete.insert(b.id);
+            self.reenqueue(b, Duration::ZERO, now);
+        }
+        Ok(seqs)
+    }
+
     /// Removes and returns queued batches older than `delivery.timeout.ms` (their memory is
     /// still charged: complete them, then [`RecordAccumulator::deallocate`]).
     pub fn expired(&mut self, now: Instant) -> Vec<ProducerBatch> {

@@ -106,6 +106,8 @@ pub struct SenderStats {
     pub records: u64,
     /// Batches retried.
     pub retries: u64,
+    /// Batches split after MESSAGE_TOO_LARGE.
+    pub splits: u64,
     /// Produce requests per broker.
     pub requests_by_node: std::collections::BTreeMap<i32, u64>,
 }
@@ -418,6 +420,23 @@ impl Sender {
                         partition: batch.tp.partition,
                         code,
                         message,
+                    };
+                    // Too large for the broker but several records: split and resend (Java).
+                    let batch = if code == ErrorCode::MESSAGE_TOO_LARGE && batch.record_count() > 1
+                    {
+                        let snapshot = (batch.tp.clone(), batch.stamped);
+                        match acc.split_and_reenqueue(batch, now) {
+                            Ok(pieces) => {
+                                if let Some(idem) = self.idem.as_mut() {
+                                    idem.on_split_of(&snapshot.0, snapshot.1, &pieces);
+                                }
+                                self.stats.splits += 1;
+                                continue;
+                            }
+                            Err(batch) => *batch,
+                        }
+                    } else {
+                        batch
                     };
                     out.extend(self.retry_or_fail(acc, batch, err, Some(code), now));
                 }

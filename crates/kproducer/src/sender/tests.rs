@@ -511,3 +511,91 @@ fn init_producer_id_failures_back_off() {
     assert!(h.poll(h.at(50)).init_producer_id.is_none(), "backing off");
     assert!(h.poll(h.at(101)).init_producer_id.is_some());
 }
+
+#[test]
+fn message_too_large_splits_the_batch_keeping_sequences_and_futures() {
+    let mut h = idempotent();
+    h.poll(h.t0);
+    h.sender
+        .handle_init_producer_id(Some(&init_response(7, 0)), h.t0);
+    let a = h.append(0, h.t0);
+    for _ in 0..3 {
+        h.append(0, h.t0);
+    }
+    let out = h.poll(h.at(5));
+    assert_eq!(stamped(&out.requests[0], 0), (7, 0, 0));
+    let first_result = a.result.clone();
+    let done = h.respond(
+        out.requests[0].id,
+        &[(0, ErrorCode::MESSAGE_TOO_LARGE.0, -1)],
+        h.at(6),
+    );
+    assert!(done.is_empty(), "split and resent, not failed");
+    assert_eq!(h.sender.stats().splits, 1);
+    assert!(
+        first_result.is_done(),
+        "the old batch's futures were forwarded"
+    );
+    // Halves: sequences 0 (2 records) and 2 (2 records), sent one after the other.
+    let out = h.poll(h.at(7));
+    assert_eq!(stamped(&out.requests[0], 0), (7, 0, 0));
+    let done = h.respond(out.requests[0].id, &[(0, 0, 10)], h.at(8));
+    assert_eq!(done[0].batch.record_count(), 2);
+    let out = h.poll(h.at(9));
+    assert_eq!(stamped(&out.requests[0], 0), (7, 0, 2));
+    let done = h.respond(out.requests[0].id, &[(0, 0, 12)], h.at(10));
+    assert_eq!(done[0].batch.record_count(), 2);
+    assert_eq!(h.acc.incomplete_batches(), 0);
+    assert_eq!(h.acc.available_memory(), config().buffer_memory);
+    // The next batch continues after the split range.
+    h.append(0, h.at(11));
+    let out = h.poll(h.at(20));
+    assert_eq!(stamped(&out.requests[0], 0), (7, 0, 4));
+}
+
+#[test]
+fn a_split_records_future_resolves_with_its_new_offset() {
+    use crate::accumulator::RecordInfo;
+    use crate::producer::DeliveryFuture;
+    let mut h = idempotent();
+    h.poll(h.t0);
+    h.sender
+        .handle_init_producer_id(Some(&init_response(7, 0)), h.t0);
+    let mut futures = Vec::new();
+    for _ in 0..4 {
+        let a = h.append(0, h.t0);
+        futures.push(DeliveryFuture::new(
+            a.result,
+            a.index,
+            RecordInfo {
+                timestamp: 1,
+                key_size: -1,
+                value_size: 5,
+            },
+        ));
+    }
+    let out = h.poll(h.at(5));
+    h.respond(
+        out.requests[0].id,
+        &[(0, ErrorCode::MESSAGE_TOO_LARGE.0, -1)],
+        h.at(6),
+    );
+    // Run the completions, as the driver does.
+    let out = h.poll(h.at(7));
+    for c in h.respond(out.requests[0].id, &[(0, 0, 100)], h.at(8)) {
+        c.batch.complete(c.result, None);
+    }
+    assert!(
+        futures[3].try_result().is_none(),
+        "the second half is still pending"
+    );
+    let out = h.poll(h.at(9));
+    for c in h.respond(out.requests[0].id, &[(0, 0, 102)], h.at(10)) {
+        c.batch.complete(c.result, None);
+    }
+    let offsets: Vec<i64> = futures
+        .iter()
+        .map(|f| f.try_result().expect("resolved").expect("ok").offset)
+        .collect();
+    assert_eq!(offsets, vec![100, 101, 102, 103]);
+}
