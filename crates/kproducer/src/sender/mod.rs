@@ -414,6 +414,26 @@ impl Sender {
                     }
                     if invalidates_metadata(code) {
                         metadata.request_update();
+                        // KIP-951: the broker may name the new leader; use it at once.
+                        let hint = &p.current_leader;
+                        if hint.leader_id.0 >= 0 {
+                            let endpoint = response
+                                .node_endpoints
+                                .iter()
+                                .find(|e| e.node_id == hint.leader_id)
+                                .map(|e| crate::metadata::BrokerInfo {
+                                    node_id: e.node_id.0,
+                                    host: e.host.to_string(),
+                                    port: e.port,
+                                });
+                            metadata.apply_leader_hint(
+                                &batch.tp.topic,
+                                batch.tp.partition,
+                                hint.leader_id.0,
+                                hint.leader_epoch,
+                                endpoint,
+                            );
+                        }
                     }
                     let err = ProduceError::Broker {
                         topic: batch.tp.topic.to_string(),

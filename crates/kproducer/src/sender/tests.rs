@@ -599,3 +599,47 @@ fn a_split_records_future_resolves_with_its_new_offset() {
         .collect();
     assert_eq!(offsets, vec![100, 101, 102, 103]);
 }
+
+#[test]
+fn new_leader_hint_redirects_the_retry_at_once() {
+    use kafka_protocol::messages::produce_response::{LeaderIdAndEpoch, NodeEndpoint};
+    use kafka_protocol::messages::BrokerId;
+    let mut h = Harness::new(&[1], sender_config());
+    h.append(0, h.t0);
+    let out = h.poll(h.at(5));
+    assert_eq!(out.requests[0].node, 1);
+    let resp = ProduceResponse::default()
+        .with_responses(vec![TopicProduceResponse::default()
+            .with_name(TopicName(StrBytes::from_static_str("t")))
+            .with_partition_responses(vec![PartitionProduceResponse::default()
+                .with_index(0)
+                .with_error_code(ErrorCode::NOT_LEADER_OR_FOLLOWER.0)
+                .with_current_leader(
+                    LeaderIdAndEpoch::default()
+                        .with_leader_id(BrokerId(4))
+                        .with_leader_epoch(5),
+                )])])
+        .with_node_endpoints(vec![NodeEndpoint::default()
+            .with_node_id(BrokerId(4))
+            .with_host(StrBytes::from_static_str("127.0.0.1"))
+            .with_port(9004)]);
+    let (id, now) = (out.requests[0].id, h.at(6));
+    assert!(h
+        .sender
+        .handle_response(id, &resp, &mut h.acc, &mut h.meta, now)
+        .is_empty());
+    assert_eq!(h.meta.cluster().leader_for("t", 0), Some(4), "hint applied");
+    assert_eq!(
+        h.meta
+            .cluster()
+            .brokers
+            .get(&4)
+            .map(|b| b.addr())
+            .as_deref(),
+        Some("127.0.0.1:9004")
+    );
+    let out = h.poll(h.at(300));
+    assert_eq!(out.requests[0].node, 4, "the retry goes to the new leader");
+    // A stale hint (older epoch) is ignored.
+    assert!(!h.meta.apply_leader_hint("t", 0, 1, 2, None));
+}
