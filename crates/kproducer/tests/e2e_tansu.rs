@@ -536,3 +536,34 @@ async fn interceptors_and_a_custom_partitioner_take_part() {
         .iter()
         .all(|r| r.value.as_deref().is_some_and(|v| v.starts_with(b"HELLO-"))));
 }
+
+#[test]
+fn dropping_a_blocking_producer_still_delivers_what_it_buffered() {
+    let broker = Broker::start().expect("tansu starts");
+    let topic = unique_name("drop");
+    broker.create_topic(&topic, 1).expect("topic");
+    let futures: Vec<_> = {
+        let producer: BlockingProducer<String, String> =
+            BlockingProducer::new(config(&broker.bootstrap(), &[("linger.ms", "200")]))
+                .expect("producer");
+        (0..50)
+            .map(|i| {
+                producer
+                    .send(ProducerRecord::new(&topic, format!("v{i}")))
+                    .expect("accepted")
+            })
+            .collect()
+        // dropped here, without close()
+    };
+    for f in futures {
+        f.wait().expect("delivered after drop");
+    }
+    let read = read_all(
+        &broker.bootstrap(),
+        &topic,
+        Some(50),
+        Duration::from_secs(30),
+    )
+    .expect("read");
+    assert_eq!(read.len(), 50);
+}
