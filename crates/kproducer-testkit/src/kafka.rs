@@ -267,7 +267,7 @@ impl KafkaCluster {
                 Some(status) if status.success() => {}
                 Some(status) => bail!(
                     "StorageTool format of node {id} failed ({status}):\n{}",
-                    tail(&out, 4096)
+                    tail(&out, 2000)
                 ),
                 None => bail!(
                     "StorageTool format of node {id} did not finish within {FORMAT_TIMEOUT:?}:\n{}",
@@ -600,7 +600,6 @@ fn server_properties(node: &Node, n: usize, voters: &str, extra: &[(String, Stri
         ("background.threads", "2".to_owned()),
         ("num.recovery.threads.per.data.dir", "1".to_owned()),
         ("log.cleaner.threads", "1".to_owned()),
-        ("log.cleaner.dedupe.buffer.size", "1048576".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
