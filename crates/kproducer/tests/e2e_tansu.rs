@@ -107,6 +107,10 @@ async fn round_trip_100k_mixed_records_over_3_partitions() {
         }
     }
     let elapsed = started.elapsed();
+    let pid = producer
+        .producer_id_and_epoch()
+        .expect("idempotent by default");
+    assert!(pid.id >= 0, "the broker assigned a producer id: {pid:?}");
     producer.close(Duration::from_secs(10)).await;
     eprintln!("kproducer: {N} records acknowledged in {elapsed:?}");
 
@@ -244,6 +248,11 @@ async fn acks_zero_and_one_deliver() {
             .await
             .expect("accepted");
         let md = f.await.expect("delivered");
+        assert_eq!(
+            producer.producer_id_and_epoch().is_some(),
+            acks == "all",
+            "defaulted idempotence yields to acks={acks}"
+        );
         if acks == "0" {
             assert_eq!(md.offset, -1, "acks=0 gives no offset");
         } else {
