@@ -58,8 +58,13 @@ else
   start=$(date +%s)
   rm -rf "$kafka_home/lib.partial"
   mkdir -p "$kafka_home"
-  mvn -q -B -Dstyle.color=never -f "$kafka_dir/pom.xml" dependency:copy-dependencies \
-    -DoutputDirectory="$kafka_home/lib.partial" -DincludeScope=runtime
+  mvn_log="$kafka_home/mvn.log"
+  if ! mvn -B -Dstyle.color=never -f "$kafka_dir/pom.xml" dependency:copy-dependencies \
+      -DoutputDirectory="$kafka_home/lib.partial" -DincludeScope=runtime >"$mvn_log" 2>&1; then
+    tail -n 40 "$mvn_log" >&2
+    log "mvn failed (full log: $mvn_log); Maven Central must be reachable"
+    exit 1
+  fi
   rm -rf "$kafka_home/lib"
   mv "$kafka_home/lib.partial" "$kafka_home/lib"
   touch "$kafka_home/lib/.complete"

@@ -12,6 +12,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
@@ -123,10 +124,18 @@ struct Node {
     port: u16,
     controller_port: u16,
     dir: PathBuf,
-    child: Option<Child>,
+    /// `None` while killed. A lock so a shared cluster can be faulted from any thread.
+    child: Mutex<Option<Child>>,
 }
 
 impl Node {
+    fn child(&self) -> MutexGuard<'_, Option<Child>> {
+        // A panic while holding the lock leaves the child handle intact: keep using it.
+        self.child.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn running(&self) -> bool {
+        self.child().is_some()
+    }
     fn props_path(&self) -> PathBuf {
         self.dir.join("server.properties")
     }
@@ -145,6 +154,10 @@ impl Node {
 /// replication factor `min(n, 3)` for internal topics and new topics by default,
 /// `min.insync.replicas=2` when `n >= 3`, `group.initial.rebalance.delay.ms=0`, fast broker
 /// fencing (`broker.session.timeout.ms=4000`) and small segments.
+///
+/// Every method takes `&self` (the cluster is `Sync`), so one cluster in a `static` can be
+/// shared by the tests of a file and faulted ([`kill`](Self::kill), [`restart`](Self::restart),
+/// [`pause`](Self::pause), [`resume`](Self::resume)) from any thread while a producer runs.
 ///
 /// JVMs are killed when the cluster is dropped (also while a failing test unwinds) and, on
 /// Linux, when the test process dies. Logs and data live in a temporary directory removed on
@@ -215,7 +228,7 @@ impl KafkaCluster {
                 port: ports[2 * i],
                 controller_port: ports[2 * i + 1],
                 dir: dir.join(format!("node-{}", i + 1)),
-                child: None,
+                child: Mutex::new(None),
             })
             .collect();
         let mut cluster = KafkaCluster {
@@ -298,27 +311,29 @@ impl KafkaCluster {
         Ok(cmd)
     }
 
-    fn spawn_node(&mut self, index: usize) -> anyhow::Result<()> {
+    fn spawn_node(&self, index: usize) -> anyhow::Result<()> {
         let node = &self.nodes[index];
         let mut cmd = self.java_cmd(&node.log_path())?;
         cmd.arg("kafka.Kafka").arg(node.props_path());
         let child = spawn_tied_to_process(cmd)
             .with_context(|| format!("spawning java (kafka.Kafka) for node {}", node.id))?;
-        self.nodes[index].child = Some(child);
+        *node.child() = Some(child);
         Ok(())
     }
 
     /// Waits until metadata (through librdkafka) lists `want` brokers, failing early if a
     /// node's JVM exits.
-    fn wait_registered(&mut self, want: usize, deadline: Instant) -> anyhow::Result<()> {
+    fn wait_registered(&self, want: usize, deadline: Instant) -> anyhow::Result<()> {
         let mut consumer: Option<BaseConsumer> = None;
         let mut last = String::from("no answer yet");
         loop {
-            for node in &mut self.nodes {
-                if let Some(child) = node.child.as_mut() {
+            for node in &self.nodes {
+                let mut slot = node.child();
+                if let Some(child) = slot.as_mut() {
                     if let Some(status) = child.try_wait()? {
                         let id = node.id;
-                        node.child = None;
+                        *slot = None;
+                        drop(slot);
                         bail!(
                             "Kafka node {id} exited ({status}) during start-up; log tail:\n{}",
                             tail(&node.log_path(), 6000)
@@ -396,8 +411,8 @@ impl KafkaCluster {
     pub fn rss_bytes(&self) -> u64 {
         self.nodes
             .iter()
-            .filter_map(|n| n.child.as_ref())
-            .map(|c| rss_of(c.id()))
+            .filter_map(|n| n.child().as_ref().map(Child::id))
+            .map(rss_of)
             .sum()
     }
 
@@ -405,7 +420,7 @@ impl KafkaCluster {
     pub fn pid(&self, broker_id: i32) -> Option<u32> {
         self.node(broker_id)
             .ok()
-            .and_then(|n| n.child.as_ref().map(Child::id))
+            .and_then(|n| n.child().as_ref().map(Child::id))
     }
 
     /// The last few KiB of `broker_id`'s log.
@@ -481,11 +496,10 @@ impl KafkaCluster {
     }
 
     /// Kills `broker_id`'s JVM with SIGKILL (no clean shutdown) and reaps it.
-    pub fn kill(&mut self, broker_id: i32) -> anyhow::Result<()> {
-        let i = self.index(broker_id)?;
-        let node = &mut self.nodes[i];
-        let mut child = node
-            .child
+    pub fn kill(&self, broker_id: i32) -> anyhow::Result<()> {
+        let mut child = self
+            .node(broker_id)?
+            .child()
             .take()
             .ok_or_else(|| anyhow!("broker {broker_id} is not running"))?;
         child.kill().context("killing the broker JVM")?;
@@ -495,13 +509,13 @@ impl KafkaCluster {
 
     /// Starts a killed `broker_id` again (same ports, same data) and waits until metadata lists
     /// every broker again.
-    pub fn restart(&mut self, broker_id: i32) -> anyhow::Result<()> {
+    pub fn restart(&self, broker_id: i32) -> anyhow::Result<()> {
         let i = self.index(broker_id)?;
-        if self.nodes[i].child.is_some() {
+        if self.nodes[i].running() {
             bail!("broker {broker_id} is still running: kill it first");
         }
         self.spawn_node(i)?;
-        let running = self.nodes.iter().filter(|n| n.child.is_some()).count();
+        let running = self.nodes.iter().filter(|n| n.running()).count();
         self.wait_registered(running, Instant::now() + START_TIMEOUT)
     }
 
@@ -529,16 +543,16 @@ impl KafkaCluster {
     }
 
     /// Waits until metadata lists every running broker (e.g. after [`KafkaCluster::resume`]).
-    pub fn wait_all_registered(&mut self, timeout: Duration) -> anyhow::Result<()> {
-        let running = self.nodes.iter().filter(|n| n.child.is_some()).count();
+    pub fn wait_all_registered(&self, timeout: Duration) -> anyhow::Result<()> {
+        let running = self.nodes.iter().filter(|n| n.running()).count();
         self.wait_registered(running, Instant::now() + timeout)
     }
 }
 
 impl Drop for KafkaCluster {
     fn drop(&mut self) {
-        for node in &mut self.nodes {
-            if let Some(mut child) = node.child.take() {
+        for node in &self.nodes {
+            if let Some(mut child) = node.child().take() {
                 // SIGKILL also ends a stopped (paused) process.
                 let _ = child.kill();
                 let _ = child.wait();
@@ -748,7 +762,7 @@ mod tests {
             port: 9092,
             controller_port: 9093,
             dir: PathBuf::from("/tmp/x/node-2"),
-            child: None,
+            child: Mutex::new(None),
         };
         let voters = "1@127.0.0.1:1,2@127.0.0.1:9093,3@127.0.0.1:3";
         let p = server_properties(

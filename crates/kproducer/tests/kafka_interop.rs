@@ -101,9 +101,15 @@ async fn keyed_records_land_on_the_same_partitions_as_with_javas_producer() {
             .map(|k| TestRecord::new(Some(k.clone()), Some(b"from-java".to_vec())))
             .collect();
         let (bootstrap, t) = (cluster().bootstrap(), topic.clone());
+        let java_started = Instant::now();
         let java = blocking(move || java_produce(&bootstrap, &t, &java_records))
             .await
             .expect("Java's producer delivers");
+        eprintln!(
+            "Java's KafkaProducer (subprocess): {} records to {partitions} partitions in {:?}",
+            keys.len(),
+            java_started.elapsed()
+        );
 
         let ours = kproducer_send(
             config(&[]),
