@@ -9,6 +9,9 @@
 //! - [`read_all`]: reads a whole topic back with librdkafka (CRCs checked), the independent
 //!   judge of what a producer wrote.
 //! - [`rdkafka_produce`]: librdkafka's own producer, the reference to compare against.
+//! - [`KafkaCluster`]: a real Apache Kafka 4.x cluster (1 or 3 KRaft nodes) from the jars
+//!   `scripts/setup.sh` fetches, with kill/restart/pause; [`java_produce`] / [`java_consume`]
+//!   run Java's own KafkaProducer / KafkaConsumer against it.
 //! - [`api_versions_probe`]: a hand-encoded ApiVersions v0 round trip over a plain `TcpStream`.
 //!
 //! ```no_run
@@ -27,6 +30,8 @@
 #![warn(missing_docs)]
 
 mod broker;
+mod kafka;
+mod kafka_interop;
 mod metadata;
 mod mock;
 mod probe;
@@ -35,6 +40,8 @@ mod spawn;
 mod verify;
 
 pub use broker::Broker;
+pub use kafka::{kafka_version, KafkaCluster, KafkaOptions};
+pub use kafka_interop::{java_consume, java_produce, java_produce_with, JavaProduced};
 pub use metadata::{partition_leaders, wait_for_topic};
 pub use mock::{MockKafka, MockKafkaThread};
 pub use probe::{api_versions_probe, ApiVersionsAnswer};
