@@ -24,17 +24,20 @@ fn levels(codec: CompressionType) -> Vec<i32> {
     }
 }
 
-/// Deterministic pseudo-random bytes (incompressible).
+/// Deterministic pseudo-random bytes (incompressible): splitmix64.
 fn noise(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
+    // Streams of different seeds start 2^40 steps apart: they never overlap.
+    let mut x = u64::from(seed) << 40;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    out.truncate(len);
+    out
 }
 
 /// Text-like, compressible bytes.
@@ -364,4 +367,131 @@ fn estimator_follows_javas_steps() {
     // Deteriorating fast.
     assert!((est.update(&t, 0.31) - 0.35).abs() < 1e-6);
     assert_eq!(est.estimation("other"), 1.0);
+}
+
+/// A record value of ~200 bytes drawn from a small vocabulary: compresses at a stable ratio.
+fn wordy(i: u64) -> Vec<u8> {
+    const WORDS: [&str; 16] = [
+        "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
+        "juliet", "kilo", "lima", "mike", "november", "oscar", "papa",
+    ];
+    let mut x = i.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    let mut v = format!("{i:08} ").into_bytes();
+    while v.len() < 200 {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        v.extend_from_slice(WORDS[(x >> 60) as usize].as_bytes());
+        v.push(b' ');
+    }
+    v
+}
+
+/// Appends `values` to partition 0, draining (closing) every batch as soon as a newer one
+/// exists; returns the wire size of each closed batch, in order.
+fn closed_sizes(
+    acc: &mut crate::accumulator::RecordAccumulator,
+    meta: &crate::metadata::Metadata,
+    values: impl Iterator<Item = Vec<u8>>,
+    t0: std::time::Instant,
+) -> Vec<usize> {
+    use crate::accumulator::{PartitionChoice, RecordRef};
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+    let mut sizes = Vec::new();
+    let mut drain = |acc: &mut crate::accumulator::RecordAccumulator, sizes: &mut Vec<usize>| {
+        for b in acc.drain(meta.cluster(), 1, 1, t0, &mut |_| BatchHeader::PLAIN) {
+            let wire = b.wire_bytes();
+            // Every closed batch is valid and decodes.
+            assert_eq!(decode_batches(&wire).unwrap()[0].records.len(), b.record_count());
+            sizes.push(wire.len());
+            acc.deallocate(&b);
+        }
+    };
+    for v in values {
+        let rec = RecordRef {
+            timestamp: 1_700_000_000_000,
+            key: None,
+            value: Some(&v),
+            headers: &[],
+        };
+        acc.append("t", None, PartitionChoice::Fixed(0), &rec, t0, &mut rng)
+            .unwrap();
+        if acc.queued_batches() > 1 {
+            drain(acc, &mut sizes);
+        }
+    }
+    sizes
+}
+
+#[test]
+fn compressed_batches_fill_close_to_batch_size_and_never_pass_max_request_size() {
+    const BATCH: usize = 8192;
+    const MAX_REQUEST: usize = 100_000;
+    for codec in CODECS {
+        let t0 = std::time::Instant::now();
+        let meta = crate::accumulator::tests::cluster_with(&[1], t0);
+        let mut cfg = crate::accumulator::tests::config();
+        cfg.batch_size = BATCH;
+        cfg.buffer_memory = 64 << 20;
+        cfg.compression = Compression::with_default_level(codec);
+        cfg.max_request_size = MAX_REQUEST;
+        let mut acc = crate::accumulator::RecordAccumulator::new(cfg);
+
+        // Compressible data: the estimate walks down from 1.0 by 0.005 a batch, then batches
+        // hold several times batch.size of records and land just under batch.size compressed.
+        let sizes = closed_sizes(&mut acc, &meta, (0..25_000).map(wordy), t0);
+        let ratio = acc.compression_ratio("t");
+        assert!(ratio < 0.6, "{codec:?}: estimate {ratio}");
+        let settled = &sizes[sizes.len() - 20..];
+        for &s in settled {
+            assert!(
+                (BATCH * 70 / 100..=BATCH).contains(&s),
+                "{codec:?}: compressed batch of {s} bytes outside [{}, {BATCH}] (estimate {ratio}, sizes {settled:?})",
+                BATCH * 70 / 100
+            );
+        }
+        // Java's estimator saws between the estimate and estimate + 0.05: on average well above 80%.
+        let mean = settled.iter().sum::<usize>() / settled.len();
+        assert!(mean >= BATCH * 80 / 100, "{codec:?}: mean {mean}");
+        assert!(sizes.iter().all(|&s| s <= MAX_REQUEST));
+
+        // Then incompressible data, packed by the optimistic estimate: the worst-case bound keeps
+        // each batch within max.request.size, and the estimate recovers at once.
+        let noisy = (0..2000u32).map(|i| noise(200, i + 1));
+        let sizes = closed_sizes(&mut acc, &meta, noisy, t0);
+        assert!(
+            sizes.iter().all(|&s| s <= MAX_REQUEST),
+            "{codec:?}: {sizes:?} passes max.request.size"
+        );
+        assert!(
+            sizes[sizes.len() - 3..].iter().all(|&s| s <= BATCH),
+            "{codec:?}: the estimate recovered: {sizes:?}"
+        );
+    }
+}
+
+#[test]
+fn an_optimistic_estimate_never_builds_a_batch_past_max_request_size() {
+    const BATCH: usize = 8192;
+    const MAX_REQUEST: usize = 12_000;
+    let t0 = std::time::Instant::now();
+    let meta = crate::accumulator::tests::cluster_with(&[1], t0);
+    let mut cfg = crate::accumulator::tests::config();
+    cfg.batch_size = BATCH;
+    cfg.buffer_memory = 64 << 20;
+    cfg.compression = Compression::with_default_level(CompressionType::Gzip);
+    cfg.max_request_size = MAX_REQUEST;
+    let mut acc = crate::accumulator::RecordAccumulator::new(cfg);
+    // Learn a ratio near 0.2, then send incompressible data.
+    let values = (0..15_000)
+        .map(wordy)
+        .chain((0..500u32).map(|i| noise(200, i + 1)));
+    let sizes = closed_sizes(&mut acc, &meta, values, t0);
+    let ratio = acc.compression_ratio("t");
+    assert!(ratio > 0.9, "the estimate followed the noise: {ratio}");
+    let max = sizes.iter().copied().max().unwrap_or(0);
+    assert!(max <= MAX_REQUEST, "{max} > max.request.size");
+    assert!(
+        max > BATCH,
+        "the optimistic estimate did pack more than batch.size of noise ({max}): the bound was what held"
+    );
 }
