@@ -495,3 +495,4 @@ fn an_optimistic_estimate_never_builds_a_batch_past_max_request_size() {
         "the optimistic estimate did pack more than batch.size of noise ({max}): the bound was what held"
     );
 }
+
