@@ -42,7 +42,8 @@ fn records(topic: &str) -> Vec<ProducerRecord<Vec<u8>, Vec<u8>>> {
             _ => Some(format!("value {i} {}", "lorem ipsum ".repeat(i as usize % 20)).into_bytes()),
         };
         if i % 4 == 0 {
-            r.headers.push(Header::new("trace", format!("t-{i}").into_bytes()));
+            r.headers
+                .push(Header::new("trace", format!("t-{i}").into_bytes()));
             r.headers.push(Header {
                 key: "null".into(),
                 value: None,
@@ -118,7 +119,10 @@ async fn round_trip(codec: &str, level_key: Option<&str>, levels: &[&str]) {
                 got.value == *v,
                 "{codec} level {level}: value of record {i} differs"
             );
-            assert_eq!(&got.headers, h, "{codec} level {level}: headers of record {i}");
+            assert_eq!(
+                &got.headers, h,
+                "{codec} level {level}: headers of record {i}"
+            );
         }
     }
 }
@@ -140,5 +144,10 @@ async fn lz4_every_level_round_trips_through_librdkafka() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zstd_every_level_round_trips_through_librdkafka() {
-    round_trip("zstd", Some("compression.zstd.level"), &["-131072", "3", "22"]).await;
+    round_trip(
+        "zstd",
+        Some("compression.zstd.level"),
+        &["-131072", "3", "22"],
+    )
+    .await;
 }

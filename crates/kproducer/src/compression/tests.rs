@@ -378,7 +378,9 @@ fn wordy(i: u64) -> Vec<u8> {
     let mut x = i.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
     let mut v = format!("{i:08} ").into_bytes();
     while v.len() < 200 {
-        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         v.extend_from_slice(WORDS[(x >> 60) as usize].as_bytes());
         v.push(b' ');
     }
@@ -397,11 +399,14 @@ fn closed_sizes(
     use rand::SeedableRng;
     let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
     let mut sizes = Vec::new();
-    let mut drain = |acc: &mut crate::accumulator::RecordAccumulator, sizes: &mut Vec<usize>| {
+    let drain = |acc: &mut crate::accumulator::RecordAccumulator, sizes: &mut Vec<usize>| {
         for b in acc.drain(meta.cluster(), 1, 1, t0, &mut |_| BatchHeader::PLAIN) {
             let wire = b.wire_bytes();
             // Every closed batch is valid and decodes.
-            assert_eq!(decode_batches(&wire).unwrap()[0].records.len(), b.record_count());
+            assert_eq!(
+                decode_batches(&wire).unwrap()[0].records.len(),
+                b.record_count()
+            );
             sizes.push(wire.len());
             acc.deallocate(&b);
         }
@@ -495,4 +500,3 @@ fn an_optimistic_estimate_never_builds_a_batch_past_max_request_size() {
         "the optimistic estimate did pack more than batch.size of noise ({max}): the bound was what held"
     );
 }
-
