@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod accumulator;
+pub mod compression;
 pub mod config;
 pub mod error;
 pub mod idempotence;

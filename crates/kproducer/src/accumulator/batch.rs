@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use crate::compression::{estimated_size, Compression};
 use crate::error::ProduceError;
-use crate::protocol::record_batch::{BatchHeader, RecordBatchBuilder};
+use crate::protocol::record_batch::{BatchHeader, RecordBatchBuilder, BATCH_HEADER_LEN};
 use crate::record::{Header, RecordMetadata};
 
 /// A topic and partition; cheap to clone (the name is shared).
@@ -199,6 +200,14 @@ pub struct ProducerBatch {
     /// The header the wire bytes carry (producer id, epoch, base sequence), once closed.
     pub stamped: Option<BatchHeader>,
     full: bool,
+    /// Codec applied at close.
+    compression: Compression,
+    /// The topic's compression ratio estimate when the batch was created (Java fixes it then).
+    estimated_ratio: f32,
+    /// Most bytes the batch may take compressed, whatever the data (`max.request.size`).
+    max_size: usize,
+    /// Compressed / uncompressed size of the records, once closed compressed and not yet taken.
+    observed_ratio: Option<f32>,
 }
 
 impl std::fmt::Debug for ProducerBatch {
@@ -237,7 +246,71 @@ impl ProducerBatch {
             alloc,
             stamped: None,
             full: false,
+            compression: Compression::NONE,
+            estimated_ratio: 1.0,
+            max_size: usize::MAX,
+            observed_ratio: None,
         }
+    }
+
+    /// Sets the codec applied at close, the topic's current ratio estimate and the size no
+    /// compressed batch may pass (`max.request.size`).
+    pub(crate) fn with_compression(
+        mut self,
+        compression: Compression,
+        estimated_ratio: f32,
+        max_size: usize,
+    ) -> Self {
+        self.compression = compression;
+        self.estimated_ratio = estimated_ratio;
+        self.max_size = max_size;
+        self
+    }
+
+    /// Estimated bytes on the wire of the open batch (Java's `estimatedBytesWritten`):
+    /// exact without compression, else the records scaled by the ratio estimate × 1.05.
+    fn estimated_written(&self, builder: &RecordBatchBuilder) -> usize {
+        if self.compression.is_none() {
+            builder.size_in_bytes()
+        } else {
+            estimated_size(
+                BATCH_HEADER_LEN,
+                builder.records().len(),
+                self.estimated_ratio,
+            )
+        }
+    }
+
+    /// Java's `MemoryRecordsBuilder.hasRoomFor` with the compressed-size estimate; with
+    /// compression, also keeps the worst-case compressed size (incompressible data) within
+    /// `max.request.size`, since the estimate alone does not bound it.
+    fn has_room_for(
+        &self,
+        builder: &RecordBatchBuilder,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+        limit: usize,
+    ) -> bool {
+        if builder.is_empty() {
+            return true;
+        }
+        let written = self.estimated_written(builder);
+        if written >= limit {
+            return false; // Java's isFull
+        }
+        let record = builder.record_size(timestamp, key, value, headers);
+        // Conservative as Java: the new record counts uncompressed.
+        if written + record > limit {
+            return false;
+        }
+        self.compression.is_none()
+            || BATCH_HEADER_LEN
+                + self
+                    .compression
+                    .max_compressed_len(builder.records().len() + record)
+                <= self.max_size
     }
 
     /// Appends if the record fits within `limit` bytes; returns its index in the batch.
@@ -249,18 +322,23 @@ impl ProducerBatch {
         headers: &[Header],
         limit: usize,
     ) -> Option<usize> {
-        let builder = self.builder.as_mut()?;
-        if !builder.has_room_for(timestamp, key, value, headers, limit) {
+        let builder = self.builder.as_ref()?;
+        if !self.has_room_for(builder, timestamp, key, value, headers, limit) {
             self.full = true;
             return None;
         }
+        let builder = self.builder.as_mut()?;
         builder.append(timestamp, key, value, headers);
         self.records.push(RecordInfo {
             timestamp,
             key_size: key.map_or(-1, |k| k.len() as i32),
             value_size: value.map_or(-1, |v| v.len() as i32),
         });
-        if builder.size_in_bytes() >= limit {
+        let written = self
+            .builder
+            .as_ref()
+            .map_or(limit, |b| self.estimated_written(b));
+        if written >= limit {
             self.full = true;
         }
         Some(self.records.len() - 1)
@@ -358,21 +436,67 @@ impl ProducerBatch {
         self.full || self.builder.is_none()
     }
 
-    /// Wire size so far (estimate for open batches, exact once closed).
+    /// Wire size so far: for open batches an estimate (the compressed size estimated as Java
+    /// does), exact once closed.
     pub fn size_in_bytes(&self) -> usize {
         match (&self.wire, &self.builder) {
             (Some(w), _) => w.len(),
-            (None, Some(b)) => b.size_in_bytes(),
+            (None, Some(b)) => self.estimated_written(b),
             (None, None) => 0,
         }
     }
 
-    /// Closes the batch (header and CRC written) if still open, and returns its wire bytes. A
-    /// closed batch given a different header (a new epoch or sequence after an epoch bump) is
-    /// re-stamped: those header fields and the CRC are rewritten.
+    /// The codec applied at close.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// Closes the batch if still open: compresses the records once (with the batch's codec),
+    /// writes the header and CRC, and returns the wire bytes. A closed batch given a different
+    /// header (a new epoch or sequence after an epoch bump) is re-stamped: those header fields
+    /// and the CRC are rewritten.
+    ///
+    /// Should the encoder fail (it works in memory, so it should not), the batch goes out
+    /// uncompressed, which every broker accepts, rather than failing its records.
     pub fn close(&mut self, header: BatchHeader) -> Bytes {
         if let Some(b) = self.builder.take() {
-            self.wire = Some(b.close(header));
+            let compression = self.compression;
+            let wire = if compression.is_none() || b.is_empty() {
+                b.close(header)
+            } else {
+                let uncompressed = b.records().len();
+                // Compressed after 61 placeholder bytes, then handed to the builder as its
+                // buffer: no copy, and the records survive an encoder failure.
+                let mut prepared = Vec::with_capacity(
+                    BATCH_HEADER_LEN + compression.max_compressed_len(uncompressed),
+                );
+                prepared.resize(BATCH_HEADER_LEN, 0);
+                match compression.compress(b.records(), &mut prepared) {
+                    Ok(()) => {
+                        let compressed = prepared.len() - BATCH_HEADER_LEN;
+                        // Java's actualCompressionRatio: compressed / uncompressed records.
+                        self.observed_ratio = Some(compressed as f32 / uncompressed.max(1) as f32);
+                        let closed = b.close_compressed(
+                            header,
+                            compression.codec(),
+                            Vec::new(),
+                            |_, out| {
+                                std::mem::swap(out, &mut prepared);
+                                Ok::<(), std::convert::Infallible>(())
+                            },
+                        );
+                        match closed {
+                            Ok((bytes, _spare)) => bytes,
+                            Err(never) => match never {},
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(tp = %self.tp, error = %e, "compression failed; sending the batch uncompressed");
+                        b.close(header)
+                    }
+                }
+            };
+            self.wire = Some(wire);
             self.stamped = Some(header);
             self.full = true;
         } else if self.stamped != Some(header) {
@@ -395,6 +519,12 @@ impl ProducerBatch {
             }
         }
         self.wire.clone().unwrap_or_default()
+    }
+
+    /// The observed compression ratio of a batch closed compressed, once (the accumulator folds
+    /// it into the topic's estimate).
+    pub fn take_compression_ratio(&mut self) -> Option<f32> {
+        self.observed_ratio.take()
     }
 
     /// The closed batch's wire bytes (empty while open).

@@ -23,6 +23,8 @@ use rand::RngCore;
 
 pub use batch::{BatchAck, BatchResult, Callback, ProducerBatch, RecordInfo, TopicPartition};
 
+pub use crate::compression::Compression;
+use crate::compression::CompressionRatioEstimator;
 use crate::metadata::{Cluster, TopicInfo};
 pub use crate::partitioner::PartitionChoice;
 use crate::partitioner::{BuiltInPartitioner, LeaderStatus, LoadStatsCollector, TopicPartitions};
@@ -44,6 +46,10 @@ pub struct AccumulatorConfig {
     pub retry_backoff: Duration,
     /// `partitioner.adaptive.partitioning.enable`.
     pub adaptive_partitioning: bool,
+    /// `compression.type` and its level: applied once per batch, at drain.
+    pub compression: Compression,
+    /// `max.request.size`: no compressed batch passes it, however badly its data compresses.
+    pub max_request_size: usize,
 }
 
 /// What the sender decides while draining: whether a partition's first batch may go now, and
@@ -137,7 +143,8 @@ struct TopicQueues {
 /// use kproducer::accumulator::*;
 /// let cfg = AccumulatorConfig { batch_size: 16384, linger: Duration::from_millis(5),
 ///     buffer_memory: 1 << 20, delivery_timeout: Duration::from_secs(120),
-///     retry_backoff: Duration::from_millis(100), adaptive_partitioning: true };
+///     retry_backoff: Duration::from_millis(100), adaptive_partitioning: true,
+///     compression: Compression::NONE, max_request_size: 1 << 20 };
 /// let mut acc = RecordAccumulator::new(cfg);
 /// let now = Instant::now();
 /// let rec = RecordRef { timestamp: 0, key: None, value: Some(b"v"), headers: &[] };
@@ -161,6 +168,8 @@ pub struct RecordAccumulator {
     closed: bool,
     drain_index: HashMap<i32, usize>,
     load_stats: LoadStatsCollector,
+    /// Per-topic compressed/uncompressed ratio, updated as batches close.
+    ratios: CompressionRatioEstimator,
 }
 
 impl RecordAccumulator {
@@ -178,12 +187,18 @@ impl RecordAccumulator {
             closed: false,
             drain_index: HashMap::new(),
             load_stats: LoadStatsCollector::new(),
+            ratios: CompressionRatioEstimator::default(),
         }
     }
 
     /// The settings.
     pub fn config(&self) -> &AccumulatorConfig {
         &self.cfg
+    }
+
+    /// The topic's current compression ratio estimate (1.0 until a compressed batch closed).
+    pub fn compression_ratio(&self, topic: &str) -> f32 {
+        self.ratios.estimation(topic)
     }
 
     /// Free bytes of `buffer.memory`.
@@ -273,8 +288,10 @@ impl RecordAccumulator {
                     topic: topic_key.clone(),
                     partition,
                 };
+                let ratio = self.ratios.estimation(topic);
                 let mut batch =
-                    ProducerBatch::new(tp, id, Vec::with_capacity(alloc), rec.timestamp, now);
+                    ProducerBatch::new(tp, id, Vec::with_capacity(alloc), rec.timestamp, now)
+                        .with_compression(self.cfg.compression, ratio, self.cfg.max_request_size);
                 // An empty batch always has room for one record.
                 let index = batch
                     .try_append(rec.timestamp, rec.key, rec.value, rec.headers, batch_size)
@@ -459,6 +476,9 @@ impl RecordAccumulator {
             };
             let h = policy.stamp(&batch);
             batch.close(h);
+            if let Some(ratio) = batch.take_compression_ratio() {
+                self.ratios.update(&batch.tp.topic, ratio);
+            }
             size += batch.size_in_bytes();
             batch.last_attempt = now;
             batch.attempts += 1;

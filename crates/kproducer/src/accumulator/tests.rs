@@ -57,6 +57,8 @@ pub(crate) fn config() -> AccumulatorConfig {
         delivery_timeout: ms(1000),
         retry_backoff: ms(100),
         adaptive_partitioning: false,
+        compression: Compression::NONE,
+        max_request_size: 1 << 20,
     }
 }
 

@@ -246,6 +246,8 @@ fn new_inner(config: ProducerConfig, observer: Option<AckFn>) -> Inner {
         delivery_timeout: config.delivery_timeout,
         retry_backoff: config.retry_backoff,
         adaptive_partitioning: config.partitioner_adaptive_partitioning_enable,
+        compression: crate::compression::Compression::from_config(&config),
+        max_request_size: config.max_request_size,
     });
     let sender = Sender::new(SenderConfig {
         acks: config.acks,

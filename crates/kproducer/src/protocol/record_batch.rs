@@ -27,7 +27,9 @@ mod decode;
 #[cfg(test)]
 mod tests;
 
-pub use decode::{decode_batches, DecodeError, DecodedBatch, DecodedRecord};
+pub use decode::{
+    decode_batches, DecodeError, DecodedBatch, DecodedRecord, MAX_DECOMPRESSED_RECORDS,
+};
 
 /// Size of the v2 batch header that precedes the records.
 pub const BATCH_HEADER_LEN: usize = 61;

@@ -1,5 +1,5 @@
-//! A strict decoder for uncompressed record batches v2: for tests, fuzzing and inspecting what
-//! the builder wrote (e.g. splitting a batch the broker found too large).
+//! A strict decoder for record batches v2, compressed or not: for tests, fuzzing and inspecting
+//! what the builder wrote (e.g. splitting a batch the broker found too large).
 //!
 //! Every length comes from the input, so none is trusted: sizes are checked against the bytes
 //! actually present before anything is read or allocated, and `Vec` capacities are bounded by
@@ -50,9 +50,12 @@ pub enum DecodeError {
         /// CRC of the bytes.
         computed: u32,
     },
-    /// Compressed records (decompression is not wired here yet).
-    #[error("compressed batch (codec {0}) is not supported by this decoder")]
+    /// A compression codec id Kafka does not define (5..=7).
+    #[error("unknown compression codec {0}")]
     Compressed(u8),
+    /// The compressed records do not decompress.
+    #[error("compressed records: {0}")]
+    Decompress(#[from] crate::compression::CompressionError),
     /// The record count is negative or differs from the records present.
     #[error("batch declares {declared} records but holds {found}")]
     RecordCount {
@@ -166,7 +169,11 @@ pub struct DecodedRecord {
     pub headers: Vec<Header>,
 }
 
-/// Decodes consecutive uncompressed v2 batches filling `bytes` exactly, checking sizes, magic,
+/// Most bytes one batch's records may decompress to (a bound against decompression bombs; a
+/// producer batch is at most `max.request.size` and the broker's `message.max.bytes`).
+pub const MAX_DECOMPRESSED_RECORDS: usize = 256 << 20;
+
+/// Decodes consecutive v2 batches (any codec) filling `bytes` exactly, checking sizes, magic,
 /// CRC32C, record framing and counts. Never panics and never allocates more than the input
 /// could hold, whatever the input.
 ///
@@ -240,12 +247,24 @@ fn decode_batch(input: &[u8], at: usize) -> Result<(DecodedBatch, usize), Decode
     }
     let attributes = be_i16(batch, ATTRIBUTES_OFFSET);
     let codec = (attributes & COMPRESSION_CODEC_MASK) as u8;
-    if codec != 0 {
-        return Err(DecodeError::Compressed(codec));
-    }
+    let decompressed;
+    let records_bytes = match crate::compression::codec_from_id(codec) {
+        Some(crate::CompressionType::None) => &batch[BATCH_HEADER_LEN..],
+        Some(c) => {
+            let mut out = Vec::new();
+            crate::compression::decompress(
+                c,
+                &batch[BATCH_HEADER_LEN..],
+                &mut out,
+                MAX_DECOMPRESSED_RECORDS,
+            )?;
+            decompressed = out;
+            &decompressed[..]
+        }
+        None => return Err(DecodeError::Compressed(codec)),
+    };
     let base_timestamp = be_i64(batch, BASE_TIMESTAMP_OFFSET);
     let declared = be_i32(batch, RECORDS_COUNT_OFFSET);
-    let records_bytes = &batch[BATCH_HEADER_LEN..];
     let Ok(count) = usize::try_from(declared) else {
         return Err(DecodeError::RecordCount { declared, found: 0 });
     };

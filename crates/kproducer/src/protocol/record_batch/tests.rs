@@ -421,10 +421,9 @@ fn close_compressed_seam_writes_codec_and_valid_crc() {
         .unwrap();
     assert!(spare.is_empty() && spare.capacity() >= raw_records.len());
     assert_eq!(bytes[22] & 0x07, 3);
-    assert_eq!(
-        decode_batches(&bytes),
-        Err(DecodeError::Compressed(3)),
-        "CRC and framing accepted, codec reported"
+    assert!(
+        matches!(decode_batches(&bytes), Err(DecodeError::Decompress(_))),
+        "CRC and framing accepted, the fake lz4 rejected"
     );
     let mut buf = bytes.clone();
     let set = RecordBatchDecoder::decode_with_custom_compression(
