@@ -9,6 +9,7 @@
 //! - [`read_all`]: reads a whole topic back with librdkafka (CRCs checked), the independent
 //!   judge of what a producer wrote.
 //! - [`rdkafka_produce`]: librdkafka's own producer, the reference to compare against.
+//! - [`FaultProxy`]: a loopback TCP proxy that cuts, stalls, delays or refuses connections.
 //! - [`api_versions_probe`]: a hand-encoded ApiVersions v0 round trip over a plain `TcpStream`.
 //!
 //! ```no_run
@@ -31,6 +32,7 @@ mod metadata;
 mod mock;
 mod probe;
 mod produce;
+mod proxy;
 mod spawn;
 mod verify;
 
@@ -39,6 +41,7 @@ pub use metadata::{partition_leaders, wait_for_topic};
 pub use mock::{MockKafka, MockKafkaThread};
 pub use probe::{api_versions_probe, ApiVersionsAnswer};
 pub use produce::{rdkafka_produce, rdkafka_produce_with, Delivery, TestRecord};
+pub use proxy::{Direction, FaultProxy, ProxyStats};
 pub use verify::{
     by_partition, read_all, read_all_with, ConsumedRecord, Isolation, ReadOptions, TimestampType,
 };
