@@ -42,6 +42,9 @@ pub use mock::{MockKafka, MockKafkaThread};
 pub use probe::{api_versions_probe, ApiVersionsAnswer};
 pub use produce::{rdkafka_produce, rdkafka_produce_with, Delivery, TestRecord};
 pub use proxy::{Direction, FaultProxy, ProxyStats};
+/// librdkafka's API keys and error codes, for [`MockKafka::request_errors`] without a direct
+/// `rdkafka` dependency.
+pub use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 pub use verify::{
     by_partition, read_all, read_all_with, ConsumedRecord, Isolation, ReadOptions, TimestampType,
 };
