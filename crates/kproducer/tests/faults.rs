@@ -8,7 +8,7 @@
 //! checks sequence numbers) and on librdkafka's mock only where no response can be lost (the
 //! mock deduplicates nothing for non-transactional producers; see test-infrastructure.md).
 //!
-//! Faults are keyed to the run's progress (records sent), not to wall-clock time, so each run
+//! Faults are keyed to the run's progress (records resolved), not to wall-clock time, so each run
 //! injects the same faults at the same points of the stream. `cargo test --test faults --
 //! --nocapture` shows the summary lines.
 
@@ -74,7 +74,7 @@ async fn retriable_error_bursts_on_mock() {
             RECORDS,
             |mut progress| async move {
                 for at in tenths() {
-                    progress.reached(at).await;
+                    progress.resolved(at).await;
                     // Three of each code, in one burst: whichever requests come next get them.
                     let burst: Vec<_> = RETRIABLE.iter().flat_map(|&e| [e, e, e]).collect();
                     m.request_errors(RDKafkaApiKey::Produce, &burst)
@@ -85,6 +85,13 @@ async fn retriable_error_bursts_on_mock() {
         .await;
         let report = judge("1 retriable error bursts (mock)", &bootstrap, &run).await;
         assert_clean(&report, &run, true);
+        // The mock answers every request at once, so no record should wait as long as one
+        // request.timeout.ms (10 s): retries back off at most retry.backoff.max.ms (1 s).
+        assert!(
+            report.worst < Duration::from_secs(10),
+            "no request waits for request.timeout.ms: {}",
+            report.line()
+        );
     })
     .await;
 }
@@ -103,7 +110,7 @@ async fn leaders_move_during_the_run_on_mock() {
             RECORDS,
             |mut progress| async move {
                 for (round, at) in tenths().enumerate() {
-                    progress.reached(at).await;
+                    progress.resolved(at).await;
                     for p in 0..PARTITIONS {
                         let leader = (p + round as i32 + 1) % 3 + 1;
                         m.set_leader(&t, p, leader).expect("move leader");
@@ -132,7 +139,7 @@ async fn leader_down_for_two_seconds_on_mock() {
             &topic,
             RECORDS,
             |mut progress| async move {
-                progress.reached(3 * RECORDS / 10).await;
+                progress.resolved(3 * RECORDS / 10).await;
                 m.broker_down(1).expect("down");
                 // The fault's length, not a synchronisation.
                 tokio::time::sleep(Duration::from_secs(2)).await;
@@ -162,7 +169,7 @@ async fn connections_cut_mid_response_on_tansu() {
             RECORDS,
             |mut progress| async move {
                 for at in tenths() {
-                    progress.reached(at).await;
+                    progress.resolved(at).await;
                     p.cut_mid_response();
                 }
             },
@@ -189,7 +196,7 @@ async fn broker_stalled_past_request_timeout_on_tansu() {
         let p = proxy.clone();
         let config = base_config(&bootstrap, &[("request.timeout.ms", "2000")]);
         let run = produce(config, &topic, RECORDS, |mut progress| async move {
-            progress.reached(3 * RECORDS / 10).await;
+            progress.resolved(3 * RECORDS / 10).await;
             p.stall(Duration::from_secs(3));
         })
         .await;
@@ -318,7 +325,7 @@ async fn no_idempotence_no_retries_errors_reach_the_caller() {
         );
         let run = produce(config, &topic, RECORDS, |mut progress| async move {
             for at in tenths() {
-                progress.reached(at).await;
+                progress.resolved(at).await;
                 m.request_errors(RDKafkaApiKey::Produce, &RETRIABLE).expect("inject");
             }
         })

@@ -35,13 +35,15 @@ pub fn base_config(bootstrap: &str, extra: &[(&str, &str)]) -> ProducerConfig {
     ProducerConfig::from_map(props).expect("valid producer config")
 }
 
-/// Number of records the send loop has handed to `send` so far.
+/// Number of records whose future resolved (acknowledged or failed) so far. Faults keyed to it
+/// are spread over the delivery, not bunched at the start (sending only buffers, so the send
+/// loop runs far ahead of the broker).
 pub struct Progress(watch::Receiver<usize>);
 
 impl Progress {
-    /// Waits until at least `n` records were sent (or the send loop ended).
-    pub async fn reached(&mut self, n: usize) {
-        let _ = self.0.wait_for(|&sent| sent >= n).await;
+    /// Waits until at least `n` records resolved (or the run ended).
+    pub async fn resolved(&mut self, n: usize) {
+        let _ = self.0.wait_for(|&done| done >= n).await;
     }
 }
 
@@ -52,6 +54,9 @@ pub struct Resolution {
     /// From the call to `send` to the callback.
     pub took: Duration,
 }
+
+/// Each record's resolution, filled in by its callback.
+type Slots = Arc<Mutex<Vec<Option<Resolution>>>>;
 
 /// A finished run.
 #[derive(Debug)]
@@ -129,10 +134,10 @@ where
         .expect("topic metadata");
 
     let (progress_tx, progress_rx) = watch::channel(0usize);
+    let progress_tx = Arc::new(progress_tx);
     let fault_task = tokio::spawn(fault(Progress(progress_rx)));
 
-    let resolutions: Arc<Mutex<Vec<Option<Resolution>>>> =
-        Arc::new(Mutex::new(vec![None; records]));
+    let resolutions: Slots = Arc::new(Mutex::new(vec![None; records]));
     let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(records));
     let all_done = Arc::new(Notify::new());
     let start = Instant::now();
@@ -143,21 +148,24 @@ where
         let slots = resolutions.clone();
         let remaining = remaining.clone();
         let all_done = all_done.clone();
+        let progress = progress_tx.clone();
         producer
             .send_with_callback(record, move |result| {
                 let took = sent_at.elapsed();
                 if let Some(slot) = slots.lock().unwrap_or_else(|e| e.into_inner()).get_mut(i) {
                     *slot = Some(Resolution { result, took });
                 }
-                if remaining.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                let left = remaining.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) - 1;
+                let done = records - left;
+                if done % PROGRESS_EVERY == 0 || left == 0 {
+                    progress.send_replace(done);
+                }
+                if left == 0 {
                     all_done.notify_one();
                 }
             })
             .await
             .expect("send accepted");
-        if (i + 1) % PROGRESS_EVERY == 0 || i + 1 == records {
-            progress_tx.send_replace(i + 1);
-        }
     }
     let wait = delivery_timeout + Duration::from_secs(30);
     let waited = tokio::time::timeout(wait, async {
@@ -174,16 +182,19 @@ where
             remaining.load(std::sync::atomic::Ordering::SeqCst)
         );
     }
-    tokio::time::timeout(Duration::from_secs(60), fault_task)
-        .await
-        .expect("fault task ends")
-        .expect("fault task did not panic");
     tokio::time::timeout(
         Duration::from_secs(20),
         producer.close(Duration::from_secs(10)),
     )
     .await
     .expect("close is bounded");
+    // Closing dropped the callbacks and their progress handles, so a fault still waiting for
+    // progress that never came ends now.
+    drop(progress_tx);
+    tokio::time::timeout(Duration::from_secs(60), fault_task)
+        .await
+        .expect("fault task ends")
+        .expect("fault task did not panic");
     let resolutions = std::mem::take(&mut *resolutions.lock().unwrap_or_else(|e| e.into_inner()));
     Run {
         topic: topic.to_owned(),
