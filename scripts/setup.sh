@@ -3,7 +3,9 @@
 # that has only the Rust toolchain, gcc and python3.
 #
 # - system packages the dev-dependency `rdkafka` needs to build librdkafka (C; tests only);
-# - the Tansu broker 0.6 (Rust, Apache-2.0), built once into cargo's bin dir.
+# - the Tansu broker 0.6 (Rust, Apache-2.0), built once into cargo's bin dir;
+# - Apache Kafka 4.x and Java's kafka-clients (jars from Maven Central, needs java 17+ and mvn),
+#   cached in ~/.cache/kproducer/kafka-<version>, plus the Java interop helper compiled there.
 #
 # Safe to run again: every step is skipped when already done.
 set -euo pipefail
@@ -39,4 +41,46 @@ else
   start=$(date +%s)
   cargo install tansu --version 0.6.0 --locked --features dynostore --quiet
   log "tansu installed in $(( $(date +%s) - start )) s: $(tansu --version)"
+fi
+
+# 3. Apache Kafka 4.x jars (broker + kafka-clients) and the Java interop helper, for the
+#    kafka_* tests. The version is the one in crates/kproducer-testkit/kafka/pom.xml.
+kafka_dir="$(cd "$(dirname "$0")/.." && pwd)/crates/kproducer-testkit/kafka"
+kafka_ver="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$kafka_dir/pom.xml")"
+kafka_home="${KPRODUCER_KAFKA_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/kproducer/kafka-$kafka_ver}"
+for tool in java javac mvn; do
+  command -v "$tool" >/dev/null 2>&1 || { log "missing $tool: install a JDK 17+ and Maven (apt-get install openjdk-17-jdk-headless maven)"; exit 1; }
+done
+if [ -f "$kafka_home/lib/.complete" ]; then
+  log "Apache Kafka $kafka_ver jars already in $kafka_home/lib"
+else
+  log "fetching Apache Kafka $kafka_ver and kafka-clients from Maven Central into $kafka_home/lib"
+  start=$(date +%s)
+  rm -rf "$kafka_home/lib.partial"
+  mkdir -p "$kafka_home"
+  mvn_log="$kafka_home/mvn.log"
+  if ! mvn -B -Dstyle.color=never -f "$kafka_dir/pom.xml" dependency:copy-dependencies \
+      -DoutputDirectory="$kafka_home/lib.partial" -DincludeScope=runtime >"$mvn_log" 2>&1; then
+    tail -n 40 "$mvn_log" >&2
+    log "mvn failed (full log: $mvn_log); Maven Central must be reachable"
+    exit 1
+  fi
+  rm -rf "$kafka_home/lib"
+  mv "$kafka_home/lib.partial" "$kafka_home/lib"
+  touch "$kafka_home/lib/.complete"
+  log "Apache Kafka $kafka_ver fetched in $(( $(date +%s) - start )) s ($(ls "$kafka_home/lib" | wc -l) jars)"
+fi
+# Recompiled whenever Interop.java changes (the copy next to the classes is the stamp).
+if cmp -s "$kafka_dir/Interop.java" "$kafka_home/interop/Interop.java"; then
+  log "Java interop helper up to date in $kafka_home/interop"
+else
+  log "compiling the Java interop helper into $kafka_home/interop"
+  start=$(date +%s)
+  rm -rf "$kafka_home/interop.partial"
+  mkdir -p "$kafka_home/interop.partial"
+  javac -nowarn -d "$kafka_home/interop.partial" -cp "$kafka_home/lib/*" "$kafka_dir/Interop.java"
+  cp "$kafka_dir/Interop.java" "$kafka_home/interop.partial/Interop.java"
+  rm -rf "$kafka_home/interop"
+  mv "$kafka_home/interop.partial" "$kafka_home/interop"
+  log "Java interop helper compiled in $(( $(date +%s) - start )) s"
 fi

@@ -10,6 +10,9 @@
 //!   judge of what a producer wrote.
 //! - [`rdkafka_produce`]: librdkafka's own producer, the reference to compare against.
 //! - [`FaultProxy`]: a loopback TCP proxy that cuts, stalls, delays or refuses connections.
+//! - [`KafkaCluster`]: a real Apache Kafka 4.x cluster (1 or 3 KRaft nodes) from the jars
+//!   `scripts/setup.sh` fetches, with kill/restart/pause; [`java_produce`] / [`java_consume`]
+//!   run Java's own KafkaProducer / KafkaConsumer against it.
 //! - [`api_versions_probe`]: a hand-encoded ApiVersions v0 round trip over a plain `TcpStream`.
 //!
 //! ```no_run
@@ -28,6 +31,8 @@
 #![warn(missing_docs)]
 
 mod broker;
+mod kafka;
+mod kafka_interop;
 mod metadata;
 mod mock;
 mod probe;
@@ -37,6 +42,8 @@ mod spawn;
 mod verify;
 
 pub use broker::Broker;
+pub use kafka::{kafka_version, KafkaCluster, KafkaOptions};
+pub use kafka_interop::{java_consume, java_produce, java_produce_with, JavaProduced};
 pub use metadata::{partition_leaders, wait_for_topic};
 pub use mock::{MockKafka, MockKafkaThread};
 pub use probe::{api_versions_probe, ApiVersionsAnswer};

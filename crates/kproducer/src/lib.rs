@@ -13,6 +13,7 @@
 pub mod accumulator;
 pub mod config;
 pub mod error;
+pub mod idempotence;
 pub mod interceptor;
 pub mod metadata;
 pub mod network;

@@ -221,6 +221,53 @@ impl Metadata {
         self.need_update = true;
     }
 
+    /// Applies a new-leader hint from a Produce answer (KIP-951): `topic`-`partition` is now led
+    /// by `leader` at `leader_epoch`, reachable at `endpoint` if the broker is new to us. Ignored
+    /// unless the epoch is newer than ours. Returns whether the snapshot changed.
+    pub fn apply_leader_hint(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        leader: i32,
+        leader_epoch: i32,
+        endpoint: Option<BrokerInfo>,
+    ) -> bool {
+        let Some(info) = self.cluster.topics.get(topic) else {
+            return false;
+        };
+        let Some(current) = usize::try_from(partition)
+            .ok()
+            .and_then(|p| info.partitions.get(p))
+        else {
+            return false;
+        };
+        if leader < 0 || leader_epoch <= current.leader_epoch {
+            return false;
+        }
+        let mut cluster = (*self.cluster).clone();
+        if let Some(b) = endpoint {
+            cluster.brokers.entry(b.node_id).or_insert(b);
+        }
+        if !cluster.brokers.contains_key(&leader) {
+            return false; // we can't reach it yet: wait for the metadata refresh
+        }
+        let mut t = (**info).clone();
+        if let Some(p) = t.partitions.get_mut(partition as usize) {
+            p.leader = Some(leader);
+            p.leader_epoch = leader_epoch;
+        }
+        t.available = t
+            .partitions
+            .iter()
+            .filter(|p| p.leader.is_some())
+            .map(|p| p.partition)
+            .collect();
+        cluster.topics.insert(topic.to_string(), Arc::new(t));
+        self.cluster = Arc::new(cluster);
+        self.version += 1;
+        true
+    }
+
     /// Applies an answer. Topics idle for longer than `metadata.max.idle.ms` are forgotten.
     pub fn handle_response(&mut self, response: &MetadataResponse, now: Instant) {
         self.topics

@@ -107,6 +107,10 @@ async fn round_trip_100k_mixed_records_over_3_partitions() {
         }
     }
     let elapsed = started.elapsed();
+    let pid = producer
+        .producer_id_and_epoch()
+        .expect("idempotent by default");
+    assert!(pid.id >= 0, "the broker assigned a producer id: {pid:?}");
     producer.close(Duration::from_secs(10)).await;
     eprintln!("kproducer: {N} records acknowledged in {elapsed:?}");
 
@@ -244,6 +248,11 @@ async fn acks_zero_and_one_deliver() {
             .await
             .expect("accepted");
         let md = f.await.expect("delivered");
+        assert_eq!(
+            producer.producer_id_and_epoch().is_some(),
+            acks == "all",
+            "defaulted idempotence yields to acks={acks}"
+        );
         if acks == "0" {
             assert_eq!(md.offset, -1, "acks=0 gives no offset");
         } else {
@@ -526,4 +535,35 @@ async fn interceptors_and_a_custom_partitioner_take_part() {
     assert!(read
         .iter()
         .all(|r| r.value.as_deref().is_some_and(|v| v.starts_with(b"HELLO-"))));
+}
+
+#[test]
+fn dropping_a_blocking_producer_still_delivers_what_it_buffered() {
+    let broker = Broker::start().expect("tansu starts");
+    let topic = unique_name("drop");
+    broker.create_topic(&topic, 1).expect("topic");
+    let futures: Vec<_> = {
+        let producer: BlockingProducer<String, String> =
+            BlockingProducer::new(config(&broker.bootstrap(), &[("linger.ms", "200")]))
+                .expect("producer");
+        (0..50)
+            .map(|i| {
+                producer
+                    .send(ProducerRecord::new(&topic, format!("v{i}")))
+                    .expect("accepted")
+            })
+            .collect()
+        // dropped here, without close()
+    };
+    for f in futures {
+        f.wait().expect("delivered after drop");
+    }
+    let read = read_all(
+        &broker.bootstrap(),
+        &topic,
+        Some(50),
+        Duration::from_secs(30),
+    )
+    .expect("read");
+    assert_eq!(read.len(), 50);
 }

@@ -46,8 +46,17 @@ pub struct BatchResult {
 
 #[derive(Debug, Default)]
 struct ResultState {
-    result: Option<Result<BatchAck, ProduceError>>,
+    result: Option<Outcome>,
     wakers: Vec<Waker>,
+}
+
+/// How a batch ended for its records.
+#[derive(Debug, Clone)]
+pub(crate) enum Outcome {
+    /// Acknowledged or failed.
+    Done(Result<BatchAck, ProduceError>),
+    /// Split into smaller batches (MESSAGE_TOO_LARGE): record `i` now lives at `moved[i]`.
+    Moved(Arc<Vec<(Arc<BatchResult>, usize)>>),
 }
 
 impl BatchResult {
@@ -61,6 +70,10 @@ impl BatchResult {
 
     /// Sets the result once and wakes every waiter; later calls are ignored.
     pub(crate) fn complete(&self, result: Result<BatchAck, ProduceError>) {
+        self.finish(Outcome::Done(result))
+    }
+
+    fn finish(&self, result: Outcome) {
         let wakers = {
             let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
             if st.result.is_some() {
@@ -76,7 +89,7 @@ impl BatchResult {
     }
 
     /// The result if there is one, else registers `waker` to be woken when it arrives.
-    pub(crate) fn poll_result(&self, waker: &Waker) -> Option<Result<BatchAck, ProduceError>> {
+    pub(crate) fn poll_result(&self, waker: &Waker) -> Option<Outcome> {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match &st.result {
             Some(r) => Some(r.clone()),
@@ -90,13 +103,13 @@ impl BatchResult {
     }
 
     /// The result if there is one.
-    pub fn try_result(&self) -> Option<Result<BatchAck, ProduceError>> {
+    pub(crate) fn try_outcome(&self) -> Option<Outcome> {
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st.result.clone()
     }
 
     /// Blocks the thread until the result arrives (for the blocking facade).
-    pub(crate) fn wait(&self) -> Result<BatchAck, ProduceError> {
+    pub(crate) fn wait(&self) -> Outcome {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(r) = &st.result {
@@ -106,9 +119,9 @@ impl BatchResult {
         }
     }
 
-    /// Whether the result has arrived.
+    /// Whether the result has arrived (or the batch was split).
     pub fn is_done(&self) -> bool {
-        self.try_result().is_some()
+        self.try_outcome().is_some()
     }
 }
 
@@ -153,6 +166,9 @@ impl RecordInfo {
     }
 }
 
+/// Sees each record's outcome (the interceptors' `on_acknowledgement`).
+pub type AckObserverFn = dyn Fn(&RecordMetadata, Option<&ProduceError>) + Send + Sync;
+
 /// A completion callback for one record.
 pub type Callback = Box<dyn FnOnce(Result<RecordMetadata, ProduceError>) + Send + 'static>;
 
@@ -180,6 +196,8 @@ pub struct ProducerBatch {
     pub retry_after: Option<Instant>,
     /// Bytes charged to the buffer pool.
     pub(crate) alloc: usize,
+    /// The header the wire bytes carry (producer id, epoch, base sequence), once closed.
+    pub stamped: Option<BatchHeader>,
     full: bool,
 }
 
@@ -217,6 +235,7 @@ impl ProducerBatch {
             attempts: 0,
             retry_after: None,
             alloc,
+            stamped: None,
             full: false,
         }
     }
@@ -247,6 +266,88 @@ impl ProducerBatch {
         Some(self.records.len() - 1)
     }
 
+    /// Splits a closed batch the broker found too large (MESSAGE_TOO_LARGE) into batches of at
+    /// most `batch_size` bytes (one record each at least), as Java's `ProducerBatch.split`. The
+    /// new batches keep this batch's sequence range (so later sequences stay valid), are closed
+    /// with their share of it, and take over the callbacks; this batch's futures are forwarded to
+    /// them. `next_id` numbers the new batches. Returns `Err(self)` when the records can't be
+    /// read back (e.g. a compressed batch the decoder can't open).
+    pub(crate) fn split(
+        mut self,
+        batch_size: usize,
+        now: Instant,
+        next_id: &mut dyn FnMut() -> u64,
+    ) -> Result<Vec<ProducerBatch>, Box<ProducerBatch>> {
+        let Some(wire) = self.wire.clone() else {
+            return Err(Box::new(self));
+        };
+        let decoded = match crate::protocol::record_batch::decode_batches(&wire) {
+            Ok(mut d) if d.len() == 1 && d[0].records.len() == self.records.len() => d.remove(0),
+            _ => return Err(Box::new(self)),
+        };
+        let header = self.stamped.unwrap_or(BatchHeader::PLAIN);
+        let mut out: Vec<ProducerBatch> = Vec::new();
+        // Where each record went: (new batch, index in it).
+        let mut positions: Vec<(usize, usize)> = Vec::with_capacity(decoded.records.len());
+        for r in &decoded.records {
+            let (key, value) = (r.key.as_deref(), r.value.as_deref());
+            let fits = out
+                .last_mut()
+                .and_then(|b| b.try_append(r.timestamp, key, value, &r.headers, batch_size));
+            let index = match fits {
+                Some(i) => i,
+                None => {
+                    let mut b = ProducerBatch::new(
+                        self.tp.clone(),
+                        next_id(),
+                        Vec::new(),
+                        r.timestamp,
+                        now,
+                    );
+                    b.alloc = 0; // off the pool, as Java allocates split batches
+                    b.created = self.created; // the delivery timeout runs from the original
+                    b.attempts = self.attempts;
+                    // An empty batch always takes one record.
+                    let i = b
+                        .try_append(r.timestamp, key, value, &r.headers, usize::MAX)
+                        .unwrap_or(0);
+                    out.push(b);
+                    i
+                }
+            };
+            positions.push((out.len() - 1, index));
+        }
+        // Each new batch takes its share of the original sequence range.
+        let mut seq = header.base_sequence;
+        for b in out.iter_mut() {
+            let base_sequence = if header.base_sequence >= 0 { seq } else { -1 };
+            seq = seq.wrapping_add(b.record_count() as i32);
+            b.close(BatchHeader {
+                base_sequence,
+                ..header
+            });
+        }
+        // Callbacks and per-record facts (sizes, timestamps) follow their records.
+        for (i, cb) in std::mem::take(&mut self.callbacks) {
+            if let Some(&(b, w)) = positions.get(i as usize) {
+                if let Some(batch) = out.get_mut(b) {
+                    batch.callbacks.push((w as u32, cb));
+                }
+            }
+        }
+        for (info, &(b, w)) in self.records.iter().zip(positions.iter()) {
+            if let Some(slot) = out.get_mut(b).and_then(|batch| batch.records.get_mut(w)) {
+                *slot = *info;
+            }
+        }
+        let moved: Vec<(Arc<BatchResult>, usize)> = positions
+            .iter()
+            .filter_map(|&(b, w)| out.get(b).map(|batch| (batch.result.clone(), w)))
+            .collect();
+        self.result.finish(Outcome::Moved(Arc::new(moved)));
+        Ok(out)
+    }
+
     /// Records in the batch.
     pub fn record_count(&self) -> usize {
         self.records.len()
@@ -266,11 +367,32 @@ impl ProducerBatch {
         }
     }
 
-    /// Closes the batch (header and CRC written) if still open, and returns its wire bytes.
+    /// Closes the batch (header and CRC written) if still open, and returns its wire bytes. A
+    /// closed batch given a different header (a new epoch or sequence after an epoch bump) is
+    /// re-stamped: those header fields and the CRC are rewritten.
     pub fn close(&mut self, header: BatchHeader) -> Bytes {
         if let Some(b) = self.builder.take() {
             self.wire = Some(b.close(header));
+            self.stamped = Some(header);
             self.full = true;
+        } else if self.stamped != Some(header) {
+            if let Some(wire) = self.wire.take() {
+                let mut bytes = wire.to_vec();
+                let restamped = crate::protocol::record_batch::restamp(
+                    &mut bytes,
+                    header.producer_id,
+                    header.producer_epoch,
+                    header.base_sequence,
+                );
+                self.wire = Some(match restamped {
+                    Ok(()) => {
+                        self.stamped = Some(header);
+                        Bytes::from(bytes)
+                    }
+                    // Our own bytes always restamp; keep them as they were if not.
+                    Err(_) => wire,
+                });
+            }
         }
         self.wire.clone().unwrap_or_default()
     }
@@ -285,14 +407,14 @@ impl ProducerBatch {
         self.wire.is_some()
     }
 
-    /// Completes every record: the shared result (waking futures), then each callback in order.
-    /// `observer` sees every record's outcome (interceptors' `on_acknowledgement`).
+    /// Completes every record: interceptors' `on_acknowledgement` (`observer`) and callbacks first,
+    /// in record order, then the shared result that wakes futures (Java's order: a future never
+    /// resolves before its record's callback and interceptors ran).
     pub fn complete(
         mut self,
         result: Result<BatchAck, ProduceError>,
-        observer: Option<&dyn Fn(&RecordMetadata, Option<&ProduceError>)>,
+        observer: Option<&AckObserverFn>,
     ) {
-        self.result.complete(result.clone());
         let ack = result.as_ref().ok();
         let err = result.as_ref().err();
         if let Some(obs) = observer {
@@ -312,5 +434,6 @@ impl ProducerBatch {
             };
             cb(r);
         }
+        self.result.complete(result);
     }
 }

@@ -46,6 +46,26 @@ pub struct AccumulatorConfig {
     pub adaptive_partitioning: bool,
 }
 
+/// What the sender decides while draining: whether a partition's first batch may go now, and
+/// which header (producer id, epoch, sequence) it carries. Closures `FnMut(&ProducerBatch) ->
+/// BatchHeader` are policies that let every batch go.
+pub trait DrainPolicy {
+    /// Whether `first`, the head of its partition's queue, may be drained now.
+    fn may_drain(&mut self, first: &ProducerBatch) -> bool {
+        let _ = first;
+        true
+    }
+
+    /// The header for a batch being drained.
+    fn stamp(&mut self, batch: &ProducerBatch) -> BatchHeader;
+}
+
+impl<F: FnMut(&ProducerBatch) -> BatchHeader> DrainPolicy for F {
+    fn stamp(&mut self, batch: &ProducerBatch) -> BatchHeader {
+        self(batch)
+    }
+}
+
 /// A record, serialized, ready to append.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordRef<'a> {
@@ -389,7 +409,7 @@ impl RecordAccumulator {
         node: i32,
         max_size: usize,
         now: Instant,
-        header: &mut dyn FnMut(&ProducerBatch) -> BatchHeader,
+        policy: &mut dyn DrainPolicy,
     ) -> Vec<ProducerBatch> {
         // Partitions led by `node` with a queued batch, in a stable order.
         let mut parts: Vec<TopicPartition> = Vec::new();
@@ -426,7 +446,7 @@ impl RecordAccumulator {
                 continue;
             };
             let Some(first) = dq.front() else { continue };
-            if first.retry_after.is_some_and(|t| now < t) {
+            if first.retry_after.is_some_and(|t| now < t) || !policy.may_drain(first) {
                 continue;
             }
             if !out.is_empty() && size + first.size_in_bytes() > max_size {
@@ -437,7 +457,7 @@ impl RecordAccumulator {
             let Some(mut batch) = dq.pop_front() else {
                 continue;
             };
-            let h = header(&batch);
+            let h = policy.stamp(&batch);
             batch.close(h);
             size += batch.size_in_bytes();
             batch.last_attempt = now;
@@ -459,14 +479,71 @@ impl RecordAccumulator {
         self.muted.remove(tp);
     }
 
-    /// Puts a batch back at the front of its queue to be retried after `backoff`.
+    /// Puts a batch back at the head of its queue to be retried after `backoff`, in sequence
+    /// order among other retried batches (Java's `insertInSequenceOrder`), so an idempotent
+    /// producer resends them in the order the broker expects.
     pub fn reenqueue(&mut self, mut batch: ProducerBatch, backoff: Duration, now: Instant) {
         batch.retry_after = Some(now + backoff);
         let q = self.topics.entry(batch.tp.topic.clone()).or_default();
-        q.partitions
-            .entry(batch.tp.partition)
-            .or_default()
-            .push_front(batch);
+        let dq = q.partitions.entry(batch.tp.partition).or_default();
+        let seq = batch.stamped.map(|h| h.base_sequence).filter(|s| *s >= 0);
+        let pos = match seq {
+            None => 0,
+            Some(seq) => dq
+                .iter()
+                .position(|b| {
+                    b.stamped
+                        .map(|h| h.base_sequence)
+                        .filter(|s| *s >= 0)
+                        .is_none_or(|s| s > seq)
+                })
+                .unwrap_or(dq.len()),
+        };
+        dq.insert(pos, batch);
+    }
+
+    /// Splits a batch the broker refused as too large into `batch.size` pieces and queues them
+    /// at the head of its partition, in sequence order (Java's `splitAndReenqueue`). The big
+    /// batch's memory goes back to the pool. Returns the new batches' `(sequence, records)` for
+    /// the idempotence bookkeeping, or the batch back if it can't be split.
+    pub fn split_and_reenqueue(
+        &mut self,
+        batch: ProducerBatch,
+        now: Instant,
+    ) -> Result<Vec<(i32, i32)>, Box<ProducerBatch>> {
+        let old_id = batch.id;
+        let old_alloc = batch.alloc;
+        let mut next = self.next_batch_id;
+        // At most half the big batch, so every split makes progress even when the broker's
+        // limit is below batch.size.
+        let records_size = batch.size_in_bytes().saturating_sub(BATCH_HEADER_LEN);
+        let split_size = self
+            .cfg
+            .batch_size
+            .min(BATCH_HEADER_LEN + records_size.div_ceil(2));
+        let parts = batch.split(split_size, now, &mut || {
+            let id = next;
+            next += 1;
+            id
+        })?;
+        self.next_batch_id = next;
+        self.incomplete.remove(&old_id);
+        self.available_memory = (self.available_memory + old_alloc).min(self.cfg.buffer_memory);
+        let seqs = parts
+            .iter()
+            .map(|b| {
+                (
+                    b.stamped.map_or(-1, |h| h.base_sequence),
+                    b.record_count() as i32,
+                )
+            })
+            .collect();
+        // Reverse, so each lands in front of the ones after it when sequences are absent.
+        for b in parts.into_iter().rev() {
+            self.incomplete.insert(b.id);
+            self.reenqueue(b, Duration::ZERO, now);
+        }
+        Ok(seqs)
     }
 
     /// Removes and returns queued batches older than `delivery.timeout.ms` (their memory is

@@ -94,9 +94,9 @@ pub const COMPRESSION_TYPES: &[&str] = &["none", "gzip", "snappy", "lz4", "zstd"
 /// The `acks` values Java accepts.
 pub const ACKS_VALUES: &[&str] = &["all", "-1", "0", "1"];
 
-/// kproducer's default for `enable.idempotence`. **Java's default is `true`**; kproducer defaults to
-/// `false` until the idempotent producer (producer ids, sequence numbers) is implemented.
-pub const ENABLE_IDEMPOTENCE_DEFAULT: bool = false;
+/// The default for `enable.idempotence`: `true`, as in Java since Kafka 3.0. When it is only
+/// defaulted and `acks` isn't `all` or `retries` is 0, idempotence is quietly turned off.
+pub const ENABLE_IDEMPOTENCE_DEFAULT: bool = true;
 
 const INT_MAX: i64 = i32::MAX as i64;
 

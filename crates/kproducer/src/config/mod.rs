@@ -115,8 +115,8 @@ pub struct ProducerConfig {
     pub client_id: String,
     /// `acks`.
     pub acks: Acks,
-    /// `enable.idempotence`. kproducer defaults to `false` ([`keys::ENABLE_IDEMPOTENCE_DEFAULT`]);
-    /// **Java's default is `true`**: idempotence arrives with a later change.
+    /// `enable.idempotence` (default `true`, as Java; off when only defaulted and `acks` isn't
+    /// `all` or `retries` is 0).
     pub enable_idempotence: bool,
     /// `retries`.
     pub retries: i32,
@@ -189,8 +189,7 @@ fn millis(d: Duration) -> String {
 }
 
 impl ProducerConfig {
-    /// Java 4.x's defaults for every typed field, except `enable.idempotence` (kproducer: `false`,
-    /// Java: `true`). Not a usable configuration on its own: `bootstrap_servers` and `client_id` are
+    /// Java 4.x's defaults for every typed field. Not a usable configuration on its own: `bootstrap_servers` and `client_id` are
     /// empty and nothing is validated; a base for tests and comparisons.
     ///
     /// ```

@@ -407,13 +407,15 @@ fn check_idempotence(ctx: &mut Ctx<'_>, cfg: &mut ProducerConfig) -> Result<(), 
                     format!("To use the idempotent producer, max.in.flight.requests.per.connection must be set to at most 5. Current value is {n}."),
                 ));
             }
-            // Java 4.x rejects this even with idempotence only defaulted; kproducer's default is off.
-            ctx.warn(format!(
-                "max.in.flight.requests.per.connection is {n} (> 5): Java 4.x rejects this unless enable.idempotence=false is set explicitly; records may be reordered on retry"
+            // Java 4.x rejects this even with idempotence only defaulted.
+            return Err(conflict(
+                "max.in.flight.requests.per.connection",
+                format!("Must set max.in.flight.requests.per.connection to at most 5 when using the idempotent producer (the default); current value is {n}. Set enable.idempotence=false to allow more."),
             ));
-            java_idempotence = false;
         }
     }
+    // Defaulted idempotence yields to acks/retries that can't support it (Java's rule).
+    cfg.enable_idempotence = java_idempotence;
     if ctx.given("transactional.id") && !java_idempotence {
         return Err(conflict(
             "transactional.id",

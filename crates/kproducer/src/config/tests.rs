@@ -45,8 +45,8 @@ fn defaults_equal_java_4x() {
     let d = ProducerConfig::default_values();
     assert_eq!(d.acks, Acks::All);
     assert!(
-        !d.enable_idempotence,
-        "kproducer defaults idempotence off (Java: true)"
+        d.enable_idempotence,
+        "idempotence on by default, as in Java"
     );
     assert_eq!(d.retries, i32::MAX);
     assert_eq!(d.delivery_timeout, ms(120_000));
@@ -364,12 +364,21 @@ fn explicit_idempotence_conflicts_use_java_wording() {
     // Only defaulted: no error, idempotence stays off.
     let c = with(&[("acks", "1"), ("retries", "0")]).unwrap();
     assert!(!c.enable_idempotence);
-    let c = with(&[("max.in.flight.requests.per.connection", "10")]).unwrap();
-    assert!(!c.enable_idempotence);
-    assert!(c
-        .warnings()
-        .iter()
-        .any(|w| w.contains("max.in.flight.requests.per.connection")));
+    // Java 4.x: more than 5 in flight is an error unless idempotence is explicitly off.
+    let e = with(&[("max.in.flight.requests.per.connection", "10")]).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("max.in.flight.requests.per.connection"),
+        "{e}"
+    );
+    assert!(
+        !with(&[
+            ("enable.idempotence", "false"),
+            ("max.in.flight.requests.per.connection", "10")
+        ])
+        .unwrap()
+        .enable_idempotence
+    );
     // Explicitly off: anything goes.
     assert!(with(&[
         ("enable.idempotence", "false"),

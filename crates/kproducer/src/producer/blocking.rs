@@ -34,6 +34,26 @@ pub struct BlockingProducer<K, V> {
     runtime: Arc<tokio::runtime::Runtime>,
 }
 
+/// Dropping without [`close`](BlockingProducer::close) still delivers what is buffered, like the
+/// async producer: a detached thread keeps the runtime alive until the close (bounded by
+/// `delivery.timeout.ms`) is done.
+impl<K, V> Drop for BlockingProducer<K, V> {
+    fn drop(&mut self) {
+        let runtime = self.runtime.clone();
+        let inner = self.producer.inner.clone();
+        if inner.lock().driver_exited {
+            return;
+        }
+        let timeout = inner.config.delivery_timeout;
+        let spawned = std::thread::Builder::new()
+            .name("kproducer-close".into())
+            .spawn(move || runtime.block_on(super::close(&inner, timeout)));
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start a thread to close the producer; unsent records fail");
+        }
+    }
+}
+
 impl<K, V> BlockingProducer<K, V>
 where
     K: DefaultSerializer + Send + Sync + 'static,
@@ -85,10 +105,14 @@ where
 }
 
 impl<K, V> BlockingProducer<K, V> {
+    fn rt(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
+
     /// Buffers a record, blocking up to `max.block.ms` for metadata and memory. The returned
     /// future can be waited on with [`DeliveryFuture::wait`].
     pub fn send(&self, record: ProducerRecord<K, V>) -> Result<DeliveryFuture, SendError> {
-        self.runtime.block_on(self.producer.send(record))
+        self.rt().block_on(self.producer.send(record))
     }
 
     /// Sends a record and blocks until it is acknowledged or fails.
@@ -106,18 +130,18 @@ impl<K, V> BlockingProducer<K, V> {
         record: ProducerRecord<K, V>,
         callback: impl FnOnce(Result<RecordMetadata, ProduceError>) + Send + 'static,
     ) -> Result<(), SendError> {
-        self.runtime
+        self.rt()
             .block_on(self.producer.send_with_callback(record, callback))
     }
 
     /// Sends everything buffered and waits for it (Java's `flush`).
     pub fn flush(&self) {
-        self.runtime.block_on(self.producer.flush())
+        self.rt().block_on(self.producer.flush())
     }
 
     /// Delivers what is buffered (waiting up to `timeout`) and stops.
     pub fn close(&self, timeout: Duration) {
-        self.runtime.block_on(self.producer.close(timeout))
+        self.rt().block_on(self.producer.close(timeout))
     }
 
     /// The async producer underneath (shares the same driver).

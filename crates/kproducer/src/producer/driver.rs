@@ -12,7 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use kafka_protocol::messages::{ApiKey, MetadataResponse, ProduceResponse};
+use kafka_protocol::messages::{
+    ApiKey, InitProducerIdRequest, InitProducerIdResponse, MetadataResponse, ProduceResponse,
+    ProducerId,
+};
 
 use super::{run_completions, Inner};
 use crate::error::ProduceError;
@@ -23,16 +26,21 @@ use crate::sender::{Completion, OutgoingRequest};
 const PRODUCE_VERSIONS: (i16, i16) = (3, 12);
 /// Metadata versions we speak.
 const METADATA_VERSIONS: (i16, i16) = (1, 12);
+/// InitProducerId versions we speak; v3+ can bump an epoch (KIP-360).
+const INIT_PRODUCER_ID_VERSIONS: (i16, i16) = (0, 5);
 /// Largest response we accept; Produce and Metadata answers are far smaller.
 const MAX_RESPONSE_SIZE: usize = 64 << 20;
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+/// A Produce answer (or failure) for request `id` sent to `addr`.
+type ProduceReply = (u64, String, Result<ProduceResponse, NetworkError>);
 
 enum Event {
     Wake,
     Response(u64, String, Result<ProduceResponse, NetworkError>),
     Connected(String, Result<Connection, NetworkError>),
     Metadata(String, Result<MetadataResponse, NetworkError>),
+    InitProducerId(String, Result<InitProducerIdResponse, NetworkError>),
 }
 
 struct Driver {
@@ -44,8 +52,9 @@ struct Driver {
     /// Reconnect backoff per address: not before, and consecutive failures.
     backoff: HashMap<String, (Instant, u32)>,
     connects: FuturesUnordered<BoxFut<(String, Result<Connection, NetworkError>)>>,
-    responses: FuturesUnordered<BoxFut<(u64, String, Result<ProduceResponse, NetworkError>)>>,
+    responses: FuturesUnordered<BoxFut<ProduceReply>>,
     metadata_req: Option<BoxFut<(String, Result<MetadataResponse, NetworkError>)>>,
+    init_req: Option<BoxFut<(String, Result<InitProducerIdResponse, NetworkError>)>>,
     bootstrap_next: usize,
 }
 
@@ -102,6 +111,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         connects: FuturesUnordered::new(),
         responses: FuturesUnordered::new(),
         metadata_req: None,
+        init_req: None,
         bootstrap_next: 0,
     };
     d.run().await;
@@ -182,6 +192,9 @@ impl Driver {
             if meta_due && self.metadata_req.is_none() {
                 self.send_metadata(now);
             }
+            if let Some(req) = out.init_producer_id {
+                self.send_init_producer_id(req, now);
+            }
             if exit {
                 return;
             }
@@ -203,12 +216,15 @@ impl Driver {
             let event = {
                 let metadata_req = &mut self.metadata_req;
                 let has_meta = metadata_req.is_some();
+                let init_req = &mut self.init_req;
+                let has_init = init_req.is_some();
                 tokio::select! {
                     _ = self.inner.wake_driver.notified() => Event::Wake,
                     _ = tokio::time::sleep_until(wake.into()) => Event::Wake,
                     Some((id, addr, r)) = self.responses.next(), if !self.responses.is_empty() => Event::Response(id, addr, r),
                     Some((addr, r)) = self.connects.next(), if !self.connects.is_empty() => Event::Connected(addr, r),
                     (addr, r) = async { match metadata_req.as_mut() { Some(f) => f.await, None => std::future::pending().await } }, if has_meta => Event::Metadata(addr, r),
+                    (addr, r) = async { match init_req.as_mut() { Some(f) => f.await, None => std::future::pending().await } }, if has_init => Event::InitProducerId(addr, r),
                 }
             };
             self.handle(event);
@@ -266,6 +282,28 @@ impl Driver {
                 let mut core = self.inner.lock();
                 core.last_error = Some(e.to_string());
                 core.metadata.request_update();
+            }
+            Event::InitProducerId(addr, r) => {
+                self.init_req = None;
+                match r {
+                    Ok(resp) => {
+                        if let Some(code) =
+                            crate::protocol::errors::ErrorCode::from_i16(resp.error_code)
+                        {
+                            tracing::debug!(%addr, %code, "InitProducerId answered with an error");
+                        }
+                        self.inner
+                            .lock()
+                            .sender
+                            .handle_init_producer_id(Some(&resp), now);
+                    }
+                    Err(e) => {
+                        self.drop_connection(&addr, &e.to_string(), now);
+                        let mut core = self.inner.lock();
+                        core.sender.handle_init_producer_id(None, now);
+                        core.last_error = Some(e.to_string());
+                    }
+                }
             }
             Event::Metadata(addr, r) => {
                 self.metadata_req = None;
@@ -389,6 +427,62 @@ impl Driver {
             core.sender.fail_request(id, err, &mut core.acc)
         };
         run_completions(&self.inner, completions);
+    }
+
+    /// Sends InitProducerId on the least busy open connection (none open: it is asked again once
+    /// metadata has connected us).
+    fn send_init_producer_id(&mut self, mut req: InitProducerIdRequest, now: Instant) {
+        let conn = self
+            .conns
+            .values()
+            .filter(|c| !c.is_closed())
+            .min_by_key(|c| c.in_flight())
+            .cloned();
+        let fail = |d: &mut Self, reason: String| {
+            let mut core = d.inner.lock();
+            core.sender.handle_init_producer_id(None, now);
+            core.last_error = Some(reason);
+        };
+        let Some(conn) = conn else {
+            let mut core = self.inner.lock();
+            core.sender.handle_init_producer_id(None, now);
+            core.metadata.request_update();
+            return;
+        };
+        let addr = conn.addr().to_string();
+        let Some(version) = conn.api_versions().highest_common(
+            ApiKey::InitProducerId as i16,
+            INIT_PRODUCER_ID_VERSIONS.0,
+            INIT_PRODUCER_ID_VERSIONS.1,
+        ) else {
+            self.inner
+                .lock()
+                .sender
+                .idempotence_unavailable(ProduceError::Protocol(format!(
+                    "broker at {addr} does not support InitProducerId, needed by the idempotent producer: set enable.idempotence=false"
+                )));
+            return;
+        };
+        if version < 3 {
+            // Older brokers can't bump an epoch: ask for a fresh producer id instead.
+            req = req.with_producer_id(ProducerId(-1)).with_producer_epoch(-1);
+        }
+        let timeout = self.inner.config.request_timeout;
+        match conn.send(&req, version) {
+            Ok(pending) => {
+                self.init_req = Some(Box::pin(async move {
+                    let r = match tokio::time::timeout(timeout, pending).await {
+                        Ok(r) => r,
+                        Err(_) => Err(NetworkError::Io(format!(
+                            "InitProducerId timed out after {} ms",
+                            timeout.as_millis()
+                        ))),
+                    };
+                    (addr, r)
+                }));
+            }
+            Err(e) => fail(self, e.to_string()),
+        }
     }
 
     /// Sends a Metadata request on the least busy open connection, or connects to a bootstrap

@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::accumulator::batch::Outcome;
 use crate::accumulator::{BatchResult, RecordInfo};
 use crate::error::ProduceError;
 use crate::record::RecordMetadata;
@@ -39,16 +40,44 @@ impl DeliveryFuture {
         r.map(|ack| self.info.metadata(&self.result.tp, self.index, Some(&ack)))
     }
 
+    /// Follows a split batch to where this record went; `false` if it wasn't moved.
+    fn follow(&mut self, outcome: &Outcome) -> Option<Result<RecordMetadata, ProduceError>> {
+        match outcome {
+            Outcome::Done(r) => Some(self.resolve(r.clone())),
+            Outcome::Moved(targets) => match targets.get(self.index) {
+                Some((result, index)) => {
+                    self.result = result.clone();
+                    self.index = *index;
+                    None
+                }
+                None => Some(Err(ProduceError::Protocol(format!(
+                    "record {} lost track of its batch after a split",
+                    self.index
+                )))),
+            },
+        }
+    }
+
     /// Blocks the current thread until the result arrives. Don't call it on an async runtime's
     /// thread (await the future instead).
-    pub fn wait(self) -> Result<RecordMetadata, ProduceError> {
-        let r = self.result.wait();
-        self.resolve(r)
+    pub fn wait(mut self) -> Result<RecordMetadata, ProduceError> {
+        loop {
+            let outcome = self.result.wait();
+            if let Some(r) = self.follow(&outcome) {
+                return r;
+            }
+        }
     }
 
     /// The result if it has arrived.
     pub fn try_result(&self) -> Option<Result<RecordMetadata, ProduceError>> {
-        self.result.try_result().map(|r| self.resolve(r))
+        let mut this = self.clone();
+        loop {
+            let outcome = this.result.try_outcome()?;
+            if let Some(r) = this.follow(&outcome) {
+                return Some(r);
+            }
+        }
     }
 
     /// The partition the record went to.
@@ -61,9 +90,14 @@ impl Future for DeliveryFuture {
     type Output = Result<RecordMetadata, ProduceError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.result.poll_result(cx.waker()) {
-            Some(r) => Poll::Ready(self.resolve(r)),
-            None => Poll::Pending,
+        let this = self.get_mut();
+        loop {
+            let Some(outcome) = this.result.poll_result(cx.waker()) else {
+                return Poll::Pending;
+            };
+            if let Some(r) = this.follow(&outcome) {
+                return Poll::Ready(r);
+            }
         }
     }
 }

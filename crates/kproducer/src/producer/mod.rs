@@ -38,7 +38,7 @@ use crate::sender::{Sender, SenderConfig};
 use crate::serializer::{DefaultSerializer, Serializer};
 
 /// Sees every record's outcome on the driver task (the interceptors' `on_acknowledgement`).
-pub(crate) type AckFn = Arc<dyn Fn(&RecordMetadata, Option<&ProduceError>) + Send + Sync>;
+pub(crate) type AckFn = Arc<crate::accumulator::batch::AckObserverFn>;
 
 /// State shared by every producer handle and the driver. Decisions live in `Core` (sans-IO);
 /// the notifies only wake whoever waits.
@@ -256,6 +256,7 @@ fn new_inner(config: ProducerConfig, observer: Option<AckFn>) -> Inner {
         retry_backoff_max: config.retry_backoff_max,
         max_in_flight: config.max_in_flight_requests_per_connection,
         max_request_size: config.max_request_size,
+        idempotence: config.enable_idempotence,
     });
     let metadata = Metadata::new(
         config.retry_backoff,
@@ -298,6 +299,16 @@ impl<K, V> Producer<K, V> {
     /// The configuration in force.
     pub fn config(&self) -> &ProducerConfig {
         &self.inner.config
+    }
+
+    /// The idempotent producer's id and epoch (`None` before the first InitProducerId answer,
+    /// or with `enable.idempotence=false`).
+    pub fn producer_id_and_epoch(&self) -> Option<crate::idempotence::ProducerIdAndEpoch> {
+        self.inner
+            .lock()
+            .sender
+            .idempotence()
+            .and_then(|i| i.producer_id_and_epoch())
     }
 
     /// Counters of requests, batches and records sent so far.
@@ -722,17 +733,15 @@ async fn close(inner: &Inner, timeout: Duration) {
     }
 }
 
-/// Returns whether memory was freed.
+/// Completes batches (callbacks, interceptors, futures) and wakes whoever waits for memory or
+/// progress. Called without the core lock held: callbacks are user code.
 pub(crate) fn run_completions(inner: &Inner, completions: Vec<crate::sender::Completion>) {
     if completions.is_empty() {
         return;
     }
     let observer = inner.observer.as_deref();
     for c in completions {
-        c.batch.complete(
-            c.result,
-            observer.map(|o| o as &dyn Fn(&RecordMetadata, Option<&ProduceError>)),
-        );
+        c.batch.complete(c.result, observer);
     }
     inner.memory_freed.notify_waiters();
     inner.progress.notify_waiters();

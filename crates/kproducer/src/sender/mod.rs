@@ -12,12 +12,15 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::messages::{
+    InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::accumulator::{BatchAck, ProducerBatch, RecordAccumulator};
+use crate::accumulator::{BatchAck, DrainPolicy, ProducerBatch, RecordAccumulator};
 use crate::config::Acks;
 use crate::error::ProduceError;
+use crate::idempotence::{ErrorDecision, Idempotence};
 use crate::metadata::Metadata;
 use crate::protocol::errors::ErrorCode;
 use crate::protocol::record_batch::BatchHeader;
@@ -41,6 +44,8 @@ pub struct SenderConfig {
     pub max_in_flight: usize,
     /// `max.request.size`.
     pub max_request_size: usize,
+    /// `enable.idempotence`.
+    pub idempotence: bool,
 }
 
 /// A Produce request to write to `node`.
@@ -78,6 +83,9 @@ pub struct SenderOutput {
     pub disconnect: Vec<i32>,
     /// Call `poll` again by then at the latest.
     pub next_wakeup: Option<Instant>,
+    /// Send this InitProducerId request to any broker and feed the answer to
+    /// [`Sender::handle_init_producer_id`].
+    pub init_producer_id: Option<InitProducerIdRequest>,
 }
 
 #[derive(Debug)]
@@ -98,6 +106,8 @@ pub struct SenderStats {
     pub records: u64,
     /// Batches retried.
     pub retries: u64,
+    /// Batches split after MESSAGE_TOO_LARGE.
+    pub splits: u64,
     /// Produce requests per broker.
     pub requests_by_node: std::collections::BTreeMap<i32, u64>,
 }
@@ -107,6 +117,7 @@ pub struct SenderStats {
 pub struct Sender {
     cfg: SenderConfig,
     stats: SenderStats,
+    idem: Option<Idempotence>,
     in_flight: HashMap<u64, InFlight>,
     per_node: HashMap<i32, usize>,
     next_id: u64,
@@ -117,6 +128,9 @@ impl Sender {
     /// A sender with nothing in flight.
     pub fn new(cfg: SenderConfig) -> Self {
         Sender {
+            idem: cfg
+                .idempotence
+                .then(|| Idempotence::new().with_backoff(cfg.retry_backoff)),
             cfg,
             stats: SenderStats::default(),
             in_flight: HashMap::new(),
@@ -129,6 +143,33 @@ impl Sender {
     /// What the sender has done so far.
     pub fn stats(&self) -> &SenderStats {
         &self.stats
+    }
+
+    /// The idempotent producer's state, when `enable.idempotence` is on.
+    pub fn idempotence(&self) -> Option<&Idempotence> {
+        self.idem.as_ref()
+    }
+
+    /// Applies an InitProducerId answer (`None`: the request failed; it is asked again after
+    /// `retry.backoff.ms`).
+    pub fn handle_init_producer_id(
+        &mut self,
+        response: Option<&InitProducerIdResponse>,
+        now: Instant,
+    ) {
+        if let Some(idem) = self.idem.as_mut() {
+            match response {
+                Some(r) => idem.handle_init_response(r, now),
+                None => idem.init_failed(now),
+            }
+        }
+    }
+
+    /// The idempotent producer can't work with this cluster: every record fails with `err`.
+    pub fn idempotence_unavailable(&mut self, err: ProduceError) {
+        if let Some(idem) = self.idem.as_mut() {
+            idem.set_fatal(err);
+        }
     }
 
     /// Requests awaiting an answer.
@@ -171,13 +212,37 @@ impl Sender {
 
         // Batches that waited in the queue past delivery.timeout.ms.
         for batch in acc.expired(now) {
-            let err = ProduceError::DeliveryTimeout {
-                topic: batch.tp.topic.to_string(),
-                partition: batch.tp.partition,
-                records: batch.record_count(),
-                elapsed_ms: now.saturating_duration_since(batch.created).as_millis() as u64,
-            };
-            out.completions.push(finish(acc, batch, Err(err)));
+            out.completions.push(self.expire(acc, batch, now));
+        }
+        // Batches in flight past delivery.timeout.ms fail now; a late answer is ignored.
+        let delivery_timeout = self.cfg.delivery_timeout;
+        let mut expired_in_flight = Vec::new();
+        for flight in self.in_flight.values_mut() {
+            let mut i = 0;
+            while i < flight.batches.len() {
+                if now.saturating_duration_since(flight.batches[i].created) >= delivery_timeout {
+                    expired_in_flight.push(flight.batches.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        for batch in expired_in_flight {
+            acc.unmute(&batch.tp);
+            out.completions.push(self.expire(acc, batch, now));
+        }
+
+        // The idempotent producer needs an id before anything is sent; a fatal error fails all.
+        if let Some(idem) = self.idem.as_mut() {
+            if let Some(err) = idem.fatal_error().cloned() {
+                for batch in acc.abort_all() {
+                    out.completions.push(finish(acc, batch, Err(err.clone())));
+                }
+            }
+            out.init_producer_id = idem.init_request(!self.in_flight.is_empty(), now);
+            if let Some(t) = idem.next_init() {
+                out.next_wakeup = Some(t);
+            }
         }
 
         let cluster = metadata.cluster().clone();
@@ -195,9 +260,22 @@ impl Sender {
             if self.in_flight_to(node) >= self.cfg.max_in_flight {
                 continue;
             }
-            let batches = acc.drain(&cluster, node, self.cfg.max_request_size, now, &mut |_| {
-                BatchHeader::PLAIN
-            });
+            let batches = match self.idem.as_mut() {
+                Some(idem) => acc.drain(
+                    &cluster,
+                    node,
+                    self.cfg.max_request_size,
+                    now,
+                    &mut IdempotentDrain(idem),
+                ),
+                None => acc.drain(
+                    &cluster,
+                    node,
+                    self.cfg.max_request_size,
+                    now,
+                    &mut |_: &ProducerBatch| BatchHeader::PLAIN,
+                ),
+            };
             if batches.is_empty() {
                 continue;
             }
@@ -258,12 +336,21 @@ impl Sender {
             }
         }
 
-        let mut wake = ready.next_check;
+        let mut wake = match (ready.next_check, out.next_wakeup) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let in_flight_expiry: Vec<Instant> = self
+            .in_flight
+            .values()
+            .flat_map(|f| f.batches.iter().map(|b| b.created + delivery_timeout))
+            .collect();
         for t in self
             .in_flight
             .values()
             .map(|f| f.deadline)
             .chain(acc.next_expiry())
+            .chain(in_flight_expiry)
         {
             wake = Some(wake.map_or(t, |w: Instant| w.min(t)));
         }
@@ -294,18 +381,11 @@ impl Sender {
                 .find(|p| p.index == batch.tp.partition);
             let Some(p) = part else {
                 let msg = format!("no answer for {} in the Produce response", batch.tp);
-                out.extend(self.retry_or_fail(
-                    acc,
-                    metadata,
-                    batch,
-                    ProduceError::Protocol(msg),
-                    true,
-                    now,
-                ));
+                out.extend(self.retry_or_fail(acc, batch, ProduceError::Protocol(msg), None, now));
                 continue;
             };
             match ErrorCode::from_i16(p.error_code) {
-                None => out.push(finish(
+                None => out.push(self.succeed(
                     acc,
                     batch,
                     Ok(BatchAck {
@@ -334,6 +414,26 @@ impl Sender {
                     }
                     if invalidates_metadata(code) {
                         metadata.request_update();
+                        // KIP-951: the broker may name the new leader; use it at once.
+                        let hint = &p.current_leader;
+                        if hint.leader_id.0 >= 0 {
+                            let endpoint = response
+                                .node_endpoints
+                                .iter()
+                                .find(|e| e.node_id == hint.leader_id)
+                                .map(|e| crate::metadata::BrokerInfo {
+                                    node_id: e.node_id.0,
+                                    host: e.host.to_string(),
+                                    port: e.port,
+                                });
+                            metadata.apply_leader_hint(
+                                &batch.tp.topic,
+                                batch.tp.partition,
+                                hint.leader_id.0,
+                                hint.leader_epoch,
+                                endpoint,
+                            );
+                        }
                     }
                     let err = ProduceError::Broker {
                         topic: batch.tp.topic.to_string(),
@@ -341,8 +441,24 @@ impl Sender {
                         code,
                         message,
                     };
-                    let retriable = code.is_retriable();
-                    out.extend(self.retry_or_fail(acc, metadata, batch, err, retriable, now));
+                    // Too large for the broker but several records: split and resend (Java).
+                    let batch = if code == ErrorCode::MESSAGE_TOO_LARGE && batch.record_count() > 1
+                    {
+                        let snapshot = (batch.tp.clone(), batch.stamped);
+                        match acc.split_and_reenqueue(batch, now) {
+                            Ok(pieces) => {
+                                if let Some(idem) = self.idem.as_mut() {
+                                    idem.on_split_of(&snapshot.0, snapshot.1, &pieces);
+                                }
+                                self.stats.splits += 1;
+                                continue;
+                            }
+                            Err(batch) => *batch,
+                        }
+                    } else {
+                        batch
+                    };
+                    out.extend(self.retry_or_fail(acc, batch, err, Some(code), now));
                 }
             }
         }
@@ -367,7 +483,7 @@ impl Sender {
             acc.unmute(&batch.tp);
             let err =
                 ProduceError::Network(format!("{reason} (broker {}, {})", flight.node, batch.tp));
-            out.extend(self.retry_or_fail(acc, metadata, batch, err, true, now));
+            out.extend(self.retry_or_fail(acc, batch, err, None, now));
         }
         out
     }
@@ -382,14 +498,15 @@ impl Sender {
         let Some(flight) = self.take(id) else {
             return Vec::new();
         };
-        flight
-            .batches
-            .into_iter()
-            .map(|b| {
-                acc.unmute(&b.tp);
-                finish(acc, b, Err(err.clone()))
-            })
-            .collect()
+        let mut out = Vec::new();
+        for b in flight.batches {
+            acc.unmute(&b.tp);
+            if let Some(idem) = self.idem.as_mut() {
+                idem.on_failed(&b);
+            }
+            out.push(finish(acc, b, Err(err.clone())));
+        }
+        out
     }
 
     /// The connection to `node` is gone: every request in flight there failed.
@@ -449,27 +566,76 @@ impl Sender {
         Some(f)
     }
 
+    /// Retries the batch or completes it. `code` is the broker's error (`None`: the request
+    /// got no usable answer, which is always retriable).
     fn retry_or_fail(
         &mut self,
         acc: &mut RecordAccumulator,
-        _metadata: &mut Metadata,
         batch: ProducerBatch,
         err: ProduceError,
-        retriable: bool,
+        code: Option<ErrorCode>,
         now: Instant,
     ) -> Option<Completion> {
         let within_deadline =
             now.saturating_duration_since(batch.created) < self.cfg.delivery_timeout;
         let retries_left = i64::from(batch.attempts) - 1 < i64::from(self.cfg.retries);
-        if retriable && within_deadline && retries_left {
-            let backoff = self.backoff(batch.attempts);
-            tracing::debug!(tp = %batch.tp, attempts = batch.attempts, ?backoff, error = %err, "retrying batch");
-            self.stats.retries += 1;
-            acc.reenqueue(batch, backoff, now);
-            None
-        } else {
-            Some(finish(acc, batch, Err(err)))
+        let allowed = within_deadline && retries_left;
+        let retriable = code.is_none_or(|c| c.is_retriable());
+        let decision = match (self.idem.as_mut(), code) {
+            (Some(idem), Some(code)) => idem.on_error(&batch, code, allowed),
+            (Some(idem), None) if !allowed => idem.on_failed(&batch),
+            _ if retriable && allowed => ErrorDecision::Retry,
+            _ => ErrorDecision::Fail,
+        };
+        match decision {
+            ErrorDecision::Retry => {
+                let backoff = self.backoff(batch.attempts);
+                tracing::debug!(tp = %batch.tp, attempts = batch.attempts, ?backoff, error = %err, "retrying batch");
+                self.stats.retries += 1;
+                acc.reenqueue(batch, backoff, now);
+                None
+            }
+            // The broker already has it (DUPLICATE_SEQUENCE_NUMBER): the offset is unknown.
+            ErrorDecision::AlreadyWritten => Some(finish(
+                acc,
+                batch,
+                Ok(BatchAck {
+                    base_offset: -1,
+                    log_append_time: -1,
+                }),
+            )),
+            ErrorDecision::Fail => Some(finish(acc, batch, Err(err))),
         }
+    }
+
+    fn succeed(
+        &mut self,
+        acc: &mut RecordAccumulator,
+        batch: ProducerBatch,
+        result: Result<BatchAck, ProduceError>,
+    ) -> Completion {
+        if let Some(idem) = self.idem.as_mut() {
+            idem.on_success(&batch);
+        }
+        finish(acc, batch, result)
+    }
+
+    fn expire(
+        &mut self,
+        acc: &mut RecordAccumulator,
+        batch: ProducerBatch,
+        now: Instant,
+    ) -> Completion {
+        if let Some(idem) = self.idem.as_mut() {
+            idem.on_failed(&batch);
+        }
+        let err = ProduceError::DeliveryTimeout {
+            topic: batch.tp.topic.to_string(),
+            partition: batch.tp.partition,
+            records: batch.record_count(),
+            elapsed_ms: now.saturating_duration_since(batch.created).as_millis() as u64,
+        };
+        finish(acc, batch, Err(err))
     }
 
     /// `retry.backoff.ms * 2^(attempts-1)`, capped at `retry.backoff.max.ms`, ±20 % jitter (Java's
@@ -485,6 +651,20 @@ impl Sender {
         let unit = (self.jitter_state >> 11) as f64 / (1u64 << 53) as f64;
         let jitter = 0.8 + 0.4 * unit;
         Duration::from_secs_f64((exp.min(max) * jitter).min(max))
+    }
+}
+
+/// The idempotent producer's drain rules: no batch before a producer id; a retried batch only
+/// when it is the oldest in flight for its partition; sequences assigned in drain order.
+struct IdempotentDrain<'a>(&'a mut Idempotence);
+
+impl DrainPolicy for IdempotentDrain<'_> {
+    fn may_drain(&mut self, first: &ProducerBatch) -> bool {
+        self.0.may_drain(first)
+    }
+
+    fn stamp(&mut self, batch: &ProducerBatch) -> BatchHeader {
+        self.0.stamp(batch)
     }
 }
 

@@ -21,6 +21,7 @@ fn sender_config() -> SenderConfig {
         retry_backoff_max: ms(1000),
         max_in_flight: 5,
         max_request_size: 1 << 20,
+        idempotence: false,
     }
 }
 
@@ -308,4 +309,337 @@ fn unconnected_leader_is_reported_for_connecting() {
     assert_eq!(out.requests.len(), 1);
     assert_eq!(out.requests[0].node, 1);
     assert_eq!(out.connect, vec![2]);
+}
+
+// ---- idempotence ----------------------------------------------------------------------------
+
+use kafka_protocol::messages::{InitProducerIdResponse, ProducerId};
+
+fn idempotent() -> Harness {
+    let mut cfg = sender_config();
+    cfg.idempotence = true;
+    Harness::new(&[1, 1], cfg)
+}
+
+fn init_response(id: i64, epoch: i16) -> InitProducerIdResponse {
+    InitProducerIdResponse::default()
+        .with_producer_id(ProducerId(id))
+        .with_producer_epoch(epoch)
+}
+
+/// (producer id, epoch, base sequence) written in a request's batch for `partition`.
+fn stamped(req: &OutgoingRequest, partition: i32) -> (i64, i16, i32) {
+    let data = req
+        .request
+        .topic_data
+        .iter()
+        .flat_map(|t| t.partition_data.iter())
+        .find(|p| p.index == partition)
+        .expect("partition in request");
+    let bytes = data.records.clone().expect("records");
+    let b = &crate::protocol::record_batch::decode_batches(&bytes).expect("valid batch")[0];
+    (b.producer_id, b.producer_epoch, b.base_sequence)
+}
+
+#[test]
+fn idempotent_producer_gets_an_id_before_sending_and_numbers_batches() {
+    let mut h = idempotent();
+    h.append(0, h.t0);
+    let out = h.poll(h.at(5));
+    assert!(out.requests.is_empty(), "nothing before a producer id");
+    let init = out.init_producer_id.expect("asks for an id");
+    assert_eq!((init.producer_id.0, init.producer_epoch), (-1, -1));
+    assert!(
+        h.poll(h.at(6)).init_producer_id.is_none(),
+        "one request at a time"
+    );
+    h.sender
+        .handle_init_producer_id(Some(&init_response(1000, 0)), h.at(7));
+    let out = h.poll(h.at(7));
+    assert_eq!(stamped(&out.requests[0], 0), (1000, 0, 0));
+    h.respond(out.requests[0].id, &[(0, 0, 0)], h.at(8));
+    // Two records next: sequence continues at 1; the other partition starts at 0.
+    h.append(0, h.at(10));
+    h.append(0, h.at(10));
+    h.append(1, h.at(10));
+    let out = h.poll(h.at(15));
+    assert_eq!(stamped(&out.requests[0], 0), (1000, 0, 1));
+    assert_eq!(stamped(&out.requests[0], 1), (1000, 0, 0));
+}
+
+#[test]
+fn retried_batches_go_out_in_sequence_order_one_at_a_time() {
+    let mut h = idempotent();
+    h.poll(h.t0);
+    h.sender
+        .handle_init_producer_id(Some(&init_response(7, 0)), h.t0);
+    h.append(0, h.t0);
+    let first = h.poll(h.at(5)).requests[0].id;
+    h.append(0, h.at(6));
+    let second = h.poll(h.at(11)).requests[0].id;
+    // The first fails with a retriable error; the broker then rejects the second as out of order.
+    assert!(h
+        .respond(
+            first,
+            &[(0, ErrorCode::NOT_LEADER_OR_FOLLOWER.0, -1)],
+            h.at(12)
+        )
+        .is_empty());
+    assert!(
+        h.respond(
+            second,
+            &[(0, ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER.0, -1)],
+            h.at(13)
+        )
+        .is_empty(),
+        "not the next expected sequence: retried, no epoch bump"
+    );
+    assert!(h.poll(h.at(14)).init_producer_id.is_none());
+    let out = h.poll(h.at(300));
+    assert_eq!(out.requests.len(), 1);
+    assert_eq!(
+        stamped(&out.requests[0], 0),
+        (7, 0, 0),
+        "sequence 0 first, same sequence"
+    );
+    // Sequence 1 waits until 0 is acknowledged.
+    assert!(h.poll(h.at(301)).requests.is_empty());
+    h.respond(out.requests[0].id, &[(0, 0, 100)], h.at(302));
+    let out = h.poll(h.at(303));
+    assert_eq!(stamped(&out.requests[0], 0), (7, 0, 1));
+    let done = h.respond(out.requests[0].id, &[(0, 0, 101)], h.at(304));
+    assert_eq!(done[0].result.clone().expect("ok").base_offset, 101);
+}
+
+#[test]
+fn duplicate_sequence_means_already_written() {
+    let mut h = idempotent();
+    h.poll(h.t0);
+    h.sender
+        .handle_init_producer_id(Some(&init_response(7, 0)), h.t0);
+    h.append(0, h.t0);
+    let id = h.poll(h.at(5)).requests[0].id;
+    let done = h.respond(
+        id,
+        &[(0, ErrorCode::DUPLICATE_SEQUENCE_NUMBER.0, -1)],
+        h.at(6),
+    );
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].result.clone().expect("success").base_offset, -1);
+    // The next batch continues the sequence.
+    h.append(0, h.at(7));
+    let out = h.poll(h.at(12));
+    assert_eq!(stamped(&out.requests[0], 0), (7, 0, 1));
+}
+
+#[test]
+fn unknown_producer_id_bumps_the_epoch_and_restarts_sequences() {
+    let mut h = idempotent();
+    h.poll(h.t0);
+    h.sender
+        .handle_init_producer_id(Some(&init_response(7, 3)), h.t0);
+    h.append(0, h.t0);
+    let a = h.poll(h.at(5)).requests[0].id;
+    h.respond(a, &[(0, 0, 0)], h.at(6));
+    h.append(0, h.at(7));
+    let b = h.poll(h.at(12)).requests[0].id;
+    assert!(h
+        .respond(b, &[(0, ErrorCode::UNKNOWN_PRODUCER_ID.0, -1)], h.at(13))
+        .is_empty());
+    let out = h.poll(h.at(14));
+    let init = out.init_producer_id.expect("epoch bump");
+    assert_eq!(
+        (init.producer_id.0, init.producer_epoch),
+        (7, 3),
+        "bump with the current id"
+    );
+    assert!(out.requests.is_empty());
+    h.sender
+        .handle_init_producer_id(Some(&init_response(7, 4)), h.at(15));
+    let out = h.poll(h.at(300));
+    assert_eq!(
+        stamped(&out.requests[0], 0),
+        (7, 4, 0),
+        "re-stamped: new epoch, sequence 0"
+    );
+    assert_eq!(h.sender.idempotence().expect("on").epoch_bumps(), 1);
+}
+
+#[test]
+fn an_in_flight_batch_expires_at_delivery_timeout_and_forces_a_bump() {
+    let mut h = idempotent();
+    h.poll(h.t0);
+    h.sender
+        .handle_init_producer_id(Some(&init_response(7, 0)), h.t0);
+    h.append(0, h.t0);
+    let out = h.poll(h.at(5));
+    assert_eq!(out.requests.len(), 1);
+    // No answer; request.timeout.ms (300) drops the connection and retries, until the
+    // delivery timeout (1000) fails the batch wherever it is.
+    let mut failed = None;
+    let mut t = 5;
+    while failed.is_none() && t < 1500 {
+        t += 50;
+        let out = h.poll(h.at(t));
+        failed = out.completions.into_iter().next();
+    }
+    let failed = failed.expect("resolved");
+    assert!(t <= 1050, "resolved by delivery.timeout.ms: {t}");
+    assert!(matches!(
+        failed.result,
+        Err(ProduceError::DeliveryTimeout { .. })
+    ));
+    // Its sequence is unresolved: the epoch is bumped before anything else goes out.
+    h.append(0, h.at(t));
+    let mut init = None;
+    for dt in 0..10 {
+        let out = h.poll(h.at(t + 400 + dt * 100));
+        if out.init_producer_id.is_some() {
+            init = out.init_producer_id;
+            break;
+        }
+        assert!(out.requests.is_empty(), "held back until the bump");
+    }
+    assert!(init.is_some(), "epoch bump requested");
+}
+
+#[test]
+fn init_producer_id_failures_back_off() {
+    let mut h = idempotent();
+    assert!(h.poll(h.t0).init_producer_id.is_some());
+    h.sender.handle_init_producer_id(None, h.at(1));
+    assert!(h.poll(h.at(50)).init_producer_id.is_none(), "backing off");
+    assert!(h.poll(h.at(101)).init_producer_id.is_some());
+}
+
+#[test]
+fn message_too_large_splits_the_batch_keeping_sequences_and_futures() {
+    let mut h = idempotent();
+    h.poll(h.t0);
+    h.sender
+        .handle_init_producer_id(Some(&init_response(7, 0)), h.t0);
+    let a = h.append(0, h.t0);
+    for _ in 0..3 {
+        h.append(0, h.t0);
+    }
+    let out = h.poll(h.at(5));
+    assert_eq!(stamped(&out.requests[0], 0), (7, 0, 0));
+    let first_result = a.result.clone();
+    let done = h.respond(
+        out.requests[0].id,
+        &[(0, ErrorCode::MESSAGE_TOO_LARGE.0, -1)],
+        h.at(6),
+    );
+    assert!(done.is_empty(), "split and resent, not failed");
+    assert_eq!(h.sender.stats().splits, 1);
+    assert!(
+        first_result.is_done(),
+        "the old batch's futures were forwarded"
+    );
+    // Halves: sequences 0 (2 records) and 2 (2 records), sent one after the other.
+    let out = h.poll(h.at(7));
+    assert_eq!(stamped(&out.requests[0], 0), (7, 0, 0));
+    let done = h.respond(out.requests[0].id, &[(0, 0, 10)], h.at(8));
+    assert_eq!(done[0].batch.record_count(), 2);
+    let out = h.poll(h.at(9));
+    assert_eq!(stamped(&out.requests[0], 0), (7, 0, 2));
+    let done = h.respond(out.requests[0].id, &[(0, 0, 12)], h.at(10));
+    assert_eq!(done[0].batch.record_count(), 2);
+    assert_eq!(h.acc.incomplete_batches(), 0);
+    assert_eq!(h.acc.available_memory(), config().buffer_memory);
+    // The next batch continues after the split range.
+    h.append(0, h.at(11));
+    let out = h.poll(h.at(20));
+    assert_eq!(stamped(&out.requests[0], 0), (7, 0, 4));
+}
+
+#[test]
+fn a_split_records_future_resolves_with_its_new_offset() {
+    use crate::accumulator::RecordInfo;
+    use crate::producer::DeliveryFuture;
+    let mut h = idempotent();
+    h.poll(h.t0);
+    h.sender
+        .handle_init_producer_id(Some(&init_response(7, 0)), h.t0);
+    let mut futures = Vec::new();
+    for _ in 0..4 {
+        let a = h.append(0, h.t0);
+        futures.push(DeliveryFuture::new(
+            a.result,
+            a.index,
+            RecordInfo {
+                timestamp: 1,
+                key_size: -1,
+                value_size: 5,
+            },
+        ));
+    }
+    let out = h.poll(h.at(5));
+    h.respond(
+        out.requests[0].id,
+        &[(0, ErrorCode::MESSAGE_TOO_LARGE.0, -1)],
+        h.at(6),
+    );
+    // Run the completions, as the driver does.
+    let out = h.poll(h.at(7));
+    for c in h.respond(out.requests[0].id, &[(0, 0, 100)], h.at(8)) {
+        c.batch.complete(c.result, None);
+    }
+    assert!(
+        futures[3].try_result().is_none(),
+        "the second half is still pending"
+    );
+    let out = h.poll(h.at(9));
+    for c in h.respond(out.requests[0].id, &[(0, 0, 102)], h.at(10)) {
+        c.batch.complete(c.result, None);
+    }
+    let offsets: Vec<i64> = futures
+        .iter()
+        .map(|f| f.try_result().expect("resolved").expect("ok").offset)
+        .collect();
+    assert_eq!(offsets, vec![100, 101, 102, 103]);
+}
+
+#[test]
+fn new_leader_hint_redirects_the_retry_at_once() {
+    use kafka_protocol::messages::produce_response::{LeaderIdAndEpoch, NodeEndpoint};
+    use kafka_protocol::messages::BrokerId;
+    let mut h = Harness::new(&[1], sender_config());
+    h.append(0, h.t0);
+    let out = h.poll(h.at(5));
+    assert_eq!(out.requests[0].node, 1);
+    let resp = ProduceResponse::default()
+        .with_responses(vec![TopicProduceResponse::default()
+            .with_name(TopicName(StrBytes::from_static_str("t")))
+            .with_partition_responses(vec![PartitionProduceResponse::default()
+                .with_index(0)
+                .with_error_code(ErrorCode::NOT_LEADER_OR_FOLLOWER.0)
+                .with_current_leader(
+                    LeaderIdAndEpoch::default()
+                        .with_leader_id(BrokerId(4))
+                        .with_leader_epoch(5),
+                )])])
+        .with_node_endpoints(vec![NodeEndpoint::default()
+            .with_node_id(BrokerId(4))
+            .with_host(StrBytes::from_static_str("127.0.0.1"))
+            .with_port(9004)]);
+    let (id, now) = (out.requests[0].id, h.at(6));
+    assert!(h
+        .sender
+        .handle_response(id, &resp, &mut h.acc, &mut h.meta, now)
+        .is_empty());
+    assert_eq!(h.meta.cluster().leader_for("t", 0), Some(4), "hint applied");
+    assert_eq!(
+        h.meta
+            .cluster()
+            .brokers
+            .get(&4)
+            .map(|b| b.addr())
+            .as_deref(),
+        Some("127.0.0.1:9004")
+    );
+    let out = h.poll(h.at(300));
+    assert_eq!(out.requests[0].node, 4, "the retry goes to the new leader");
+    // A stale hint (older epoch) is ignored.
+    assert!(!h.meta.apply_leader_hint("t", 0, 1, 2, None));
 }

@@ -1,0 +1,302 @@
+// Java's own client as a reference for kproducer's tests (compiled by scripts/setup.sh against
+// kafka-clients; run by kproducer-testkit's java_produce / java_consume).
+//
+//   java Interop produce --bootstrap B --topic T [--config producer.properties] [--prop k=v]...
+//       stdin: one record per line, tab-separated:
+//         partition|-  timestamp|-  key-base64|-  value-base64|-  [header-key-base64:value-base64|-]...
+//       ("-" is null; an empty field is an empty byte array). Sends every record with
+//       KafkaProducer<byte[], byte[]> (default partitioner), then prints one JSON line with the
+//       effective config of the keys given, then one JSON line per record in input order:
+//         {"i":N,"partition":P,"offset":O,"timestamp":T} or {"i":N,"error":"..."}
+//   java Interop consume --bootstrap B --topic T [--expected N] [--timeout-ms M]
+//       Reads every partition from the beginning with KafkaConsumer (assign, no group) up to
+//       the end offsets (and at least N records), printing one JSON line per record:
+//         {"partition":P,"offset":O,"key":b64|null,"value":b64|null,
+//          "headers":[{"key":"..","value":b64|null}],"timestamp":T,"timestampType":"CreateTime"}
+// Exit status: 0 when everything was delivered / read, 1 otherwise, 2 on bad usage.
+
+import java.io.BufferedReader;
+import java.io.FileInputStream;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.Future;
+
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.internals.RecordHeader;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+
+public final class Interop {
+    private static final Base64.Encoder B64 = Base64.getEncoder();
+    private static final Base64.Decoder UNB64 = Base64.getDecoder();
+
+    public static void main(String[] args) throws Exception {
+        if (args.length < 1) {
+            usage("missing command");
+        }
+        Map<String, String> opts = new HashMap<>();
+        Map<String, String> extra = new LinkedHashMap<>();
+        for (int i = 1; i < args.length; i++) {
+            String a = args[i];
+            if (!a.startsWith("--") || i + 1 >= args.length) {
+                usage("bad argument " + a);
+            }
+            String v = args[++i];
+            if (a.equals("--prop")) {
+                int eq = v.indexOf('=');
+                if (eq < 0) {
+                    usage("--prop needs key=value");
+                }
+                extra.put(v.substring(0, eq), v.substring(eq + 1));
+            } else {
+                opts.put(a.substring(2), v);
+            }
+        }
+        PrintStream out = new PrintStream(System.out, false, StandardCharsets.UTF_8);
+        int status;
+        switch (args[0]) {
+            case "produce":
+                status = produce(opts, extra, out);
+                break;
+            case "consume":
+                status = consume(opts, out);
+                break;
+            default:
+                usage("unknown command " + args[0]);
+                return;
+        }
+        out.flush();
+        System.exit(status);
+    }
+
+    private static void usage(String why) {
+        System.err.println("Interop: " + why
+            + "\nusage: Interop produce --bootstrap B --topic T [--config FILE] [--prop k=v]..."
+            + "\n       Interop consume --bootstrap B --topic T [--expected N] [--timeout-ms M]");
+        System.exit(2);
+    }
+
+    private static String required(Map<String, String> opts, String name) {
+        String v = opts.get(name);
+        if (v == null) {
+            usage("missing --" + name);
+        }
+        return v;
+    }
+
+    private static byte[] field(String s) {
+        return s.equals("-") ? null : UNB64.decode(s);
+    }
+
+    private static int produce(Map<String, String> opts, Map<String, String> extra, PrintStream out)
+            throws Exception {
+        String topic = required(opts, "topic");
+        Properties props = new Properties();
+        props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, required(opts, "bootstrap"));
+        List<String> given = new ArrayList<>();
+        String file = opts.get("config");
+        if (file != null) {
+            Properties fromFile = new Properties();
+            try (FileInputStream in = new FileInputStream(file)) {
+                fromFile.load(in);
+            }
+            for (String k : fromFile.stringPropertyNames()) {
+                props.put(k, fromFile.getProperty(k));
+                given.add(k);
+            }
+        }
+        for (Map.Entry<String, String> e : extra.entrySet()) {
+            props.put(e.getKey(), e.getValue());
+            given.add(e.getKey());
+        }
+        props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+
+        // The effective value of every key the caller set, as Java's ConfigDef parsed it.
+        Map<String, ?> parsed = new ProducerConfig(props).values();
+        StringBuilder cfg = new StringBuilder("{\"config\":{");
+        boolean first = true;
+        for (String k : given) {
+            if (!first) {
+                cfg.append(',');
+            }
+            first = false;
+            cfg.append(json(k)).append(':').append(json(render(parsed.get(k))));
+        }
+        out.println(cfg.append("}}"));
+
+        List<Future<RecordMetadata>> futures = new ArrayList<>();
+        int failed = 0;
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(props);
+             BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = in.readLine()) != null) {
+                if (line.isEmpty()) {
+                    continue;
+                }
+                String[] f = line.split("\t", -1);
+                if (f.length < 4) {
+                    throw new IllegalArgumentException("record line needs 4 fields: " + line);
+                }
+                Integer partition = f[0].equals("-") ? null : Integer.valueOf(f[0]);
+                Long timestamp = f[1].equals("-") ? null : Long.valueOf(f[1]);
+                List<Header> headers = new ArrayList<>();
+                for (int i = 4; i < f.length; i++) {
+                    int colon = f[i].indexOf(':');
+                    String hk = new String(UNB64.decode(f[i].substring(0, colon)), StandardCharsets.UTF_8);
+                    headers.add(new RecordHeader(hk, field(f[i].substring(colon + 1))));
+                }
+                futures.add(producer.send(new ProducerRecord<>(topic, partition, timestamp,
+                    field(f[2]), field(f[3]), headers)));
+            }
+            producer.flush();
+            for (int i = 0; i < futures.size(); i++) {
+                try {
+                    RecordMetadata md = futures.get(i).get();
+                    out.println("{\"i\":" + i + ",\"partition\":" + md.partition() + ",\"offset\":"
+                        + md.offset() + ",\"timestamp\":" + md.timestamp() + "}");
+                } catch (Exception e) {
+                    failed++;
+                    Throwable cause = e.getCause() != null ? e.getCause() : e;
+                    out.println("{\"i\":" + i + ",\"error\":" + json(cause.toString()) + "}");
+                }
+            }
+        }
+        return failed == 0 ? 0 : 1;
+    }
+
+    private static int consume(Map<String, String> opts, PrintStream out) {
+        String topic = required(opts, "topic");
+        long expected = Long.parseLong(opts.getOrDefault("expected", "0"));
+        long deadline = System.currentTimeMillis() + Long.parseLong(opts.getOrDefault("timeout-ms", "60000"));
+        Properties props = new Properties();
+        props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, required(opts, "bootstrap"));
+        props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        props.put(ConsumerConfig.CHECK_CRCS_CONFIG, "true");
+        props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props)) {
+            List<TopicPartition> tps = new ArrayList<>();
+            while (tps.isEmpty()) {
+                List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(10));
+                if (infos != null) {
+                    for (PartitionInfo p : infos) {
+                        tps.add(new TopicPartition(topic, p.partition()));
+                    }
+                }
+                if (tps.isEmpty() && System.currentTimeMillis() > deadline) {
+                    System.err.println("Interop: no metadata for topic " + topic);
+                    return 1;
+                }
+            }
+            consumer.assign(tps);
+            consumer.seekToBeginning(tps);
+            long read = 0;
+            Map<TopicPartition, Long> end = consumer.endOffsets(tps);
+            while (true) {
+                boolean atEnd = true;
+                for (TopicPartition tp : tps) {
+                    if (consumer.position(tp) < end.get(tp)) {
+                        atEnd = false;
+                        break;
+                    }
+                }
+                if (atEnd && read >= expected) {
+                    return 0;
+                }
+                if (System.currentTimeMillis() > deadline) {
+                    System.err.println("Interop: timed out after " + read + " records (expected " + expected + ")");
+                    return 1;
+                }
+                if (atEnd) {
+                    // Records may still be arriving: look at the end offsets again.
+                    end = consumer.endOffsets(tps);
+                }
+                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+                    read++;
+                    StringBuilder sb = new StringBuilder("{\"partition\":").append(r.partition())
+                        .append(",\"offset\":").append(r.offset())
+                        .append(",\"key\":").append(b64(r.key()))
+                        .append(",\"value\":").append(b64(r.value()))
+                        .append(",\"headers\":[");
+                    boolean first = true;
+                    for (Header h : r.headers()) {
+                        if (!first) {
+                            sb.append(',');
+                        }
+                        first = false;
+                        sb.append("{\"key\":").append(json(h.key())).append(",\"value\":").append(b64(h.value())).append('}');
+                    }
+                    sb.append("],\"timestamp\":").append(r.timestamp())
+                        .append(",\"timestampType\":").append(json(r.timestampType().name)).append('}');
+                    out.println(sb);
+                }
+            }
+        }
+    }
+
+    private static String render(Object v) {
+        if (v == null) {
+            return null;
+        }
+        if (v instanceof Class) {
+            return ((Class<?>) v).getName();
+        }
+        if (v instanceof Collection) {
+            StringBuilder sb = new StringBuilder();
+            for (Object o : (Collection<?>) v) {
+                if (sb.length() > 0) {
+                    sb.append(',');
+                }
+                sb.append(render(o));
+            }
+            return sb.toString();
+        }
+        return v.toString();
+    }
+
+    private static String b64(byte[] b) {
+        return b == null ? "null" : "\"" + B64.encodeToString(b) + "\"";
+    }
+
+    private static String json(String s) {
+        if (s == null) {
+            return "null";
+        }
+        StringBuilder sb = new StringBuilder("\"");
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            switch (c) {
+                case '"': sb.append("\\\""); break;
+                case '\\': sb.append("\\\\"); break;
+                default:
+                    if (c < 0x20) {
+                        sb.append(String.format("\\u%04x", (int) c));
+                    } else {
+                        sb.append(c);
+                    }
+            }
+        }
+        return sb.append('"').toString();
+    }
+}

@@ -1,0 +1,795 @@
+//! A real Apache Kafka 4.x cluster (KRaft, combined controller+broker nodes) run from the jars
+//! that `scripts/setup.sh` fetches from Maven Central.
+//!
+//! Layout of the cache (`$KPRODUCER_KAFKA_HOME`, else `~/.cache/kproducer/kafka-<version>`):
+//! `lib/*.jar` (the broker, `kafka-clients` and their dependencies, complete when
+//! `lib/.complete` exists) and `interop/` (the compiled Java interop helper, see
+//! [`crate::java_produce`]).
+
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+
+use crate::metadata::wait_for_topic;
+use crate::spawn::spawn_tied_to_process;
+
+/// The Maven project that pins the Kafka version; the single source of that version.
+const POM: &str = include_str!("../kafka/pom.xml");
+
+/// Bound on formatting storage plus starting every node until metadata lists all brokers.
+/// A cold JVM start takes 5–15 s on a busy 2-core machine.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+/// Bound on one `StorageTool format` run.
+const FORMAT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bound on topic creation plus the metadata wait that follows it.
+const TOPIC_TIMEOUT: Duration = Duration::from_secs(60);
+/// A port picked free can be taken before Kafka binds it: retry the whole start a few times.
+const START_ATTEMPTS: usize = 2;
+
+/// JVM options for every process: small heap, the serial collector (fewer threads and less
+/// memory on 2 cores) and C1 only, which halves start-up time at a throughput cost tests
+/// don't notice.
+const JVM_OPTS: &[&str] = &[
+    "-Xmx512m",
+    "-Xms64m",
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-Djava.awt.headless=true",
+];
+
+const LOG4J2: &str = "\
+rootLogger.level=INFO
+rootLogger.appenderRef.stdout.ref=STDOUT
+appender.stdout.type=Console
+appender.stdout.name=STDOUT
+appender.stdout.layout.type=PatternLayout
+appender.stdout.layout.pattern=[%d] %p %m (%c)%n
+logger.statechange.name=state.change.logger
+logger.statechange.level=WARN
+logger.request.name=kafka.request.logger
+logger.request.level=WARN
+";
+
+/// The Kafka version `scripts/setup.sh` fetches (read from `crates/kproducer-testkit/kafka/pom.xml`).
+///
+/// ```
+/// assert!(kproducer_testkit::kafka_version().starts_with('4'));
+/// ```
+pub fn kafka_version() -> &'static str {
+    pom_version(POM).unwrap_or("unknown")
+}
+
+fn pom_version(pom: &str) -> Option<&str> {
+    let start = pom.find("<kafka.version>")? + "<kafka.version>".len();
+    let len = pom[start..].find("</kafka.version>")?;
+    Some(pom[start..start + len].trim())
+}
+
+/// The directory holding the fetched jars and the compiled interop helper.
+pub(crate) fn kafka_home() -> anyhow::Result<PathBuf> {
+    if let Some(explicit) = std::env::var_os("KPRODUCER_KAFKA_HOME") {
+        return Ok(PathBuf::from(explicit));
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .ok_or_else(|| anyhow!("neither KPRODUCER_KAFKA_HOME, XDG_CACHE_HOME nor HOME is set"))?;
+    Ok(cache
+        .join("kproducer")
+        .join(format!("kafka-{}", kafka_version())))
+}
+
+/// `<home>/lib`, checked complete.
+pub(crate) fn kafka_lib() -> anyhow::Result<PathBuf> {
+    let lib = kafka_home()?.join("lib");
+    if !lib.join(".complete").is_file() {
+        bail!(
+            "Apache Kafka {} jars not found in {} (no .complete marker): run scripts/setup.sh, \
+             which fetches them with Maven",
+            kafka_version(),
+            lib.display()
+        );
+    }
+    Ok(lib)
+}
+
+/// The `java` binary: `$JAVA_HOME/bin/java`, else `java` on `PATH`.
+pub(crate) fn java_bin(tool: &str) -> PathBuf {
+    std::env::var_os("JAVA_HOME")
+        .map(|h| PathBuf::from(h).join("bin").join(tool))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(tool))
+}
+
+/// A classpath of every jar in `lib` (Java expands the `*`).
+pub(crate) fn lib_classpath(lib: &Path) -> String {
+    format!("{}/*", lib.display())
+}
+
+/// One combined controller+broker node.
+#[derive(Debug)]
+struct Node {
+    id: i32,
+    port: u16,
+    controller_port: u16,
+    dir: PathBuf,
+    /// `None` while killed. A lock so a shared cluster can be faulted from any thread.
+    child: Mutex<Option<Child>>,
+}
+
+impl Node {
+    fn child(&self) -> MutexGuard<'_, Option<Child>> {
+        // A panic while holding the lock leaves the child handle intact: keep using it.
+        self.child.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn running(&self) -> bool {
+        self.child().is_some()
+    }
+    fn props_path(&self) -> PathBuf {
+        self.dir.join("server.properties")
+    }
+    fn log_path(&self) -> PathBuf {
+        self.dir.join("kafka.log")
+    }
+    fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+}
+
+/// An Apache Kafka 4.x cluster of `n` combined controller+broker nodes (KRaft) on loopback.
+///
+/// Node ids are `1..=n`; each node has a broker port (see [`KafkaCluster::bootstrap`]) and a
+/// controller port. Settings are the ones tests want: `auto.create.topics.enable=false`,
+/// replication factor `min(n, 3)` for internal topics and new topics by default,
+/// `min.insync.replicas=2` when `n >= 3`, `group.initial.rebalance.delay.ms=0`, fast broker
+/// fencing (`broker.session.timeout.ms=4000`) and small segments.
+///
+/// Every method takes `&self` (the cluster is `Sync`), so one cluster in a `static` can be
+/// shared by the tests of a file and faulted ([`kill`](Self::kill), [`restart`](Self::restart),
+/// [`pause`](Self::pause), [`resume`](Self::resume)) from any thread while a producer runs.
+///
+/// JVMs are killed when the cluster is dropped (also while a failing test unwinds) and, on
+/// Linux, when the test process dies. Logs and data live in a temporary directory removed on
+/// drop; directories left by killed test processes are removed by the next start.
+///
+/// Needs `scripts/setup.sh` to have fetched the jars, and Java 17+.
+///
+/// ```no_run
+/// use kproducer_testkit::KafkaCluster;
+/// let cluster = KafkaCluster::start(1)?;
+/// cluster.create_topic("orders", 3, 1)?;
+/// assert!(cluster.bootstrap().starts_with("127.0.0.1:"));
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct KafkaCluster {
+    nodes: Vec<Node>,
+    cluster_id: String,
+    lib: PathBuf,
+    startup: Duration,
+    // Last: removed after the JVMs are killed.
+    dir: PathBuf,
+}
+
+/// Extra options for [`KafkaCluster::start_with`].
+#[derive(Debug, Clone, Default)]
+pub struct KafkaOptions {
+    /// Extra `server.properties` entries, applied after the defaults (they win).
+    pub properties: Vec<(String, String)>,
+}
+
+impl KafkaCluster {
+    /// Starts `n` nodes (1 or 3 are the tested sizes) and returns once metadata lists `n`
+    /// brokers (bounded by 2 minutes; the error carries each node's log tail).
+    pub fn start(n: usize) -> anyhow::Result<KafkaCluster> {
+        Self::start_with(n, &KafkaOptions::default())
+    }
+
+    /// [`KafkaCluster::start`] with extra broker properties, e.g.
+    /// `auto.create.topics.enable=true`.
+    pub fn start_with(n: usize, options: &KafkaOptions) -> anyhow::Result<KafkaCluster> {
+        if n == 0 {
+            bail!("a Kafka cluster needs at least one node");
+        }
+        let lib = kafka_lib()?;
+        let mut errors = Vec::new();
+        for _ in 0..START_ATTEMPTS {
+            match Self::try_start(n, options, &lib) {
+                Ok(c) => return Ok(c),
+                Err(e) => errors.push(format!("{e:#}")),
+            }
+        }
+        bail!(
+            "Apache Kafka ({n} nodes) did not start after {START_ATTEMPTS} attempts:\n{}",
+            errors.join("\n---\n")
+        )
+    }
+
+    fn try_start(n: usize, options: &KafkaOptions, lib: &Path) -> anyhow::Result<KafkaCluster> {
+        let started = Instant::now();
+        let deadline = started + START_TIMEOUT;
+        let dir = make_cluster_dir()?;
+        // Hold every listener at once so the 2n ports are distinct.
+        let ports = free_ports(2 * n)?;
+        let nodes: Vec<Node> = (0..n)
+            .map(|i| Node {
+                id: i as i32 + 1,
+                port: ports[2 * i],
+                controller_port: ports[2 * i + 1],
+                dir: dir.join(format!("node-{}", i + 1)),
+                child: Mutex::new(None),
+            })
+            .collect();
+        let mut cluster = KafkaCluster {
+            nodes,
+            cluster_id: random_cluster_id(),
+            lib: lib.to_path_buf(),
+            startup: Duration::ZERO,
+            dir,
+        };
+        fs::write(cluster.dir.join("log4j2.properties"), LOG4J2)?;
+        let voters = cluster
+            .nodes
+            .iter()
+            .map(|nd| format!("{}@127.0.0.1:{}", nd.id, nd.controller_port))
+            .collect::<Vec<_>>()
+            .join(",");
+        for node in &cluster.nodes {
+            fs::create_dir_all(&node.dir)?;
+            let props = server_properties(node, n, &voters, &options.properties);
+            fs::write(node.props_path(), props)?;
+        }
+        cluster.format_all()?;
+        for i in 0..cluster.nodes.len() {
+            cluster.spawn_node(i)?;
+        }
+        cluster.wait_registered(n, deadline)?;
+        cluster.startup = started.elapsed();
+        Ok(cluster)
+    }
+
+    /// Formats every node's storage with `kafka.tools.StorageTool` (in parallel: one JVM each).
+    fn format_all(&self) -> anyhow::Result<()> {
+        let mut running = Vec::new();
+        for node in &self.nodes {
+            let out = node.dir.join("format.log");
+            let mut cmd = self.java_cmd(&out)?;
+            cmd.arg("kafka.tools.StorageTool")
+                .arg("format")
+                .arg("-t")
+                .arg(&self.cluster_id)
+                .arg("-c")
+                .arg(node.props_path());
+            let child = spawn_tied_to_process(cmd).context("spawning java (StorageTool)")?;
+            running.push((node.id, child, out));
+        }
+        let deadline = Instant::now() + FORMAT_TIMEOUT;
+        for (id, mut child, out) in running {
+            match wait_until(&mut child, deadline)? {
+                Some(status) if status.success() => {}
+                Some(status) => bail!(
+                    "StorageTool format of node {id} failed ({status}):\n{}",
+                    tail(&out, 2000)
+                ),
+                None => bail!(
+                    "StorageTool format of node {id} did not finish within {FORMAT_TIMEOUT:?}:\n{}",
+                    tail(&out, 4096)
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    fn java_cmd(&self, out: &Path) -> anyhow::Result<Command> {
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(out)
+            .with_context(|| format!("opening {}", out.display()))?;
+        let mut cmd = Command::new(java_bin("java"));
+        cmd.args(JVM_OPTS)
+            .arg(format!(
+                "-Dlog4j2.configurationFile={}",
+                self.dir.join("log4j2.properties").display()
+            ))
+            .arg("-cp")
+            .arg(lib_classpath(&self.lib))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log));
+        Ok(cmd)
+    }
+
+    fn spawn_node(&self, index: usize) -> anyhow::Result<()> {
+        let node = &self.nodes[index];
+        let mut cmd = self.java_cmd(&node.log_path())?;
+        cmd.arg("kafka.Kafka").arg(node.props_path());
+        let child = spawn_tied_to_process(cmd)
+            .with_context(|| format!("spawning java (kafka.Kafka) for node {}", node.id))?;
+        *node.child() = Some(child);
+        Ok(())
+    }
+
+    /// Waits until metadata (through librdkafka) lists `want` brokers, failing early if a
+    /// node's JVM exits.
+    fn wait_registered(&self, want: usize, deadline: Instant) -> anyhow::Result<()> {
+        let mut consumer: Option<BaseConsumer> = None;
+        let mut last = String::from("no answer yet");
+        loop {
+            for node in &self.nodes {
+                let mut slot = node.child();
+                if let Some(child) = slot.as_mut() {
+                    if let Some(status) = child.try_wait()? {
+                        let id = node.id;
+                        *slot = None;
+                        drop(slot);
+                        bail!(
+                            "Kafka node {id} exited ({status}) during start-up; log tail:\n{}",
+                            tail(&node.log_path(), 6000)
+                        );
+                    }
+                }
+            }
+            // librdkafka only once a port answers, to keep its connection-refused noise down.
+            let any_up = self.nodes.iter().any(|nd| {
+                TcpStream::connect_timeout(
+                    &SocketAddr::from(([127, 0, 0, 1], nd.port)),
+                    Duration::from_millis(200),
+                )
+                .is_ok()
+            });
+            if any_up {
+                if consumer.is_none() {
+                    consumer = Some(
+                        ClientConfig::new()
+                            .set("bootstrap.servers", self.bootstrap())
+                            .set("log_level", "3")
+                            .create()
+                            .context("creating a librdkafka metadata client")?,
+                    );
+                }
+                if let Some(c) = &consumer {
+                    match c.fetch_metadata(None, Duration::from_secs(2)) {
+                        Ok(md) if md.brokers().len() >= want => return Ok(()),
+                        Ok(md) => {
+                            last = format!(
+                                "metadata lists brokers {:?}",
+                                md.brokers().iter().map(|b| b.id()).collect::<Vec<_>>()
+                            )
+                        }
+                        Err(e) => last = format!("metadata request failed: {e}"),
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "Kafka cluster did not list {want} brokers in time (last: {last}); {}",
+                    self.all_log_tails()
+                );
+            }
+            // Readiness polling only; bounded by the deadline.
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Comma-separated broker listener addresses of every node (including stopped ones).
+    pub fn bootstrap(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The node ids, `1..=n`.
+    pub fn broker_ids(&self) -> Vec<i32> {
+        self.nodes.iter().map(|n| n.id).collect()
+    }
+
+    /// The cluster id the storage was formatted with.
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    /// How long [`KafkaCluster::start`] took: format, JVM start, until all brokers registered.
+    pub fn startup_time(&self) -> Duration {
+        self.startup
+    }
+
+    /// Resident memory of every running node's JVM, in bytes (from `/proc`; 0 elsewhere).
+    pub fn rss_bytes(&self) -> u64 {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.child().as_ref().map(Child::id))
+            .map(rss_of)
+            .sum()
+    }
+
+    /// The process id of `broker_id`'s JVM, if running.
+    pub fn pid(&self, broker_id: i32) -> Option<u32> {
+        self.node(broker_id)
+            .ok()
+            .and_then(|n| n.child().as_ref().map(Child::id))
+    }
+
+    /// The last few KiB of `broker_id`'s log.
+    pub fn log_tail(&self, broker_id: i32) -> String {
+        match self.node(broker_id) {
+            Ok(n) => tail(&n.log_path(), 6000),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn all_log_tails(&self) -> String {
+        let mut s = String::new();
+        for n in &self.nodes {
+            let _ = write!(
+                s,
+                "\n== node {} log tail ==\n{}",
+                n.id,
+                tail(&n.log_path(), 3000)
+            );
+        }
+        s
+    }
+
+    fn node(&self, broker_id: i32) -> anyhow::Result<&Node> {
+        self.nodes
+            .iter()
+            .find(|n| n.id == broker_id)
+            .ok_or_else(|| anyhow!("no broker {broker_id} (ids are {:?})", self.broker_ids()))
+    }
+
+    fn index(&self, broker_id: i32) -> anyhow::Result<usize> {
+        self.nodes
+            .iter()
+            .position(|n| n.id == broker_id)
+            .ok_or_else(|| anyhow!("no broker {broker_id} (ids are {:?})", self.broker_ids()))
+    }
+
+    /// Creates `name` with `partitions` partitions and replication factor `rf` through
+    /// librdkafka's AdminClient, then waits until metadata shows every partition with a leader.
+    ///
+    /// Safe to call from inside a tokio runtime (the admin future runs on its own thread).
+    pub fn create_topic(&self, name: &str, partitions: i32, rf: i32) -> anyhow::Result<()> {
+        let deadline = Instant::now() + TOPIC_TIMEOUT;
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap())
+            .create()
+            .context("creating the librdkafka AdminClient")?;
+        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(rf));
+        let opts = AdminOptions::new().operation_timeout(Some(TOPIC_TIMEOUT));
+        let fut = admin.create_topics([&topic], &opts);
+        // A private current-thread runtime on its own thread: the caller may be inside tokio.
+        let results = std::thread::scope(|s| {
+            s.spawn(|| -> anyhow::Result<_> {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async { tokio::time::timeout(TOPIC_TIMEOUT, fut).await })
+                    .map_err(|_| anyhow!("CreateTopics for {name:?} timed out"))?
+                    .map_err(anyhow::Error::from)
+            })
+            .join()
+            .map_err(|_| anyhow!("the CreateTopics thread panicked"))?
+        })?;
+        for r in results {
+            if let Err((t, code)) = r {
+                bail!("creating topic {t:?} (partitions {partitions}, rf {rf}) failed: {code}");
+            }
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        wait_for_topic(&self.bootstrap(), name, partitions, remaining)
+            .map(|_| ())
+            .with_context(|| self.all_log_tails())
+    }
+
+    /// Kills `broker_id`'s JVM with SIGKILL (no clean shutdown) and reaps it.
+    pub fn kill(&self, broker_id: i32) -> anyhow::Result<()> {
+        let mut child = self
+            .node(broker_id)?
+            .child()
+            .take()
+            .ok_or_else(|| anyhow!("broker {broker_id} is not running"))?;
+        child.kill().context("killing the broker JVM")?;
+        child.wait()?;
+        Ok(())
+    }
+
+    /// Starts a killed `broker_id` again (same ports, same data) and waits until metadata lists
+    /// every broker again.
+    pub fn restart(&self, broker_id: i32) -> anyhow::Result<()> {
+        let i = self.index(broker_id)?;
+        if self.nodes[i].running() {
+            bail!("broker {broker_id} is still running: kill it first");
+        }
+        self.spawn_node(i)?;
+        let running = self.nodes.iter().filter(|n| n.running()).count();
+        self.wait_registered(running, Instant::now() + START_TIMEOUT)
+    }
+
+    /// Freezes `broker_id`'s JVM with SIGSTOP: its sockets stay open but nothing answers.
+    pub fn pause(&self, broker_id: i32) -> anyhow::Result<()> {
+        self.signal(broker_id, libc::SIGSTOP)
+    }
+
+    /// Lets a paused `broker_id` run again (SIGCONT).
+    pub fn resume(&self, broker_id: i32) -> anyhow::Result<()> {
+        self.signal(broker_id, libc::SIGCONT)
+    }
+
+    fn signal(&self, broker_id: i32, sig: libc::c_int) -> anyhow::Result<()> {
+        let pid = self
+            .pid(broker_id)
+            .ok_or_else(|| anyhow!("broker {broker_id} is not running"))?;
+        let pid = libc::pid_t::try_from(pid).context("pid out of range")?;
+        // SAFETY: kill(2) with a pid of our own child; no memory is involved.
+        if unsafe { libc::kill(pid, sig) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("signal {sig} to broker {broker_id}"));
+        }
+        Ok(())
+    }
+
+    /// Waits until metadata lists every running broker (e.g. after [`KafkaCluster::resume`]).
+    pub fn wait_all_registered(&self, timeout: Duration) -> anyhow::Result<()> {
+        let running = self.nodes.iter().filter(|n| n.running()).count();
+        self.wait_registered(running, Instant::now() + timeout)
+    }
+}
+
+impl Drop for KafkaCluster {
+    fn drop(&mut self) {
+        for node in &self.nodes {
+            if let Some(mut child) = node.child().take() {
+                // SIGKILL also ends a stopped (paused) process.
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn server_properties(node: &Node, n: usize, voters: &str, extra: &[(String, String)]) -> String {
+    let rf = n.min(3);
+    let min_isr = if n >= 3 { 2 } else { 1 };
+    let mut props: Vec<(String, String)> = [
+        ("process.roles", "broker,controller".to_owned()),
+        ("node.id", node.id.to_string()),
+        (
+            "listeners",
+            format!(
+                "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+                node.port, node.controller_port
+            ),
+        ),
+        (
+            "advertised.listeners",
+            format!("PLAINTEXT://127.0.0.1:{}", node.port),
+        ),
+        ("controller.listener.names", "CONTROLLER".to_owned()),
+        ("inter.broker.listener.name", "PLAINTEXT".to_owned()),
+        (
+            "listener.security.protocol.map",
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_owned(),
+        ),
+        ("controller.quorum.voters", voters.to_owned()),
+        ("log.dirs", node.data_dir().display().to_string()),
+        ("auto.create.topics.enable", "false".to_owned()),
+        ("num.partitions", "1".to_owned()),
+        ("default.replication.factor", rf.to_string()),
+        ("min.insync.replicas", min_isr.to_string()),
+        ("offsets.topic.replication.factor", rf.to_string()),
+        ("offsets.topic.num.partitions", "3".to_owned()),
+        ("transaction.state.log.replication.factor", rf.to_string()),
+        ("transaction.state.log.min.isr", min_isr.to_string()),
+        ("transaction.state.log.num.partitions", "3".to_owned()),
+        (
+            "share.coordinator.state.topic.replication.factor",
+            rf.to_string(),
+        ),
+        ("share.coordinator.state.topic.min.isr", min_isr.to_string()),
+        ("group.initial.rebalance.delay.ms", "0".to_owned()),
+        // Fence a dead or frozen broker quickly so leadership moves within seconds.
+        ("broker.session.timeout.ms", "4000".to_owned()),
+        ("broker.heartbeat.interval.ms", "1000".to_owned()),
+        ("replica.lag.time.max.ms", "5000".to_owned()),
+        // Small and few of everything: tests, not throughput.
+        ("log.segment.bytes", "16777216".to_owned()),
+        ("log.retention.hours", "1".to_owned()),
+        ("num.network.threads", "2".to_owned()),
+        ("num.io.threads", "2".to_owned()),
+        ("background.threads", "2".to_owned()),
+        ("num.recovery.threads.per.data.dir", "1".to_owned()),
+        ("log.cleaner.threads", "1".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (k, v) in extra {
+        props.retain(|(pk, _)| pk != k);
+        props.push((k.clone(), v.clone()));
+    }
+    let mut out = String::from("# Written by kproducer-testkit (KafkaCluster)\n");
+    for (k, v) in props {
+        let _ = writeln!(out, "{k}={v}");
+    }
+    out
+}
+
+/// A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters),
+/// the form `kafka-storage random-uuid` prints.
+fn random_cluster_id() -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut bytes = [0u8; 16];
+    for chunk in bytes.chunks_mut(8) {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
+        h.write_u32(std::process::id());
+        chunk.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    crate::kafka_interop::base64_encode_with(&bytes, crate::kafka_interop::URL_SAFE, false)
+}
+
+/// A fresh cluster directory under `$TMPDIR/kproducer-kafka/`, after removing the ones left
+/// behind by test processes that no longer exist (their `Drop` never ran).
+fn make_cluster_dir() -> anyhow::Result<PathBuf> {
+    let root = std::env::temp_dir().join("kproducer-kafka");
+    fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    if let Ok(entries) = fs::read_dir(&root) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name
+                .split('-')
+                .nth(1)
+                .and_then(|p| p.parse::<libc::pid_t>().ok());
+            // SAFETY: kill(pid, 0) only checks that the process exists.
+            if let Some(pid) = pid {
+                let alive = unsafe { libc::kill(pid, 0) } == 0
+                    || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+                if !alive {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("cluster-{}-", std::process::id()))
+        .tempdir_in(&root)
+        .context("creating the cluster directory")?;
+    // Removed by KafkaCluster's Drop, after the JVMs are dead.
+    Ok(dir.keep())
+}
+
+fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").context("binding a probe listener"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
+}
+
+/// Waits for `child` until `deadline`; kills it and returns `None` on timeout.
+pub(crate) fn wait_until(
+    child: &mut Child,
+    deadline: Instant,
+) -> anyhow::Result<Option<ExitStatus>> {
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        // Polling a child process; bounded by the deadline.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn rss_of(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+pub(crate) fn tail(path: &Path, max: u64) -> String {
+    let read = || -> std::io::Result<String> {
+        let mut f = File::open(path)?;
+        let len = f.metadata()?.len();
+        f.seek(SeekFrom::Start(len.saturating_sub(max)))?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)?;
+        Ok(String::from_utf8_lossy(&buf).into_owned())
+    };
+    read().unwrap_or_else(|e| format!("<cannot read {}: {e}>", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_comes_from_the_pom() {
+        assert_eq!(
+            pom_version("<p><kafka.version> 4.1.0 </kafka.version></p>"),
+            Some("4.1.0")
+        );
+        assert_eq!(pom_version("<p/>"), None);
+        assert!(kafka_version().starts_with("4."));
+    }
+
+    #[test]
+    fn cluster_ids_are_22_url_safe_chars_and_differ() {
+        let a = random_cluster_id();
+        let b = random_cluster_id();
+        assert_eq!(a.len(), 22);
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn three_node_properties_replicate_and_require_two_in_sync() {
+        let node = Node {
+            id: 2,
+            port: 9092,
+            controller_port: 9093,
+            dir: PathBuf::from("/tmp/x/node-2"),
+            child: Mutex::new(None),
+        };
+        let voters = "1@127.0.0.1:1,2@127.0.0.1:9093,3@127.0.0.1:3";
+        let p = server_properties(
+            &node,
+            3,
+            voters,
+            &[("auto.create.topics.enable".into(), "true".into())],
+        );
+        for line in [
+            "node.id=2",
+            "min.insync.replicas=2",
+            "offsets.topic.replication.factor=3",
+            "default.replication.factor=3",
+            "group.initial.rebalance.delay.ms=0",
+            "advertised.listeners=PLAINTEXT://127.0.0.1:9092",
+            "controller.quorum.voters=1@127.0.0.1:1,2@127.0.0.1:9093,3@127.0.0.1:3",
+        ] {
+            assert!(p.lines().any(|l| l == line), "{line} missing in\n{p}");
+        }
+        // The override replaced the default instead of adding a second line.
+        assert_eq!(p.matches("auto.create.topics.enable").count(), 1);
+        assert!(p.contains("auto.create.topics.enable=true"));
+
+        let single = server_properties(&node, 1, "2@127.0.0.1:9093", &[]);
+        assert!(single.lines().any(|l| l == "min.insync.replicas=1"));
+        assert!(single
+            .lines()
+            .any(|l| l == "offsets.topic.replication.factor=1"));
+    }
+}
