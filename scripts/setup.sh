@@ -84,3 +84,14 @@ else
   mv "$kafka_home/interop.partial" "$kafka_home/interop"
   log "Java interop helper compiled in $(( $(date +%s) - start )) s"
 fi
+
+# 4. cargo-fuzz, for fuzz/run.sh (CI runs each fuzz target briefly). Built from crates.io once;
+#    it runs on the stable toolchain with RUSTC_BOOTSTRAP=1, so no nightly is needed.
+if cargo fuzz --version >/dev/null 2>&1; then
+  log "cargo-fuzz already installed: $(cargo fuzz --version)"
+else
+  log "building cargo-fuzz into $CARGO_BIN (once per machine; about 4 minutes on 2 cores)"
+  start=$(date +%s)
+  cargo install cargo-fuzz --version 0.13.2 --locked --quiet
+  log "cargo-fuzz installed in $(( $(date +%s) - start )) s"
+fi

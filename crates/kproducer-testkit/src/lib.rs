@@ -9,6 +9,7 @@
 //! - [`read_all`]: reads a whole topic back with librdkafka (CRCs checked), the independent
 //!   judge of what a producer wrote.
 //! - [`rdkafka_produce`]: librdkafka's own producer, the reference to compare against.
+//! - [`FaultProxy`]: a loopback TCP proxy that cuts, stalls, delays or refuses connections.
 //! - [`KafkaCluster`]: a real Apache Kafka 4.x cluster (1 or 3 KRaft nodes) from the jars
 //!   `scripts/setup.sh` fetches, with kill/restart/pause; [`java_produce`] / [`java_consume`]
 //!   run Java's own KafkaProducer / KafkaConsumer against it.
@@ -36,6 +37,7 @@ mod metadata;
 mod mock;
 mod probe;
 mod produce;
+mod proxy;
 mod spawn;
 mod verify;
 
@@ -46,6 +48,10 @@ pub use metadata::{partition_leaders, wait_for_topic};
 pub use mock::{MockKafka, MockKafkaThread};
 pub use probe::{api_versions_probe, ApiVersionsAnswer};
 pub use produce::{rdkafka_produce, rdkafka_produce_with, Delivery, TestRecord};
+pub use proxy::{Direction, FaultProxy, ProxyStats};
+/// librdkafka's API keys and error codes, for [`MockKafka::request_errors`] without a direct
+/// `rdkafka` dependency.
+pub use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 pub use verify::{
     by_partition, read_all, read_all_with, ConsumedRecord, Isolation, ReadOptions, TimestampType,
 };

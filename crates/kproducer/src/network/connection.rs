@@ -645,7 +645,7 @@ impl<T: Decodable> Future for PendingResponse<T> {
     }
 }
 
-fn decode_response<T: Decodable>(
+pub(crate) fn decode_response<T: Decodable>(
     mut frame: Bytes,
     api_key: i16,
     version: i16,

@@ -26,6 +26,36 @@ mod versions;
 #[cfg(test)]
 mod tests;
 
+/// The response path's pure steps, exposed for the fuzz targets in `fuzz/` so they exercise
+/// exactly what a connection runs on a broker's bytes. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::protocol::Decodable;
+
+    use super::{ApiVersions, NetworkError};
+
+    /// Takes one complete response frame off `buf`, as the reader task does.
+    pub fn next_frame(buf: &mut BytesMut, limit: usize) -> Result<Option<Bytes>, NetworkError> {
+        super::frame::next_frame(buf, limit)
+    }
+
+    /// Decodes a response frame (header and body), as a `PendingResponse` does when polled.
+    pub fn decode_response<T: Decodable>(
+        frame: Bytes,
+        api_key: i16,
+        version: i16,
+        header_version: i16,
+    ) -> Result<T, NetworkError> {
+        super::connection::decode_response(frame, api_key, version, header_version)
+    }
+
+    /// Decodes an ApiVersions response body, as negotiation does: (error code, ranges).
+    pub fn decode_api_versions(body: &[u8], version: i16) -> Result<(i16, ApiVersions), String> {
+        super::versions::decode_api_versions(body, version).map(|a| (a.error_code, a.versions))
+    }
+}
+
 use std::time::Duration;
 
 pub use connection::{Connection, PendingResponse};
