@@ -37,6 +37,7 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(300);
 
 const HELP: &str = "\
 usage: kproducer-bench [--quick] [--repeat N] [--targets sink,tansu] [--out FILE]
+       kproducer-bench sink     (an ack sink alone, until stdin closes; prints its address)
 
 Runs every workload (100 B and 1 KiB records, acks=1 and all, linger.ms=5, batch.size=16384)
 through kproducer and librdkafka, against an in-process ack sink and a local Tansu broker.
@@ -49,6 +50,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("client") => client_main(&args[1..]),
+        Some("sink") => sink_main(),
         Some("-h") | Some("--help") => {
             println!("{HELP}");
             Ok(())
@@ -62,6 +64,16 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `kproducer-bench sink`: an ack sink alone (for profiling a client by hand); prints its
+/// address and serves until stdin closes.
+fn sink_main() -> Result<()> {
+    let sink = AckSink::start(PARTITIONS)?;
+    println!("{}", sink.bootstrap());
+    let mut rest = Vec::new();
+    std::io::stdin().read_to_end(&mut rest)?;
+    Ok(())
 }
 
 /// `kproducer-bench client --client C --bootstrap B --topic T --workload JSON --records N [--rate R]`:
