@@ -13,6 +13,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -308,6 +309,12 @@ fn bench_main(args: &[String]) -> Result<()> {
                     throughput_run: max_run,
                     latency_run: lat,
                 });
+            }
+            if let Some(s) = &sink {
+                let old = s.counters().old_format_messages.load(Ordering::Relaxed);
+                if old > 0 {
+                    bail!("a client sent {old} old-format (magic 0/1) messages to the sink");
+                }
             }
         }
     }

@@ -31,9 +31,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
-/// `(api_key, min, max)` the sink announces.
-const API_VERSIONS: [(i16, i16, i16); 4] = [
+/// `(api_key, min, max)` the sink announces. Fetch is announced but never answered: librdkafka
+/// enables record batch v2 only if the broker has Produce ≥ 3 *and* Fetch ≥ 4, and otherwise
+/// falls back to the old message format (magic 0).
+const API_VERSIONS: [(i16, i16, i16); 5] = [
     (0, 3, 9),  // Produce
+    (1, 4, 12), // Fetch
     (3, 0, 12), // Metadata
     (18, 0, 3), // ApiVersions
     (22, 0, 4), // InitProducerId
@@ -50,6 +53,9 @@ pub struct SinkCounters {
     pub produce_requests: AtomicU64,
     /// Records in those requests.
     pub records: AtomicU64,
+    /// Old-format (magic 0/1) messages seen: a client that sends them is not benchmarking the
+    /// current format.
+    pub old_format_messages: AtomicU64,
 }
 
 struct Shared {
@@ -251,14 +257,16 @@ fn answer(mut frame: Bytes, shared: &Shared, port: u16, out: &mut BytesMut) -> R
         ApiKey::Produce => {
             let request = ProduceRequest::decode(&mut frame, version)?;
             let mut records_total = 0u64;
+            let mut old_total = 0u64;
             let mut responses = Vec::with_capacity(request.topic_data.len());
             {
                 let mut offsets = shared.offsets.lock().unwrap_or_else(|e| e.into_inner());
                 for topic in request.topic_data {
                     let mut partitions = Vec::with_capacity(topic.partition_data.len());
                     for p in topic.partition_data {
-                        let count = p.records.as_ref().map(count_records).unwrap_or(0);
+                        let (count, old) = p.records.as_ref().map(count_records).unwrap_or((0, 0));
                         records_total += count;
+                        old_total += old;
                         let next = offsets
                             .entry((topic.name.0.to_string(), p.index))
                             .or_insert(0);
@@ -287,6 +295,10 @@ fn answer(mut frame: Bytes, shared: &Shared, port: u16, out: &mut BytesMut) -> R
                 .counters
                 .records
                 .fetch_add(records_total, Ordering::Relaxed);
+            shared
+                .counters
+                .old_format_messages
+                .fetch_add(old_total, Ordering::Relaxed);
             if request.acks == 0 {
                 return Ok(());
             }
@@ -319,21 +331,30 @@ fn topic_metadata(name: TopicName, partitions: i32) -> MetadataResponseTopic {
         )
 }
 
-/// Records in a Produce partition's data: the sum of the v2 batches' record counts.
-fn count_records(records: &Bytes) -> u64 {
-    // v2 batch: baseOffset i64, batchLength i32 (bytes after this field), ..., records count
-    // i32 at byte 57.
-    let mut total = 0u64;
+/// Records in a Produce partition's data: the sum of the v2 batches' record counts (an old
+/// format message, magic 0 or 1, counts as one).
+/// Returns `(records, of which old-format messages)`.
+fn count_records(records: &Bytes) -> (u64, u64) {
+    // Every entry starts with offset i64, length i32 (bytes after this field); magic is at
+    // byte 16; a v2 batch has its record count as i32 at byte 57.
+    let (mut total, mut old) = (0u64, 0u64);
     let mut rest = &records[..];
-    while rest.len() >= 61 {
+    while rest.len() >= 17 {
         let len = i32::from_be_bytes([rest[8], rest[9], rest[10], rest[11]]);
         let Ok(len) = usize::try_from(len) else { break };
-        let count = i32::from_be_bytes([rest[57], rest[58], rest[59], rest[60]]);
-        total += u64::try_from(count).unwrap_or(0);
+        total += match rest.get(57..61) {
+            Some(c) if rest[16] == 2 => {
+                u64::try_from(i32::from_be_bytes([c[0], c[1], c[2], c[3]])).unwrap_or(0)
+            }
+            _ => {
+                old += 1;
+                1
+            }
+        };
         let end = (12 + len).min(rest.len());
         rest = &rest[end..];
     }
-    total
+    (total, old)
 }
 
 fn respond<T: Encodable + HeaderVersion>(
@@ -370,10 +391,15 @@ mod tests {
             let mut batch = vec![0u8; 61 + 10];
             let len = (batch.len() - 12) as i32;
             batch[8..12].copy_from_slice(&len.to_be_bytes());
+            batch[16] = 2;
             batch[57..61].copy_from_slice(&count.to_be_bytes());
             buf.extend_from_slice(&batch);
         }
-        assert_eq!(count_records(&buf.freeze()), 8);
-        assert_eq!(count_records(&Bytes::from_static(b"short")), 0);
+        // An old-format message counts as one record.
+        let mut old = vec![0u8; 40];
+        old[8..12].copy_from_slice(&28i32.to_be_bytes());
+        buf.extend_from_slice(&old);
+        assert_eq!(count_records(&buf.freeze()), (9, 1));
+        assert_eq!(count_records(&Bytes::from_static(b"short")), (0, 0));
     }
 }
