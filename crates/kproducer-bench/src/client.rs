@@ -1,0 +1,329 @@
+//! The two clients under test, driven the same way: a warm-up record (metadata, connection),
+//! then either as many records as fast as they go (the throughput phase) or records paced at a
+//! fixed rate with send-to-ack latency recorded (the latency phase). CPU time and peak memory
+//! are the process's own, so run each client in its own process.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use kproducer::{Producer, ProducerConfig, ProducerRecord};
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{
+    BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer,
+};
+use rdkafka::ClientContext;
+use serde::{Deserialize, Serialize};
+
+use crate::usage::self_usage;
+
+/// One benchmark configuration, applied identically to both clients.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Workload {
+    /// Value size in bytes (keys are null).
+    pub record_size: usize,
+    /// `acks`: "1" or "all".
+    pub acks: String,
+    /// `compression.type`: "none", "lz4", "zstd", ...
+    pub compression: String,
+    /// `linger.ms`.
+    pub linger_ms: u64,
+    /// `batch.size` (librdkafka's default differs from Java's, so it is always set).
+    pub batch_size: usize,
+}
+
+impl Workload {
+    /// Settings shared by both clients (Java names; librdkafka accepts them as aliases).
+    /// Idempotence is off in both, since acks=1 does not allow it; `buffer.memory` (32 MiB)
+    /// and 5 requests in flight are Java's defaults, mirrored in librdkafka below.
+    pub fn common_settings(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("acks", self.acks.clone()),
+            ("compression.type", self.compression.clone()),
+            ("linger.ms", self.linger_ms.to_string()),
+            ("batch.size", self.batch_size.to_string()),
+            ("enable.idempotence", "false".into()),
+            ("max.in.flight.requests.per.connection", "5".into()),
+        ]
+    }
+}
+
+/// What to run: `records` records, unpaced (`rate` = None) or at `rate` records/s.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Phase {
+    /// Records to send after the warm-up record.
+    pub records: u64,
+    /// Pace at this many records per second; `None`: as fast as possible.
+    pub rate: Option<f64>,
+}
+
+/// One client run's measurements, as the subprocess prints them (one JSON line).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientResult {
+    /// "kproducer" or "librdkafka".
+    pub client: String,
+    /// Records acknowledged in the measured phase.
+    pub acked: u64,
+    /// Records that failed.
+    pub failed: u64,
+    /// From the first send to the last acknowledgement, in seconds.
+    pub elapsed_s: f64,
+    /// User + system CPU time of the whole process over the phase, in seconds.
+    pub cpu_s: f64,
+    /// Peak RSS of the process, KiB.
+    pub max_rss_kib: i64,
+    /// Median send-to-ack latency (latency phase only), µs.
+    pub p50_us: Option<u64>,
+    /// 99th percentile send-to-ack latency (latency phase only), µs.
+    pub p99_us: Option<u64>,
+}
+
+/// Latency histogram in µs, shared with the delivery callbacks.
+type Latencies = Arc<Mutex<Histogram<u64>>>;
+
+fn new_latencies() -> Result<Latencies> {
+    // 1 µs to 1 h at 3 significant digits.
+    Ok(Arc::new(Mutex::new(Histogram::new_with_bounds(
+        1,
+        3_600_000_000,
+        3,
+    )?)))
+}
+
+fn record_latency(h: &Latencies, since: Instant) {
+    let us = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+    h.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .saturating_record(us);
+}
+
+fn percentiles(h: &Latencies) -> (Option<u64>, Option<u64>) {
+    let h = h.lock().unwrap_or_else(|e| e.into_inner());
+    if h.is_empty() {
+        return (None, None);
+    }
+    (
+        Some(h.value_at_quantile(0.5)),
+        Some(h.value_at_quantile(0.99)),
+    )
+}
+
+/// Runs kproducer on a fresh multi-threaded tokio runtime (2 workers, as the CLI).
+pub fn run_kproducer(
+    bootstrap: &str,
+    topic: &str,
+    w: &Workload,
+    phase: Phase,
+) -> Result<ClientResult> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(kproducer_phase(bootstrap, topic, w, phase))
+}
+
+async fn kproducer_phase(
+    bootstrap: &str,
+    topic: &str,
+    w: &Workload,
+    phase: Phase,
+) -> Result<ClientResult> {
+    let mut settings = w.common_settings();
+    settings.push(("bootstrap.servers", bootstrap.to_string()));
+    let producer: Producer<Vec<u8>, Bytes> = Producer::new(ProducerConfig::from_map(settings)?)?;
+    let payload = Bytes::from(vec![b'x'; w.record_size]);
+
+    producer
+        .send(ProducerRecord::new(topic, payload.clone()))
+        .await?
+        .await
+        .context("warm-up record")?;
+
+    let acked = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let latencies = new_latencies()?;
+    let usage0 = self_usage();
+    let t0 = Instant::now();
+    for i in 0..phase.records {
+        if let Some(rate) = phase.rate {
+            let due = t0 + Duration::from_secs_f64(i as f64 / rate);
+            if due > Instant::now() + Duration::from_millis(1) {
+                tokio::time::sleep_until(due.into()).await;
+            }
+        }
+        // Clock reads only where latency is measured: they are not free on every machine.
+        let lat = phase.rate.map(|_| (latencies.clone(), Instant::now()));
+        let (acked, failed) = (acked.clone(), failed.clone());
+        producer
+            .send_with_callback(ProducerRecord::new(topic, payload.clone()), move |r| {
+                match r {
+                    Ok(_) => acked.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => failed.fetch_add(1, Ordering::Relaxed),
+                };
+                if let Some((lat, sent_at)) = &lat {
+                    record_latency(lat, *sent_at);
+                }
+            })
+            .await?;
+    }
+    producer.flush().await;
+    let elapsed = t0.elapsed();
+    let usage1 = self_usage();
+    producer.close(Duration::from_secs(30)).await;
+    let (p50_us, p99_us) = percentiles(&latencies);
+    Ok(ClientResult {
+        client: "kproducer".into(),
+        acked: acked.load(Ordering::Relaxed),
+        failed: failed.load(Ordering::Relaxed),
+        elapsed_s: elapsed.as_secs_f64(),
+        cpu_s: (usage1.cpu - usage0.cpu).as_secs_f64(),
+        max_rss_kib: self_usage().max_rss_kib,
+        p50_us,
+        p99_us,
+    })
+}
+
+/// Counts delivery reports and records latency (the opaque is the send time in ns after `t0`).
+struct Reports {
+    t0: Instant,
+    acked: AtomicU64,
+    failed: AtomicU64,
+    latencies: Option<Latencies>,
+}
+
+impl ClientContext for Reports {}
+
+impl ProducerContext for Reports {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, sent_ns: usize) {
+        match result {
+            Ok(_) => self.acked.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
+        };
+        if let Some(lat) = &self.latencies {
+            record_latency(lat, self.t0 + Duration::from_nanos(sent_ns as u64));
+        }
+    }
+}
+
+/// Runs librdkafka through `ThreadedProducer`: its own thread serves delivery reports as they
+/// come. (rdkafka's `poll(timeout)` loops until the timeout and busy-waits its last millisecond,
+/// so calling it from the sending loop would bill librdkafka for CPU it does not use.)
+pub fn run_rdkafka(
+    bootstrap: &str,
+    topic: &str,
+    w: &Workload,
+    phase: Phase,
+) -> Result<ClientResult> {
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", bootstrap)
+        // Java's buffer.memory (32 MiB) is the bound; the message count is not.
+        .set("queue.buffering.max.kbytes", "32768")
+        .set("queue.buffering.max.messages", "10000000");
+    for (k, v) in w.common_settings() {
+        cfg.set(k, v);
+    }
+    let latencies = match phase.rate {
+        Some(_) => Some(new_latencies()?),
+        None => None,
+    };
+    let t0_holder = Instant::now();
+    let producer: ThreadedProducer<Reports> = cfg
+        .create_with_context(Reports {
+            t0: t0_holder,
+            acked: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            latencies: latencies.clone(),
+        })
+        .context("creating the librdkafka producer")?;
+    let payload = vec![b'x'; w.record_size];
+
+    // Warm-up: metadata and connection; its report is not counted below.
+    send_rd(&producer, topic, &payload, 0)?;
+    wait_for_reports(&producer, 1)?;
+    let (acked0, failed0) = (
+        producer.context().acked.load(Ordering::Relaxed),
+        producer.context().failed.load(Ordering::Relaxed),
+    );
+    if failed0 > 0 {
+        bail!("librdkafka warm-up record failed");
+    }
+
+    let usage0 = self_usage();
+    let t0 = Instant::now();
+    let base_ns = t0.duration_since(t0_holder);
+    for i in 0..phase.records {
+        if let Some(rate) = phase.rate {
+            let due = t0 + Duration::from_secs_f64(i as f64 / rate);
+            let now = Instant::now();
+            if due > now + Duration::from_millis(1) {
+                std::thread::sleep(due - now);
+            }
+        }
+        let sent_ns = match phase.rate {
+            Some(_) => (base_ns + t0.elapsed()).as_nanos() as usize,
+            None => 0,
+        };
+        send_rd(&producer, topic, &payload, sent_ns)?;
+    }
+    wait_for_reports(&producer, 1 + phase.records)?;
+    let elapsed = t0.elapsed();
+    let usage1 = self_usage();
+    let ctx = producer.context();
+    let (p50_us, p99_us) = match &latencies {
+        Some(l) => percentiles(l),
+        None => (None, None),
+    };
+    Ok(ClientResult {
+        client: "librdkafka".into(),
+        acked: ctx.acked.load(Ordering::Relaxed) - acked0,
+        failed: ctx.failed.load(Ordering::Relaxed),
+        elapsed_s: elapsed.as_secs_f64(),
+        cpu_s: (usage1.cpu - usage0.cpu).as_secs_f64(),
+        max_rss_kib: self_usage().max_rss_kib,
+        p50_us,
+        p99_us,
+    })
+}
+
+/// Waits until `n` delivery reports in all arrived (rdkafka's `flush` polls in 100 ms steps,
+/// which would add up to 100 ms to the measured time).
+fn wait_for_reports(producer: &ThreadedProducer<Reports>, n: u64) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let ctx = producer.context();
+    while ctx.acked.load(Ordering::Relaxed) + ctx.failed.load(Ordering::Relaxed) < n {
+        if Instant::now() > deadline {
+            bail!("librdkafka: delivery reports missing after 120 s");
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    Ok(())
+}
+
+fn send_rd(
+    producer: &ThreadedProducer<Reports>,
+    topic: &str,
+    payload: &[u8],
+    opaque: usize,
+) -> Result<()> {
+    let mut record =
+        BaseRecord::<[u8], [u8], usize>::with_opaque_to(topic, opaque).payload(payload);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                if Instant::now() < deadline =>
+            {
+                record = back;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Err((e, _)) => return Err(anyhow!("librdkafka send: {e}")),
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Benchmark support for kproducer: an in-process Kafka [`AckSink`], the two clients under test
+//! ([`client::run_kproducer`], [`client::run_rdkafka`]) driven by one [`client::Workload`], and
+//! [`usage::self_usage`] for CPU time and peak memory.
+//!
+//! The `kproducer-bench` binary runs every workload through both clients, each in its own
+//! subprocess, against Tansu and the ack sink; `alloc-count` counts heap allocations per record.
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod sink;
+pub mod usage;
+
+pub use sink::AckSink;

@@ -1,0 +1,479 @@
+//! `kproducer-bench`: the same workloads through kproducer and librdkafka, side by side, against
+//! a local Tansu broker and an in-process ack sink. Each client runs in its own subprocess (this
+//! binary's `client` command) so CPU time and peak RSS are the client's alone.
+//!
+//! ```text
+//! cargo run --release -p kproducer-bench -- [--quick] [--repeat N] [--targets sink,tansu] [--out FILE]
+//! ```
+//!
+//! Per workload: throughput (records/s, MB/s) and CPU time per record at full speed, then p50/p99
+//! send-to-ack latency with both clients paced at 50 % of the slower one's maximum, and peak RSS.
+//! Prints a table and writes JSON (default `target/bench/results.json`).
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use kproducer_bench::client::{run_kproducer, run_rdkafka, ClientResult, Phase, Workload};
+use kproducer_bench::AckSink;
+use kproducer_testkit::{unique_name, Broker};
+use serde::Serialize;
+
+/// Value sizes of the workloads.
+const SIZES: &[usize] = &[100, 1024];
+/// `acks` of the workloads.
+const ACKS: &[&str] = &["1", "all"];
+/// `compression.type` of the workloads: add "lz4" and "zstd" here once kproducer compresses.
+const COMPRESSIONS: &[&str] = &["none"];
+const LINGER_MS: u64 = 5;
+/// Java's default `batch.size`, set in both clients.
+const BATCH_SIZE: usize = 16_384;
+const PARTITIONS: i32 = 3;
+const CLIENTS: &[&str] = &["kproducer", "librdkafka"];
+/// A client subprocess taking longer than this is killed and reported.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(300);
+
+const HELP: &str = "\
+usage: kproducer-bench [--quick] [--repeat N] [--targets sink,tansu] [--out FILE]
+       kproducer-bench sink     (an ack sink alone, until stdin closes; prints its address)
+
+Runs every workload (100 B and 1 KiB records, acks=1 and all, linger.ms=5, batch.size=16384)
+through kproducer and librdkafka, against an in-process ack sink and a local Tansu broker.
+  --quick          short smoke run (fewer records, 1 s latency phase)
+  --repeat N       throughput runs per client, alternating; the best counts (default 1)
+  --targets LIST   comma-separated subset of: sink, tansu (default: both)
+  --out FILE       JSON results (default: target/bench/results.json)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("client") => client_main(&args[1..]),
+        Some("sink") => sink_main(),
+        Some("-h") | Some("--help") => {
+            println!("{HELP}");
+            Ok(())
+        }
+        _ => bench_main(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kproducer-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `kproducer-bench sink`: an ack sink alone (for profiling a client by hand); prints its
+/// address and serves until stdin closes.
+fn sink_main() -> Result<()> {
+    let sink = AckSink::start(PARTITIONS)?;
+    println!("{}", sink.bootstrap());
+    let mut rest = Vec::new();
+    std::io::stdin().read_to_end(&mut rest)?;
+    Ok(())
+}
+
+/// `kproducer-bench client --client C --bootstrap B --topic T --workload JSON --records N [--rate R]`:
+/// runs one phase and prints one JSON `ClientResult` line.
+fn client_main(args: &[String]) -> Result<()> {
+    let get = |name: &str| -> Result<&str> {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(String::as_str)
+            .ok_or_else(|| anyhow!("client: {name} is required"))
+    };
+    let workload: Workload = serde_json::from_str(get("--workload")?)?;
+    let phase = Phase {
+        records: get("--records")?.parse()?,
+        rate: match get("--rate") {
+            Ok(r) => Some(r.parse()?),
+            Err(_) => None,
+        },
+    };
+    let (bootstrap, topic) = (get("--bootstrap")?, get("--topic")?);
+    let result = match get("--client")? {
+        "kproducer" => run_kproducer(bootstrap, topic, &workload, phase)?,
+        "librdkafka" => run_rdkafka(bootstrap, topic, &workload, phase)?,
+        other => bail!("unknown client {other}"),
+    };
+    println!("{}", serde_json::to_string(&result)?);
+    Ok(())
+}
+
+struct Options {
+    quick: bool,
+    repeat: u32,
+    targets: Vec<String>,
+    out: PathBuf,
+}
+
+/// `target/bench/results.json` of the workspace (`CARGO_TARGET_DIR` if set).
+fn default_out() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+            manifest
+                .parent()
+                .and_then(|p| p.parent())
+                .map_or_else(|| PathBuf::from("target"), |root| root.join("target"))
+        });
+    target.join("bench").join("results.json")
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut o = Options {
+        quick: false,
+        repeat: 1,
+        targets: vec!["sink".into(), "tansu".into()],
+        out: default_out(),
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => o.quick = true,
+            "--repeat" => {
+                let v = it.next().ok_or_else(|| anyhow!("--repeat needs a value"))?;
+                o.repeat = v.parse::<u32>()?.max(1);
+            }
+            "--targets" => {
+                let v = it
+                    .next()
+                    .ok_or_else(|| anyhow!("--targets needs a value"))?;
+                o.targets = v.split(',').map(|s| s.trim().to_string()).collect();
+                if let Some(bad) = o.targets.iter().find(|t| *t != "sink" && *t != "tansu") {
+                    bail!("unknown target {bad:?} (sink, tansu)");
+                }
+            }
+            "--out" => {
+                o.out = it
+                    .next()
+                    .ok_or_else(|| anyhow!("--out needs a value"))?
+                    .into()
+            }
+            other => bail!("unknown option {other:?}\n\n{HELP}"),
+        }
+    }
+    Ok(o)
+}
+
+/// One client on one workload and target.
+#[derive(Debug, Clone, Serialize)]
+struct Row {
+    target: String,
+    workload: Workload,
+    client: String,
+    records_per_s: f64,
+    mb_per_s: f64,
+    cpu_us_per_record: f64,
+    latency_rate: f64,
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    peak_rss_mib: f64,
+    throughput_run: ClientResult,
+    latency_run: ClientResult,
+}
+
+/// kproducer / librdkafka for one workload and target.
+#[derive(Debug, Clone, Serialize)]
+struct Ratio {
+    target: String,
+    workload: Workload,
+    throughput: f64,
+    cpu_per_record: f64,
+    p50: Option<f64>,
+    p99: Option<f64>,
+    peak_rss: f64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    quick: bool,
+    repeat: u32,
+    host_cpus: usize,
+    rows: Vec<Row>,
+    ratios_kproducer_over_librdkafka: Vec<Ratio>,
+}
+
+fn bench_main(args: &[String]) -> Result<()> {
+    let o = parse(args)?;
+    if cfg!(debug_assertions) {
+        eprintln!("warning: a debug build; run with --release for meaningful numbers");
+    }
+    let workloads: Vec<Workload> = SIZES
+        .iter()
+        .flat_map(|&size| {
+            ACKS.iter().flat_map(move |&acks| {
+                COMPRESSIONS.iter().map(move |&c| Workload {
+                    record_size: size,
+                    acks: acks.into(),
+                    compression: c.into(),
+                    linger_ms: LINGER_MS,
+                    batch_size: BATCH_SIZE,
+                })
+            })
+        })
+        .collect();
+    let mut rows = Vec::new();
+    for target in &o.targets {
+        let sink = if target == "sink" {
+            Some(AckSink::start(PARTITIONS)?)
+        } else {
+            None
+        };
+        for w in &workloads {
+            // A fresh Tansu per workload keeps its in-memory log small.
+            let broker = if sink.is_none() {
+                Some(Broker::start().context("starting Tansu (scripts/setup.sh installs it)")?)
+            } else {
+                None
+            };
+            let bootstrap = match (&sink, &broker) {
+                (Some(s), _) => s.bootstrap(),
+                (_, Some(b)) => b.bootstrap(),
+                _ => bail!("no target"),
+            };
+            let topic_for = |client: &str| -> Result<String> {
+                let t = unique_name(&format!("bench-{client}"));
+                if let Some(b) = &broker {
+                    b.create_topic(&t, PARTITIONS)?;
+                }
+                Ok(t)
+            };
+            let records = match (o.quick, w.record_size <= 100) {
+                (true, true) => 50_000,
+                (true, false) => 15_000,
+                (false, true) => 1_000_000,
+                (false, false) => 300_000,
+            };
+            // Clients alternate, so background load hits both alike; the best run counts.
+            let mut max_runs: Vec<Option<ClientResult>> = vec![None; CLIENTS.len()];
+            for _ in 0..o.repeat {
+                for (client, best) in CLIENTS.iter().zip(max_runs.iter_mut()) {
+                    let topic = topic_for(client)?;
+                    let r = run_client(client, &bootstrap, &topic, w, records, None)?;
+                    eprintln!(
+                        "{target} {}B acks={} {}: {client}: {:.0} records/s, {:.2} µs CPU/record",
+                        w.record_size,
+                        w.acks,
+                        w.compression,
+                        r.acked as f64 / r.elapsed_s,
+                        r.cpu_s * 1e6 / r.acked.max(1) as f64
+                    );
+                    let faster = best.as_ref().is_none_or(|b| {
+                        r.acked as f64 / r.elapsed_s > b.acked as f64 / b.elapsed_s
+                    });
+                    if faster {
+                        *best = Some(r);
+                    }
+                }
+            }
+            let max_runs: Vec<ClientResult> = max_runs.into_iter().flatten().collect();
+            let slowest = max_runs
+                .iter()
+                .map(|r| r.acked as f64 / r.elapsed_s)
+                .fold(f64::INFINITY, f64::min);
+            let rate = (slowest * 0.5).max(100.0);
+            let secs = if o.quick { 1.0 } else { 5.0 };
+            for (client, max_run) in CLIENTS.iter().zip(max_runs) {
+                let topic = topic_for(client)?;
+                let lat = run_client(
+                    client,
+                    &bootstrap,
+                    &topic,
+                    w,
+                    (rate * secs) as u64,
+                    Some(rate),
+                )?;
+                eprintln!(
+                    "{target} {}B acks={} {}: {client}: at {rate:.0}/s p50 {:?} µs, p99 {:?} µs",
+                    w.record_size, w.acks, w.compression, lat.p50_us, lat.p99_us
+                );
+                let rps = max_run.acked as f64 / max_run.elapsed_s;
+                rows.push(Row {
+                    target: target.clone(),
+                    workload: w.clone(),
+                    client: client.to_string(),
+                    records_per_s: rps,
+                    mb_per_s: rps * w.record_size as f64 / (1024.0 * 1024.0),
+                    cpu_us_per_record: max_run.cpu_s * 1e6 / max_run.acked.max(1) as f64,
+                    latency_rate: rate,
+                    p50_ms: lat.p50_us.map(|u| u as f64 / 1000.0),
+                    p99_ms: lat.p99_us.map(|u| u as f64 / 1000.0),
+                    peak_rss_mib: max_run.max_rss_kib.max(lat.max_rss_kib) as f64 / 1024.0,
+                    throughput_run: max_run,
+                    latency_run: lat,
+                });
+            }
+            if let Some(s) = &sink {
+                let old = s.counters().old_format_messages.load(Ordering::Relaxed);
+                if old > 0 {
+                    bail!("a client sent {old} old-format (magic 0/1) messages to the sink");
+                }
+            }
+        }
+    }
+    let ratios = ratios(&rows);
+    print_table(&rows, &ratios);
+    let report = Report {
+        quick: o.quick,
+        repeat: o.repeat,
+        host_cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        rows,
+        ratios_kproducer_over_librdkafka: ratios,
+    };
+    if let Some(dir) = o.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&o.out, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", o.out.display()))?;
+    println!("\nresults written to {}", o.out.display());
+    Ok(())
+}
+
+/// Runs one phase in a subprocess and checks every record was acknowledged.
+fn run_client(
+    client: &str,
+    bootstrap: &str,
+    topic: &str,
+    w: &Workload,
+    records: u64,
+    rate: Option<f64>,
+) -> Result<ClientResult> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["client", "--client", client, "--bootstrap", bootstrap])
+        .args(["--topic", topic, "--workload", &serde_json::to_string(w)?])
+        .args(["--records", &records.to_string()]);
+    if let Some(r) = rate {
+        cmd.args(["--rate", &format!("{r:.3}")]);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("spawning the client subprocess")?;
+    let deadline = Instant::now() + CLIENT_TIMEOUT;
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("{client} did not finish within {CLIENT_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    if let Some(mut s) = child.stdout.take() {
+        s.read_to_string(&mut stdout)?;
+    }
+    if let Some(mut s) = child.stderr.take() {
+        s.read_to_string(&mut stderr)?;
+    }
+    if !status.success() {
+        bail!("{client} failed ({status}): {stderr}");
+    }
+    let line = stdout
+        .lines()
+        .last()
+        .ok_or_else(|| anyhow!("{client} printed nothing; stderr: {stderr}"))?;
+    let r: ClientResult = serde_json::from_str(line)?;
+    if r.failed > 0 || r.acked != records {
+        bail!(
+            "{client}: {} of {records} records acknowledged, {} failed",
+            r.acked,
+            r.failed
+        );
+    }
+    Ok(r)
+}
+
+fn ratios(rows: &[Row]) -> Vec<Ratio> {
+    let mut out = Vec::new();
+    for kp in rows.iter().filter(|r| r.client == "kproducer") {
+        let Some(rd) = rows.iter().find(|r| {
+            r.client == "librdkafka" && r.target == kp.target && r.workload == kp.workload
+        }) else {
+            continue;
+        };
+        let div = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+            _ => None,
+        };
+        out.push(Ratio {
+            target: kp.target.clone(),
+            workload: kp.workload.clone(),
+            throughput: kp.records_per_s / rd.records_per_s,
+            cpu_per_record: kp.cpu_us_per_record / rd.cpu_us_per_record,
+            p50: div(kp.p50_ms, rd.p50_ms),
+            p99: div(kp.p99_ms, rd.p99_ms),
+            peak_rss: kp.peak_rss_mib / rd.peak_rss_mib,
+        });
+    }
+    out
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("-".into(), |v| format!("{v:.digits$}"))
+}
+
+fn print_table(rows: &[Row], ratios: &[Ratio]) {
+    println!(
+        "\n{:<6} {:>5} {:>4} {:>5} {:<11} {:>12} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8}",
+        "target",
+        "size",
+        "acks",
+        "comp",
+        "client",
+        "records/s",
+        "MB/s",
+        "CPU µs/r",
+        "lat@rate",
+        "p50 ms",
+        "p99 ms",
+        "RSS MiB"
+    );
+    for r in rows {
+        println!(
+            "{:<6} {:>5} {:>4} {:>5} {:<11} {:>12.0} {:>8.1} {:>9.2} {:>9.0} {:>8} {:>8} {:>8.1}",
+            r.target,
+            r.workload.record_size,
+            r.workload.acks,
+            r.workload.compression,
+            r.client,
+            r.records_per_s,
+            r.mb_per_s,
+            r.cpu_us_per_record,
+            r.latency_rate,
+            opt(r.p50_ms, 2),
+            opt(r.p99_ms, 2),
+            r.peak_rss_mib
+        );
+    }
+    println!(
+        "\nkproducer / librdkafka (throughput: higher is better; the others: lower is better)\n\
+         {:<6} {:>5} {:>4} {:>5} {:>10} {:>9} {:>6} {:>6} {:>6}",
+        "target", "size", "acks", "comp", "throughput", "CPU/rec", "p50", "p99", "RSS"
+    );
+    for r in ratios {
+        println!(
+            "{:<6} {:>5} {:>4} {:>5} {:>10.2} {:>9.2} {:>6} {:>6} {:>6.2}",
+            r.target,
+            r.workload.record_size,
+            r.workload.acks,
+            r.workload.compression,
+            r.throughput,
+            r.cpu_per_record,
+            opt(r.p50, 2),
+            opt(r.p99, 2),
+            r.peak_rss
+        );
+    }
+}

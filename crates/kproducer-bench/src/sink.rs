@@ -1,0 +1,405 @@
+//! The ack sink: a minimal Kafka broker on loopback that acknowledges every Produce request
+//! with increasing offsets and stores nothing, so the client under test is the bottleneck.
+//!
+//! It answers ApiVersions (v0–3; librdkafka needs a correct answer), Metadata (one broker,
+//! itself, leading every partition of any topic asked for), InitProducerId and Produce
+//! (v3–9). Anything else closes the connection. Requests are answered in order on each
+//! connection; responses for all requests already read are written in one go.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsResponse, BrokerId, InitProducerIdResponse, MetadataRequest,
+    MetadataResponse, ProduceRequest, ProduceResponse, ProducerId, RequestHeader, ResponseHeader,
+    TopicName,
+};
+use kafka_protocol::protocol::{
+    decode_request_header_from_buffer, Decodable, Encodable, HeaderVersion, StrBytes,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+/// `(api_key, min, max)` the sink announces. Fetch is announced but never answered: librdkafka
+/// enables record batch v2 only if the broker has Produce ≥ 3 *and* Fetch ≥ 4, and otherwise
+/// falls back to the old message format (magic 0).
+const API_VERSIONS: [(i16, i16, i16); 5] = [
+    (0, 3, 9),  // Produce
+    (1, 4, 12), // Fetch
+    (3, 0, 12), // Metadata
+    (18, 0, 3), // ApiVersions
+    (22, 0, 4), // InitProducerId
+];
+/// The sink's broker id.
+const NODE: i32 = 0;
+/// Kafka's UNSUPPORTED_VERSION.
+const UNSUPPORTED_VERSION: i16 = 35;
+
+/// What the sink has acknowledged so far.
+#[derive(Debug, Default)]
+pub struct SinkCounters {
+    /// Produce requests answered (or, for acks=0, read).
+    pub produce_requests: AtomicU64,
+    /// Records in those requests.
+    pub records: AtomicU64,
+    /// Old-format (magic 0/1) messages seen: a client that sends them is not benchmarking the
+    /// current format.
+    pub old_format_messages: AtomicU64,
+}
+
+struct Shared {
+    partitions: i32,
+    /// Next offset per (topic, partition).
+    offsets: Mutex<HashMap<(String, i32), i64>>,
+    next_producer_id: AtomicI64,
+    counters: SinkCounters,
+}
+
+/// A running ack sink; stops when dropped.
+pub struct AckSink {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AckSink {
+    /// Starts a sink on `127.0.0.1:0` whose topics all have `partitions` partitions.
+    pub fn start(partitions: i32) -> Result<AckSink> {
+        Self::start_with(partitions, || {})
+    }
+
+    /// Like [`AckSink::start`], running `on_thread_start` first on the sink's own thread (the
+    /// allocation counter uses it to leave the sink's allocations out).
+    pub fn start_with(
+        partitions: i32,
+        on_thread_start: impl FnOnce() + Send + 'static,
+    ) -> Result<AckSink> {
+        let std_listener =
+            std::net::TcpListener::bind("127.0.0.1:0").context("binding the ack sink")?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            partitions: partitions.max(1),
+            offsets: Mutex::new(HashMap::new()),
+            next_producer_id: AtomicI64::new(1000),
+            counters: SinkCounters::default(),
+        });
+        let (stop, stopped) = oneshot::channel();
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("ack-sink".into())
+            .spawn(move || {
+                on_thread_start();
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        eprintln!("ack sink: cannot start runtime: {e}");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let listener = match TcpListener::from_std(std_listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            eprintln!("ack sink: {e}");
+                            return;
+                        }
+                    };
+                    tokio::select! {
+                        _ = stopped => {}
+                        _ = accept_loop(listener, thread_shared) => {}
+                    }
+                });
+            })?;
+        Ok(AckSink {
+            addr,
+            shared,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// `127.0.0.1:PORT`, for `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// What has been acknowledged so far.
+    pub fn counters(&self) -> &SinkCounters {
+        &self.shared.counters
+    }
+}
+
+impl Drop for AckSink {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            // A client closing its connection is the normal end; protocol errors are reported.
+            if let Err(e) = serve(stream, shared, port).await {
+                eprintln!("ack sink: connection closed: {e:#}");
+            }
+        });
+    }
+}
+
+async fn serve(mut stream: TcpStream, shared: Arc<Shared>, port: u16) -> Result<()> {
+    let mut input = BytesMut::with_capacity(1 << 20);
+    let mut output = BytesMut::with_capacity(1 << 16);
+    loop {
+        if stream.read_buf(&mut input).await? == 0 {
+            return Ok(());
+        }
+        while input.len() >= 4 {
+            let size = i32::from_be_bytes([input[0], input[1], input[2], input[3]]);
+            let size = usize::try_from(size).map_err(|_| anyhow!("negative frame size"))?;
+            if input.len() < 4 + size {
+                input.reserve(4 + size - input.len());
+                break;
+            }
+            input.advance(4);
+            let frame = input.split_to(size).freeze();
+            answer(frame, &shared, port, &mut output)?;
+        }
+        if !output.is_empty() {
+            stream.write_all(&output).await?;
+            output.clear();
+        }
+    }
+}
+
+/// Decodes one request and appends its response frame (if any) to `out`.
+fn answer(mut frame: Bytes, shared: &Shared, port: u16, out: &mut BytesMut) -> Result<()> {
+    let header = decode_request_header_from_buffer(&mut frame)?;
+    let version = header.request_api_version;
+    let key = ApiKey::try_from(header.request_api_key)
+        .map_err(|_| anyhow!("unknown api key {}", header.request_api_key))?;
+    match key {
+        ApiKey::ApiVersions => {
+            let keys = API_VERSIONS
+                .iter()
+                .map(|&(k, min, max)| {
+                    ApiVersion::default()
+                        .with_api_key(k)
+                        .with_min_version(min)
+                        .with_max_version(max)
+                })
+                .collect();
+            let response = ApiVersionsResponse::default().with_api_keys(keys);
+            if version > 3 {
+                // As Kafka: UNSUPPORTED_VERSION at v0, listing what we do support.
+                let response = response.with_error_code(UNSUPPORTED_VERSION);
+                respond(out, &header, 0, &response)
+            } else {
+                respond(out, &header, version, &response)
+            }
+        }
+        ApiKey::Metadata => {
+            let request = MetadataRequest::decode(&mut frame, version)?;
+            let names: Vec<TopicName> = request
+                .topics
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|t| t.name)
+                .collect();
+            let topics = names
+                .into_iter()
+                .map(|name| topic_metadata(name, shared.partitions))
+                .collect();
+            let broker = MetadataResponseBroker::default()
+                .with_node_id(BrokerId(NODE))
+                .with_host(StrBytes::from_static_str("127.0.0.1"))
+                .with_port(i32::from(port));
+            let response = MetadataResponse::default()
+                .with_brokers(vec![broker])
+                .with_cluster_id(Some(StrBytes::from_static_str("ack-sink")))
+                .with_controller_id(BrokerId(NODE))
+                .with_topics(topics);
+            respond(out, &header, version, &response)
+        }
+        ApiKey::InitProducerId => {
+            let id = shared.next_producer_id.fetch_add(1, Ordering::Relaxed);
+            let response = InitProducerIdResponse::default()
+                .with_producer_id(ProducerId(id))
+                .with_producer_epoch(0);
+            respond(out, &header, version, &response)
+        }
+        ApiKey::Produce => {
+            let request = ProduceRequest::decode(&mut frame, version)?;
+            let mut records_total = 0u64;
+            let mut old_total = 0u64;
+            let mut responses = Vec::with_capacity(request.topic_data.len());
+            {
+                let mut offsets = shared.offsets.lock().unwrap_or_else(|e| e.into_inner());
+                for topic in request.topic_data {
+                    let mut partitions = Vec::with_capacity(topic.partition_data.len());
+                    for p in topic.partition_data {
+                        let (count, old) = p.records.as_ref().map(count_records).unwrap_or((0, 0));
+                        records_total += count;
+                        old_total += old;
+                        let next = offsets
+                            .entry((topic.name.0.to_string(), p.index))
+                            .or_insert(0);
+                        let base = *next;
+                        *next += count as i64;
+                        partitions.push(
+                            PartitionProduceResponse::default()
+                                .with_index(p.index)
+                                .with_base_offset(base)
+                                .with_log_append_time_ms(-1),
+                        );
+                    }
+                    responses.push(
+                        TopicProduceResponse::default()
+                            .with_name(topic.name)
+                            .with_topic_id(topic.topic_id)
+                            .with_partition_responses(partitions),
+                    );
+                }
+            }
+            shared
+                .counters
+                .produce_requests
+                .fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters
+                .records
+                .fetch_add(records_total, Ordering::Relaxed);
+            shared
+                .counters
+                .old_format_messages
+                .fetch_add(old_total, Ordering::Relaxed);
+            if request.acks == 0 {
+                return Ok(());
+            }
+            let response = ProduceResponse::default().with_responses(responses);
+            respond(out, &header, version, &response)
+        }
+        other => bail!("the ack sink does not answer {other:?}"),
+    }
+}
+
+fn topic_metadata(name: TopicName, partitions: i32) -> MetadataResponseTopic {
+    // A stable, non-zero topic id from the name (v10+ clients look at it).
+    let mut h: u128 = 0x6b70_726f_6475_6365_7200_0000_0000_0001;
+    for b in name.0.as_bytes() {
+        h = h.rotate_left(7) ^ u128::from(*b);
+    }
+    MetadataResponseTopic::default()
+        .with_name(Some(name))
+        .with_topic_id(uuid::Uuid::from_u128(h | 1))
+        .with_partitions(
+            (0..partitions)
+                .map(|i| {
+                    MetadataResponsePartition::default()
+                        .with_partition_index(i)
+                        .with_leader_id(BrokerId(NODE))
+                        .with_replica_nodes(vec![BrokerId(NODE)])
+                        .with_isr_nodes(vec![BrokerId(NODE)])
+                })
+                .collect(),
+        )
+}
+
+/// Records in a Produce partition's data: the sum of the v2 batches' record counts (an old
+/// format message, magic 0 or 1, counts as one).
+/// Returns `(records, of which old-format messages)`.
+fn count_records(records: &Bytes) -> (u64, u64) {
+    // Every entry starts with offset i64, length i32 (bytes after this field); magic is at
+    // byte 16; a v2 batch has its record count as i32 at byte 57.
+    let (mut total, mut old) = (0u64, 0u64);
+    let mut rest = &records[..];
+    while rest.len() >= 17 {
+        let len = i32::from_be_bytes([rest[8], rest[9], rest[10], rest[11]]);
+        let Ok(len) = usize::try_from(len) else { break };
+        total += match rest.get(57..61) {
+            Some(c) if rest[16] == 2 => {
+                u64::try_from(i32::from_be_bytes([c[0], c[1], c[2], c[3]])).unwrap_or(0)
+            }
+            _ => {
+                old += 1;
+                1
+            }
+        };
+        let end = (12 + len).min(rest.len());
+        rest = &rest[end..];
+    }
+    (total, old)
+}
+
+fn respond<T: Encodable + HeaderVersion>(
+    out: &mut BytesMut,
+    request: &RequestHeader,
+    version: i16,
+    body: &T,
+) -> Result<()> {
+    let start = out.len();
+    out.put_i32(0);
+    // ApiVersions answers always use header v0, whatever the request's version.
+    let header_version = if request.request_api_key == ApiKey::ApiVersions as i16 {
+        0
+    } else {
+        T::header_version(version)
+    };
+    ResponseHeader::default()
+        .with_correlation_id(request.correlation_id)
+        .encode(out, header_version)?;
+    body.encode(out, version)?;
+    let len = i32::try_from(out.len() - start - 4).map_err(|_| anyhow!("response too large"))?;
+    out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_records_across_batches() {
+        let mut buf = BytesMut::new();
+        for count in [3i32, 5] {
+            let mut batch = vec![0u8; 61 + 10];
+            let len = (batch.len() - 12) as i32;
+            batch[8..12].copy_from_slice(&len.to_be_bytes());
+            batch[16] = 2;
+            batch[57..61].copy_from_slice(&count.to_be_bytes());
+            buf.extend_from_slice(&batch);
+        }
+        // An old-format message counts as one record.
+        let mut old = vec![0u8; 40];
+        old[8..12].copy_from_slice(&28i32.to_be_bytes());
+        buf.extend_from_slice(&old);
+        assert_eq!(count_records(&buf.freeze()), (9, 1));
+        assert_eq!(count_records(&Bytes::from_static(b"short")), (0, 0));
+    }
+}

@@ -1,0 +1,181 @@
+//! `kproducer perf` against a real broker (Tansu): the output has Java's
+//! `kafka-producer-perf-test` lines and every record arrives (read back by librdkafka).
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use kproducer_testkit::{read_all, unique_name, Broker};
+
+fn perf(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kproducer"))
+        .arg("perf")
+        .args(args)
+        .output()
+        .expect("run kproducer perf")
+}
+
+/// The numbers of Java's final line:
+/// `N records sent, X records/sec (Y MB/sec), Z ms avg latency, W ms max latency,
+///  A ms 50th, B ms 95th, C ms 99th, D ms 99.9th.`
+fn parse_total(line: &str) -> Option<(u64, f64, f64, f64, f64, [u64; 4])> {
+    let rest = line.strip_suffix(" ms 99.9th.")?;
+    let (count, rest) = rest.split_once(" records sent, ")?;
+    let (rate, rest) = rest.split_once(" records/sec (")?;
+    let (mb, rest) = rest.split_once(" MB/sec), ")?;
+    let (avg, rest) = rest.split_once(" ms avg latency, ")?;
+    let (max, rest) = rest.split_once(" ms max latency, ")?;
+    let (p50, rest) = rest.split_once(" ms 50th, ")?;
+    let (p95, rest) = rest.split_once(" ms 95th, ")?;
+    let (p99, p999) = rest.split_once(" ms 99th, ")?;
+    Some((
+        count.parse().ok()?,
+        rate.parse().ok()?,
+        mb.parse().ok()?,
+        avg.parse().ok()?,
+        max.parse().ok()?,
+        [
+            p50.parse().ok()?,
+            p95.parse().ok()?,
+            p99.parse().ok()?,
+            p999.parse().ok()?,
+        ],
+    ))
+}
+
+#[test]
+fn perf_prints_javas_summary_and_every_record_arrives() {
+    let broker = Broker::start().expect("tansu starts");
+    let topic = unique_name("perf");
+    broker.create_topic(&topic, 2).expect("topic");
+    let bootstrap = format!("bootstrap.servers={}", broker.bootstrap());
+    let out = perf(&[
+        "--topic",
+        &topic,
+        "--num-records",
+        "2000",
+        "--record-size",
+        "100",
+        "--throughput",
+        "-1",
+        "--producer-props",
+        &bootstrap,
+        "acks=all",
+        "linger.ms=5",
+        "--print-metrics",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no progress bar when piped: {stderr}"
+    );
+    let total = stdout
+        .lines()
+        .find_map(parse_total)
+        .unwrap_or_else(|| panic!("no summary line in {stdout}"));
+    let (count, rate, mb, avg, max, [p50, p95, p99, p999]) = total;
+    assert_eq!(count, 2000);
+    assert!(rate > 0.0 && mb > 0.0, "{stdout}");
+    assert!(avg <= max, "{stdout}");
+    assert!(p50 <= p95 && p95 <= p99 && p99 <= p999, "{stdout}");
+    assert!((p999 as f64) <= max + 1.0, "{stdout}");
+    // --print-metrics: Java's table with our counters; every record was sent once.
+    assert!(stdout.contains("Metric Name"), "{stdout}");
+    let sent = stdout
+        .lines()
+        .find(|l| l.starts_with("producer-metrics:record-send-total:"))
+        .and_then(|l| l.rsplit(" : ").next())
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert_eq!(sent, Some(2000.0), "{stdout}");
+
+    let read = read_all(
+        &broker.bootstrap(),
+        &topic,
+        Some(2000),
+        Duration::from_secs(60),
+    )
+    .expect("read back");
+    assert_eq!(read.len(), 2000);
+    assert!(read.iter().all(|r| r.key.is_none()
+        && r.value
+            .as_deref()
+            .is_some_and(|v| v.len() == 100 && v.iter().all(u8::is_ascii_uppercase))));
+}
+
+#[test]
+fn perf_paces_and_reads_payload_files() {
+    let broker = Broker::start().expect("tansu starts");
+    let topic = unique_name("perf-file");
+    broker.create_topic(&topic, 1).expect("topic");
+    let file = std::env::temp_dir().join(format!("{topic}.payloads"));
+    std::fs::write(&file, "alpha|beta|gamma|").expect("write payloads");
+    let props = std::env::temp_dir().join(format!("{topic}.properties"));
+    std::fs::write(
+        &props,
+        format!("bootstrap.servers={}\nlinger.ms=0\n", broker.bootstrap()),
+    )
+    .expect("write properties");
+    // 300 records at 500/s take at least about 0.6 s (Java's throttler lets the first record
+    // through at once, so allow some slack below).
+    let started = std::time::Instant::now();
+    let out = perf(&[
+        "--topic",
+        &topic,
+        "--num-records",
+        "300",
+        "--payload-file",
+        file.to_str().expect("utf-8 path"),
+        "--payload-delimiter",
+        "|",
+        "--throughput",
+        "500",
+        "--producer.config",
+        props.to_str().expect("utf-8 path"),
+    ]);
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Number of messages read: 3"), "{stdout}");
+    let (count, rate, ..) = stdout
+        .lines()
+        .find_map(parse_total)
+        .unwrap_or_else(|| panic!("no summary line in {stdout}"));
+    assert_eq!(count, 300);
+    assert!(took >= Duration::from_millis(500), "took {took:?}");
+    assert!(rate < 650.0, "paced to about 500/s, got {rate}");
+    let read = read_all(
+        &broker.bootstrap(),
+        &topic,
+        Some(300),
+        Duration::from_secs(60),
+    )
+    .expect("read back");
+    assert_eq!(read.len(), 300);
+    for r in &read {
+        let v = r.value.as_deref().unwrap_or_default();
+        assert!(matches!(v, b"alpha" | b"beta" | b"gamma"), "{v:?}");
+    }
+    let _ = std::fs::remove_file(file);
+    let _ = std::fs::remove_file(props);
+}
+
+#[test]
+fn perf_rejects_missing_settings() {
+    let out = perf(&[
+        "--topic",
+        "t",
+        "--num-records",
+        "1",
+        "--record-size",
+        "1",
+        "--throughput",
+        "-1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--producer-props"));
+}
