@@ -657,5 +657,7 @@ pub(crate) fn decode_response<T: Decodable>(
         ))
     };
     ResponseHeader::decode(&mut frame, header_version).map_err(|e| undecodable(&e))?;
+    // Bound every array count by the bytes present before kafka-protocol pre-allocates.
+    super::bounded::check(api_key, version, &frame).map_err(|e| undecodable(&e.0))?;
     T::decode(&mut frame, version).map_err(|e| undecodable(&e))
 }

@@ -19,6 +19,7 @@
 //! order and a correlation id that does not match the oldest pending request is a protocol
 //! error that closes the connection.
 
+mod bounded;
 mod connection;
 mod frame;
 mod versions;
