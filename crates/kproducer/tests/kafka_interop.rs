@@ -249,9 +249,8 @@ fn assert_read_back(reader: &str, expected: &[Expected], read: &[ConsumedRecord]
     }
 }
 
-/// Codecs kproducer writes and Java must read. Compression is not implemented yet: add
-/// "gzip", "snappy", "lz4", "zstd" here when it lands.
-const CODECS: &[&str] = &["none"];
+/// Codecs kproducer writes and Java must read.
+const CODECS: &[&str] = &["none", "gzip", "snappy", "lz4", "zstd"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn javas_consumer_reads_back_everything_kproducer_wrote() {
