@@ -130,9 +130,13 @@ pub struct ReadyCheck {
     pub unknown_leaders: bool,
 }
 
+/// Maps on the per-record path hash with Fx: keys are ours (topic names, partition ids), not
+/// attacker-chosen, and SipHash showed in profiles.
+type FxMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
+
 #[derive(Default)]
 struct TopicQueues {
-    partitions: HashMap<i32, VecDeque<ProducerBatch>>,
+    partitions: FxMap<i32, VecDeque<ProducerBatch>>,
     sticky: Option<BuiltInPartitioner>,
 }
 
@@ -148,13 +152,13 @@ struct TopicQueues {
 /// let mut acc = RecordAccumulator::new(cfg);
 /// let now = Instant::now();
 /// let rec = RecordRef { timestamp: 0, key: None, value: Some(b"v"), headers: &[] };
-/// let a = acc.append("t", None, PartitionChoice::Fixed(0), &rec, now, &mut rand::rng()).unwrap();
+/// let a = acc.append("t", None, PartitionChoice::Fixed(0), &rec, &mut None, now, &mut rand::rng()).unwrap();
 /// assert!(a.new_batch);
 /// assert_eq!(acc.queued_batches(), 1);
 /// ```
 pub struct RecordAccumulator {
     cfg: AccumulatorConfig,
-    topics: HashMap<Arc<str>, TopicQueues>,
+    topics: FxMap<Arc<str>, TopicQueues>,
     available_memory: usize,
     next_batch_id: u64,
     /// Ids of batches not yet deallocated (queued or in flight).
@@ -178,7 +182,7 @@ impl RecordAccumulator {
         RecordAccumulator {
             available_memory: cfg.buffer_memory,
             cfg,
-            topics: HashMap::new(),
+            topics: FxMap::default(),
             next_batch_id: 1,
             incomplete: BTreeSet::new(),
             muted: HashSet::new(),
@@ -216,12 +220,14 @@ impl RecordAccumulator {
     /// Appends a record. With [`PartitionChoice::Sticky`], `topic_info` must be the topic's
     /// current metadata. The append goes into the partition's last batch if it has room, else
     /// into a new batch taken from the memory pool.
+    #[allow(clippy::too_many_arguments)]
     pub fn append(
         &mut self,
         topic: &str,
         topic_info: Option<&TopicInfo>,
         choice: PartitionChoice,
         rec: &RecordRef<'_>,
+        callback: &mut Option<Callback>,
         now: Instant,
         rng: &mut dyn RngCore,
     ) -> Result<Appended, AppendError> {
@@ -303,6 +309,12 @@ impl RecordAccumulator {
                 (result, index, true, full || dq.len() > 1)
             }
         };
+        // The record went into the partition's last batch: its callback rides along.
+        if let Some(cb) = callback.take() {
+            if let Some(b) = dq.back_mut() {
+                b.callbacks.push((index as u32, cb));
+            }
+        }
         // The uniform sticky partitioner counts bytes per partition and switches after batch.size,
         // but only once every batch in the queue is full (so batches go out full).
         if let (PartitionChoice::Sticky, Some(info)) = (choice, topic_info) {
@@ -330,27 +342,6 @@ impl RecordAccumulator {
             new_batch,
             batch_full,
         })
-    }
-
-    /// Registers a callback for the record at `index` of the partition's newest batch holding
-    /// `result` (called right after [`RecordAccumulator::append`], under the same lock).
-    pub fn add_callback(
-        &mut self,
-        tp_topic: &str,
-        partition: i32,
-        result: &Arc<BatchResult>,
-        index: usize,
-        cb: Callback,
-    ) {
-        if let Some(dq) = self
-            .topics
-            .get_mut(tp_topic)
-            .and_then(|q| q.partitions.get_mut(&partition))
-        {
-            if let Some(b) = dq.iter_mut().rev().find(|b| Arc::ptr_eq(&b.result, result)) {
-                b.callbacks.push((index as u32, cb));
-            }
-        }
     }
 
     /// Which leaders have a sendable batch (Java's `ready`).

@@ -81,6 +81,7 @@ fn append_to(acc: &mut RecordAccumulator, p: i32, value: &[u8], now: Instant) ->
         None,
         PartitionChoice::Fixed(p),
         &rec(value),
+        &mut None,
         now,
         &mut rng(),
     )
@@ -169,6 +170,7 @@ fn memory_runs_out_then_frees() {
             None,
             PartitionChoice::Fixed(2),
             &rec(b"c"),
+            &mut None,
             t0,
             &mut rng(),
         )
@@ -195,6 +197,7 @@ fn a_record_bigger_than_buffer_memory_is_refused() {
             None,
             PartitionChoice::Fixed(0),
             &rec(&big),
+            &mut None,
             t0,
             &mut rng(),
         )
@@ -262,6 +265,7 @@ fn close_refuses_records_and_makes_everything_ready() {
             None,
             PartitionChoice::Fixed(0),
             &rec(b"x"),
+            &mut None,
             t0,
             &mut rng(),
         )
@@ -314,6 +318,7 @@ fn sticky_partitioner_keeps_a_partition_until_its_batch_is_full() {
                 Some(&info),
                 PartitionChoice::Sticky,
                 &rec(&[0u8; 100]),
+                &mut None,
                 t0,
                 &mut r,
             )

@@ -425,8 +425,16 @@ fn closed_sizes(
             value: Some(&v),
             headers: &[],
         };
-        acc.append("t", None, PartitionChoice::Fixed(0), &rec, t0, &mut rng)
-            .unwrap();
+        acc.append(
+            "t",
+            None,
+            PartitionChoice::Fixed(0),
+            &rec,
+            &mut None,
+            t0,
+            &mut rng,
+        )
+        .unwrap();
         if acc.queued_batches() > 1 {
             drain(acc, &mut sizes);
         }

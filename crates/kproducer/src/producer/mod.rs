@@ -357,9 +357,14 @@ impl<K, V> Producer<K, V> {
         if inner.closed.load(Ordering::Relaxed) {
             return Err(SendError::Closed);
         }
-        let deadline = Instant::now() + inner.config.max_block;
+        // One clock read for the whole send (deadline and accumulator time).
+        let now = Instant::now();
+        let deadline = now + inner.config.max_block;
         self.interceptors.on_send(&mut record);
-        let topic_info = wait_for_topic(inner, &record.topic, deadline).await?;
+        let topic_info = match known_topic(inner, &record.topic, now) {
+            Some(t) => t,
+            None => wait_for_topic(inner, &record.topic, deadline).await?,
+        };
 
         let topic = record.topic.as_str();
         let key = match &record.key {
@@ -410,6 +415,7 @@ impl<K, V> Producer<K, V> {
             choice,
             &rec,
             callback,
+            now,
             deadline,
             wait_for_memory,
         )
@@ -512,6 +518,14 @@ fn ensure_valid_size(config: &ProducerConfig, size: usize) -> Result<(), SendErr
     Ok(())
 }
 
+/// The topic's metadata if already known: the common case, one short lock, no waiting.
+fn known_topic(inner: &Inner, topic: &str, now: Instant) -> Option<Arc<TopicInfo>> {
+    let mut core = inner.lock();
+    let t = core.metadata.cluster().topic(topic).cloned()?;
+    core.metadata.touch(topic, now);
+    Some(t)
+}
+
 /// Waits until the topic's partitions are known (Java's `waitOnMetadata`).
 async fn wait_for_topic(
     inner: &Inner,
@@ -589,6 +603,7 @@ fn is_transient_topic_error(code: ErrorCode) -> bool {
     code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION || code.is_retriable()
 }
 
+/// Appends the record, waiting for buffer memory (≤ `max.block.ms`) when the pool is empty.
 #[allow(clippy::too_many_arguments)]
 async fn append(
     inner: &Inner,
@@ -597,89 +612,107 @@ async fn append(
     choice: PartitionChoice,
     rec: &RecordRef<'_>,
     mut callback: Option<Callback>,
+    now: Instant,
     deadline: Instant,
     wait_for_memory: bool,
 ) -> Result<DeliveryFuture, SendError> {
-    let started = Instant::now();
-    let mut waiting = false;
-    loop {
+    // Fast path: memory is there (no waiter registration, no extra clock read).
+    let needed = match try_append(inner, topic, topic_info, choice, rec, &mut callback, now) {
+        Ok(f) => return Ok(f),
+        Err(Ok(needed)) => needed,
+        Err(Err(e)) => return Err(e),
+    };
+    if !wait_for_memory {
+        return Err(SendError::BufferFull {
+            size: needed,
+            total: inner.config.buffer_memory,
+        });
+    }
+    {
+        let mut core = inner.lock();
+        core.memory_waiters += 1;
+        let n = core.memory_waiters;
+        core.acc.set_memory_waiters(n);
+    }
+    // Drain without lingering so memory comes back sooner.
+    inner.wake_driver.notify_one();
+    let wait_started = Instant::now();
+    let result = loop {
         let notified = inner.memory_freed.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let needed = {
-            let mut core = inner.lock();
-            let core = &mut *core;
-            let now = Instant::now();
-            let r = core
-                .acc
-                .append(topic, Some(topic_info), choice, rec, now, &mut core.rng);
-            if waiting && !matches!(r, Err(AppendError::NoMemory { .. })) {
-                core.memory_waiters -= 1;
-                core.acc.set_memory_waiters(core.memory_waiters);
-            }
-            match r {
-                Ok(a) => {
-                    if let Some(cb) = callback.take() {
-                        core.acc
-                            .add_callback(topic, a.partition, &a.result, a.index, cb);
-                    }
-                    if a.new_batch || a.batch_full {
-                        inner.wake_driver.notify_one();
-                    }
-                    let info = RecordInfo {
-                        timestamp: rec.timestamp,
-                        key_size: rec.key.map_or(-1, |k| k.len() as i32),
-                        value_size: rec.value.map_or(-1, |v| v.len() as i32),
-                    };
-                    return Ok(DeliveryFuture::new(a.result, a.index, info));
-                }
-                Err(AppendError::Closed) => return Err(SendError::Closed),
-                Err(AppendError::TooLarge { size }) => {
-                    return Err(SendError::RecordTooLarge {
-                        size,
-                        limit: inner.config.buffer_memory,
-                        limit_key: "buffer.memory",
-                    })
-                }
-                Err(AppendError::NoMetadata) => {
-                    return Err(SendError::UnknownTopic {
-                        topic: topic.to_string(),
-                    })
-                }
-                Err(AppendError::NoMemory { needed }) => {
-                    if !wait_for_memory {
-                        return Err(SendError::BufferFull {
-                            size: needed,
-                            total: inner.config.buffer_memory,
-                        });
-                    }
-                    if !waiting {
-                        waiting = true;
-                        core.memory_waiters += 1;
-                        core.acc.set_memory_waiters(core.memory_waiters);
-                        // Drain without lingering so memory comes back sooner.
-                        inner.wake_driver.notify_one();
-                    }
-                    needed
-                }
-            }
-        };
         let now = Instant::now();
-        let timed_out = now >= deadline
-            || tokio::time::timeout(deadline - now, notified)
-                .await
-                .is_err();
-        if timed_out {
-            let mut core = inner.lock();
-            core.memory_waiters -= 1;
-            let n = core.memory_waiters;
-            core.acc.set_memory_waiters(n);
-            return Err(SendError::BufferExhausted {
-                size: needed,
-                waited_ms: started.elapsed().as_millis() as u64,
-                total: inner.config.buffer_memory,
-            });
+        match try_append(inner, topic, topic_info, choice, rec, &mut callback, now) {
+            Ok(f) => break Ok(f),
+            Err(Err(e)) => break Err(e),
+            Err(Ok(needed)) => {
+                let timed_out = now >= deadline
+                    || tokio::time::timeout(deadline - now, notified)
+                        .await
+                        .is_err();
+                if timed_out {
+                    break Err(SendError::BufferExhausted {
+                        size: needed,
+                        waited_ms: wait_started.elapsed().as_millis() as u64,
+                        total: inner.config.buffer_memory,
+                    });
+                }
+            }
         }
+    };
+    let mut core = inner.lock();
+    core.memory_waiters = core.memory_waiters.saturating_sub(1);
+    let n = core.memory_waiters;
+    core.acc.set_memory_waiters(n);
+    result
+}
+
+/// One append attempt under the lock. `Err(Ok(needed))`: no memory for a new batch of `needed`
+/// bytes; `Err(Err(e))`: a final error. The callback is consumed only on success.
+#[allow(clippy::too_many_arguments)]
+fn try_append(
+    inner: &Inner,
+    topic: &str,
+    topic_info: &TopicInfo,
+    choice: PartitionChoice,
+    rec: &RecordRef<'_>,
+    callback: &mut Option<Callback>,
+    now: Instant,
+) -> Result<DeliveryFuture, Result<usize, SendError>> {
+    let mut guard = inner.lock();
+    let core = &mut *guard;
+    let r = core.acc.append(
+        topic,
+        Some(topic_info),
+        choice,
+        rec,
+        callback,
+        now,
+        &mut core.rng,
+    );
+    drop(guard);
+    match r {
+        Ok(a) => {
+            if a.new_batch || a.batch_full {
+                inner.wake_driver.notify_one();
+            }
+            let info = RecordInfo {
+                timestamp: rec.timestamp,
+                key_size: rec.key.map_or(-1, |k| k.len() as i32),
+                value_size: rec.value.map_or(-1, |v| v.len() as i32),
+            };
+            Ok(DeliveryFuture::new(a.result, a.index, info))
+        }
+        Err(AppendError::NoMemory { needed }) => Err(Ok(needed)),
+        Err(AppendError::Closed) => Err(Err(SendError::Closed)),
+        Err(AppendError::TooLarge { size }) => Err(Err(SendError::RecordTooLarge {
+            size,
+            limit: inner.config.buffer_memory,
+            limit_key: "buffer.memory",
+        })),
+        Err(AppendError::NoMetadata) => Err(Err(SendError::UnknownTopic {
+            topic: topic.to_string(),
+        })),
     }
 }
 

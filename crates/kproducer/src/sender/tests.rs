@@ -54,6 +54,7 @@ impl Harness {
                 None,
                 PartitionChoice::Fixed(p),
                 &rec(b"value"),
+                &mut None,
                 now,
                 &mut rng(),
             )
