@@ -26,8 +26,10 @@ use serde::Serialize;
 const SIZES: &[usize] = &[100, 1024];
 /// `acks` of the workloads.
 const ACKS: &[&str] = &["1", "all"];
-/// `compression.type` of the workloads: add "lz4" and "zstd" here once kproducer compresses.
-const COMPRESSIONS: &[&str] = &["none"];
+/// `compression.type` of the workloads by default (`--compressions` picks others, e.g. gzip,snappy).
+const COMPRESSIONS: &[&str] = &["none", "lz4", "zstd"];
+/// Every codec both clients speak.
+const ALL_COMPRESSIONS: &[&str] = &["none", "gzip", "snappy", "lz4", "zstd"];
 const LINGER_MS: u64 = 5;
 /// Java's default `batch.size`, set in both clients.
 const BATCH_SIZE: usize = 16_384;
@@ -37,7 +39,7 @@ const CLIENTS: &[&str] = &["kproducer", "librdkafka"];
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(300);
 
 const HELP: &str = "\
-usage: kproducer-bench [--quick] [--repeat N] [--targets sink,tansu] [--out FILE]
+usage: kproducer-bench [--quick] [--repeat N] [--targets sink,tansu] [--compressions LIST] [--out FILE]
        kproducer-bench sink     (an ack sink alone, until stdin closes; prints its address)
 
 Runs every workload (100 B and 1 KiB records, acks=1 and all, linger.ms=5, batch.size=16384)
@@ -45,6 +47,7 @@ through kproducer and librdkafka, against an in-process ack sink and a local Tan
   --quick          short smoke run (fewer records, 1 s latency phase)
   --repeat N       throughput runs per client, alternating; the best counts (default 1)
   --targets LIST   comma-separated subset of: sink, tansu (default: both)
+  --compressions LIST  codecs to run, of: none, gzip, snappy, lz4, zstd (default: none,lz4,zstd)
   --out FILE       JSON results (default: target/bench/results.json)";
 
 fn main() -> ExitCode {
@@ -109,6 +112,7 @@ struct Options {
     quick: bool,
     repeat: u32,
     targets: Vec<String>,
+    compressions: Vec<String>,
     out: PathBuf,
 }
 
@@ -131,6 +135,7 @@ fn parse(args: &[String]) -> Result<Options> {
         quick: false,
         repeat: 1,
         targets: vec!["sink".into(), "tansu".into()],
+        compressions: COMPRESSIONS.iter().map(|c| c.to_string()).collect(),
         out: default_out(),
     };
     let mut it = args.iter();
@@ -148,6 +153,22 @@ fn parse(args: &[String]) -> Result<Options> {
                 o.targets = v.split(',').map(|s| s.trim().to_string()).collect();
                 if let Some(bad) = o.targets.iter().find(|t| *t != "sink" && *t != "tansu") {
                     bail!("unknown target {bad:?} (sink, tansu)");
+                }
+            }
+            "--compressions" => {
+                let v = it
+                    .next()
+                    .ok_or_else(|| anyhow!("--compressions needs a value"))?;
+                o.compressions = v.split(',').map(|s| s.trim().to_string()).collect();
+                if let Some(bad) = o
+                    .compressions
+                    .iter()
+                    .find(|c| !ALL_COMPRESSIONS.contains(&c.as_str()))
+                {
+                    bail!(
+                        "unknown compression {bad:?} ({})",
+                        ALL_COMPRESSIONS.join(", ")
+                    );
                 }
             }
             "--out" => {
@@ -205,14 +226,15 @@ fn bench_main(args: &[String]) -> Result<()> {
     if cfg!(debug_assertions) {
         eprintln!("warning: a debug build; run with --release for meaningful numbers");
     }
+    let compressions = &o.compressions;
     let workloads: Vec<Workload> = SIZES
         .iter()
         .flat_map(|&size| {
             ACKS.iter().flat_map(move |&acks| {
-                COMPRESSIONS.iter().map(move |&c| Workload {
+                compressions.iter().map(move |c| Workload {
                     record_size: size,
                     acks: acks.into(),
-                    compression: c.into(),
+                    compression: c.clone(),
                     linger_ms: LINGER_MS,
                     batch_size: BATCH_SIZE,
                 })
