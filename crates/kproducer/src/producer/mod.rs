@@ -350,7 +350,7 @@ impl<K, V> Producer<K, V> {
     async fn send_inner(
         &self,
         mut record: ProducerRecord<K, V>,
-        callback: Option<Callback>,
+        mut callback: Option<Callback>,
         wait_for_memory: bool,
     ) -> Result<DeliveryFuture, SendError> {
         let inner = &*self.inner;
@@ -361,11 +361,8 @@ impl<K, V> Producer<K, V> {
         let now = Instant::now();
         let deadline = now + inner.config.max_block;
         self.interceptors.on_send(&mut record);
-        let topic_info = match known_topic(inner, &record.topic, now) {
-            Some(t) => t,
-            None => wait_for_topic(inner, &record.topic, deadline).await?,
-        };
 
+        // Serializing needs no metadata, so it happens first, outside any lock.
         let topic = record.topic.as_str();
         let key = match &record.key {
             Some(k) => self
@@ -383,7 +380,30 @@ impl<K, V> Producer<K, V> {
         };
         let key = key.as_deref();
         let value = value.as_deref();
+        let size = BATCH_HEADER_LEN
+            + RecordBatchBuilder::record_size_upper_bound(key, value, &record.headers);
+        ensure_valid_size(&inner.config, size)?;
+        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        let rec = RecordRef {
+            timestamp,
+            key,
+            value,
+            headers: &record.headers,
+        };
 
+        // Fast path, the common case: known topic, built-in partitioner, memory available —
+        // metadata lookup, partition choice and append under one short lock.
+        if self.partitioner.is_none() {
+            if let Some(r) = fast_append(inner, topic, record.partition, &rec, &mut callback, now) {
+                return r;
+            }
+        }
+
+        // Slow path: wait for the topic's metadata and/or memory, or ask the user's partitioner.
+        let topic_info = match known_topic(inner, topic, now) {
+            Some(t) => t,
+            None => wait_for_topic(inner, topic, deadline).await?,
+        };
         let partitions = topic_info.partition_count();
         let choice = match record.partition {
             Some(p) if p < 0 || p >= partitions => {
@@ -395,18 +415,6 @@ impl<K, V> Producer<K, V> {
             }
             Some(p) => PartitionChoice::Fixed(p),
             None => self.choose_partition(&topic_info, key, value)?,
-        };
-
-        let size = BATCH_HEADER_LEN
-            + RecordBatchBuilder::record_size_upper_bound(key, value, &record.headers);
-        ensure_valid_size(&inner.config, size)?;
-
-        let timestamp = record.timestamp.unwrap_or_else(now_ms);
-        let rec = RecordRef {
-            timestamp,
-            key,
-            value,
-            headers: &record.headers,
         };
         append(
             inner,
@@ -667,6 +675,78 @@ async fn append(
     result
 }
 
+/// The send fast path: one lock for the topic lookup, the built-in partitioner and the append.
+/// `None`: take the slow path (topic unknown, or no memory now); `Some`: the send's result.
+fn fast_append(
+    inner: &Inner,
+    topic: &str,
+    explicit: Option<i32>,
+    rec: &RecordRef<'_>,
+    callback: &mut Option<Callback>,
+    now: Instant,
+) -> Option<Result<DeliveryFuture, SendError>> {
+    let mut guard = inner.lock();
+    let core = &mut *guard;
+    core.metadata.touch(topic, now);
+    let info = core.metadata.cluster().topic(topic)?;
+    let partitions = info.partition_count();
+    let choice = match explicit {
+        Some(p) if p < 0 || p >= partitions => {
+            return Some(Err(SendError::InvalidPartition {
+                topic: topic.to_string(),
+                partition: p,
+                partitions,
+            }))
+        }
+        Some(p) => PartitionChoice::Fixed(p),
+        None => choose_partition(
+            None,
+            rec.key,
+            inner.config.partitioner_ignore_keys,
+            partitions,
+        ),
+    };
+    let r = core
+        .acc
+        .append(topic, Some(info), choice, rec, callback, now, &mut core.rng);
+    drop(guard);
+    match r {
+        Ok(a) => Some(Ok(appended(inner, rec, a))),
+        Err(AppendError::NoMemory { .. }) => None,
+        Err(e) => Some(Err(append_error(inner, topic, e))),
+    }
+}
+
+/// The future for an appended record; wakes the driver when a batch was created or filled.
+fn appended(inner: &Inner, rec: &RecordRef<'_>, a: crate::accumulator::Appended) -> DeliveryFuture {
+    if a.new_batch || a.batch_full {
+        inner.wake_driver.notify_one();
+    }
+    let info = RecordInfo {
+        timestamp: rec.timestamp,
+        key_size: rec.key.map_or(-1, |k| k.len() as i32),
+        value_size: rec.value.map_or(-1, |v| v.len() as i32),
+    };
+    DeliveryFuture::new(a.result, a.index, info)
+}
+
+/// A final append failure as the caller sees it.
+fn append_error(inner: &Inner, topic: &str, e: AppendError) -> SendError {
+    match e {
+        AppendError::Closed => SendError::Closed,
+        AppendError::TooLarge { size } | AppendError::NoMemory { needed: size } => {
+            SendError::RecordTooLarge {
+                size,
+                limit: inner.config.buffer_memory,
+                limit_key: "buffer.memory",
+            }
+        }
+        AppendError::NoMetadata => SendError::UnknownTopic {
+            topic: topic.to_string(),
+        },
+    }
+}
+
 /// One append attempt under the lock. `Err(Ok(needed))`: no memory for a new batch of `needed`
 /// bytes; `Err(Err(e))`: a final error. The callback is consumed only on success.
 #[allow(clippy::too_many_arguments)]
@@ -692,27 +772,9 @@ fn try_append(
     );
     drop(guard);
     match r {
-        Ok(a) => {
-            if a.new_batch || a.batch_full {
-                inner.wake_driver.notify_one();
-            }
-            let info = RecordInfo {
-                timestamp: rec.timestamp,
-                key_size: rec.key.map_or(-1, |k| k.len() as i32),
-                value_size: rec.value.map_or(-1, |v| v.len() as i32),
-            };
-            Ok(DeliveryFuture::new(a.result, a.index, info))
-        }
+        Ok(a) => Ok(appended(inner, rec, a)),
         Err(AppendError::NoMemory { needed }) => Err(Ok(needed)),
-        Err(AppendError::Closed) => Err(Err(SendError::Closed)),
-        Err(AppendError::TooLarge { size }) => Err(Err(SendError::RecordTooLarge {
-            size,
-            limit: inner.config.buffer_memory,
-            limit_key: "buffer.memory",
-        })),
-        Err(AppendError::NoMetadata) => Err(Err(SendError::UnknownTopic {
-            topic: topic.to_string(),
-        })),
+        Err(e) => Err(Err(append_error(inner, topic, e))),
     }
 }
 
