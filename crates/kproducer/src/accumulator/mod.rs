@@ -298,6 +298,12 @@ impl RecordAccumulator {
                 let mut batch =
                     ProducerBatch::new(tp, id, Vec::with_capacity(alloc), rec.timestamp, now)
                         .with_compression(self.cfg.compression, ratio, self.cfg.max_request_size);
+                // Room for as many records like this one as the batch holds: one allocation
+                // per batch instead of one per doubling.
+                let per_record = alloc.saturating_sub(BATCH_HEADER_LEN).max(1)
+                    / RecordBatchBuilder::record_size_upper_bound(rec.key, rec.value, rec.headers)
+                        .max(1);
+                batch.records.reserve_exact(per_record.clamp(1, 4096));
                 // An empty batch always has room for one record.
                 let index = batch
                     .try_append(rec.timestamp, rec.key, rec.value, rec.headers, batch_size)
