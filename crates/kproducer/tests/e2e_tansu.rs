@@ -333,6 +333,14 @@ async fn oversize_record_is_refused_at_once() {
         }
         other => panic!("expected RecordTooLarge, got {other}"),
     }
+    // send_returning hands the refused record back, untouched.
+    let rejected = producer
+        .send_returning(ProducerRecord::new(&topic, vec![7u8; 20_000]).with_key(b"k".to_vec()))
+        .await
+        .unwrap_err();
+    assert!(matches!(rejected.error, SendError::RecordTooLarge { .. }));
+    assert_eq!(rejected.record.value.as_deref(), Some(&[7u8; 20_000][..]));
+    assert_eq!(rejected.record.key.as_deref(), Some(&b"k"[..]));
     // A record that fits still goes through.
     producer
         .send(ProducerRecord::new(&topic, vec![0u8; 100]))

@@ -322,6 +322,27 @@ impl<K, V> Producer<K, V> {
     /// and for buffer memory (each ≤ `max.block.ms`); the returned [`DeliveryFuture`] resolves
     /// when the broker acknowledges the record (or it fails).
     pub async fn send(&self, record: ProducerRecord<K, V>) -> Result<DeliveryFuture, SendError> {
+        self.send_inner(record, None, true)
+            .await
+            .map_err(|r| r.error)
+    }
+
+    /// Like [`Producer::send`], but a refused record comes back with the error, so it can be
+    /// retried, logged or routed elsewhere without keeping a copy.
+    ///
+    /// ```no_run
+    /// # async fn demo(producer: kproducer::Producer<String, String>) {
+    /// use kproducer::ProducerRecord;
+    /// match producer.send_returning(ProducerRecord::new("orders", "v".to_string())).await {
+    ///     Ok(delivery) => drop(delivery),
+    ///     Err(rejected) => eprintln!("{}: {:?}", rejected.error, rejected.record.value),
+    /// }
+    /// # }
+    /// ```
+    pub async fn send_returning(
+        &self,
+        record: ProducerRecord<K, V>,
+    ) -> Result<DeliveryFuture, Rejected<K, V>> {
         self.send_inner(record, None, true).await
     }
 
@@ -331,7 +352,9 @@ impl<K, V> Producer<K, V> {
         &self,
         record: ProducerRecord<K, V>,
     ) -> Result<DeliveryFuture, SendError> {
-        self.send_inner(record, None, false).await
+        self.send_inner(record, None, false)
+            .await
+            .map_err(|r| r.error)
     }
 
     /// Buffers a record and calls `callback` with its result, on the producer's background task,
@@ -345,22 +368,39 @@ impl<K, V> Producer<K, V> {
         self.send_inner(record, Some(Box::new(callback)), true)
             .await
             .map(drop)
+            .map_err(|r| r.error)
     }
 
     async fn send_inner(
         &self,
         mut record: ProducerRecord<K, V>,
+        callback: Option<Callback>,
+        wait_for_memory: bool,
+    ) -> Result<DeliveryFuture, Rejected<K, V>> {
+        if self.inner.closed.load(Ordering::Relaxed) {
+            return Err(Rejected {
+                error: SendError::Closed,
+                record,
+            });
+        }
+        self.interceptors.on_send(&mut record);
+        match self.send_prepared(&record, callback, wait_for_memory).await {
+            Ok(f) => Ok(f),
+            Err(error) => Err(Rejected { error, record }),
+        }
+    }
+
+    /// The send path proper, borrowing the (intercepted) record.
+    async fn send_prepared(
+        &self,
+        record: &ProducerRecord<K, V>,
         mut callback: Option<Callback>,
         wait_for_memory: bool,
     ) -> Result<DeliveryFuture, SendError> {
         let inner = &*self.inner;
-        if inner.closed.load(Ordering::Relaxed) {
-            return Err(SendError::Closed);
-        }
         // One clock read for the whole send (deadline and accumulator time).
         let now = Instant::now();
         let deadline = now + inner.config.max_block;
-        self.interceptors.on_send(&mut record);
 
         // Serializing needs no metadata, so it happens first, outside any lock.
         let topic = record.topic.as_str();
@@ -487,6 +527,31 @@ impl<K, V> Producer<K, V> {
         close(&self.inner, timeout).await
     }
 }
+
+/// A record `send` refused, handed back with the reason (nothing of it was buffered).
+pub struct Rejected<K, V> {
+    /// Why it was refused.
+    pub error: SendError,
+    /// The record, as the interceptors left it.
+    pub record: ProducerRecord<K, V>,
+}
+
+impl<K, V> std::fmt::Debug for Rejected<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rejected")
+            .field("error", &self.error)
+            .field("topic", &self.record.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V> std::fmt::Display for Rejected<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "record to {} refused: {}", self.record.topic, self.error)
+    }
+}
+
+impl<K, V> std::error::Error for Rejected<K, V> {}
 
 fn serialization_error(
     what: &'static str,
