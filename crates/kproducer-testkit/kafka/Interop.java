@@ -13,7 +13,14 @@
 //       the end offsets (and at least N records), printing one JSON line per record:
 //         {"partition":P,"offset":O,"key":b64|null,"value":b64|null,
 //          "headers":[{"key":"..","value":b64|null}],"timestamp":T,"timestampType":"CreateTime"}
-// Exit status: 0 when everything was delivered / read, 1 otherwise, 2 on bad usage.
+//   java Interop move-leader --bootstrap B --topic T (--partition P --to BROKER | --moves P:BROKER[,P:BROKER]...)
+//       [--timeout-ms M]
+//       Controlled leader moves, no broker failure: with Java's Admin, reorders each partition's
+//       replicas so BROKER comes first (alterPartitionReassignments; same replica set, so no data
+//       moves), then runs a preferred leader election and waits until describeTopics shows
+//       BROKER as leader. Prints one JSON line per partition:
+//         {"partition":P,"from":OLD_LEADER,"to":BROKER,"ms":ELAPSED}
+// Exit status: 0 when everything was delivered / read / moved, 1 otherwise, 2 on bad usage.
 
 import java.io.BufferedReader;
 import java.io.FileInputStream;
@@ -28,9 +35,16 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
 import java.util.Properties;
 import java.util.concurrent.Future;
 
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewPartitionReassignment;
+import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -38,8 +52,12 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.ElectionType;
+import org.apache.kafka.common.Node;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.errors.ElectionNotNeededException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeader;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -80,6 +98,9 @@ public final class Interop {
             case "consume":
                 status = consume(opts, out);
                 break;
+            case "move-leader":
+                status = moveLeader(opts, out);
+                break;
             default:
                 usage("unknown command " + args[0]);
                 return;
@@ -91,7 +112,9 @@ public final class Interop {
     private static void usage(String why) {
         System.err.println("Interop: " + why
             + "\nusage: Interop produce --bootstrap B --topic T [--config FILE] [--prop k=v]..."
-            + "\n       Interop consume --bootstrap B --topic T [--expected N] [--timeout-ms M]");
+            + "\n       Interop consume --bootstrap B --topic T [--expected N] [--timeout-ms M]"
+            + "\n       Interop move-leader --bootstrap B --topic T (--partition P --to BROKER | --moves P:BROKER,...)"
+            + " [--timeout-ms M]");
         System.exit(2);
     }
 
@@ -253,6 +276,117 @@ public final class Interop {
                 }
             }
         }
+    }
+
+    private static int moveLeader(Map<String, String> opts, PrintStream out) throws Exception {
+        String topic = required(opts, "topic");
+        long started = System.currentTimeMillis();
+        long deadline = started + Long.parseLong(opts.getOrDefault("timeout-ms", "60000"));
+        // partition -> the broker that should lead it.
+        Map<Integer, Integer> targets = new TreeMap<>();
+        String moves = opts.get("moves");
+        if (moves != null) {
+            for (String m : moves.split(",")) {
+                int colon = m.indexOf(':');
+                if (colon < 0) {
+                    usage("--moves needs PARTITION:BROKER pairs, got " + m);
+                }
+                targets.put(Integer.valueOf(m.substring(0, colon).trim()), Integer.valueOf(m.substring(colon + 1).trim()));
+            }
+        } else {
+            targets.put(Integer.valueOf(required(opts, "partition")), Integer.valueOf(required(opts, "to")));
+        }
+        Properties props = new Properties();
+        props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, required(opts, "bootstrap"));
+        try (Admin admin = Admin.create(props)) {
+            Map<Integer, TopicPartitionInfo> before = describe(admin, topic);
+            Map<TopicPartition, Optional<NewPartitionReassignment>> reorder = new HashMap<>();
+            Map<Integer, Integer> from = new TreeMap<>();
+            for (Map.Entry<Integer, Integer> t : targets.entrySet()) {
+                TopicPartitionInfo info = before.get(t.getKey());
+                if (info == null) {
+                    System.err.println("Interop: topic " + topic + " has no partition " + t.getKey());
+                    return 1;
+                }
+                from.put(t.getKey(), info.leader() == null ? -1 : info.leader().id());
+                List<Integer> replicas = new ArrayList<>();
+                replicas.add(t.getValue());
+                boolean member = false;
+                for (Node n : info.replicas()) {
+                    if (n.id() == t.getValue()) {
+                        member = true;
+                    } else {
+                        replicas.add(n.id());
+                    }
+                }
+                if (!member) {
+                    // A reorder only: adding a replica would copy data and take far longer.
+                    System.err.println("Interop: broker " + t.getValue() + " is not a replica of " + topic
+                        + "-" + t.getKey() + " (replicas " + info.replicas() + ")");
+                    return 1;
+                }
+                reorder.put(new TopicPartition(topic, t.getKey()), Optional.of(new NewPartitionReassignment(replicas)));
+            }
+            admin.alterPartitionReassignments(reorder).all().get();
+            // Same replica set: the reassignment completes at once, but wait for it to be sure
+            // the preferred replica (the first one) is the new target before electing.
+            while (!admin.listPartitionReassignments(reorder.keySet()).reassignments().get().isEmpty()) {
+                if (System.currentTimeMillis() > deadline) {
+                    System.err.println("Interop: the replica reorder did not complete in time");
+                    return 1;
+                }
+                Thread.sleep(50);
+            }
+            Set<TopicPartition> pending = new java.util.HashSet<>(reorder.keySet());
+            String lastError = "none";
+            while (true) {
+                if (!pending.isEmpty()) {
+                    Map<TopicPartition, Optional<Throwable>> result =
+                        admin.electLeaders(ElectionType.PREFERRED, pending).partitions().get();
+                    for (Map.Entry<TopicPartition, Optional<Throwable>> r : result.entrySet()) {
+                        Optional<Throwable> err = r.getValue();
+                        if (err.isEmpty() || err.get() instanceof ElectionNotNeededException) {
+                            pending.remove(r.getKey());
+                        } else {
+                            // E.g. the preferred replica is briefly out of the ISR: try again.
+                            lastError = r.getKey() + ": " + err.get();
+                        }
+                    }
+                }
+                Map<Integer, TopicPartitionInfo> now = describe(admin, topic);
+                boolean done = pending.isEmpty();
+                for (Map.Entry<Integer, Integer> t : targets.entrySet()) {
+                    Node leader = now.get(t.getKey()).leader();
+                    if (leader == null || leader.id() != t.getValue()) {
+                        done = false;
+                    }
+                }
+                if (done) {
+                    break;
+                }
+                if (System.currentTimeMillis() > deadline) {
+                    System.err.println("Interop: leaders did not move in time (last election error: " + lastError
+                        + "; partitions now: " + now + ")");
+                    return 1;
+                }
+                Thread.sleep(50);
+            }
+            long ms = System.currentTimeMillis() - started;
+            for (Map.Entry<Integer, Integer> t : targets.entrySet()) {
+                out.println("{\"partition\":" + t.getKey() + ",\"from\":" + from.get(t.getKey()) + ",\"to\":"
+                    + t.getValue() + ",\"ms\":" + ms + "}");
+            }
+        }
+        return 0;
+    }
+
+    private static Map<Integer, TopicPartitionInfo> describe(Admin admin, String topic) throws Exception {
+        TopicDescription d = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic);
+        Map<Integer, TopicPartitionInfo> byPartition = new TreeMap<>();
+        for (TopicPartitionInfo p : d.partitions()) {
+            byPartition.put(p.partition(), p);
+        }
+        return byPartition;
     }
 
     private static String render(Object v) {

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use serde_json::Value;
 
-use crate::kafka::{java_bin, kafka_home, kafka_lib, lib_classpath, tail, wait_until};
+use crate::kafka::{
+    java_bin, kafka_home, kafka_lib, lib_classpath, tail, wait_until, KafkaCluster,
+};
 use crate::produce::{Delivery, TestRecord};
 use crate::verify::{ConsumedRecord, TimestampType};
 
@@ -213,6 +215,113 @@ pub fn java_consume(
     }
     records.sort_by_key(|r| (r.partition, r.offset));
     Ok(records)
+}
+
+/// One partition whose leadership [`java_move_leaders`] moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaderMove {
+    /// The partition.
+    pub partition: i32,
+    /// Its leader before the move (`-1` if it had none).
+    pub from: i32,
+    /// Its leader after the move, as Java's Admin `describeTopics` reported it.
+    pub to: i32,
+    /// From the helper's start of work (after the JVM started) until every leader of the
+    /// batch was seen moved.
+    pub elapsed: Duration,
+}
+
+/// Moves the leadership of partitions of `topic` without failing any broker: for each
+/// `(partition, broker)` of `moves`, Java's Admin reorders the partition's replicas so `broker`
+/// is the preferred one (`alterPartitionReassignments`, same replica set, so no data is
+/// copied), runs a preferred leader election (`electLeaders(PREFERRED, ..)`, retried while the
+/// broker is briefly out of the ISR) and waits until `describeTopics` shows `broker` leading.
+///
+/// `broker` must already be a replica of the partition. Bounded by `timeout` plus the JVM's
+/// start.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use kproducer_testkit::{java_move_leaders, KafkaCluster};
+/// let cluster = KafkaCluster::start(3)?;
+/// cluster.create_topic("t", 2, 3)?;
+/// let moved = java_move_leaders(&cluster.bootstrap(), "t", &[(0, 2), (1, 3)], Duration::from_secs(60))?;
+/// assert_eq!(moved[0].to, 2);
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+pub fn java_move_leaders(
+    bootstrap: &str,
+    topic: &str,
+    moves: &[(i32, i32)],
+    timeout: Duration,
+) -> anyhow::Result<Vec<LeaderMove>> {
+    if moves.is_empty() {
+        return Ok(Vec::new());
+    }
+    let spec = moves
+        .iter()
+        .map(|(p, b)| format!("{p}:{b}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let args: Vec<String> = vec![
+        "move-leader".into(),
+        "--bootstrap".into(),
+        bootstrap.into(),
+        "--topic".into(),
+        topic.into(),
+        "--moves".into(),
+        spec.clone(),
+        "--timeout-ms".into(),
+        timeout.as_millis().to_string(),
+    ];
+    // The JVM's own start on top of the moves themselves.
+    let (ok, stdout, stderr) = run_helper(&args, Vec::new(), timeout + Duration::from_secs(60))?;
+    if !ok {
+        bail!(
+            "moving leaders of {topic:?} ({spec}) with Java's Admin failed; stderr tail:\n{}",
+            tail_str(&stderr, 4000)
+        );
+    }
+    let mut moved = Vec::new();
+    for line in json_lines(&stdout)? {
+        moved.push(LeaderMove {
+            partition: int(&line, "partition")? as i32,
+            from: int(&line, "from")? as i32,
+            to: int(&line, "to")? as i32,
+            elapsed: Duration::from_millis(u64::try_from(int(&line, "ms")?).unwrap_or(0)),
+        });
+    }
+    for &(p, b) in moves {
+        if !moved.iter().any(|m| m.partition == p && m.to == b) {
+            bail!("the helper did not report partition {p} moved to broker {b}: {moved:?}");
+        }
+    }
+    Ok(moved)
+}
+
+impl KafkaCluster {
+    /// Makes `to` the leader of `topic`'s `partition` by a controlled move (no broker fails);
+    /// see [`java_move_leaders`]. Bounded by 60 s plus the helper JVM's start.
+    pub fn move_leader(&self, topic: &str, partition: i32, to: i32) -> anyhow::Result<LeaderMove> {
+        let mut moved = java_move_leaders(
+            &self.bootstrap(),
+            topic,
+            &[(partition, to)],
+            Duration::from_secs(60),
+        )?;
+        moved
+            .pop()
+            .ok_or_else(|| anyhow!("no move reported for partition {partition}"))
+    }
+
+    /// Several controlled moves at once (one helper run): `(partition, new leader)` pairs.
+    pub fn move_leaders(
+        &self,
+        topic: &str,
+        moves: &[(i32, i32)],
+    ) -> anyhow::Result<Vec<LeaderMove>> {
+        java_move_leaders(&self.bootstrap(), topic, moves, Duration::from_secs(60))
+    }
 }
 
 /// `partition \t timestamp \t key \t value [\t hkey:hvalue]...`, base64 fields, `-` for null.

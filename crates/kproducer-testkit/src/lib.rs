@@ -43,7 +43,9 @@ mod verify;
 
 pub use broker::Broker;
 pub use kafka::{kafka_version, KafkaCluster, KafkaOptions};
-pub use kafka_interop::{java_consume, java_produce, java_produce_with, JavaProduced};
+pub use kafka_interop::{
+    java_consume, java_move_leaders, java_produce, java_produce_with, JavaProduced, LeaderMove,
+};
 pub use metadata::{partition_leaders, wait_for_topic};
 pub use mock::{MockKafka, MockKafkaThread};
 pub use probe::{api_versions_probe, ApiVersionsAnswer};
