@@ -5,7 +5,9 @@
 # - system packages the dev-dependency `rdkafka` needs to build librdkafka (C; tests only);
 # - the Tansu broker 0.6 (Rust, Apache-2.0), built once into cargo's bin dir;
 # - Apache Kafka 4.x and Java's kafka-clients (jars from Maven Central, needs java 17+ and mvn),
-#   cached in ~/.cache/kproducer/kafka-<version>, plus the Java interop helper compiled there.
+#   cached in ~/.cache/kproducer/kafka-<version>, plus the Java interop helper compiled there;
+# - kafka-tools (Java's ProducerPerformance) there too, and the franz-go client (needs `go`),
+#   for the side-by-side benchmark kproducer-bench.
 #
 # Safe to run again: every step is skipped when already done.
 set -euo pipefail
@@ -83,6 +85,49 @@ else
   rm -rf "$kafka_home/interop"
   mv "$kafka_home/interop.partial" "$kafka_home/interop"
   log "Java interop helper compiled in $(( $(date +%s) - start )) s"
+fi
+
+# 3b. Apache Kafka's tools (ProducerPerformance), for kproducer-bench's Java client, into
+#     $kafka_home/tools (the same version; re-fetched whenever the bench's pom changes).
+tools_pom="$(cd "$(dirname "$0")/.." && pwd)/crates/kproducer-bench/java/pom.xml"
+if [ -f "$kafka_home/tools/.complete" ] && cmp -s "$tools_pom" "$kafka_home/tools/.complete"; then
+  log "Apache Kafka $kafka_ver tools already in $kafka_home/tools"
+else
+  log "fetching kafka-tools $kafka_ver from Maven Central into $kafka_home/tools"
+  start=$(date +%s)
+  rm -rf "$kafka_home/tools.partial"
+  mvn_log="$kafka_home/mvn-tools.log"
+  if ! mvn -B -Dstyle.color=never -f "$tools_pom" -Dkafka.version="$kafka_ver" dependency:copy-dependencies \
+      -DoutputDirectory="$kafka_home/tools.partial" -DincludeScope=runtime >"$mvn_log" 2>&1; then
+    tail -n 40 "$mvn_log" >&2
+    log "mvn failed (full log: $mvn_log); Maven Central must be reachable"
+    exit 1
+  fi
+  cp "$tools_pom" "$kafka_home/tools.partial/.complete"
+  rm -rf "$kafka_home/tools"
+  mv "$kafka_home/tools.partial" "$kafka_home/tools"
+  log "kafka-tools fetched in $(( $(date +%s) - start )) s ($(ls "$kafka_home/tools" | wc -l) jars)"
+fi
+
+# 3c. The franz-go client of kproducer-bench (crates/kproducer-bench/franz), built with the Go
+#     toolchain into ~/.cache/kproducer/franz-bench; rebuilt whenever its sources change. Only
+#     the benchmark needs it, so a missing `go` is reported, not fatal.
+franz_src="$(cd "$(dirname "$0")/.." && pwd)/crates/kproducer-bench/franz"
+franz_dir="${KPRODUCER_FRANZ_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kproducer/franz-bench}"
+franz_stamp="$(cat "$franz_src/main.go" "$franz_src/go.mod" "$franz_src/go.sum" | sha256sum | cut -d' ' -f1)"
+if ! command -v go >/dev/null 2>&1; then
+  log "no Go toolchain (go on PATH): the benchmark's franz-go client is not built;"
+  log "  install Go 1.22+ (https://go.dev/dl) and run this script again, or use kproducer-bench --clients without franz-go"
+elif [ -x "$franz_dir/franz-bench" ] && [ "$(cat "$franz_dir/stamp" 2>/dev/null)" = "$franz_stamp" ]; then
+  log "franz-go bench client up to date in $franz_dir"
+else
+  log "building the franz-go bench client into $franz_dir (modules from the Go module proxy)"
+  start=$(date +%s)
+  mkdir -p "$franz_dir"
+  (cd "$franz_src" && go build -trimpath -o "$franz_dir/franz-bench.partial" .)
+  mv "$franz_dir/franz-bench.partial" "$franz_dir/franz-bench"
+  echo "$franz_stamp" >"$franz_dir/stamp"
+  log "franz-go bench client built in $(( $(date +%s) - start )) s"
 fi
 
 # 4. cargo-fuzz, for fuzz/run.sh (CI runs each fuzz target briefly). Built from crates.io once;

@@ -1,12 +1,14 @@
-//! Benchmark support for kproducer: an in-process Kafka [`AckSink`], the two clients under test
-//! ([`client::run_kproducer`], [`client::run_rdkafka`]) driven by one [`client::Workload`], and
-//! [`usage::self_usage`] for CPU time and peak memory.
+//! Benchmark support for kproducer: an in-process Kafka [`AckSink`], the clients under test
+//! ([`client::run_kproducer`], [`client::run_rdkafka`], and as programs of their own Java's
+//! [`peers::run_java`] and franz-go's [`peers::run_franz`]) driven by one [`client::Workload`],
+//! and [`usage::self_usage`] for CPU time and peak memory.
 //!
-//! The `kproducer-bench` binary runs every workload through both clients, each in its own
+//! The `kproducer-bench` binary runs every workload through every client, each in its own
 //! subprocess, against Tansu and the ack sink; `alloc-count` counts heap allocations per record.
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod peers;
 pub mod sink;
 pub mod usage;
 

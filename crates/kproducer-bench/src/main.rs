@@ -1,13 +1,15 @@
-//! `kproducer-bench`: the same workloads through kproducer and librdkafka, side by side, against
-//! a local Tansu broker and an in-process ack sink. Each client runs in its own subprocess (this
-//! binary's `client` command) so CPU time and peak RSS are the client's alone.
+//! `kproducer-bench`: the same workloads through kproducer, librdkafka, Java's producer and
+//! franz-go, side by side, against a local Tansu broker and an in-process ack sink. Each client
+//! runs in its own subprocess (this binary's `client` command, which for Java and franz-go runs
+//! their own program) so CPU time and peak RSS are the client's alone.
 //!
 //! ```text
-//! cargo run --release -p kproducer-bench -- [--quick] [--repeat N] [--targets sink,tansu] [--out FILE]
+//! cargo run --release -p kproducer-bench -- [--quick] [--repeat N] [--targets sink,tansu]
+//!     [--clients kproducer,librdkafka,java,franz-go] [--out FILE]
 //! ```
 //!
 //! Per workload: throughput (records/s, MB/s) and CPU time per record at full speed, then p50/p99
-//! send-to-ack latency with both clients paced at 50 % of the slower one's maximum, and peak RSS.
+//! send-to-ack latency with every client paced at 50 % of the slowest one's maximum, and peak RSS.
 //! Prints a table and writes JSON (default `target/bench/results.json`).
 
 use std::io::Read;
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use kproducer_bench::client::{run_kproducer, run_rdkafka, ClientResult, Phase, Workload};
+use kproducer_bench::peers::{run_franz, run_java};
 use kproducer_bench::AckSink;
 use kproducer_testkit::{unique_name, Broker};
 use serde::Serialize;
@@ -28,25 +31,33 @@ const SIZES: &[usize] = &[100, 1024];
 const ACKS: &[&str] = &["1", "all"];
 /// `compression.type` of the workloads by default (`--compressions` picks others, e.g. gzip,snappy).
 const COMPRESSIONS: &[&str] = &["none", "lz4", "zstd"];
-/// Every codec both clients speak.
+/// Every codec every client speaks.
 const ALL_COMPRESSIONS: &[&str] = &["none", "gzip", "snappy", "lz4", "zstd"];
 const LINGER_MS: u64 = 5;
-/// Java's default `batch.size`, set in both clients.
+/// Java's default `batch.size`, set in every client.
 const BATCH_SIZE: usize = 16_384;
 const PARTITIONS: i32 = 3;
-const CLIENTS: &[&str] = &["kproducer", "librdkafka"];
+/// Every client; kproducer first, since every ratio is kproducer / another.
+const CLIENTS: &[&str] = &["kproducer", "librdkafka", "java", "franz-go"];
 /// A client subprocess taking longer than this is killed and reported.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(300);
+/// Why Java is left out on Tansu.
+const JAVA_ON_TANSU: &str = "Tansu 0.6 closes the connection on the ApiVersions v5 request \
+    (with a cluster id) that Java 4.4 sends to a broker it found in metadata";
 
 const HELP: &str = "\
-usage: kproducer-bench [--quick] [--repeat N] [--targets sink,tansu] [--compressions LIST] [--out FILE]
+usage: kproducer-bench [--quick] [--repeat N] [--targets sink,tansu] [--clients LIST]
+                       [--compressions LIST] [--out FILE]
        kproducer-bench sink     (an ack sink alone, until stdin closes; prints its address)
 
 Runs every workload (100 B and 1 KiB records, acks=1 and all, linger.ms=5, batch.size=16384)
-through kproducer and librdkafka, against an in-process ack sink and a local Tansu broker.
+through kproducer, librdkafka, Java's producer (ProducerPerformance) and franz-go, against an
+in-process ack sink and a local Tansu broker (Java: the sink only).
   --quick          short smoke run (fewer records, 1 s latency phase)
   --repeat N       throughput runs per client, alternating; the best counts (default 1)
   --targets LIST   comma-separated subset of: sink, tansu (default: both)
+  --clients LIST   comma-separated subset of: kproducer, librdkafka, java, franz-go (default: all;
+                   java and franz-go need scripts/setup.sh)
   --compressions LIST  codecs to run, of: none, gzip, snappy, lz4, zstd (default: none,lz4,zstd)
   --out FILE       JSON results (default: target/bench/results.json)";
 
@@ -102,6 +113,8 @@ fn client_main(args: &[String]) -> Result<()> {
     let result = match get("--client")? {
         "kproducer" => run_kproducer(bootstrap, topic, &workload, phase)?,
         "librdkafka" => run_rdkafka(bootstrap, topic, &workload, phase)?,
+        "java" => run_java(bootstrap, topic, &workload, phase)?,
+        "franz-go" => run_franz(bootstrap, topic, &workload, phase)?,
         other => bail!("unknown client {other}"),
     };
     println!("{}", serde_json::to_string(&result)?);
@@ -112,6 +125,7 @@ struct Options {
     quick: bool,
     repeat: u32,
     targets: Vec<String>,
+    clients: Vec<String>,
     compressions: Vec<String>,
     out: PathBuf,
 }
@@ -135,6 +149,7 @@ fn parse(args: &[String]) -> Result<Options> {
         quick: false,
         repeat: 1,
         targets: vec!["sink".into(), "tansu".into()],
+        clients: CLIENTS.iter().map(|c| c.to_string()).collect(),
         compressions: COMPRESSIONS.iter().map(|c| c.to_string()).collect(),
         out: default_out(),
     };
@@ -154,6 +169,21 @@ fn parse(args: &[String]) -> Result<Options> {
                 if let Some(bad) = o.targets.iter().find(|t| *t != "sink" && *t != "tansu") {
                     bail!("unknown target {bad:?} (sink, tansu)");
                 }
+            }
+            "--clients" => {
+                let v = it
+                    .next()
+                    .ok_or_else(|| anyhow!("--clients needs a value"))?;
+                let asked: Vec<&str> = v.split(',').map(str::trim).collect();
+                if let Some(bad) = asked.iter().find(|c| !CLIENTS.contains(c)) {
+                    bail!("unknown client {bad:?} ({})", CLIENTS.join(", "));
+                }
+                // In CLIENTS' order, so kproducer runs first and the ratios find it.
+                o.clients = CLIENTS
+                    .iter()
+                    .filter(|c| asked.contains(c))
+                    .map(|c| c.to_string())
+                    .collect();
             }
             "--compressions" => {
                 let v = it
@@ -200,9 +230,10 @@ struct Row {
     latency_run: ClientResult,
 }
 
-/// kproducer / librdkafka for one workload and target.
+/// kproducer / a peer for one workload and target.
 #[derive(Debug, Clone, Serialize)]
 struct Ratio {
+    peer: String,
     target: String,
     workload: Workload,
     throughput: f64,
@@ -218,7 +249,12 @@ struct Report {
     repeat: u32,
     host_cpus: usize,
     rows: Vec<Row>,
+    clients: Vec<String>,
+    /// Clients left out of a target, and why.
+    skipped: Vec<String>,
     ratios_kproducer_over_librdkafka: Vec<Ratio>,
+    ratios_kproducer_over_java: Vec<Ratio>,
+    ratios_kproducer_over_franz_go: Vec<Ratio>,
 }
 
 fn bench_main(args: &[String]) -> Result<()> {
@@ -241,8 +277,27 @@ fn bench_main(args: &[String]) -> Result<()> {
             })
         })
         .collect();
+    // Fail before the first workload, not after an hour, when a peer is not set up.
+    if o.clients.iter().any(|c| c == "java") {
+        kproducer_bench::peers::java_tools_dir()?;
+    }
+    if o.clients.iter().any(|c| c == "franz-go") {
+        kproducer_bench::peers::franz_bench_bin()?;
+    }
     let mut rows = Vec::new();
+    let mut skipped = Vec::new();
     for target in &o.targets {
+        let clients: Vec<&str> = o
+            .clients
+            .iter()
+            .map(String::as_str)
+            .filter(|c| !(*c == "java" && target == "tansu"))
+            .collect();
+        if clients.len() < o.clients.len() {
+            let note = format!("java on tansu: {JAVA_ON_TANSU}");
+            eprintln!("skipping {note}");
+            skipped.push(note);
+        }
         let sink = if target == "sink" {
             Some(AckSink::start(PARTITIONS)?)
         } else {
@@ -273,10 +328,10 @@ fn bench_main(args: &[String]) -> Result<()> {
                 (false, true) => 1_000_000,
                 (false, false) => 300_000,
             };
-            // Clients alternate, so background load hits both alike; the best run counts.
-            let mut max_runs: Vec<Option<ClientResult>> = vec![None; CLIENTS.len()];
+            // Clients alternate, so background load hits all alike; the best run counts.
+            let mut max_runs: Vec<Option<ClientResult>> = vec![None; clients.len()];
             for _ in 0..o.repeat {
-                for (client, best) in CLIENTS.iter().zip(max_runs.iter_mut()) {
+                for (client, best) in clients.iter().zip(max_runs.iter_mut()) {
                     let topic = topic_for(client)?;
                     let r = run_client(client, &bootstrap, &topic, w, records, None)?;
                     eprintln!(
@@ -302,7 +357,7 @@ fn bench_main(args: &[String]) -> Result<()> {
                 .fold(f64::INFINITY, f64::min);
             let rate = (slowest * 0.5).max(100.0);
             let secs = if o.quick { 1.0 } else { 5.0 };
-            for (client, max_run) in CLIENTS.iter().zip(max_runs) {
+            for (client, max_run) in clients.iter().zip(max_runs) {
                 let topic = topic_for(client)?;
                 let lat = run_client(
                     client,
@@ -340,14 +395,23 @@ fn bench_main(args: &[String]) -> Result<()> {
             }
         }
     }
-    let ratios = ratios(&rows);
-    print_table(&rows, &ratios);
+    let peer_ratios: Vec<Vec<Ratio>> = CLIENTS[1..].iter().map(|p| ratios(&rows, p)).collect();
+    print_table(&rows, &peer_ratios);
+    for note in &skipped {
+        println!("skipped {note}");
+    }
+    let [rd, java, franz] =
+        <[Vec<Ratio>; 3]>::try_from(peer_ratios).map_err(|_| anyhow!("three peers expected"))?;
     let report = Report {
         quick: o.quick,
         repeat: o.repeat,
         host_cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
         rows,
-        ratios_kproducer_over_librdkafka: ratios,
+        clients: o.clients.clone(),
+        skipped,
+        ratios_kproducer_over_librdkafka: rd,
+        ratios_kproducer_over_java: java,
+        ratios_kproducer_over_franz_go: franz,
     };
     if let Some(dir) = o.out.parent() {
         std::fs::create_dir_all(dir)?;
@@ -417,12 +481,14 @@ fn run_client(
     Ok(r)
 }
 
-fn ratios(rows: &[Row]) -> Vec<Ratio> {
+/// kproducer / `peer` for every workload and target both ran.
+fn ratios(rows: &[Row], peer: &str) -> Vec<Ratio> {
     let mut out = Vec::new();
     for kp in rows.iter().filter(|r| r.client == "kproducer") {
-        let Some(rd) = rows.iter().find(|r| {
-            r.client == "librdkafka" && r.target == kp.target && r.workload == kp.workload
-        }) else {
+        let Some(rd) = rows
+            .iter()
+            .find(|r| r.client == peer && r.target == kp.target && r.workload == kp.workload)
+        else {
             continue;
         };
         let div = |a: Option<f64>, b: Option<f64>| match (a, b) {
@@ -430,6 +496,7 @@ fn ratios(rows: &[Row]) -> Vec<Ratio> {
             _ => None,
         };
         out.push(Ratio {
+            peer: peer.to_string(),
             target: kp.target.clone(),
             workload: kp.workload.clone(),
             throughput: kp.records_per_s / rd.records_per_s,
@@ -446,7 +513,7 @@ fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".into(), |v| format!("{v:.digits$}"))
 }
 
-fn print_table(rows: &[Row], ratios: &[Ratio]) {
+fn print_table(rows: &[Row], peer_ratios: &[Vec<Ratio>]) {
     println!(
         "\n{:<6} {:>5} {:>4} {:>5} {:<11} {:>12} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8}",
         "target",
@@ -479,8 +546,15 @@ fn print_table(rows: &[Row], ratios: &[Ratio]) {
             r.peak_rss_mib
         );
     }
+    for ratios in peer_ratios.iter().filter(|r| !r.is_empty()) {
+        print_ratios(ratios);
+    }
+}
+
+fn print_ratios(ratios: &[Ratio]) {
+    let peer = ratios.first().map_or("", |r| r.peer.as_str());
     println!(
-        "\nkproducer / librdkafka (throughput: higher is better; the others: lower is better)\n\
+        "\nkproducer / {peer} (throughput: higher is better; the others: lower is better)\n\
          {:<6} {:>5} {:>4} {:>5} {:>10} {:>9} {:>6} {:>6} {:>6}",
         "target", "size", "acks", "comp", "throughput", "CPU/rec", "p50", "p99", "RSS"
     );

@@ -1,4 +1,5 @@
-//! The process's own CPU time and peak memory (`getrusage(RUSAGE_SELF)`, all threads).
+//! CPU time and peak memory of this process (`getrusage(RUSAGE_SELF)`, all threads) or of its
+//! exited children (`RUSAGE_CHILDREN`).
 
 use std::time::Duration;
 
@@ -13,10 +14,20 @@ pub struct Usage {
 
 /// Reads this process's usage; zeros if the call fails (it does not on Linux).
 pub fn self_usage() -> Usage {
+    usage(libc::RUSAGE_SELF)
+}
+
+/// The usage of this process's children that have exited and been waited for: CPU time summed,
+/// peak RSS of the largest one. Run one child per process to get that child's own figures.
+pub fn children_usage() -> Usage {
+    usage(libc::RUSAGE_CHILDREN)
+}
+
+fn usage(who: libc::c_int) -> Usage {
     // SAFETY: `getrusage` only writes into the zeroed struct we pass.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointer to a `rusage`, RUSAGE_SELF is a valid `who`.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    // SAFETY: valid pointer to a `rusage`, `who` is RUSAGE_SELF or RUSAGE_CHILDREN.
+    let rc = unsafe { libc::getrusage(who, &mut ru) };
     if rc != 0 {
         return Usage {
             cpu: Duration::ZERO,

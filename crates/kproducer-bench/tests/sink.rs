@@ -1,5 +1,5 @@
-//! Both clients under test complete a phase against the ack sink, and the sink counted every
-//! record: the sink speaks enough Kafka for kproducer and for librdkafka.
+//! Every client under test completes a phase against the ack sink, and the sink counted every
+//! record: the sink speaks enough Kafka for kproducer, librdkafka, Java's producer and franz-go.
 
 use std::sync::atomic::Ordering;
 
@@ -52,5 +52,89 @@ fn kproducer_and_librdkafka_are_acknowledged_by_the_sink() {
     assert_eq!(
         sink.counters().records.load(Ordering::Relaxed),
         5_000 + 5_000 + 200 + 3
+    );
+}
+
+/// Java's producer (Apache Kafka's ProducerPerformance, 4.4) negotiates versions with the sink
+/// (its ApiVersions v5 is refused with UNSUPPORTED_VERSION, as Kafka does, and it retries at v3)
+/// and every record, warm-up included, is acknowledged.
+#[test]
+fn java_is_acknowledged_by_the_sink() {
+    let sink = AckSink::start(3).expect("sink starts");
+    let phase = Phase {
+        records: 20_000,
+        rate: None,
+    };
+    let r =
+        kproducer_bench::peers::run_java(&sink.bootstrap(), "bench-java", &workload("all"), phase)
+            .expect("java runs (scripts/setup.sh fetches kafka-tools)");
+    assert_eq!((r.acked, r.failed), (20_000, 0));
+    assert!(r.elapsed_s > 0.0 && r.cpu_s > 0.0 && r.max_rss_kib > 0 && r.p50_us.is_none());
+    let warmup = kproducer_bench::peers::java_warmup_records(phase);
+    assert_eq!(
+        sink.counters().records.load(Ordering::Relaxed),
+        20_000 + warmup
+    );
+    assert_eq!(
+        sink.counters().old_format_messages.load(Ordering::Relaxed),
+        0
+    );
+
+    // Paced through its own throttle: latencies are reported.
+    let paced = Phase {
+        records: 500,
+        rate: Some(1_000.0),
+    };
+    let r =
+        kproducer_bench::peers::run_java(&sink.bootstrap(), "bench-java", &workload("1"), paced)
+            .expect("paced java");
+    assert_eq!(r.acked, 500);
+    assert!(r
+        .p50_us
+        .is_some_and(|p50| r.p99_us.is_some_and(|p99| p50 <= p99)));
+}
+
+/// franz-go (the Go program built by scripts/setup.sh) completes against the sink, compressed
+/// and paced too.
+#[test]
+fn franz_go_is_acknowledged_by_the_sink() {
+    let sink = AckSink::start(3).expect("sink starts");
+    let mut w = workload("1");
+    w.compression = "lz4".into();
+    let fast = Phase {
+        records: 20_000,
+        rate: None,
+    };
+    let r = kproducer_bench::peers::run_franz(&sink.bootstrap(), "bench-franz", &w, fast)
+        .expect("franz-go runs (scripts/setup.sh builds it)");
+    assert_eq!(
+        (r.client.as_str(), r.acked, r.failed),
+        ("franz-go", 20_000, 0)
+    );
+    assert!(r.elapsed_s > 0.0 && r.max_rss_kib > 0 && r.p50_us.is_none());
+
+    let paced = Phase {
+        records: 300,
+        rate: Some(1_000.0),
+    };
+    let r = kproducer_bench::peers::run_franz(
+        &sink.bootstrap(),
+        "bench-franz",
+        &workload("all"),
+        paced,
+    )
+    .expect("paced franz-go");
+    assert_eq!(r.acked, 300);
+    assert!(r
+        .p50_us
+        .is_some_and(|p50| r.p99_us.is_some_and(|p99| p50 <= p99)));
+    // Warm-up records included.
+    assert_eq!(
+        sink.counters().records.load(Ordering::Relaxed),
+        20_000 + 300 + 2
+    );
+    assert_eq!(
+        sink.counters().old_format_messages.load(Ordering::Relaxed),
+        0
     );
 }
