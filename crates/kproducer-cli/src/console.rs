@@ -104,39 +104,7 @@ fn config(o: &Options) -> Result<ProducerConfig> {
 
 /// Entry point of `kproducer console`.
 pub fn main(args: &[String]) -> ExitCode {
-    let opts = match parse(args) {
-        Ok(Some(o)) => o,
-        Ok(None) => {
-            println!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("kproducer console: {e}\n\n{HELP}");
-            return ExitCode::from(2);
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("kproducer console: cannot start runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(opts)) {
-        Ok(0) => ExitCode::SUCCESS,
-        Ok(failed) => {
-            eprintln!("kproducer console: {failed} record(s) failed");
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("kproducer console: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::run_command("console", HELP, parse(args), run)
 }
 
 /// Sends every stdin line; returns how many records failed.

@@ -8,6 +8,8 @@
 mod console;
 mod perf;
 
+use std::fmt::Display;
+use std::future::Future;
 use std::process::ExitCode;
 
 const USAGE: &str = "\
@@ -35,6 +37,53 @@ fn main() -> ExitCode {
         None => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs a subcommand: parse errors exit 2 with the help, `--help` prints it, then `run` on a
+/// tokio runtime; any failed record (or error) exits non-zero with the reason on stderr.
+fn run_command<O, N, Fut>(
+    name: &str,
+    help: &str,
+    parsed: anyhow::Result<Option<O>>,
+    run: impl FnOnce(O) -> Fut,
+) -> ExitCode
+where
+    Fut: Future<Output = anyhow::Result<N>>,
+    N: PartialEq + Default + Display,
+{
+    let opts = match parsed {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            println!("{help}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("kproducer {name}: {e}\n\n{help}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kproducer {name}: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(opts)) {
+        Ok(failed) if failed == N::default() => ExitCode::SUCCESS,
+        Ok(failed) => {
+            eprintln!("kproducer {name}: {failed} record(s) failed");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("kproducer {name}: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -417,39 +417,7 @@ impl Printer {
 
 /// Entry point of `kproducer perf`.
 pub fn main(args: &[String]) -> ExitCode {
-    let opts = match parse(args) {
-        Ok(Some(o)) => o,
-        Ok(None) => {
-            println!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("kproducer perf: {e}\n\n{HELP}");
-            return ExitCode::from(2);
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("kproducer perf: cannot start runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(opts)) {
-        Ok(0) => ExitCode::SUCCESS,
-        Ok(failed) => {
-            eprintln!("kproducer perf: {failed} record(s) failed");
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("kproducer perf: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::run_command("perf", HELP, parse(args), run)
 }
 
 /// Sends the records; returns how many failed.

@@ -432,12 +432,7 @@ impl Driver {
     /// Sends InitProducerId on the least busy open connection (none open: it is asked again once
     /// metadata has connected us).
     fn send_init_producer_id(&mut self, mut req: InitProducerIdRequest, now: Instant) {
-        let conn = self
-            .conns
-            .values()
-            .filter(|c| !c.is_closed())
-            .min_by_key(|c| c.in_flight())
-            .cloned();
+        let conn = self.least_busy();
         let fail = |d: &mut Self, reason: String| {
             let mut core = d.inner.lock();
             core.sender.handle_init_producer_id(None, now);
@@ -471,29 +466,27 @@ impl Driver {
         match conn.send(&req, version) {
             Ok(pending) => {
                 self.init_req = Some(Box::pin(async move {
-                    let r = match tokio::time::timeout(timeout, pending).await {
-                        Ok(r) => r,
-                        Err(_) => Err(NetworkError::Io(format!(
-                            "InitProducerId timed out after {} ms",
-                            timeout.as_millis()
-                        ))),
-                    };
-                    (addr, r)
+                    (addr, within(timeout, "InitProducerId", pending).await)
                 }));
             }
             Err(e) => fail(self, e.to_string()),
         }
     }
 
-    /// Sends a Metadata request on the least busy open connection, or connects to a bootstrap
-    /// server (rotating) when none is open.
-    fn send_metadata(&mut self, now: Instant) {
-        let conn = self
-            .conns
+    /// The open connection with the fewest requests in flight (for Metadata and InitProducerId,
+    /// which any broker answers).
+    fn least_busy(&self) -> Option<Connection> {
+        self.conns
             .values()
             .filter(|c| !c.is_closed())
             .min_by_key(|c| c.in_flight())
-            .cloned();
+            .cloned()
+    }
+
+    /// Sends a Metadata request on the least busy open connection, or connects to a bootstrap
+    /// server (rotating) when none is open.
+    fn send_metadata(&mut self, now: Instant) {
+        let conn = self.least_busy();
         let Some(conn) = conn else {
             let servers = &self.inner.config.bootstrap_servers;
             if servers.is_empty() || !self.connecting.is_empty() {
@@ -533,14 +526,7 @@ impl Driver {
         match conn.send(&request, version) {
             Ok(pending) => {
                 self.metadata_req = Some(Box::pin(async move {
-                    let r = match tokio::time::timeout(timeout, pending).await {
-                        Ok(r) => r,
-                        Err(_) => Err(NetworkError::Io(format!(
-                            "metadata request timed out after {} ms",
-                            timeout.as_millis()
-                        ))),
-                    };
-                    (addr, r)
+                    (addr, within(timeout, "metadata request", pending).await)
                 }));
             }
             Err(e) => {
@@ -548,5 +534,21 @@ impl Driver {
                 self.inner.lock().metadata.handle_failure(now);
             }
         }
+    }
+}
+
+/// A response future bounded by `request.timeout.ms` (Produce answers are bounded by the sender's
+/// in-flight deadline instead).
+async fn within<T>(
+    timeout: Duration,
+    what: &str,
+    pending: impl Future<Output = Result<T, NetworkError>>,
+) -> Result<T, NetworkError> {
+    match tokio::time::timeout(timeout, pending).await {
+        Ok(r) => r,
+        Err(_) => Err(NetworkError::Io(format!(
+            "{what} timed out after {} ms",
+            timeout.as_millis()
+        ))),
     }
 }
