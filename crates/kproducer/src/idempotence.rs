@@ -390,11 +390,6 @@ impl Idempotence {
             }
         }
     }
-
-    /// Sequence of a batch in flight for ordering checks on reenqueue.
-    pub fn sequence_of(&self, batch: &ProducerBatch) -> Option<i32> {
-        self.current_sequence(batch)
-    }
 }
 
 fn header(pid: ProducerIdAndEpoch, seq: i32) -> BatchHeader {

@@ -799,13 +799,16 @@ fn appended(inner: &Inner, rec: &RecordRef<'_>, a: crate::accumulator::Appended)
 fn append_error(inner: &Inner, topic: &str, e: AppendError) -> SendError {
     match e {
         AppendError::Closed => SendError::Closed,
-        AppendError::TooLarge { size } | AppendError::NoMemory { needed: size } => {
-            SendError::RecordTooLarge {
-                size,
-                limit: inner.config.buffer_memory,
-                limit_key: "buffer.memory",
-            }
-        }
+        AppendError::TooLarge { size } => SendError::RecordTooLarge {
+            size,
+            limit: inner.config.buffer_memory,
+            limit_key: "buffer.memory",
+        },
+        // Callers wait for memory before getting here; should one not, it's a full buffer.
+        AppendError::NoMemory { needed } => SendError::BufferFull {
+            size: needed,
+            total: inner.config.buffer_memory,
+        },
         AppendError::NoMetadata => SendError::UnknownTopic {
             topic: topic.to_string(),
         },
