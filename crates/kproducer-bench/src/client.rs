@@ -136,9 +136,11 @@ async fn kproducer_phase(
     settings.push(("bootstrap.servers", bootstrap.to_string()));
     let producer: Producer<Vec<u8>, Bytes> = Producer::new(ProducerConfig::from_map(settings)?)?;
     let payload = Bytes::from(vec![b'x'; w.record_size]);
+    // Shared topic name, as librdkafka's loop passes a borrowed one: no allocation per record.
+    let topic: Arc<str> = Arc::from(topic);
 
     producer
-        .send(ProducerRecord::new(topic, payload.clone()))
+        .send(ProducerRecord::new(&topic, payload.clone()))
         .await?
         .await
         .context("warm-up record")?;
@@ -159,7 +161,7 @@ async fn kproducer_phase(
         let lat = phase.rate.map(|_| (latencies.clone(), Instant::now()));
         let (acked, failed) = (acked.clone(), failed.clone());
         producer
-            .send_with_callback(ProducerRecord::new(topic, payload.clone()), move |r| {
+            .send_with_callback(ProducerRecord::new(&topic, payload.clone()), move |r| {
                 match r {
                     Ok(_) => acked.fetch_add(1, Ordering::Relaxed),
                     Err(_) => failed.fetch_add(1, Ordering::Relaxed),

@@ -453,6 +453,8 @@ async fn run(o: Options) -> Result<u64> {
     let stats = Arc::new(Mutex::new(Stats::new(start)?));
     let mut throttler = Throttler::new(o.throughput, start);
     let mut rng = SmallRng::seed_from_u64(0);
+    // One shared topic name: no allocation per record.
+    let topic: std::sync::Arc<str> = std::sync::Arc::from(o.topic.as_str());
     for i in 0..o.num_records {
         let value = match o.payload {
             Payload::Monotonic => Bytes::from(i.to_string()),
@@ -468,7 +470,7 @@ async fn run(o: Options) -> Result<u64> {
             failed.clone(),
         );
         let sent = producer
-            .send_with_callback(ProducerRecord::new(o.topic.clone(), value), move |r| {
+            .send_with_callback(ProducerRecord::new(&topic, value), move |r| {
                 let now = Instant::now();
                 match r {
                     Ok(_) => {

@@ -113,7 +113,7 @@ impl<K, V> InterceptorChain<K, V> {
             return;
         }
         let metadata = RecordMetadata {
-            topic: topic.to_owned(),
+            topic: topic.into(),
             partition: partition.unwrap_or(UNKNOWN_PARTITION),
             offset: -1,
             timestamp: -1,

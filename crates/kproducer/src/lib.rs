@@ -28,4 +28,4 @@ pub mod serializer;
 pub use config::{Acks, CompressionType, ProducerConfig};
 pub use error::{ConfigError, KafkaError, ProduceError, SendError};
 pub use producer::{BlockingProducer, DeliveryFuture, Producer, ProducerBuilder, Rejected};
-pub use record::{Header, ProducerRecord, RecordMetadata};
+pub use record::{Header, IntoTopic, ProducerRecord, RecordMetadata};

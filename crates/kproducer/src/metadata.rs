@@ -7,6 +7,8 @@
 //! partition count.
 
 use std::collections::{HashMap, HashSet};
+
+use rustc_hash::FxBuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -77,7 +79,8 @@ pub struct Cluster {
     /// Brokers by node id.
     pub brokers: HashMap<i32, BrokerInfo>,
     /// Topics with usable metadata.
-    pub topics: HashMap<String, Arc<TopicInfo>>,
+    /// (Fx-hashed: looked up on every send, and the names are ours, not attacker-chosen.)
+    pub topics: HashMap<String, Arc<TopicInfo>, FxBuildHasher>,
     /// Topics the last answer reported an error for (e.g. UNKNOWN_TOPIC_OR_PARTITION).
     pub topic_errors: HashMap<String, ErrorCode>,
 }
@@ -109,7 +112,7 @@ impl Cluster {
 pub struct Metadata {
     cluster: Arc<Cluster>,
     /// Topics we keep metadata for, with when a send last used them.
-    topics: HashMap<String, Instant>,
+    topics: HashMap<String, Instant, FxBuildHasher>,
     need_update: bool,
     last_refresh: Option<Instant>,
     last_attempt: Option<Instant>,
@@ -124,7 +127,7 @@ impl Metadata {
     pub fn new(refresh_backoff: Duration, max_age: Duration, max_idle: Duration) -> Self {
         Metadata {
             cluster: Arc::new(Cluster::default()),
-            topics: HashMap::new(),
+            topics: HashMap::default(),
             need_update: true,
             last_refresh: None,
             last_attempt: None,
@@ -198,6 +201,12 @@ impl Metadata {
         let mut t: Vec<String> = self.topics.keys().cloned().collect();
         t.sort();
         t
+    }
+
+    /// Whether any topic is tracked (a refresh has something to ask for); cheaper than
+    /// `!request_topics().is_empty()`, which copies the names.
+    pub fn has_topics(&self) -> bool {
+        !self.topics.is_empty()
     }
 
     /// Builds the request for [`Metadata::request_topics`] and records the attempt.

@@ -1,5 +1,7 @@
 //! The records a caller sends and the metadata it gets back.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 /// A record header: a string key and an optional byte value (Java's `Header`).
@@ -26,6 +28,65 @@ impl Header {
     }
 }
 
+/// What a topic name can be given as. `Arc<str>` and `&Arc<str>` share the name (no allocation
+/// per record, the cheap choice on hot paths); the other forms copy it once.
+///
+/// ```
+/// use std::sync::Arc;
+/// use kproducer::ProducerRecord;
+/// let topic: Arc<str> = Arc::from("orders");
+/// let r = ProducerRecord::new(&topic, "v".to_string());
+/// assert!(Arc::ptr_eq(&r.topic, &topic));
+/// let owned = String::from("orders");
+/// assert_eq!(&*ProducerRecord::new(&owned, 1u32).topic, "orders");
+/// ```
+pub trait IntoTopic {
+    /// The topic name as a shared string.
+    fn into_topic(self) -> Arc<str>;
+}
+
+impl IntoTopic for Arc<str> {
+    fn into_topic(self) -> Arc<str> {
+        self
+    }
+}
+
+impl IntoTopic for &Arc<str> {
+    fn into_topic(self) -> Arc<str> {
+        self.clone()
+    }
+}
+
+impl IntoTopic for &str {
+    fn into_topic(self) -> Arc<str> {
+        Arc::from(self)
+    }
+}
+
+impl IntoTopic for String {
+    fn into_topic(self) -> Arc<str> {
+        Arc::from(self)
+    }
+}
+
+impl IntoTopic for &String {
+    fn into_topic(self) -> Arc<str> {
+        Arc::from(self.as_str())
+    }
+}
+
+impl IntoTopic for Box<str> {
+    fn into_topic(self) -> Arc<str> {
+        Arc::from(self)
+    }
+}
+
+impl IntoTopic for std::borrow::Cow<'_, str> {
+    fn into_topic(self) -> Arc<str> {
+        Arc::from(self.as_ref())
+    }
+}
+
 /// A record to send (Java's `ProducerRecord<K, V>`).
 ///
 /// ```
@@ -39,8 +100,9 @@ impl Header {
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProducerRecord<K, V> {
-    /// Topic to send to.
-    pub topic: String,
+    /// Topic to send to. Shared, so a record costs no topic allocation when built from an
+    /// `Arc<str>` the caller keeps (`ProducerRecord::new(topic.clone(), v)`).
+    pub topic: Arc<str>,
     /// Explicit partition; `None` lets the partitioner choose.
     pub partition: Option<i32>,
     /// Key; `None` is a null key.
@@ -55,9 +117,9 @@ pub struct ProducerRecord<K, V> {
 
 impl<K, V> ProducerRecord<K, V> {
     /// A record with a value and nothing else set.
-    pub fn new(topic: impl Into<String>, value: V) -> Self {
+    pub fn new(topic: impl IntoTopic, value: V) -> Self {
         ProducerRecord {
-            topic: topic.into(),
+            topic: topic.into_topic(),
             partition: None,
             key: None,
             value: Some(value),
@@ -67,9 +129,9 @@ impl<K, V> ProducerRecord<K, V> {
     }
 
     /// A record with neither key nor value set (use the `with_*` methods), e.g. a tombstone.
-    pub fn empty(topic: impl Into<String>) -> Self {
+    pub fn empty(topic: impl IntoTopic) -> Self {
         ProducerRecord {
-            topic: topic.into(),
+            topic: topic.into_topic(),
             partition: None,
             key: None,
             value: None,
@@ -112,8 +174,8 @@ impl<K, V> ProducerRecord<K, V> {
 /// Where a record landed (Java's `RecordMetadata`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
-    /// Topic.
-    pub topic: String,
+    /// Topic (shared with the batch: no allocation per record).
+    pub topic: Arc<str>,
     /// Partition.
     pub partition: i32,
     /// Offset in the partition; `-1` when unknown (acks=0).

@@ -94,7 +94,7 @@ async fn round_trip_100k_mixed_records_over_3_partitions() {
     }
     for (i, f) in futures.into_iter().enumerate() {
         let md = f.await.unwrap_or_else(|e| panic!("record {i} failed: {e}"));
-        assert_eq!(md.topic, topic);
+        assert_eq!(&*md.topic, topic.as_str());
         sent[i].partition = md.partition;
         sent[i].offset = md.offset;
         sent[i].metadata_timestamp = md.timestamp;

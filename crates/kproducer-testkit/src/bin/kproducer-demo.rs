@@ -114,11 +114,12 @@ async fn produce(bootstrap: &str, topic: &str, records: usize) -> Result<Produce
     let latencies: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(Vec::with_capacity(records)));
     let per_partition: Arc<Mutex<BTreeMap<i32, usize>>> = Arc::default();
     let failures: Arc<Mutex<Vec<String>>> = Arc::default();
+    let topic: Arc<str> = Arc::from(topic);
     let started = Instant::now();
     for i in 0..records {
         let mut value = format!("record-{i}-").into_bytes();
         value.resize(VALUE_SIZE, b'.');
-        let record = ProducerRecord::new(topic, value);
+        let record = ProducerRecord::new(&topic, value);
         let record = if i % 2 == 0 {
             record.with_key(format!("key-{}", i % 1000))
         } else {

@@ -177,11 +177,43 @@ fn memory_runs_out_then_frees() {
         .unwrap_err();
     assert_eq!(err, AppendError::NoMemory { needed: 1024 });
     assert_eq!(acc.available_memory(), 0);
-    let drained = acc.drain(meta.cluster(), 1, 1 << 20, t0 + ms(5), &mut plain);
+    let mut drained = acc.drain(meta.cluster(), 1, 1 << 20, t0 + ms(5), &mut plain);
     assert_eq!(drained.len(), 1);
-    acc.deallocate(&drained[0]);
+    acc.deallocate(&mut drained[0]);
     assert_eq!(acc.available_memory(), 1024);
     append_to(&mut acc, 2, b"c", t0);
+}
+
+#[test]
+fn a_completed_batch_buffer_is_reused_for_the_next_batch() {
+    let t0 = Instant::now();
+    let meta = cluster_with(&[1, 2, 3], t0);
+    let mut plain = plain;
+    let mut acc = RecordAccumulator::new(config());
+    let full = config().buffer_memory;
+    // Batch A completes while something (say, a request) still holds its bytes: its buffer
+    // must not be reused, and the bytes stay as they were.
+    append_to(&mut acc, 0, b"a", t0);
+    let mut a = acc.drain(meta.cluster(), 1, 1 << 20, t0 + ms(5), &mut plain);
+    let held = a[0].wire_bytes();
+    let held_copy = held.to_vec();
+    acc.deallocate(&mut a[0]);
+    assert_eq!(acc.available_memory(), full);
+    append_to(&mut acc, 1, b"b", t0);
+    let mut b = acc.drain(meta.cluster(), 2, 1 << 20, t0 + ms(5), &mut plain);
+    let b_buffer = b[0].wire_bytes().as_ptr();
+    assert_ne!(b_buffer, held.as_ptr());
+    assert_eq!(held.to_vec(), held_copy, "bytes still held are untouched");
+    // Batch B completes with nobody holding its bytes: the next batch writes into its buffer.
+    acc.deallocate(&mut b[0]);
+    assert_eq!(acc.available_memory(), full);
+    append_to(&mut acc, 2, b"c", t0);
+    assert_eq!(acc.available_memory(), full - config().batch_size);
+    let c = acc.drain(meta.cluster(), 3, 1 << 20, t0 + ms(5), &mut plain);
+    assert_eq!(c[0].wire_bytes().as_ptr(), b_buffer, "the pooled buffer is reused");
+    assert_eq!(c[0].record_count(), 1);
+    assert_eq!(c[0].wire_bytes().last(), Some(&0), "record c: no headers");
+    assert!(c[0].wire_bytes().windows(1).any(|w| w == b"c"));
 }
 
 #[test]
@@ -243,11 +275,11 @@ fn flush_makes_everything_ready_and_completes_when_all_are_done() {
     assert_eq!(r.ready_nodes.len(), 2, "flush ignores linger.ms");
     // A batch created after the flush began doesn't hold it up.
     append_to(&mut acc, 2, b"later", t0);
-    let a = acc.drain(meta.cluster(), 1, 1 << 20, t0, &mut plain);
-    let b = acc.drain(meta.cluster(), 2, 1 << 20, t0, &mut plain);
-    acc.deallocate(&a[0]);
+    let mut a = acc.drain(meta.cluster(), 1, 1 << 20, t0, &mut plain);
+    let mut b = acc.drain(meta.cluster(), 2, 1 << 20, t0, &mut plain);
+    acc.deallocate(&mut a[0]);
     assert!(!acc.flush_done(mark));
-    acc.deallocate(&b[0]);
+    acc.deallocate(&mut b[0]);
     assert!(acc.flush_done(mark));
 }
 

@@ -401,7 +401,7 @@ fn closed_sizes(
     let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
     let mut sizes = Vec::new();
     let drain = |acc: &mut crate::accumulator::RecordAccumulator, sizes: &mut Vec<usize>| {
-        for b in acc.drain(
+        for mut b in acc.drain(
             meta.cluster(),
             1,
             1,
@@ -415,7 +415,7 @@ fn closed_sizes(
                 b.record_count()
             );
             sizes.push(wire.len());
-            acc.deallocate(&b);
+            acc.deallocate(&mut b);
         }
     };
     for v in values {

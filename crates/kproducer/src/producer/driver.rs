@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
 use kafka_protocol::messages::{
     ApiKey, InitProducerIdRequest, InitProducerIdResponse, MetadataResponse, ProduceResponse,
     ProducerId,
@@ -56,6 +57,36 @@ struct Driver {
     metadata_req: Option<BoxFut<(String, Result<MetadataResponse, NetworkError>)>>,
     init_req: Option<BoxFut<(String, Result<InitProducerIdResponse, NetworkError>)>>,
     bootstrap_next: usize,
+    /// Produce answers received, handled at the next round's poll.
+    answers: Vec<(u64, ProduceResponse)>,
+    /// Broker addresses by node id, for the current metadata snapshot.
+    addrs: NodeAddrs,
+}
+
+/// `host:port` per node id, rebuilt only when the metadata snapshot changes (formatting them
+/// on every round showed in profiles).
+#[derive(Default)]
+struct NodeAddrs {
+    snapshot: Option<Arc<crate::metadata::Cluster>>,
+    by_node: HashMap<i32, String>,
+}
+
+impl NodeAddrs {
+    fn refresh(&mut self, cluster: &Arc<crate::metadata::Cluster>) {
+        if self.snapshot.as_ref().is_some_and(|s| Arc::ptr_eq(s, cluster)) {
+            return;
+        }
+        self.by_node = cluster
+            .brokers
+            .iter()
+            .map(|(id, b)| (*id, b.addr()))
+            .collect();
+        self.snapshot = Some(cluster.clone());
+    }
+
+    fn get(&self, node: i32) -> Option<&str> {
+        self.by_node.get(&node).map(String::as_str)
+    }
 }
 
 /// Fails whatever is left if the driver task is dropped before it finished (the runtime shut
@@ -76,8 +107,8 @@ impl Drop for ExitGuard {
                 .closed
                 .store(true, std::sync::atomic::Ordering::SeqCst);
             let mut c = core.sender.abort_all(&mut core.acc, ProduceError::Closed);
-            for batch in core.acc.abort_all() {
-                core.acc.deallocate(&batch);
+            for mut batch in core.acc.abort_all() {
+                core.acc.deallocate(&mut batch);
                 c.push(Completion {
                     batch,
                     result: Err(ProduceError::Closed),
@@ -113,6 +144,8 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         metadata_req: None,
         init_req: None,
         bootstrap_next: 0,
+        answers: Vec::new(),
+        addrs: NodeAddrs::default(),
     };
     d.run().await;
     // Write what is queued (acks=0 requests get no answer to wait for), then close.
@@ -127,66 +160,68 @@ pub(crate) async fn run(inner: Arc<Inner>) {
 
 impl Driver {
     async fn run(&mut self) {
+        // One timer, moved only when the wake-up time changes: a new one per loop costs a
+        // timer-wheel registration (and its lock) each time.
+        let sleep = tokio::time::sleep(Duration::from_secs(1));
+        tokio::pin!(sleep);
         loop {
             let now = Instant::now();
-            let (out, completions, exit, meta_due, meta_next, addrs) = {
+            let (out, completions, exit, meta_due, meta_next) = {
                 let mut guard = self.inner.lock();
                 let core = &mut *guard;
                 let mut completions = Vec::new();
+                // Answers that arrived since the last round, under the same lock as the poll.
+                for (id, resp) in self.answers.drain(..) {
+                    completions.extend(core.sender.handle_response(
+                        id,
+                        &resp,
+                        &mut core.acc,
+                        &mut core.metadata,
+                        now,
+                    ));
+                }
                 if core.abort {
                     completions.extend(core.sender.abort_all(&mut core.acc, ProduceError::Closed));
-                    for batch in core.acc.abort_all() {
-                        core.acc.deallocate(&batch);
+                    for mut batch in core.acc.abort_all() {
+                        core.acc.deallocate(&mut batch);
                         completions.push(Completion {
                             batch,
                             result: Err(ProduceError::Closed),
                         });
                     }
                 }
-                let cluster = core.metadata.cluster().clone();
-                let addr_of = |node: i32| cluster.brokers.get(&node).map(|b| b.addr());
+                self.addrs.refresh(core.metadata.cluster());
+                let addrs = &self.addrs;
                 let conns = &self.conns;
                 let is_connected =
-                    |node: i32| addr_of(node).is_some_and(|a| conns.contains_key(&a));
+                    |node: i32| addrs.get(node).is_some_and(|a| conns.contains_key(a));
                 let out = core
                     .sender
                     .poll(&mut core.acc, &mut core.metadata, &is_connected, now);
-                let mut addrs: HashMap<i32, String> = HashMap::new();
-                for n in out
-                    .requests
-                    .iter()
-                    .map(|r| r.node)
-                    .chain(out.connect.iter().copied())
-                    .chain(out.disconnect.iter().copied())
-                {
-                    if let Some(a) = addr_of(n) {
-                        addrs.insert(n, a);
-                    }
-                }
                 let exit = core.acc.is_closed()
                     && core.acc.incomplete_batches() == 0
                     && core.sender.in_flight_requests() == 0;
-                let wants_metadata = !core.metadata.request_topics().is_empty();
+                let wants_metadata = core.metadata.has_topics();
                 let meta_due = wants_metadata && core.metadata.update_due(now);
                 let meta_next = wants_metadata.then(|| core.metadata.next_update(now));
-                (out, completions, exit, meta_due, meta_next, addrs)
+                (out, completions, exit, meta_due, meta_next)
             };
             let mut completions = completions;
             completions.extend(out.completions);
             run_completions(&self.inner, completions);
 
             for node in &out.disconnect {
-                if let Some(c) = addrs.get(node).and_then(|a| self.conns.remove(a)) {
+                if let Some(c) = self.addrs.get(*node).and_then(|a| self.conns.remove(a)) {
                     c.close();
                 }
             }
             for req in out.requests {
-                let addr = addrs.get(&req.node).cloned();
+                let addr = self.addrs.get(req.node).map(str::to_string);
                 self.write(req, addr, now);
             }
             for node in &out.connect {
-                if let Some(a) = addrs.get(node) {
-                    self.start_connect(a.clone(), now);
+                if let Some(a) = self.addrs.get(*node).map(str::to_string) {
+                    self.start_connect(a, now);
                 }
             }
             if meta_due && self.metadata_req.is_none() {
@@ -211,8 +246,22 @@ impl Driver {
                     wake = Some(wake.map_or(*until, |w| w.min(*until)));
                 }
             }
-            // Never sleep unboundedly: a safety net against a missed wake-up.
-            let wake = wake.unwrap_or(now + Duration::from_secs(1)).max(now);
+            // Never sleep unboundedly: a safety net against a missed wake-up (any deadline
+            // within the next second serves).
+            let safety = tokio::time::Instant::from(now + Duration::from_secs(1));
+            let deadline = sleep.deadline();
+            match wake {
+                Some(w) => {
+                    let w = tokio::time::Instant::from(w.max(now));
+                    if deadline != w {
+                        sleep.as_mut().reset(w);
+                    }
+                }
+                None if deadline <= tokio::time::Instant::from(now) || deadline > safety => {
+                    sleep.as_mut().reset(safety)
+                }
+                None => {}
+            }
             let event = {
                 let metadata_req = &mut self.metadata_req;
                 let has_meta = metadata_req.is_some();
@@ -220,7 +269,7 @@ impl Driver {
                 let has_init = init_req.is_some();
                 tokio::select! {
                     _ = self.inner.wake_driver.notified() => Event::Wake,
-                    _ = tokio::time::sleep_until(wake.into()) => Event::Wake,
+                    _ = &mut sleep => Event::Wake,
                     Some((id, addr, r)) = self.responses.next(), if !self.responses.is_empty() => Event::Response(id, addr, r),
                     Some((addr, r)) = self.connects.next(), if !self.connects.is_empty() => Event::Connected(addr, r),
                     (addr, r) = async { match metadata_req.as_mut() { Some(f) => f.await, None => std::future::pending().await } }, if has_meta => Event::Metadata(addr, r),
@@ -228,23 +277,24 @@ impl Driver {
                 }
             };
             self.handle(event);
+            // Every other answer already here joins this round (one lock for all of them).
+            while let Some(Some((id, addr, r))) = self.responses.next().now_or_never() {
+                self.handle(Event::Response(id, addr, r));
+            }
         }
     }
 
     fn handle(&mut self, event: Event) {
         let now = Instant::now();
+        if !matches!(event, Event::Response(_, _, Ok(_)) | Event::Wake) {
+            // Answers already received go first: a connection failure must not retry a
+            // request whose answer is in hand.
+            self.handle_answers(now);
+        }
         match event {
             Event::Wake => {}
-            Event::Response(id, addr, Ok(resp)) => {
-                let completions = {
-                    let mut guard = self.inner.lock();
-                    let core = &mut *guard;
-                    core.sender
-                        .handle_response(id, &resp, &mut core.acc, &mut core.metadata, now)
-                };
-                run_completions(&self.inner, completions);
-                let _ = addr;
-            }
+            // Handled at the top of the next round, with the poll, under one lock.
+            Event::Response(id, _, Ok(resp)) => self.answers.push((id, resp)),
             Event::Response(id, addr, Err(e)) => {
                 // The connection is unusable: drop it; every request in flight on it is retried.
                 self.drop_connection(&addr, &e.to_string(), now);
@@ -325,7 +375,31 @@ impl Driver {
         }
     }
 
+    /// Handles the Produce answers received so far (outside the round's poll).
+    fn handle_answers(&mut self, now: Instant) {
+        if self.answers.is_empty() {
+            return;
+        }
+        let completions = {
+            let mut guard = self.inner.lock();
+            let core = &mut *guard;
+            let mut completions = Vec::new();
+            for (id, resp) in self.answers.drain(..) {
+                completions.extend(core.sender.handle_response(
+                    id,
+                    &resp,
+                    &mut core.acc,
+                    &mut core.metadata,
+                    now,
+                ));
+            }
+            completions
+        };
+        run_completions(&self.inner, completions);
+    }
+
     fn drop_connection(&mut self, addr: &str, reason: &str, now: Instant) {
+        self.handle_answers(now);
         let Some(conn) = self.conns.remove(addr) else {
             return;
         };

@@ -398,12 +398,9 @@ impl<K, V> Producer<K, V> {
         wait_for_memory: bool,
     ) -> Result<DeliveryFuture, SendError> {
         let inner = &*self.inner;
-        // One clock read for the whole send (deadline and accumulator time).
-        let now = Instant::now();
-        let deadline = now + inner.config.max_block;
 
         // Serializing needs no metadata, so it happens first, outside any lock.
-        let topic = record.topic.as_str();
+        let topic: &str = &record.topic;
         let key = match &record.key {
             Some(k) => self
                 .key_serializer
@@ -434,10 +431,12 @@ impl<K, V> Producer<K, V> {
         // Fast path, the common case: known topic, built-in partitioner, memory available —
         // metadata lookup, partition choice and append under one short lock.
         if self.partitioner.is_none() {
-            if let Some(r) = fast_append(inner, topic, record.partition, &rec, &mut callback, now) {
+            if let Some(r) = fast_append(inner, topic, record.partition, &rec, &mut callback) {
                 return r;
             }
         }
+        let now = Instant::now();
+        let deadline = now + inner.config.max_block;
 
         // Slow path: wait for the topic's metadata and/or memory, or ask the user's partitioner.
         let topic_info = match known_topic(inner, topic, now) {
@@ -742,17 +741,20 @@ async fn append(
 
 /// The send fast path: one lock for the topic lookup, the built-in partitioner and the append.
 /// `None`: take the slow path (topic unknown, or no memory now); `Some`: the send's result.
+///
+/// The monotonic clock is read only when the record opens a new batch (its linger starts then);
+/// that is also when the topic is marked as used for `metadata.max.idle.ms` — often enough,
+/// since every record sits in a batch created at most `delivery.timeout.ms` earlier.
 fn fast_append(
     inner: &Inner,
     topic: &str,
     explicit: Option<i32>,
     rec: &RecordRef<'_>,
     callback: &mut Option<Callback>,
-    now: Instant,
 ) -> Option<Result<DeliveryFuture, SendError>> {
+    let mut read: Option<Instant> = None;
     let mut guard = inner.lock();
     let core = &mut *guard;
-    core.metadata.touch(topic, now);
     let info = core.metadata.cluster().topic(topic)?;
     let partitions = info.partition_count();
     let choice = match explicit {
@@ -771,9 +773,18 @@ fn fast_append(
             partitions,
         ),
     };
-    let r = core
-        .acc
-        .append(topic, Some(info), choice, rec, callback, now, &mut core.rng);
+    let r = core.acc.append_with_clock(
+        topic,
+        Some(info),
+        choice,
+        rec,
+        callback,
+        &mut || *read.get_or_insert_with(Instant::now),
+        &mut core.rng,
+    );
+    if let Some(now) = read {
+        core.metadata.touch(topic, now);
+    }
     drop(guard);
     match r {
         Ok(a) => Some(Ok(appended(inner, rec, a))),

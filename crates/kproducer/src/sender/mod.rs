@@ -676,10 +676,10 @@ fn dedup(mut v: Vec<i32>) -> Vec<i32> {
 
 fn finish(
     acc: &mut RecordAccumulator,
-    batch: ProducerBatch,
+    mut batch: ProducerBatch,
     result: Result<BatchAck, ProduceError>,
 ) -> Completion {
-    acc.deallocate(&batch);
+    acc.deallocate(&mut batch);
     Completion { batch, result }
 }
 
