@@ -11,6 +11,11 @@
 //! Timeouts are long (`request.timeout.ms` 120 s, `delivery.timeout.ms` 300 s, `max.block.ms`
 //! 60 s) so that no record expires and frees memory during the run.
 //!
+//! What kproducer holds beyond `buffer.memory` (which charges whole batches) is per-record
+//! bookkeeping: a `RecordInfo` (16 B) and, with a callback, a `(u32, Callback)` (24 B) per record
+//! in per-batch `Vec`s grown by doubling, plus the callback's own box. [`SendStyle`] separates
+//! them; with 100 B records they are most of the excess.
+//!
 //! ```no_run
 //! use kproducer_bench::stall::{run_stalled, StallRun};
 //! use kproducer_bench::{AckSink, StallMode};
