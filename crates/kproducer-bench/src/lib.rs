@@ -1,7 +1,8 @@
 //! Benchmark support for kproducer: an in-process Kafka [`AckSink`], the clients under test
 //! ([`client::run_kproducer`], [`client::run_rdkafka`], and as programs of their own Java's
 //! [`peers::run_java`] and franz-go's [`peers::run_franz`]) driven by one [`client::Workload`],
-//! and [`usage::self_usage`] for CPU time and peak memory.
+//! and [`usage::self_usage`] for CPU time and peak memory. [`stall`] measures the memory a
+//! client holds while blocked on a broker that never answers (a stalled [`AckSink`]).
 //!
 //! The `kproducer-bench` binary runs every workload through every client, each in its own
 //! subprocess, against Tansu and the ack sink; `alloc-count` counts heap allocations per record.
@@ -10,6 +11,7 @@
 pub mod client;
 pub mod peers;
 pub mod sink;
+pub mod stall;
 pub mod usage;
 
-pub use sink::AckSink;
+pub use sink::{AckSink, StallMode};

@@ -11,6 +11,16 @@
 //! Per workload: throughput (records/s, MB/s) and CPU time per record at full speed, then p50/p99
 //! send-to-ack latency with every client paced at 50 % of the slowest one's maximum, and peak RSS.
 //! Prints a table and writes JSON (default `target/bench/results.json`).
+//!
+//! ```text
+//! cargo run --release -p kproducer-bench -- stall [--buffer-memory BYTES] [--sizes 100,1024]
+//!     [--clients kproducer,librdkafka] [--modes no-read,silent] [--out FILE]
+//! ```
+//!
+//! Issue #7's target, RSS ≤ `buffer.memory` + 16 MiB while blocked on a stalled broker: each
+//! client, in its own subprocess, sends to a stalled ack sink until sending has been blocked for
+//! 2 s, then reports its peak RSS (see `kproducer_bench::stall`). Prints a table and adds a
+//! `stall` entry to the JSON file (also reachable as `--targets stall` in the main run).
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -21,7 +31,10 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use kproducer_bench::client::{run_kproducer, run_rdkafka, ClientResult, Phase, Workload};
 use kproducer_bench::peers::{run_franz, run_java};
-use kproducer_bench::AckSink;
+use kproducer_bench::stall::{
+    run_stalled, SendStyle, StallResult, StallRun, TARGET_OVER_BUFFER_MIB,
+};
+use kproducer_bench::{AckSink, StallMode};
 use kproducer_testkit::{unique_name, Broker};
 use serde::Serialize;
 
@@ -49,23 +62,38 @@ const HELP: &str = "\
 usage: kproducer-bench [--quick] [--repeat N] [--targets sink,tansu] [--clients LIST]
                        [--compressions LIST] [--out FILE]
        kproducer-bench sink     (an ack sink alone, until stdin closes; prints its address)
+       kproducer-bench stall [--buffer-memory BYTES] [--sizes 100,1024]
+                       [--clients kproducer,librdkafka] [--modes no-read,silent] [--out FILE]
 
 Runs every workload (100 B and 1 KiB records, acks=1 and all, linger.ms=5, batch.size=16384)
 through kproducer, librdkafka, Java's producer (ProducerPerformance) and franz-go, against an
 in-process ack sink and a local Tansu broker (Java: the sink only).
   --quick          short smoke run (fewer records, 1 s latency phase)
   --repeat N       throughput runs per client, alternating; the best counts (default 1)
-  --targets LIST   comma-separated subset of: sink, tansu (default: both)
+  --targets LIST   comma-separated subset of: sink, tansu, stall (default: sink,tansu)
   --clients LIST   comma-separated subset of: kproducer, librdkafka, java, franz-go (default: all;
                    java and franz-go need scripts/setup.sh)
   --compressions LIST  codecs to run, of: none, gzip, snappy, lz4, zstd (default: none,lz4,zstd)
-  --out FILE       JSON results (default: target/bench/results.json)";
+  --out FILE       JSON results (default: target/bench/results.json)
+
+stall: RSS while blocked on a stalled broker (issue #7: <= buffer.memory + 16 MiB). Each client
+sends to an ack sink that never answers Produce until sending has been blocked for 2 s, in its own
+subprocess; prints peak RSS against buffer.memory and adds a `stall` entry to the JSON file.
+  --buffer-memory BYTES  buffer.memory (librdkafka: queue.buffering.max.kbytes) (default 33554432)
+  --sizes LIST     value sizes in bytes (default: 100,1024)
+  --clients LIST   of: kproducer, librdkafka (default: both)
+  --modes LIST     how the broker stalls, of: no-read (stops reading the connection after the
+                   first Produce), silent (reads and drops every Produce) (default: no-read)
+  --send LIST      how kproducer sends, of: callback (counting callback, 2 Arcs), empty-callback,
+                   future (send, future dropped) (default: callback)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("client") => client_main(&args[1..]),
         Some("sink") => sink_main(),
+        Some("stall") => stall_main(&args[1..]),
+        Some("stall-client") => stall_client_main(&args[1..]),
         Some("-h") | Some("--help") => {
             println!("{HELP}");
             Ok(())
@@ -166,8 +194,12 @@ fn parse(args: &[String]) -> Result<Options> {
                     .next()
                     .ok_or_else(|| anyhow!("--targets needs a value"))?;
                 o.targets = v.split(',').map(|s| s.trim().to_string()).collect();
-                if let Some(bad) = o.targets.iter().find(|t| *t != "sink" && *t != "tansu") {
-                    bail!("unknown target {bad:?} (sink, tansu)");
+                if let Some(bad) = o
+                    .targets
+                    .iter()
+                    .find(|t| !["sink", "tansu", "stall"].contains(&t.as_str()))
+                {
+                    bail!("unknown target {bad:?} (sink, tansu, stall)");
                 }
             }
             "--clients" => {
@@ -255,6 +287,9 @@ struct Report {
     ratios_kproducer_over_librdkafka: Vec<Ratio>,
     ratios_kproducer_over_java: Vec<Ratio>,
     ratios_kproducer_over_franz_go: Vec<Ratio>,
+    /// `--targets stall`: memory while blocked on a stalled broker.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    stall: Vec<StallRow>,
 }
 
 fn bench_main(args: &[String]) -> Result<()> {
@@ -278,15 +313,16 @@ fn bench_main(args: &[String]) -> Result<()> {
         })
         .collect();
     // Fail before the first workload, not after an hour, when a peer is not set up.
-    if o.clients.iter().any(|c| c == "java") {
+    let workload_targets = o.targets.iter().any(|t| t != "stall");
+    if workload_targets && o.clients.iter().any(|c| c == "java") {
         kproducer_bench::peers::java_tools_dir()?;
     }
-    if o.clients.iter().any(|c| c == "franz-go") {
+    if workload_targets && o.clients.iter().any(|c| c == "franz-go") {
         kproducer_bench::peers::franz_bench_bin()?;
     }
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
-    for target in &o.targets {
+    for target in o.targets.iter().filter(|t| *t != "stall") {
         let clients: Vec<&str> = o
             .clients
             .iter()
@@ -395,8 +431,27 @@ fn bench_main(args: &[String]) -> Result<()> {
             }
         }
     }
+    let stall = if o.targets.iter().any(|t| t == "stall") {
+        let clients: Vec<String> = o
+            .clients
+            .iter()
+            .filter(|c| STALL_CLIENTS.contains(&c.as_str()))
+            .cloned()
+            .collect();
+        run_stall(&StallOptions {
+            clients,
+            ..StallOptions::default()
+        })?
+    } else {
+        Vec::new()
+    };
     let peer_ratios: Vec<Vec<Ratio>> = CLIENTS[1..].iter().map(|p| ratios(&rows, p)).collect();
-    print_table(&rows, &peer_ratios);
+    if !rows.is_empty() {
+        print_table(&rows, &peer_ratios);
+    }
+    if !stall.is_empty() {
+        print_stall_table(&stall);
+    }
     for note in &skipped {
         println!("skipped {note}");
     }
@@ -412,6 +467,7 @@ fn bench_main(args: &[String]) -> Result<()> {
         ratios_kproducer_over_librdkafka: rd,
         ratios_kproducer_over_java: java,
         ratios_kproducer_over_franz_go: franz,
+        stall,
     };
     if let Some(dir) = o.out.parent() {
         std::fs::create_dir_all(dir)?;
@@ -570,6 +626,292 @@ fn print_ratios(ratios: &[Ratio]) {
             opt(r.p50, 2),
             opt(r.p99, 2),
             r.peak_rss
+        );
+    }
+}
+
+/// The clients the stall measurement runs.
+const STALL_CLIENTS: &[&str] = &["kproducer", "librdkafka"];
+/// Java's default `buffer.memory`.
+const DEFAULT_BUFFER_MEMORY: usize = 32 << 20;
+/// A stall subprocess taking longer than this is killed and reported.
+const STALL_CLIENT_TIMEOUT: Duration = Duration::from_secs(150);
+
+struct StallOptions {
+    buffer_memory: usize,
+    sizes: Vec<usize>,
+    clients: Vec<String>,
+    modes: Vec<StallMode>,
+    sends: Vec<SendStyle>,
+    out: PathBuf,
+}
+
+impl Default for StallOptions {
+    fn default() -> Self {
+        StallOptions {
+            buffer_memory: DEFAULT_BUFFER_MEMORY,
+            sizes: SIZES.to_vec(),
+            clients: STALL_CLIENTS.iter().map(|c| c.to_string()).collect(),
+            // The harsher case: see `StallMode::NoRead`.
+            modes: vec![StallMode::NoRead],
+            sends: vec![SendStyle::Callback],
+            out: default_out(),
+        }
+    }
+}
+
+/// One client and record size blocked on a stalled broker.
+#[derive(Debug, Clone, Serialize)]
+struct StallRow {
+    stall_mode: String,
+    client: String,
+    send: String,
+    record_size: usize,
+    records_buffered: u64,
+    baseline_rss_mib: f64,
+    current_rss_mib: f64,
+    peak_rss_mib: f64,
+    buffer_memory_mib: f64,
+    peak_rss_minus_buffer_mib: f64,
+    target_over_buffer_mib: f64,
+    target_met: bool,
+    result: StallResult,
+}
+
+fn parse_stall(args: &[String]) -> Result<StallOptions> {
+    let mut o = StallOptions::default();
+    let mut it = args.iter();
+    let list = |v: Option<&String>, name: &str| -> Result<Vec<String>> {
+        let v = v.ok_or_else(|| anyhow!("{name} needs a value"))?;
+        Ok(v.split(',').map(|s| s.trim().to_string()).collect())
+    };
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--buffer-memory" => {
+                let v = it
+                    .next()
+                    .ok_or_else(|| anyhow!("--buffer-memory needs a value"))?;
+                o.buffer_memory = v.parse().context("--buffer-memory: bytes")?;
+                if o.buffer_memory < 1024 {
+                    bail!("--buffer-memory: at least 1024 bytes");
+                }
+            }
+            "--sizes" => {
+                o.sizes = list(it.next(), "--sizes")?
+                    .iter()
+                    .map(|s| s.parse::<usize>().context("--sizes: bytes"))
+                    .collect::<Result<_>>()?;
+            }
+            "--clients" => {
+                let asked = list(it.next(), "--clients")?;
+                if let Some(bad) = asked.iter().find(|c| !STALL_CLIENTS.contains(&c.as_str())) {
+                    bail!(
+                        "unknown stall client {bad:?} ({})",
+                        STALL_CLIENTS.join(", ")
+                    );
+                }
+                o.clients = asked;
+            }
+            "--modes" => {
+                o.modes = list(it.next(), "--modes")?
+                    .iter()
+                    .map(|m| StallMode::parse(m))
+                    .collect::<Result<_>>()?;
+            }
+            "--send" => {
+                o.sends = list(it.next(), "--send")?
+                    .iter()
+                    .map(|m| SendStyle::parse(m))
+                    .collect::<Result<_>>()?;
+            }
+            "--out" => {
+                o.out = it
+                    .next()
+                    .ok_or_else(|| anyhow!("--out needs a value"))?
+                    .into()
+            }
+            other => bail!("unknown stall option {other:?}\n\n{HELP}"),
+        }
+    }
+    Ok(o)
+}
+
+/// `kproducer-bench stall ...`: runs the measurement, prints the table, and sets the `stall`
+/// entry of the JSON file (keeping whatever else a main run wrote there).
+fn stall_main(args: &[String]) -> Result<()> {
+    let o = parse_stall(args)?;
+    if cfg!(debug_assertions) {
+        eprintln!("warning: a debug build; run with --release for meaningful numbers");
+    }
+    let rows = run_stall(&o)?;
+    print_stall_table(&rows);
+    let mut doc: serde_json::Value = std::fs::read_to_string(&o.out)
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .filter(serde_json::Value::is_object)
+        .unwrap_or_else(|| serde_json::json!({}));
+    doc["stall"] = serde_json::to_value(&rows)?;
+    if let Some(dir) = o.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&o.out, serde_json::to_string_pretty(&doc)?)
+        .with_context(|| format!("writing {}", o.out.display()))?;
+    println!("\nresults written to {} (\"stall\")", o.out.display());
+    Ok(())
+}
+
+/// Every mode × size × client, each against a fresh stalled sink (a stalled connection is not
+/// reusable) and in its own subprocess.
+fn run_stall(o: &StallOptions) -> Result<Vec<StallRow>> {
+    let mut rows = Vec::new();
+    for &mode in &o.modes {
+        for &size in &o.sizes {
+            // Send styles are kproducer's; librdkafka runs once.
+            let runs = o.clients.iter().flat_map(|c| {
+                let sends = if c == "kproducer" {
+                    &o.sends[..]
+                } else {
+                    &o.sends[..1]
+                };
+                sends.iter().map(move |&s| (c, s))
+            });
+            for (client, send) in runs {
+                let sink = AckSink::start_stalled(PARTITIONS, mode)?;
+                let mut run = StallRun::new(client, size, o.buffer_memory);
+                run.send = send;
+                let r = run_stall_client(&sink.bootstrap(), &run)?;
+                let unanswered = sink.counters().produce_unanswered.load(Ordering::Relaxed);
+                if unanswered == 0 {
+                    bail!("{client}: blocked without sending a Produce request");
+                }
+                let mib = |kib: i64| kib as f64 / 1024.0;
+                let row = StallRow {
+                    stall_mode: mode.name().into(),
+                    client: client.clone(),
+                    send: if client == "kproducer" {
+                        send.name().into()
+                    } else {
+                        "-".into()
+                    },
+                    record_size: size,
+                    records_buffered: r.records_buffered,
+                    baseline_rss_mib: mib(r.baseline_rss_kib),
+                    current_rss_mib: mib(r.current_rss_kib),
+                    peak_rss_mib: r.peak_rss_mib(),
+                    buffer_memory_mib: o.buffer_memory as f64 / (1024.0 * 1024.0),
+                    peak_rss_minus_buffer_mib: r.over_buffer_mib(),
+                    target_over_buffer_mib: TARGET_OVER_BUFFER_MIB,
+                    target_met: r.target_met(),
+                    result: r,
+                };
+                eprintln!(
+                    "stall {} {size}B {client} {}: {} records, peak RSS {:.1} MiB (baseline {:.1})",
+                    mode.name(),
+                    row.send,
+                    row.records_buffered,
+                    row.peak_rss_mib,
+                    row.baseline_rss_mib
+                );
+                rows.push(row);
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Runs `stall-client` in a subprocess and parses its JSON line.
+fn run_stall_client(bootstrap: &str, run: &StallRun) -> Result<StallResult> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["stall-client", "--bootstrap", bootstrap])
+        .args(["--topic", &unique_name("stall"), "--run"])
+        .arg(serde_json::to_string(run)?)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("spawning the stall subprocess")?;
+    let deadline = Instant::now() + STALL_CLIENT_TIMEOUT;
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "{} did not block within {STALL_CLIENT_TIMEOUT:?}",
+                run.client
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    if let Some(mut s) = child.stdout.take() {
+        s.read_to_string(&mut stdout)?;
+    }
+    if let Some(mut s) = child.stderr.take() {
+        s.read_to_string(&mut stderr)?;
+    }
+    if !status.success() {
+        bail!("{} stall run failed ({status}): {stderr}", run.client);
+    }
+    let line = stdout
+        .lines()
+        .last()
+        .ok_or_else(|| anyhow!("{} printed nothing; stderr: {stderr}", run.client))?;
+    Ok(serde_json::from_str(line)?)
+}
+
+/// `kproducer-bench stall-client --bootstrap B --topic T --run JSON`: one stall run; prints one
+/// JSON `StallResult` line and exits at once, without closing the producer (the broker is
+/// stalled: a graceful close would only wait).
+fn stall_client_main(args: &[String]) -> Result<()> {
+    let get = |name: &str| -> Result<&str> {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(String::as_str)
+            .ok_or_else(|| anyhow!("stall-client: {name} is required"))
+    };
+    let run: StallRun = serde_json::from_str(get("--run")?)?;
+    let r = run_stalled(get("--bootstrap")?, get("--topic")?, &run)?;
+    println!("{}", serde_json::to_string(&r)?);
+    std::io::Write::flush(&mut std::io::stdout())?;
+    // SAFETY: `_exit` ends the process without running destructors or atexit handlers, which is
+    // the point: nothing is left to write and librdkafka's teardown would wait on the broker.
+    unsafe { libc::_exit(0) }
+}
+
+fn print_stall_table(rows: &[StallRow]) {
+    println!(
+        "\nblocked on a stalled broker (target: peak RSS - buffer.memory <= {TARGET_OVER_BUFFER_MIB} MiB)\n\
+         {:<7} {:<11} {:<14} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>6}",
+        "stall",
+        "client",
+        "send",
+        "size",
+        "records",
+        "base MiB",
+        "now MiB",
+        "peak MiB",
+        "buf MiB",
+        "peak-buf",
+        "met"
+    );
+    for r in rows {
+        println!(
+            "{:<7} {:<11} {:<14} {:>5} {:>9} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>10.1} {:>6}",
+            r.stall_mode,
+            r.client,
+            r.send,
+            r.record_size,
+            r.records_buffered,
+            r.baseline_rss_mib,
+            r.current_rss_mib,
+            r.peak_rss_mib,
+            r.buffer_memory_mib,
+            r.peak_rss_minus_buffer_mib,
+            if r.target_met { "yes" } else { "no" }
         );
     }
 }

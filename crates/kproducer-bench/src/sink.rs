@@ -5,6 +5,11 @@
 //! itself, leading every partition of any topic asked for), InitProducerId and Produce
 //! (v3–9). Anything else closes the connection. Requests are answered in order on each
 //! connection; responses for all requests already read are written in one go.
+//!
+//! A *stalled* sink ([`AckSink::start_stalled`]) answers ApiVersions, Metadata and
+//! InitProducerId the same way but never answers a Produce request: [`StallMode::Silent`]
+//! keeps reading and drops them, [`StallMode::NoRead`] stops reading the connection after the
+//! first one, so the client's socket buffers fill and its unsent request bytes stay with it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -46,6 +51,38 @@ const NODE: i32 = 0;
 /// Kafka's UNSUPPORTED_VERSION.
 const UNSUPPORTED_VERSION: i16 = 35;
 
+/// How a stalled sink treats Produce requests (neither ever gets an answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StallMode {
+    /// Reads every Produce request and drops it: a broker that is alive on the network but never
+    /// completes a write (e.g. stuck waiting for replicas). The client's request bytes leave it.
+    Silent,
+    /// Reads the first Produce request on a connection, then never reads that connection again:
+    /// a broker that accepts nothing. The kernel's socket buffers fill, then the client holds
+    /// every request it could not write, on top of the batches buffered for it — the harsher
+    /// case for the client's memory.
+    NoRead,
+}
+
+impl StallMode {
+    /// `"silent"` or `"no-read"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StallMode::Silent => "silent",
+            StallMode::NoRead => "no-read",
+        }
+    }
+
+    /// Parses [`StallMode::name`]'s output.
+    pub fn parse(s: &str) -> Result<StallMode> {
+        match s {
+            "silent" => Ok(StallMode::Silent),
+            "no-read" => Ok(StallMode::NoRead),
+            other => bail!("unknown stall mode {other:?} (silent, no-read)"),
+        }
+    }
+}
+
 /// What the sink has acknowledged so far.
 #[derive(Debug, Default)]
 pub struct SinkCounters {
@@ -56,10 +93,14 @@ pub struct SinkCounters {
     /// Old-format (magic 0/1) messages seen: a client that sends them is not benchmarking the
     /// current format.
     pub old_format_messages: AtomicU64,
+    /// Produce requests a stalled sink read and left unanswered.
+    pub produce_unanswered: AtomicU64,
 }
 
 struct Shared {
     partitions: i32,
+    /// `Some`: never answer Produce.
+    stall: Option<StallMode>,
     /// Next offset per (topic, partition).
     offsets: Mutex<HashMap<(String, i32), i64>>,
     next_producer_id: AtomicI64,
@@ -80,10 +121,25 @@ impl AckSink {
         Self::start_with(partitions, || {})
     }
 
+    /// Starts a sink that answers everything but Produce, which it never answers (`mode` says
+    /// whether it keeps reading the connection). For measuring a client blocked on a stalled
+    /// broker.
+    pub fn start_stalled(partitions: i32, mode: StallMode) -> Result<AckSink> {
+        Self::start_inner(partitions, Some(mode), || {})
+    }
+
     /// Like [`AckSink::start`], running `on_thread_start` first on the sink's own thread (the
     /// allocation counter uses it to leave the sink's allocations out).
     pub fn start_with(
         partitions: i32,
+        on_thread_start: impl FnOnce() + Send + 'static,
+    ) -> Result<AckSink> {
+        Self::start_inner(partitions, None, on_thread_start)
+    }
+
+    fn start_inner(
+        partitions: i32,
+        stall: Option<StallMode>,
         on_thread_start: impl FnOnce() + Send + 'static,
     ) -> Result<AckSink> {
         let std_listener =
@@ -92,6 +148,7 @@ impl AckSink {
         let addr = std_listener.local_addr()?;
         let shared = Arc::new(Shared {
             partitions: partitions.max(1),
+            stall,
             offsets: Mutex::new(HashMap::new()),
             next_producer_id: AtomicI64::new(1000),
             counters: SinkCounters::default(),
@@ -189,7 +246,14 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>, port: u16) -> Result<
             }
             input.advance(4);
             let frame = input.split_to(size).freeze();
-            answer(frame, &shared, port, &mut output)?;
+            if answer(frame, &shared, port, &mut output)? == Next::StopReading {
+                // Answers to requests before the Produce still go out; then the connection
+                // stays open and unread until the client closes it or the sink stops.
+                if !output.is_empty() {
+                    stream.write_all(&output).await?;
+                }
+                std::future::pending::<()>().await;
+            }
         }
         if !output.is_empty() {
             stream.write_all(&output).await?;
@@ -198,8 +262,16 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>, port: u16) -> Result<
     }
 }
 
+/// What the connection does after a request.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    Continue,
+    /// A [`StallMode::NoRead`] sink read its Produce request.
+    StopReading,
+}
+
 /// Decodes one request and appends its response frame (if any) to `out`.
-fn answer(mut frame: Bytes, shared: &Shared, port: u16, out: &mut BytesMut) -> Result<()> {
+fn answer(mut frame: Bytes, shared: &Shared, port: u16, out: &mut BytesMut) -> Result<Next> {
     let header = decode_request_header_from_buffer(&mut frame)?;
     let version = header.request_api_version;
     let key = ApiKey::try_from(header.request_api_key)
@@ -219,9 +291,9 @@ fn answer(mut frame: Bytes, shared: &Shared, port: u16, out: &mut BytesMut) -> R
             if version > 3 {
                 // As Kafka: UNSUPPORTED_VERSION at v0, listing what we do support.
                 let response = response.with_error_code(UNSUPPORTED_VERSION);
-                respond(out, &header, 0, &response)
+                respond(out, &header, 0, &response)?;
             } else {
-                respond(out, &header, version, &response)
+                respond(out, &header, version, &response)?;
             }
         }
         ApiKey::Metadata => {
@@ -245,16 +317,27 @@ fn answer(mut frame: Bytes, shared: &Shared, port: u16, out: &mut BytesMut) -> R
                 .with_cluster_id(Some(StrBytes::from_static_str("ack-sink")))
                 .with_controller_id(BrokerId(NODE))
                 .with_topics(topics);
-            respond(out, &header, version, &response)
+            respond(out, &header, version, &response)?;
         }
         ApiKey::InitProducerId => {
             let id = shared.next_producer_id.fetch_add(1, Ordering::Relaxed);
             let response = InitProducerIdResponse::default()
                 .with_producer_id(ProducerId(id))
                 .with_producer_epoch(0);
-            respond(out, &header, version, &response)
+            respond(out, &header, version, &response)?;
         }
         ApiKey::Produce => {
+            if let Some(mode) = shared.stall {
+                // Not even decoded: nothing about it is answered or counted as written.
+                shared
+                    .counters
+                    .produce_unanswered
+                    .fetch_add(1, Ordering::Relaxed);
+                return Ok(match mode {
+                    StallMode::Silent => Next::Continue,
+                    StallMode::NoRead => Next::StopReading,
+                });
+            }
             let request = ProduceRequest::decode(&mut frame, version)?;
             let mut records_total = 0u64;
             let mut old_total = 0u64;
@@ -300,13 +383,14 @@ fn answer(mut frame: Bytes, shared: &Shared, port: u16, out: &mut BytesMut) -> R
                 .old_format_messages
                 .fetch_add(old_total, Ordering::Relaxed);
             if request.acks == 0 {
-                return Ok(());
+                return Ok(Next::Continue);
             }
             let response = ProduceResponse::default().with_responses(responses);
-            respond(out, &header, version, &response)
+            respond(out, &header, version, &response)?;
         }
         other => bail!("the ack sink does not answer {other:?}"),
     }
+    Ok(Next::Continue)
 }
 
 fn topic_metadata(name: TopicName, partitions: i32) -> MetadataResponseTopic {
