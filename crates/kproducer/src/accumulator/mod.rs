@@ -130,6 +130,19 @@ pub struct ReadyCheck {
     pub unknown_leaders: bool,
 }
 
+/// What a record's callback holds until its batch completes: the table entry and the boxed
+/// closure's heap block (allocator granularity: 16 bytes, 32 at least; none for a closure
+/// that captures nothing).
+fn callback_charge(cb: &Callback) -> usize {
+    let closure = std::mem::size_of_val(&**cb);
+    let heap = if closure == 0 {
+        0
+    } else {
+        (closure + 8).next_multiple_of(16).max(32)
+    };
+    std::mem::size_of::<(u32, Callback)>() + heap
+}
+
 /// Maps on the per-record path hash with Fx: keys are ours (topic names, partition ids), not
 /// attacker-chosen, and SipHash showed in profiles.
 type FxMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
@@ -289,6 +302,13 @@ impl RecordAccumulator {
             }
         };
         let dq = queues.partitions.entry(partition).or_default();
+        // A callback is held until its batch completes: charged to buffer.memory, so memory
+        // stays bounded by it whatever the record size (a 100 B record's callback can cost
+        // more than the record).
+        let cb_charge = callback.as_ref().map_or(0, callback_charge);
+        if cb_charge > self.available_memory {
+            return Err(AppendError::NoMemory { needed: cb_charge });
+        }
         let before = dq.back().map_or(0, |b| b.size_in_bytes());
         // 1. The last open batch, if the record fits (a closed batch never takes records).
         let hit = dq.back_mut().and_then(|last| {
@@ -305,8 +325,10 @@ impl RecordAccumulator {
                 if alloc > self.cfg.buffer_memory {
                     return Err(AppendError::TooLarge { size: alloc });
                 }
-                if alloc > self.available_memory {
-                    return Err(AppendError::NoMemory { needed: alloc });
+                if alloc + cb_charge > self.available_memory {
+                    return Err(AppendError::NoMemory {
+                        needed: alloc + cb_charge,
+                    });
                 }
                 self.available_memory -= alloc;
                 let id = self.next_batch_id;
@@ -327,11 +349,12 @@ impl RecordAccumulator {
                     }
                 };
                 let mut batch = ProducerBatch::new(tp, id, buf, rec.timestamp, now())
-                        .with_compression(self.cfg.compression, ratio, self.cfg.max_request_size);
+                    .with_compression(self.cfg.compression, ratio, self.cfg.max_request_size);
                 // Room for as many records like this one as the batch holds: one allocation
                 // per batch instead of one per doubling.
+                // (The smallest such record: the table is never regrown for records alike.)
                 let per_record = alloc.saturating_sub(BATCH_HEADER_LEN).max(1)
-                    / RecordBatchBuilder::record_size_upper_bound(rec.key, rec.value, rec.headers)
+                    / RecordBatchBuilder::record_size_lower_bound(rec.key, rec.value, rec.headers)
                         .max(1);
                 batch.records.reserve_exact(per_record.clamp(1, 4096));
                 // An empty batch always has room for one record.
@@ -353,6 +376,8 @@ impl RecordAccumulator {
                     b.callbacks.reserve_exact(b.records.capacity());
                 }
                 b.callbacks.push((index as u32, cb));
+                b.alloc += cb_charge;
+                self.available_memory -= cb_charge;
             }
         }
         // The uniform sticky partitioner counts bytes per partition and switches after batch.size,
@@ -630,7 +655,8 @@ impl RecordAccumulator {
     /// Returns a finished batch's memory to the pool. Returns true when memory became free.
     pub fn deallocate(&mut self, batch: &mut ProducerBatch) -> bool {
         self.incomplete.remove(&batch.id);
-        if batch.alloc == self.cfg.batch_size
+        // A batch charged a batch.size buffer (plus its callbacks) gives the buffer back.
+        if batch.alloc >= self.cfg.batch_size
             && (self.pool.len() + 1) * self.cfg.batch_size <= self.cfg.buffer_memory
         {
             // Only a buffer of exactly batch.size is kept, so the charge stays what was checked.

@@ -210,10 +210,73 @@ fn a_completed_batch_buffer_is_reused_for_the_next_batch() {
     append_to(&mut acc, 2, b"c", t0);
     assert_eq!(acc.available_memory(), full - config().batch_size);
     let c = acc.drain(meta.cluster(), 3, 1 << 20, t0 + ms(5), &mut plain);
-    assert_eq!(c[0].wire_bytes().as_ptr(), b_buffer, "the pooled buffer is reused");
+    assert_eq!(
+        c[0].wire_bytes().as_ptr(),
+        b_buffer,
+        "the pooled buffer is reused"
+    );
     assert_eq!(c[0].record_count(), 1);
     assert_eq!(c[0].wire_bytes().last(), Some(&0), "record c: no headers");
     assert!(c[0].wire_bytes().windows(1).any(|w| w == b"c"));
+}
+
+#[test]
+fn callbacks_are_charged_to_buffer_memory_until_their_batch_completes() {
+    let t0 = Instant::now();
+    let meta = cluster_with(&[1, 2, 3], t0);
+    let mut plain = plain;
+    let mut cfg = config();
+    cfg.buffer_memory = cfg.batch_size + 200;
+    let mut acc = RecordAccumulator::new(cfg.clone());
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut appended = 0;
+    let err = loop {
+        let c = counter.clone();
+        let mut cb: Option<Callback> = Some(Box::new(move |_| {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }));
+        match acc.append(
+            "t",
+            None,
+            PartitionChoice::Fixed(0),
+            &rec(b"v"),
+            &mut cb,
+            t0,
+            &mut rng(),
+        ) {
+            Ok(a) => {
+                assert_eq!(a.new_batch, appended == 0, "all in one batch");
+                appended += 1;
+            }
+            Err(e) => {
+                assert!(cb.is_some(), "a refused record keeps its callback");
+                break e;
+            }
+        }
+        assert!(
+            appended < 100,
+            "the batch has room for far more: callbacks must run out first"
+        );
+    };
+    // 200 spare bytes: 24 for the table entry + 32 for the boxed closure each.
+    assert_eq!(appended, 3);
+    assert!(matches!(err, AppendError::NoMemory { .. }), "{err:?}");
+    assert!(acc.available_memory() < 56);
+    let mut batches = acc.drain(meta.cluster(), 1, 1 << 20, t0 + ms(5), &mut plain);
+    acc.deallocate(&mut batches[0]);
+    assert_eq!(
+        acc.available_memory(),
+        cfg.buffer_memory,
+        "all of it comes back"
+    );
+    batches.remove(0).complete(
+        Ok(BatchAck {
+            base_offset: 0,
+            log_append_time: -1,
+        }),
+        None,
+    );
+    assert_eq!(counter.load(std::sync::atomic::Ordering::Relaxed), 3);
 }
 
 #[test]

@@ -73,7 +73,11 @@ struct NodeAddrs {
 
 impl NodeAddrs {
     fn refresh(&mut self, cluster: &Arc<crate::metadata::Cluster>) {
-        if self.snapshot.as_ref().is_some_and(|s| Arc::ptr_eq(s, cluster)) {
+        if self
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s, cluster))
+        {
             return;
         }
         self.by_node = cluster

@@ -176,6 +176,16 @@ impl RecordBatchBuilder {
         MAX_RECORD_OVERHEAD + payload_size(key, value, headers)
     }
 
+    /// The smallest this record can be in a batch (one byte each for its length, attributes and
+    /// deltas): the accumulator sizes per-record tables with it.
+    pub fn record_size_lower_bound(
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) -> usize {
+        4 + payload_size(key, value, headers)
+    }
+
     /// An upper bound of a whole batch holding only this record, header included (Java's
     /// `AbstractRecords.estimateSizeInBytesUpperBound` for magic 2): the accumulator sizes a new
     /// batch buffer as `max(batch.size, this)`.
