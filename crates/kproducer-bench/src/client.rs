@@ -160,7 +160,10 @@ async fn kproducer_phase(
         .ok_or_else(|| anyhow!("latency histogram"))?;
     // Fresh for this phase (a process may run several).
     latencies.lock().unwrap_or_else(|e| e.into_inner()).reset();
-    let (acked0, failed0) = (ACKED.load(Ordering::Relaxed), FAILED.load(Ordering::Relaxed));
+    let (acked0, failed0) = (
+        ACKED.load(Ordering::Relaxed),
+        FAILED.load(Ordering::Relaxed),
+    );
     let count = |r: &Result<kproducer::RecordMetadata, kproducer::ProduceError>| {
         match r {
             Ok(_) => ACKED.fetch_add(1, Ordering::Relaxed),
@@ -188,7 +191,11 @@ async fn kproducer_phase(
                     })
                     .await?;
             }
-            None => producer.send_with_callback(record, move |r| count(&r)).await?,
+            None => {
+                producer
+                    .send_with_callback(record, move |r| count(&r))
+                    .await?
+            }
         }
     }
     producer.flush().await;

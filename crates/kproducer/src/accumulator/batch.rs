@@ -216,6 +216,8 @@ pub struct ProducerBatch {
     max_size: usize,
     /// Compressed / uncompressed size of the records, once closed compressed and not yet taken.
     observed_ratio: Option<f32>,
+    /// The header decided at drain, for a close done later, outside the producer's lock.
+    deferred: Option<BatchHeader>,
 }
 
 impl std::fmt::Debug for ProducerBatch {
@@ -258,6 +260,7 @@ impl ProducerBatch {
             estimated_ratio: 1.0,
             max_size: usize::MAX,
             observed_ratio: None,
+            deferred: None,
         }
     }
 
@@ -319,6 +322,25 @@ impl ProducerBatch {
                     .compression
                     .max_compressed_len(builder.records().len() + record)
                 <= self.max_size
+    }
+
+    /// The open batch's buffer capacity (0 once closed).
+    pub(crate) fn buffer_capacity(&self) -> usize {
+        self.builder
+            .as_ref()
+            .map_or(0, RecordBatchBuilder::capacity)
+    }
+
+    /// Free room in the open batch's buffer before it must grow (0 once closed).
+    pub(crate) fn buffer_spare(&self) -> usize {
+        self.builder
+            .as_ref()
+            .map_or(0, |b| b.capacity().saturating_sub(b.size_in_bytes()))
+    }
+
+    /// Takes no more records (e.g. growing it would pass `buffer.memory`).
+    pub(crate) fn mark_full(&mut self) {
+        self.full = true;
     }
 
     /// Appends if the record fits within `limit` bytes; returns its index in the batch.
@@ -527,6 +549,25 @@ impl ProducerBatch {
             }
         }
         self.wire.clone().unwrap_or_default()
+    }
+
+    /// Records the header the batch goes out with and leaves compression and CRC to
+    /// [`ProducerBatch::close_deferred`], which the driver runs without holding the producer's
+    /// lock (compressing 16 KiB can take longer than a thousand appends).
+    pub fn defer_close(&mut self, header: BatchHeader) {
+        self.deferred = Some(header);
+    }
+
+    /// Whether a close is pending (see [`ProducerBatch::defer_close`]).
+    pub fn close_is_deferred(&self) -> bool {
+        self.deferred.is_some()
+    }
+
+    /// Runs a deferred close, if any; returns the observed compression ratio, if any.
+    pub fn close_deferred(&mut self) -> Option<f32> {
+        let header = self.deferred.take()?;
+        self.close(header);
+        self.take_compression_ratio()
     }
 
     /// The observed compression ratio of a batch closed compressed, once (the accumulator folds

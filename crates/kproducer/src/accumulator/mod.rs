@@ -147,10 +147,21 @@ fn callback_charge(cb: &Callback) -> usize {
 /// attacker-chosen, and SipHash showed in profiles.
 type FxMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 
-#[derive(Default)]
 struct TopicQueues {
+    /// The topic's name, shared by its batches.
+    name: Arc<str>,
     partitions: FxMap<i32, VecDeque<ProducerBatch>>,
     sticky: Option<BuiltInPartitioner>,
+}
+
+impl TopicQueues {
+    fn new(name: Arc<str>) -> Self {
+        TopicQueues {
+            name,
+            partitions: FxMap::default(),
+            sticky: None,
+        }
+    }
 }
 
 /// Per-partition batch queues with a bounded memory pool.
@@ -192,6 +203,9 @@ pub struct RecordAccumulator {
     /// thread that the sending thread allocated (contended allocator locks showed in profiles).
     /// Their bytes count as available memory.
     pool: Vec<Vec<u8>>,
+    /// Drained batches are stamped but closed later, by whoever sends them (see
+    /// [`RecordAccumulator::set_defer_close`]).
+    defer_close: bool,
 }
 
 impl RecordAccumulator {
@@ -211,7 +225,21 @@ impl RecordAccumulator {
             load_stats: LoadStatsCollector::new(),
             ratios: CompressionRatioEstimator::default(),
             pool: Vec::new(),
+            defer_close: false,
         }
+    }
+
+    /// With `true`, [`RecordAccumulator::drain`] only stamps batches (producer id, epoch,
+    /// sequence) and leaves compression and CRC to [`ProducerBatch::close_deferred`], so the
+    /// caller can run them without holding the lock that senders append under. Report the
+    /// ratios it returns with [`RecordAccumulator::observe_compression`].
+    pub fn set_defer_close(&mut self, defer: bool) {
+        self.defer_close = defer;
+    }
+
+    /// Folds a closed batch's observed compression ratio into its topic's estimate.
+    pub fn observe_compression(&mut self, topic: &Arc<str>, ratio: f32) {
+        self.ratios.update(topic, ratio);
     }
 
     /// The settings.
@@ -270,11 +298,15 @@ impl RecordAccumulator {
             return Err(AppendError::Closed);
         }
         let batch_size = self.cfg.batch_size;
-        let topic_key: Arc<str> = match self.topics.get_key_value(topic) {
-            Some((k, _)) => k.clone(),
-            None => Arc::from(topic),
+        // Looked up by `&str`: no reference count touched per record (the driver's thread
+        // clones the same name when completing, and a shared counter line would bounce).
+        if !self.topics.contains_key(topic) {
+            let name: Arc<str> = Arc::from(topic);
+            self.topics.insert(name.clone(), TopicQueues::new(name));
+        }
+        let Some(queues) = self.topics.get_mut(topic) else {
+            return Err(AppendError::NoMetadata);
         };
-        let queues = self.topics.entry(topic_key.clone()).or_default();
         let partition = match choice {
             PartitionChoice::Fixed(p) => p,
             PartitionChoice::Sticky => {
@@ -311,9 +343,34 @@ impl RecordAccumulator {
         }
         let before = dq.back().map_or(0, |b| b.size_in_bytes());
         // 1. The last open batch, if the record fits (a closed batch never takes records).
+        let available = &mut self.available_memory;
+        let record_upper =
+            RecordBatchBuilder::record_size_upper_bound(rec.key, rec.value, rec.headers);
         let hit = dq.back_mut().and_then(|last| {
-            last.try_append(rec.timestamp, rec.key, rec.value, rec.headers, batch_size)
-                .map(|index| (last.result.clone(), index, last.is_full()))
+            let capacity = last.buffer_capacity();
+            if record_upper > last.buffer_spare()
+                && capacity > available.saturating_sub(cb_charge)
+                && !last.is_full()
+                && last.record_count() > 0
+            {
+                // Growing the buffer (it doubles) would pass buffer.memory: this batch is done;
+                // the record waits for memory for a new one.
+                last.mark_full();
+                return None;
+            }
+            let index =
+                last.try_append(rec.timestamp, rec.key, rec.value, rec.headers, batch_size)?;
+            // A compressed batch fills up to batch.size *compressed*, so its uncompressed
+            // buffer can outgrow what was charged: charge the growth too (as far as there is
+            // memory; new batches then wait), so buffer.memory bounds the real footprint.
+            // (Leaving the callback's charge, checked above, still payable.)
+            let grown = last
+                .buffer_capacity()
+                .saturating_sub(capacity)
+                .min(available.saturating_sub(cb_charge));
+            *available -= grown;
+            last.alloc += grown;
+            Some((last.result.clone(), index, last.is_full()))
         });
         let (result, index, new_batch, batch_full) = match hit {
             Some((result, index, full)) => (result, index, false, full),
@@ -335,7 +392,7 @@ impl RecordAccumulator {
                 self.next_batch_id += 1;
                 self.incomplete.insert(id);
                 let tp = TopicPartition {
-                    topic: topic_key.clone(),
+                    topic: queues.name.clone(),
                     partition,
                 };
                 let ratio = self.ratios.estimation(topic);
@@ -376,8 +433,11 @@ impl RecordAccumulator {
                     b.callbacks.reserve_exact(b.records.capacity());
                 }
                 b.callbacks.push((index as u32, cb));
-                b.alloc += cb_charge;
-                self.available_memory -= cb_charge;
+                // Checked on entry and left payable by the growth and new-batch charges.
+                debug_assert!(self.available_memory >= cb_charge);
+                let paid = cb_charge.min(self.available_memory);
+                b.alloc += paid;
+                self.available_memory -= paid;
             }
         }
         // The uniform sticky partitioner counts bytes per partition and switches after batch.size,
@@ -531,9 +591,13 @@ impl RecordAccumulator {
                 continue;
             };
             let h = policy.stamp(&batch);
-            batch.close(h);
-            if let Some(ratio) = batch.take_compression_ratio() {
-                self.ratios.update(&batch.tp.topic, ratio);
+            if self.defer_close {
+                batch.defer_close(h);
+            } else {
+                batch.close(h);
+                if let Some(ratio) = batch.take_compression_ratio() {
+                    self.ratios.update(&batch.tp.topic, ratio);
+                }
             }
             size += batch.size_in_bytes();
             batch.last_attempt = now;
@@ -560,7 +624,10 @@ impl RecordAccumulator {
     /// producer resends them in the order the broker expects.
     pub fn reenqueue(&mut self, mut batch: ProducerBatch, backoff: Duration, now: Instant) {
         batch.retry_after = Some(now + backoff);
-        let q = self.topics.entry(batch.tp.topic.clone()).or_default();
+        let q = self
+            .topics
+            .entry(batch.tp.topic.clone())
+            .or_insert_with(|| TopicQueues::new(batch.tp.topic.clone()));
         let dq = q.partitions.entry(batch.tp.partition).or_default();
         let seq = batch.stamped.map(|h| h.base_sequence).filter(|s| *s >= 0);
         let pos = match seq {

@@ -425,3 +425,104 @@ fn sticky_partitioner_keeps_a_partition_until_its_batch_is_full() {
     let distinct: std::collections::HashSet<_> = parts.iter().collect();
     assert!(distinct.len() >= 2, "it switches partitions: {parts:?}");
 }
+
+#[test]
+fn charges_match_buffer_memory_with_growing_compressed_batches() {
+    let t0 = Instant::now();
+    let mut cfg = config();
+    cfg.compression = Compression::new(crate::CompressionType::Zstd, 3).expect("level");
+    cfg.buffer_memory = 1 << 20;
+    let mut acc = RecordAccumulator::new(cfg.clone());
+    let value = vec![b'x'; 300];
+    for _ in 0..200 {
+        let _ = acc.append(
+            "t",
+            None,
+            PartitionChoice::Fixed(0),
+            &rec(&value),
+            &mut None,
+            t0,
+            &mut rng(),
+        );
+    }
+    let charged: usize = acc
+        .topics
+        .values()
+        .flat_map(|t| t.partitions.values())
+        .flat_map(|d| d.iter())
+        .map(|b| b.alloc)
+        .sum();
+    let held: usize = acc
+        .topics
+        .values()
+        .flat_map(|t| t.partitions.values())
+        .flat_map(|d| d.iter())
+        .map(|b| b.buffer_capacity())
+        .sum();
+    assert_eq!(charged + acc.available_memory(), cfg.buffer_memory);
+    assert!(held <= charged, "held {held} charged {charged}");
+}
+
+#[test]
+fn charges_match_buffer_memory_through_drain_and_completion() {
+    let t0 = Instant::now();
+    let meta = cluster_with(&[1, 1, 1], t0);
+    let info = meta.cluster().topic("t").cloned().expect("topic");
+    let mut plain = plain;
+    let mut cfg = config();
+    cfg.compression = Compression::new(crate::CompressionType::Zstd, 3).expect("level");
+    cfg.buffer_memory = 64 << 10;
+    let mut acc = RecordAccumulator::new(cfg.clone());
+    acc.set_defer_close(true);
+    let value = vec![b'x'; 300];
+    let mut in_flight: Vec<ProducerBatch> = Vec::new();
+    let mut r = rng();
+    let mut refused = 0;
+    for round in 0..300 {
+        for i in 0..20 {
+            // Every other record with a callback: its charge must stay payable when the
+            // batch's buffer grows in the same append (it once wrapped the free count).
+            let mut cb: Option<Callback> = (i % 2 == 0).then(|| Box::new(|_| {}) as Callback);
+            let result = acc.append(
+                "t",
+                Some(&info),
+                PartitionChoice::Sticky,
+                &rec(&value),
+                &mut cb,
+                t0,
+                &mut r,
+            );
+            refused += usize::from(matches!(result, Err(AppendError::NoMemory { .. })));
+            assert!(acc.available_memory() <= cfg.buffer_memory);
+        }
+        let mut drained = acc.drain(meta.cluster(), 1, 1 << 20, t0 + ms(5), &mut plain);
+        for b in &mut drained {
+            if let Some(ratio) = b.close_deferred() {
+                acc.observe_compression(&b.tp.topic.clone(), ratio);
+            }
+        }
+        in_flight.extend(drained);
+        if round % 10 == 0 {
+            for mut b in in_flight.drain(..) {
+                acc.deallocate(&mut b);
+            }
+        }
+        let charged: usize = acc
+            .topics
+            .values()
+            .flat_map(|t| t.partitions.values())
+            .flat_map(|d| d.iter())
+            .chain(in_flight.iter())
+            .map(|b| b.alloc)
+            .sum();
+        assert_eq!(
+            charged + acc.available_memory(),
+            cfg.buffer_memory,
+            "round {round}"
+        );
+    }
+    assert!(
+        refused > 0,
+        "the pool ran dry at times (the case under test)"
+    );
+}

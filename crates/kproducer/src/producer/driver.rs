@@ -170,7 +170,7 @@ impl Driver {
         tokio::pin!(sleep);
         loop {
             let now = Instant::now();
-            let (out, completions, exit, meta_due, meta_next) = {
+            let (out, completions, exit, meta_due, meta_next, deferred) = {
                 let mut guard = self.inner.lock();
                 let core = &mut *guard;
                 let mut completions = Vec::new();
@@ -202,14 +202,23 @@ impl Driver {
                 let out = core
                     .sender
                     .poll(&mut core.acc, &mut core.metadata, &is_connected, now);
+                // Batches to compress and checksum once the lock is released.
+                let deferred: Vec<(u64, Vec<crate::accumulator::ProducerBatch>)> = out
+                    .requests
+                    .iter()
+                    .filter(|r| r.deferred)
+                    .map(|r| (r.id, core.sender.take_deferred(r.id)))
+                    .collect();
                 let exit = core.acc.is_closed()
                     && core.acc.incomplete_batches() == 0
                     && core.sender.in_flight_requests() == 0;
                 let wants_metadata = core.metadata.has_topics();
                 let meta_due = wants_metadata && core.metadata.update_due(now);
                 let meta_next = wants_metadata.then(|| core.metadata.next_update(now));
-                (out, completions, exit, meta_due, meta_next)
+                (out, completions, exit, meta_due, meta_next, deferred)
             };
+            let mut out = out;
+            self.close_deferred(&mut out.requests, deferred, now);
             let mut completions = completions;
             completions.extend(out.completions);
             run_completions(&self.inner, completions);
@@ -376,6 +385,39 @@ impl Driver {
                 }
                 self.inner.metadata_changed.notify_waiters();
             }
+        }
+    }
+
+    /// Compresses and checksums the batches of `deferred` requests without the producer's lock
+    /// (appends go on meanwhile), builds those requests, then hands the batches back to the
+    /// sender, before anything else can touch them.
+    fn close_deferred(
+        &mut self,
+        requests: &mut [OutgoingRequest],
+        deferred: Vec<(u64, Vec<crate::accumulator::ProducerBatch>)>,
+        now: Instant,
+    ) {
+        if deferred.is_empty() {
+            return;
+        }
+        let cfg = &self.inner.config;
+        let mut closed = Vec::with_capacity(deferred.len());
+        for (id, mut batches) in deferred {
+            let ratios: Vec<(usize, f32)> = batches
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(i, b)| b.close_deferred().map(|r| (i, r)))
+                .collect();
+            if let Some(r) = requests.iter_mut().find(|r| r.id == id) {
+                r.request = crate::sender::build_request(&batches, cfg.acks, cfg.request_timeout);
+            }
+            closed.push((id, batches, ratios));
+        }
+        let mut guard = self.inner.lock();
+        let core = &mut *guard;
+        for (id, batches, ratios) in closed {
+            core.sender
+                .restore_deferred(id, batches, &ratios, &mut core.acc, now);
         }
     }
 

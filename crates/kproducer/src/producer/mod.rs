@@ -239,7 +239,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
 }
 
 fn new_inner(config: ProducerConfig, observer: Option<AckFn>) -> Inner {
-    let acc = RecordAccumulator::new(AccumulatorConfig {
+    let mut acc = RecordAccumulator::new(AccumulatorConfig {
         batch_size: config.batch_size,
         linger: config.linger,
         buffer_memory: config.buffer_memory,
@@ -249,6 +249,8 @@ fn new_inner(config: ProducerConfig, observer: Option<AckFn>) -> Inner {
         compression: crate::compression::Compression::from_config(&config),
         max_request_size: config.max_request_size,
     });
+    // The driver compresses and checksums batches outside the lock senders append under.
+    acc.set_defer_close(true);
     let sender = Sender::new(SenderConfig {
         acks: config.acks,
         request_timeout: config.request_timeout,

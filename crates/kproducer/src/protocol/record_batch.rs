@@ -306,6 +306,11 @@ impl RecordBatchBuilder {
         self.max_timestamp
     }
 
+    /// The buffer's capacity: what the batch holds in memory.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// The encoded records so far (uncompressed), without the batch header.
     pub fn records(&self) -> &[u8] {
         &self.buf[BATCH_HEADER_LEN..]

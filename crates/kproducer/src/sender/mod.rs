@@ -59,6 +59,10 @@ pub struct OutgoingRequest {
     pub request: ProduceRequest,
     /// False with acks=0: the broker does not answer.
     pub expects_response: bool,
+    /// The batches' close was deferred (see [`RecordAccumulator::set_defer_close`]):
+    /// `request` is empty until built with [`Sender::take_deferred`] and
+    /// [`Sender::restore_deferred`].
+    pub deferred: bool,
 }
 
 /// A batch whose fate is decided.
@@ -169,6 +173,42 @@ impl Sender {
     pub fn idempotence_unavailable(&mut self, err: ProduceError) {
         if let Some(idem) = self.idem.as_mut() {
             idem.set_fatal(err);
+        }
+    }
+
+    /// Takes the batches of a request whose close was deferred, to close them and build the
+    /// request without the producer's lock; give them back with [`Sender::restore_deferred`]
+    /// before anything else touches the sender (the request still counts as in flight).
+    pub fn take_deferred(&mut self, id: u64) -> Vec<ProducerBatch> {
+        self.in_flight
+            .get_mut(&id)
+            .map(|f| std::mem::take(&mut f.batches))
+            .unwrap_or_default()
+    }
+
+    /// Puts back batches taken with [`Sender::take_deferred`], now closed, and reports their
+    /// compression ratios to the accumulator.
+    pub fn restore_deferred(
+        &mut self,
+        id: u64,
+        mut batches: Vec<ProducerBatch>,
+        ratios: &[(usize, f32)],
+        acc: &mut RecordAccumulator,
+        now: Instant,
+    ) {
+        for &(i, ratio) in ratios {
+            if let Some(b) = batches.get(i) {
+                acc.observe_compression(&b.tp.topic, ratio);
+            }
+        }
+        match self.in_flight.get_mut(&id) {
+            Some(f) => f.batches.append(&mut batches),
+            // Not expected (nothing runs between take and restore); don't lose the batches.
+            None => {
+                for b in batches {
+                    acc.reenqueue(b, Duration::ZERO, now);
+                }
+            }
         }
     }
 
@@ -284,7 +324,21 @@ impl Sender {
                     acc.mute(b.tp.clone());
                 }
             }
-            let request = build_request(&batches, self.cfg.acks, self.cfg.request_timeout);
+            let mut batches = batches;
+            if self.cfg.acks == Acks::None {
+                // Completed as soon as written: their bytes are needed now.
+                for b in &mut batches {
+                    if let Some(ratio) = b.close_deferred() {
+                        acc.observe_compression(&b.tp.topic, ratio);
+                    }
+                }
+            }
+            let deferred = batches.iter().any(ProducerBatch::close_is_deferred);
+            let request = if deferred {
+                ProduceRequest::default()
+            } else {
+                build_request(&batches, self.cfg.acks, self.cfg.request_timeout)
+            };
             self.stats.produce_requests += 1;
             self.stats.batches += batches.len() as u64;
             self.stats.records += batches.iter().map(|b| b.record_count() as u64).sum::<u64>();
@@ -309,6 +363,7 @@ impl Sender {
                     node,
                     request,
                     expects_response: false,
+                    deferred: false,
                 });
             } else {
                 *self.per_node.entry(node).or_default() += 1;
@@ -325,6 +380,7 @@ impl Sender {
                     node,
                     request,
                     expects_response: true,
+                    deferred,
                 });
             }
         }

@@ -145,6 +145,40 @@ fn success_completes_with_offsets() {
 }
 
 #[test]
+fn deferred_close_builds_the_request_outside_the_poll() {
+    let mut h = Harness::new(&[1], sender_config());
+    let now = h.at(5);
+    h.acc.set_defer_close(true);
+    h.append(0, h.t0);
+    h.append(0, h.t0);
+    let out = h.poll(h.at(5));
+    let req = &out.requests[0];
+    let id = req.id;
+    assert!(req.deferred, "the batches still need closing");
+    assert!(req.request.topic_data.is_empty(), "no bytes yet");
+    let mut batches = h.sender.take_deferred(id);
+    assert_eq!(batches.len(), 1);
+    assert!(!batches[0].is_closed());
+    assert_eq!(
+        h.sender.in_flight_requests(),
+        1,
+        "still counts as in flight"
+    );
+    assert_eq!(batches[0].close_deferred(), None, "uncompressed: no ratio");
+    assert!(batches[0].is_closed());
+    let request = build_request(&batches, Acks::Leader, Duration::from_secs(30));
+    assert_eq!(request.topic_data[0].partition_data[0].index, 0);
+    let wire = batches[0].wire_bytes();
+    let decoded = crate::protocol::record_batch::decode_batches(&wire).expect("valid batch");
+    assert_eq!(decoded[0].records.len(), 2);
+    h.sender.restore_deferred(id, batches, &[], &mut h.acc, now);
+    let done = h.respond(id, &[(0, 0, 7)], h.at(6));
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].result.clone().expect("acked").base_offset, 7);
+    assert_eq!(h.acc.available_memory(), config().buffer_memory);
+}
+
+#[test]
 fn in_flight_limit_holds_back_a_broker() {
     let mut cfg = sender_config();
     cfg.max_in_flight = 1;
