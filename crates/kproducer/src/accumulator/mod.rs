@@ -344,14 +344,13 @@ impl RecordAccumulator {
         let before = dq.back().map_or(0, |b| b.size_in_bytes());
         // 1. The last open batch, if the record fits (a closed batch never takes records).
         let available = &mut self.available_memory;
-        let record_upper =
-            RecordBatchBuilder::record_size_upper_bound(rec.key, rec.value, rec.headers);
         let hit = dq.back_mut().and_then(|last| {
             let capacity = last.buffer_capacity();
-            if record_upper > last.buffer_spare()
-                && capacity > available.saturating_sub(cb_charge)
+            if capacity > available.saturating_sub(cb_charge)
                 && !last.is_full()
                 && last.record_count() > 0
+                && RecordBatchBuilder::record_size_upper_bound(rec.key, rec.value, rec.headers)
+                    > last.buffer_spare()
             {
                 // Growing the buffer (it doubles) would pass buffer.memory: this batch is done;
                 // the record waits for memory for a new one.

@@ -32,8 +32,9 @@ const API_VERSIONS_MAX: i16 = 3;
 const UNSUPPORTED_VERSION: i16 = 35;
 /// Read buffer growth step; a frame larger than this reserves exactly what it needs.
 const READ_CHUNK: usize = 8 * 1024;
-/// Small frames queued together are coalesced up to this size into one write.
-const WRITE_BUFFER: usize = 64 * 1024;
+/// Small frames queued together are coalesced up to this size into one write; larger ones
+/// (Produce requests) go to the socket straight from their frame, without a copy.
+const WRITE_BUFFER: usize = 8 * 1024;
 
 /// What a pending request is eventually handed: its response frame (without the size
 /// prefix), or the error that ended the connection.
