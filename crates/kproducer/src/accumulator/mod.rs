@@ -150,7 +150,7 @@ type FxMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 struct TopicQueues {
     /// The topic's name, shared by its batches.
     name: Arc<str>,
-    partitions: FxMap<i32, VecDeque<ProducerBatch>>,
+    partitions: PartitionQueues,
     sticky: Option<BuiltInPartitioner>,
 }
 
@@ -158,9 +158,119 @@ impl TopicQueues {
     fn new(name: Arc<str>) -> Self {
         TopicQueues {
             name,
-            partitions: FxMap::default(),
+            partitions: PartitionQueues::default(),
             sticky: None,
         }
+    }
+}
+
+/// Every topic's queues, in a vector (indexes stay valid: topics are never removed), found by
+/// name through a map, with the last one used checked first: a producer mostly sends to the
+/// same topic, and comparing one name is cheaper than hashing it.
+#[derive(Default)]
+struct Topics {
+    all: Vec<TopicQueues>,
+    index: FxMap<Arc<str>, usize>,
+    last: usize,
+}
+
+impl Topics {
+    fn position(&self, topic: &str) -> Option<usize> {
+        if self.all.get(self.last).is_some_and(|q| &*q.name == topic) {
+            return Some(self.last);
+        }
+        self.index.get(topic).copied()
+    }
+
+    fn get_or_insert(&mut self, topic: &str) -> &mut TopicQueues {
+        let i = match self.position(topic) {
+            Some(i) => i,
+            None => {
+                let name: Arc<str> = Arc::from(topic);
+                self.all.push(TopicQueues::new(name.clone()));
+                self.index.insert(name, self.all.len() - 1);
+                self.all.len() - 1
+            }
+        };
+        self.last = i;
+        &mut self.all[i]
+    }
+
+    fn get_mut(&mut self, topic: &str) -> Option<&mut TopicQueues> {
+        let i = self.position(topic)?;
+        self.all.get_mut(i)
+    }
+
+    fn values(&self) -> std::slice::Iter<'_, TopicQueues> {
+        self.all.iter()
+    }
+
+    fn values_mut(&mut self) -> std::slice::IterMut<'_, TopicQueues> {
+        self.all.iter_mut()
+    }
+}
+
+/// Partition ids below this index a vector; others (not seen in practice) a map.
+const DIRECT_PARTITIONS: usize = 1 << 16;
+
+type Queue = VecDeque<ProducerBatch>;
+
+/// A topic's batch queues by partition: indexed by partition id (ids are dense, from 0), so the
+/// per-record lookup is an index, not a hash (which showed in instruction counts).
+#[derive(Default)]
+struct PartitionQueues {
+    direct: Vec<Option<(i32, Queue)>>,
+    other: FxMap<i32, Queue>,
+}
+
+impl PartitionQueues {
+    fn index(p: i32) -> Option<usize> {
+        usize::try_from(p).ok().filter(|&i| i < DIRECT_PARTITIONS)
+    }
+
+    fn get(&self, p: &i32) -> Option<&Queue> {
+        match Self::index(*p) {
+            Some(i) => self.direct.get(i)?.as_ref().map(|(_, q)| q),
+            None => self.other.get(p),
+        }
+    }
+
+    fn get_mut(&mut self, p: &i32) -> Option<&mut Queue> {
+        match Self::index(*p) {
+            Some(i) => self.direct.get_mut(i)?.as_mut().map(|(_, q)| q),
+            None => self.other.get_mut(p),
+        }
+    }
+
+    /// The partition's queue, created empty if new.
+    fn slot(&mut self, p: i32) -> &mut Queue {
+        match Self::index(p) {
+            Some(i) => {
+                if self.direct.len() <= i {
+                    self.direct.resize_with(i + 1, || None);
+                }
+                &mut self.direct[i].get_or_insert_with(|| (p, Queue::new())).1
+            }
+            None => self.other.entry(p).or_default(),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&i32, &Queue)> {
+        self.direct
+            .iter()
+            .filter_map(|e| e.as_ref().map(|(p, q)| (p, q)))
+            .chain(self.other.iter())
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Queue> {
+        self.iter().map(|(_, q)| q)
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut Queue> {
+        self.direct
+            .iter_mut()
+            .filter_map(|e| e.as_mut().map(|(_, q)| q))
+            .chain(self.other.values_mut())
     }
 }
 
@@ -182,7 +292,7 @@ impl TopicQueues {
 /// ```
 pub struct RecordAccumulator {
     cfg: AccumulatorConfig,
-    topics: FxMap<Arc<str>, TopicQueues>,
+    topics: Topics,
     available_memory: usize,
     next_batch_id: u64,
     /// Ids of batches not yet deallocated (queued or in flight).
@@ -214,7 +324,7 @@ impl RecordAccumulator {
         RecordAccumulator {
             available_memory: cfg.buffer_memory,
             cfg,
-            topics: FxMap::default(),
+            topics: Topics::default(),
             next_batch_id: 1,
             incomplete: BTreeSet::new(),
             muted: HashSet::new(),
@@ -300,13 +410,7 @@ impl RecordAccumulator {
         let batch_size = self.cfg.batch_size;
         // Looked up by `&str`: no reference count touched per record (the driver's thread
         // clones the same name when completing, and a shared counter line would bounce).
-        if !self.topics.contains_key(topic) {
-            let name: Arc<str> = Arc::from(topic);
-            self.topics.insert(name.clone(), TopicQueues::new(name));
-        }
-        let Some(queues) = self.topics.get_mut(topic) else {
-            return Err(AppendError::NoMetadata);
-        };
+        let queues = self.topics.get_or_insert(topic);
         let partition = match choice {
             PartitionChoice::Fixed(p) => p,
             PartitionChoice::Sticky => {
@@ -333,7 +437,7 @@ impl RecordAccumulator {
                 p
             }
         };
-        let dq = queues.partitions.entry(partition).or_default();
+        let dq = queues.partitions.slot(partition);
         // A callback is held until its batch completes: charged to buffer.memory, so memory
         // stays bounded by it whatever the record size (a 100 B record's callback can cost
         // more than the record).
@@ -474,8 +578,8 @@ impl RecordAccumulator {
         let exhausted = self.memory_waiters > 0;
         let flushing = !self.flush_marks.is_empty();
         let collector = &mut self.load_stats;
-        for (topic, queues) in self.topics.iter_mut() {
-            let info = cluster.topic(topic);
+        for queues in self.topics.values_mut() {
+            let info = cluster.topic(&queues.name);
             collector.begin(
                 self.cfg.adaptive_partitioning && queues.sticky.is_some(),
                 info.map_or(0, |t| t.partition_count()),
@@ -545,7 +649,8 @@ impl RecordAccumulator {
     ) -> Vec<ProducerBatch> {
         // Partitions led by `node` with a queued batch, in a stable order.
         let mut parts: Vec<TopicPartition> = Vec::new();
-        for (topic, queues) in self.topics.iter() {
+        for queues in self.topics.values() {
+            let topic = &queues.name;
             let Some(info) = cluster.topic(topic) else {
                 continue;
             };
@@ -623,11 +728,8 @@ impl RecordAccumulator {
     /// producer resends them in the order the broker expects.
     pub fn reenqueue(&mut self, mut batch: ProducerBatch, backoff: Duration, now: Instant) {
         batch.retry_after = Some(now + backoff);
-        let q = self
-            .topics
-            .entry(batch.tp.topic.clone())
-            .or_insert_with(|| TopicQueues::new(batch.tp.topic.clone()));
-        let dq = q.partitions.entry(batch.tp.partition).or_default();
+        let q = self.topics.get_or_insert(&batch.tp.topic);
+        let dq = q.partitions.slot(batch.tp.partition);
         let seq = batch.stamped.map(|h| h.base_sequence).filter(|s| *s >= 0);
         let pos = match seq {
             None => 0,
@@ -797,9 +899,9 @@ impl RecordAccumulator {
     /// Leaders of partitions that have queued batches (the driver connects to them early).
     pub fn nodes_with_data(&self, cluster: &Cluster) -> HashSet<i32> {
         let mut out = HashSet::new();
-        for (topic, q) in &self.topics {
-            if let Some(info) = cluster.topic(topic) {
-                for (&p, dq) in &q.partitions {
+        for q in self.topics.values() {
+            if let Some(info) = cluster.topic(&q.name) {
+                for (&p, dq) in q.partitions.iter() {
                     if !dq.is_empty() {
                         if let Some(l) = info.leader(p) {
                             out.insert(l);

@@ -68,6 +68,8 @@ pub(crate) struct Core {
     pub(crate) driver_exited: bool,
     /// Last connection or metadata error, for clearer timeout messages.
     pub(crate) last_error: Option<String>,
+    /// The metadata snapshot and topic the last fast-path send used.
+    pub(crate) last_topic: Option<(Arc<crate::metadata::Cluster>, Arc<TopicInfo>)>,
 }
 
 impl Inner {
@@ -277,6 +279,7 @@ fn new_inner(config: ProducerConfig, observer: Option<AckFn>) -> Inner {
             abort: false,
             driver_exited: false,
             last_error: None,
+            last_topic: None,
         }),
         config,
         wake_driver: Notify::new(),
@@ -772,7 +775,19 @@ fn fast_append(
     let mut read: Option<Instant> = None;
     let mut guard = inner.lock();
     let core = &mut *guard;
-    let info = core.metadata.cluster().topic(topic)?;
+    // The last topic's metadata, if the snapshot is unchanged: one name comparison instead of
+    // a hash lookup per record.
+    let cluster = core.metadata.cluster();
+    let hit = core
+        .last_topic
+        .as_ref()
+        .is_some_and(|(snapshot, info)| Arc::ptr_eq(snapshot, cluster) && info.name == topic);
+    if !hit {
+        let info = cluster.topic(topic)?.clone();
+        core.last_topic = Some((cluster.clone(), info));
+    }
+    let (_, info) = core.last_topic.as_ref()?;
+    let info: &TopicInfo = info;
     let partitions = info.partition_count();
     let choice = match explicit {
         Some(p) if p < 0 || p >= partitions => {
