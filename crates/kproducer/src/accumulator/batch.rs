@@ -311,8 +311,14 @@ impl ProducerBatch {
         if written >= limit {
             return false; // Java's isFull
         }
-        let record = builder.record_size(timestamp, key, value, headers);
-        // Conservative as Java: the new record counts uncompressed.
+        // Conservative as Java: the new record counts uncompressed. The exact size (varints
+        // and all) only matters near the limit.
+        let quick = RecordBatchBuilder::record_size_quick_bound(key, value, headers);
+        let record = if written + quick <= limit {
+            quick
+        } else {
+            builder.record_size(timestamp, key, value, headers)
+        };
         if written + record > limit {
             return false;
         }

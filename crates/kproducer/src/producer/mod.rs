@@ -422,9 +422,19 @@ impl<K, V> Producer<K, V> {
         };
         let key = key.as_deref();
         let value = value.as_deref();
-        let size = BATCH_HEADER_LEN
-            + RecordBatchBuilder::record_size_upper_bound(key, value, &record.headers);
-        ensure_valid_size(&inner.config, size)?;
+        // The quick bound settles it for all but records near the limits.
+        let quick = BATCH_HEADER_LEN
+            + RecordBatchBuilder::record_size_quick_bound(key, value, &record.headers);
+        if quick
+            > inner
+                .config
+                .max_request_size
+                .min(inner.config.buffer_memory)
+        {
+            let size = BATCH_HEADER_LEN
+                + RecordBatchBuilder::record_size_upper_bound(key, value, &record.headers);
+            ensure_valid_size(&inner.config, size)?;
+        }
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
         let rec = RecordRef {
             timestamp,

@@ -176,6 +176,23 @@ impl RecordBatchBuilder {
         MAX_RECORD_OVERHEAD + payload_size(key, value, headers)
     }
 
+    /// A looser upper bound than [`record_size_upper_bound`](Self::record_size_upper_bound)
+    /// (every varint counted at its 5-byte maximum), computed from lengths alone: on the hot
+    /// path it settles most size checks without the exact varint sizes.
+    #[inline]
+    pub fn record_size_quick_bound(
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) -> usize {
+        let mut n =
+            MAX_RECORD_OVERHEAD + 15 + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len);
+        for h in headers {
+            n += 10 + h.key.len() + h.value.as_ref().map_or(0, |v| v.len());
+        }
+        n
+    }
+
     /// The smallest this record can be in a batch (one byte each for its length, attributes and
     /// deltas): the accumulator sizes per-record tables with it.
     pub fn record_size_lower_bound(

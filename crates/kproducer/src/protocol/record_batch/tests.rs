@@ -676,3 +676,38 @@ proptest! {
         assert_ours_matches(&bytes, &records, idempotent_header());
     }
 }
+
+#[test]
+fn quick_bound_is_never_below_the_upper_bound_or_the_exact_size() {
+    let sizes = [
+        0usize,
+        1,
+        63,
+        64,
+        127,
+        128,
+        8191,
+        8192,
+        16383,
+        16384,
+        1 << 20,
+    ];
+    for &k in &sizes {
+        for &v in &sizes {
+            let key = vec![1u8; k];
+            let value = vec![2u8; v];
+            let headers = [crate::Header::new("h".repeat(k % 200), vec![3u8; v % 300])];
+            for hs in [&headers[..0], &headers[..]] {
+                for (key, value) in [(None, None), (Some(&key[..]), Some(&value[..]))] {
+                    let quick = RecordBatchBuilder::record_size_quick_bound(key, value, hs);
+                    let upper = RecordBatchBuilder::record_size_upper_bound(key, value, hs);
+                    assert!(quick >= upper, "k={k} v={v}: {quick} < {upper}");
+                    let mut b = RecordBatchBuilder::new(Vec::new(), 0);
+                    b.append(0, None, Some(b"x"), &[]);
+                    let exact = b.record_size(i64::MAX / 2, key, value, hs);
+                    assert!(quick >= exact, "k={k} v={v}: {quick} < exact {exact}");
+                }
+            }
+        }
+    }
+}
