@@ -35,10 +35,11 @@ impl Header {
 /// use std::sync::Arc;
 /// use kproducer::ProducerRecord;
 /// let topic: Arc<str> = Arc::from("orders");
-/// let r = ProducerRecord::new(&topic, "v".to_string());
+/// let r: ProducerRecord<String, String> = ProducerRecord::new(&topic, "v".to_string());
 /// assert!(Arc::ptr_eq(&r.topic, &topic));
 /// let owned = String::from("orders");
-/// assert_eq!(&*ProducerRecord::new(&owned, 1u32).topic, "orders");
+/// let r: ProducerRecord<String, u32> = ProducerRecord::new(&owned, 1);
+/// assert_eq!(&*r.topic, "orders");
 /// ```
 pub trait IntoTopic {
     /// The topic name as a shared string.

@@ -203,3 +203,48 @@ async fn full_buffer_blocks_then_times_out_or_proceeds_when_memory_frees() {
     slow.close(Duration::from_secs(10)).await;
     patient.close(Duration::from_secs(10)).await;
 }
+
+/// The driver runs on the producer's own network thread, so records are delivered even while
+/// the caller's single-threaded runtime is blocked (with the driver as a task on that runtime,
+/// nothing would move until it yielded).
+#[tokio::test(flavor = "current_thread")]
+async fn delivery_progresses_while_the_callers_runtime_is_blocked() {
+    let mock = MockKafkaThread::new(1).expect("mock cluster");
+    let topic = unique_name("own-thread");
+    mock.create_topic(&topic, 1).expect("topic");
+    let producer: Producer<String, String> =
+        Producer::new(config(mock.bootstrap(), &[("linger.ms", "0")])).expect("producer");
+    producer.partitions_for(&topic).await.expect("metadata");
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let thread_names = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    for i in 0..100 {
+        let (acked, names) = (acked.clone(), thread_names.clone());
+        producer
+            .send_with_callback(ProducerRecord::new(&topic, format!("v{i}")), move |r| {
+                assert!(r.is_ok(), "{r:?}");
+                acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let name = std::thread::current().name().map(str::to_string);
+                names.lock().expect("names").push(name);
+            })
+            .await
+            .expect("buffered");
+    }
+    // Block this runtime's only thread (no await) until everything is acknowledged.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while acked.load(std::sync::atomic::Ordering::SeqCst) < 100 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} of 100 acknowledged while the caller was blocked",
+            acked.load(std::sync::atomic::Ordering::SeqCst)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let names = thread_names.lock().expect("names").clone();
+    assert!(
+        names.iter().all(|n| n
+            .as_deref()
+            .is_some_and(|n| n.starts_with("kproducer-netw"))),
+        "callbacks run on the network thread: {names:?}"
+    );
+    producer.close(Duration::from_secs(5)).await;
+}

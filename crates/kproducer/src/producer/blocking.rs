@@ -11,7 +11,8 @@ use crate::record::{ProducerRecord, RecordMetadata};
 use crate::serializer::{DefaultSerializer, Serializer};
 
 /// A producer whose methods block the calling thread. It owns a small tokio runtime (one worker
-/// thread) that runs the background driver. Don't call it from async code; use [`Producer`] there.
+/// thread) for its waits (metadata, buffer memory); the driver runs on the producer's network
+/// thread, as for [`Producer`]. Don't call it from async code; use [`Producer`] there.
 ///
 /// ```no_run
 /// use kproducer::producer::BlockingProducer;
@@ -68,7 +69,7 @@ where
     pub fn from_builder(builder: ProducerBuilder<K, V>) -> Result<Self, KafkaError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
-            .thread_name("kproducer-driver")
+            .thread_name("kproducer-blocking")
             .enable_all()
             .build()
             .map_err(|e| KafkaError::Runtime(e.to_string()))?;

@@ -1,4 +1,5 @@
-//! The background driver: one tokio task per producer that pumps the sans-IO [`Sender`] and
+//! The background driver: one task per producer, on the producer's network thread (see
+//! `spawn_network_thread`), that pumps the sans-IO [`Sender`] and
 //! [`Metadata`] and moves bytes. It decides nothing itself: it asks `Sender::poll(now)` what to
 //! do, does it, feeds answers back, and sleeps until the next event or deadline.
 //!
@@ -93,7 +94,7 @@ impl NodeAddrs {
     }
 }
 
-/// Fails whatever is left if the driver task is dropped before it finished (the runtime shut
+/// Fails whatever is left if the driver is dropped before it finished (its runtime shut
 /// down): no future or callback may wait forever.
 struct ExitGuard(Arc<Inner>);
 
