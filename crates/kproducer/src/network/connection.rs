@@ -10,15 +10,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{ApiVersionsRequest, ResponseHeader};
+use kafka_protocol::messages::{
+    ApiVersionsRequest, ProduceRequest, ProduceResponse, ResponseHeader,
+};
 use kafka_protocol::protocol::{Decodable, HeaderVersion, Request, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
-use super::frame::{encode_request, next_frame, response_correlation_id, set_correlation_id};
+use super::frame::{
+    encode_produce, encode_request, next_frame, response_correlation_id, set_correlation_id,
+};
 use super::versions::{decode_api_versions, ApiVersions};
 use super::{ConnectionConfig, NetworkError};
 
@@ -32,9 +36,6 @@ const API_VERSIONS_MAX: i16 = 3;
 const UNSUPPORTED_VERSION: i16 = 35;
 /// Read buffer growth step; a frame larger than this reserves exactly what it needs.
 const READ_CHUNK: usize = 8 * 1024;
-/// Small frames queued together are coalesced up to this size into one write; larger ones
-/// (Produce requests) go to the socket straight from their frame, without a copy.
-const WRITE_BUFFER: usize = 8 * 1024;
 
 /// What a pending request is eventually handed: its response frame (without the size
 /// prefix), or the error that ended the connection.
@@ -77,7 +78,18 @@ impl Shared {
     /// its slot — under one lock, so write order and pending order are the same.
     fn enqueue(
         &self,
-        mut frame: BytesMut,
+        frame: BytesMut,
+        reply: Option<oneshot::Sender<Reply>>,
+    ) -> Result<(), NetworkError> {
+        self.enqueue_parts(frame, Vec::new(), reply)
+    }
+
+    /// [`Shared::enqueue`] for a frame in pieces (`head` holds the header): the pieces are queued
+    /// back to back under the lock, so frames never interleave.
+    fn enqueue_parts(
+        &self,
+        mut head: BytesMut,
+        rest: Vec<Bytes>,
         reply: Option<oneshot::Sender<Reply>>,
     ) -> Result<(), NetworkError> {
         let mut state = self.lock();
@@ -86,11 +98,12 @@ impl Shared {
         }
         let id = state.next_correlation_id;
         state.next_correlation_id = id.checked_add(1).unwrap_or(0);
-        set_correlation_id(&mut frame, id);
-        let queued = state
-            .writer
-            .as_ref()
-            .is_some_and(|w| w.send(frame.freeze()).is_ok());
+        set_correlation_id(&mut head, id);
+        let queued = state.writer.as_ref().is_some_and(|w| {
+            std::iter::once(head.freeze())
+                .chain(rest)
+                .all(|piece| w.send(piece).is_ok())
+        });
         if !queued {
             // Only reachable if the writer ended without closing; treat as a dead socket.
             return Err(NetworkError::Io("connection writer stopped".into()));
@@ -453,6 +466,38 @@ impl Connection {
         })
     }
 
+    /// Queues a Produce request, its record batches written from their own buffers (see
+    /// [`encode_produce`](super::frame::encode_produce)), and returns a future for the answer.
+    pub fn send_produce(
+        &self,
+        request: &ProduceRequest,
+        version: i16,
+    ) -> Result<PendingResponse<ProduceResponse>, NetworkError> {
+        self.check_version::<ProduceRequest>(version)?;
+        let frame = encode_produce(request, version, &self.shared().client_id)?;
+        let (tx, rx) = oneshot::channel();
+        self.shared()
+            .enqueue_parts(frame.head, frame.rest, Some(tx))?;
+        Ok(PendingResponse {
+            rx: Some(rx),
+            api_key: ProduceRequest::KEY,
+            version,
+            header_version: ProduceResponse::header_version(version),
+            _response: PhantomData,
+        })
+    }
+
+    /// [`Connection::send_produce`] for acks=0: the broker does not answer.
+    pub fn send_produce_no_response(
+        &self,
+        request: &ProduceRequest,
+        version: i16,
+    ) -> Result<(), NetworkError> {
+        self.check_version::<ProduceRequest>(version)?;
+        let frame = encode_produce(request, version, &self.shared().client_id)?;
+        self.shared().enqueue_parts(frame.head, frame.rest, None)
+    }
+
     /// Queues a request the broker will not answer (Produce with acks=0): no pending slot is
     /// registered, so later responses still match their requests.
     pub fn send_no_response<R: Request>(
@@ -568,23 +613,20 @@ async fn read_loop(shared: Arc<Shared>, mut read: OwnedReadHalf, limit: usize) {
     shared.fail(error);
 }
 
-/// Writes queued frames in order, coalescing whatever is queued into one flush.
+/// Writes queued frame pieces in order: whatever is queued goes out in one vectored write
+/// (`writev`), record batches straight from their buffers, nothing copied into a staging buffer.
 async fn write_loop(
     shared: Arc<Shared>,
-    write: OwnedWriteHalf,
+    mut write: OwnedWriteHalf,
     mut frames: mpsc::UnboundedReceiver<Bytes>,
 ) {
-    let mut out = BufWriter::with_capacity(WRITE_BUFFER, write);
-    while let Some(frame) = frames.recv().await {
-        let result = async {
-            out.write_all(&frame).await?;
-            while let Ok(frame) = frames.try_recv() {
-                out.write_all(&frame).await?;
-            }
-            out.flush().await
+    let mut queue: VecDeque<Bytes> = VecDeque::new();
+    while let Some(piece) = frames.recv().await {
+        queue.push_back(piece);
+        while let Ok(piece) = frames.try_recv() {
+            queue.push_back(piece);
         }
-        .await;
-        if let Err(e) = result {
+        if let Err(e) = write_all_vectored(&mut write, &mut queue).await {
             shared.fail(NetworkError::Io(format!("write failed: {e}")));
             return;
         }
@@ -594,6 +636,52 @@ async fn write_loop(
         .writer_drained
         .store(true, std::sync::atomic::Ordering::SeqCst);
     shared.writer_drained_notify.notify_waiters();
+}
+
+/// Pieces per `writev` call (Linux allows 1024; a few dozen cover any request).
+const MAX_IOVECS: usize = 64;
+
+/// Writes every queued piece, as few system calls as the socket allows.
+async fn write_all_vectored(
+    write: &mut OwnedWriteHalf,
+    queue: &mut VecDeque<Bytes>,
+) -> std::io::Result<()> {
+    use bytes::Buf;
+    while !queue.is_empty() {
+        let written = {
+            let mut iov = [std::io::IoSlice::new(&[]); MAX_IOVECS];
+            let mut n = 0;
+            for (slot, piece) in iov.iter_mut().zip(queue.iter().filter(|p| !p.is_empty())) {
+                *slot = std::io::IoSlice::new(piece);
+                n += 1;
+            }
+            if n == 0 {
+                queue.clear();
+                return Ok(());
+            }
+            write.write_vectored(&iov[..n]).await?
+        };
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let mut left = written;
+        while left > 0 {
+            let Some(front) = queue.front_mut() else {
+                break;
+            };
+            if front.len() <= left {
+                left -= front.len();
+                queue.pop_front();
+            } else {
+                front.advance(left);
+                left = 0;
+            }
+        }
+        while queue.front().is_some_and(Bytes::is_empty) {
+            queue.pop_front();
+        }
+    }
+    Ok(())
 }
 
 /// The response to one request: a future resolving to the decoded body, or the error that

@@ -514,7 +514,7 @@ impl Driver {
             return;
         };
         if req.expects_response {
-            match conn.send(&req.request, version) {
+            match conn.send_produce(&req.request, version) {
                 Ok(pending) => {
                     let id = req.id;
                     self.responses
@@ -525,7 +525,7 @@ impl Driver {
                     self.fail_request(req.id, &e.to_string(), now);
                 }
             }
-        } else if let Err(e) = conn.send_no_response(&req.request, version) {
+        } else if let Err(e) = conn.send_produce_no_response(&req.request, version) {
             // acks=0: the batches are already complete; nothing can be retried (Java's semantics).
             self.drop_connection(&addr, &e.to_string(), now);
         }
