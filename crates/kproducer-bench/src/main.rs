@@ -494,39 +494,8 @@ fn run_client(
     if let Some(r) = rate {
         cmd.args(["--rate", &format!("{r:.3}")]);
     }
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("spawning the client subprocess")?;
-    let deadline = Instant::now() + CLIENT_TIMEOUT;
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("{client} did not finish within {CLIENT_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    if let Some(mut s) = child.stdout.take() {
-        s.read_to_string(&mut stdout)?;
-    }
-    if let Some(mut s) = child.stderr.take() {
-        s.read_to_string(&mut stderr)?;
-    }
-    if !status.success() {
-        bail!("{client} failed ({status}): {stderr}");
-    }
-    let line = stdout
-        .lines()
-        .last()
-        .ok_or_else(|| anyhow!("{client} printed nothing; stderr: {stderr}"))?;
-    let r: ClientResult = serde_json::from_str(line)?;
+    let line = last_line_of(cmd, client, CLIENT_TIMEOUT, "finish")?;
+    let r: ClientResult = serde_json::from_str(&line)?;
     if r.failed > 0 || r.acked != records {
         bail!(
             "{client}: {} of {records} records acknowledged, {} failed",
@@ -821,15 +790,23 @@ fn run_stall(o: &StallOptions) -> Result<Vec<StallRow>> {
 
 /// Runs `stall-client` in a subprocess and parses its JSON line.
 fn run_stall_client(bootstrap: &str, run: &StallRun) -> Result<StallResult> {
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["stall-client", "--bootstrap", bootstrap])
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["stall-client", "--bootstrap", bootstrap])
         .args(["--topic", &unique_name("stall"), "--run"])
-        .arg(serde_json::to_string(run)?)
+        .arg(serde_json::to_string(run)?);
+    let line = last_line_of(cmd, &run.client, STALL_CLIENT_TIMEOUT, "block")?;
+    Ok(serde_json::from_str(&line)?)
+}
+
+/// Runs a client subprocess to its end (killed after `timeout`) and returns the last line it
+/// printed (its JSON result); a failure carries its stderr.
+fn last_line_of(mut cmd: Command, who: &str, timeout: Duration, to: &str) -> Result<String> {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .context("spawning the stall subprocess")?;
-    let deadline = Instant::now() + STALL_CLIENT_TIMEOUT;
+        .with_context(|| format!("spawning the {who} subprocess"))?;
+    let deadline = Instant::now() + timeout;
     let status = loop {
         if let Some(s) = child.try_wait()? {
             break s;
@@ -837,10 +814,7 @@ fn run_stall_client(bootstrap: &str, run: &StallRun) -> Result<StallResult> {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            bail!(
-                "{} did not block within {STALL_CLIENT_TIMEOUT:?}",
-                run.client
-            );
+            bail!("{who} did not {to} within {timeout:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -853,13 +827,13 @@ fn run_stall_client(bootstrap: &str, run: &StallRun) -> Result<StallResult> {
         s.read_to_string(&mut stderr)?;
     }
     if !status.success() {
-        bail!("{} stall run failed ({status}): {stderr}", run.client);
+        bail!("{who} failed ({status}): {stderr}");
     }
-    let line = stdout
+    stdout
         .lines()
         .last()
-        .ok_or_else(|| anyhow!("{} printed nothing; stderr: {stderr}", run.client))?;
-    Ok(serde_json::from_str(line)?)
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("{who} printed nothing; stderr: {stderr}"))
 }
 
 /// `kproducer-bench stall-client --bootstrap B --topic T --run JSON`: one stall run; prints one

@@ -174,17 +174,8 @@ impl Driver {
             let (out, completions, exit, meta_due, meta_next, deferred) = {
                 let mut guard = self.inner.lock();
                 let core = &mut *guard;
-                let mut completions = Vec::new();
                 // Answers that arrived since the last round, under the same lock as the poll.
-                for (id, resp) in self.answers.drain(..) {
-                    completions.extend(core.sender.handle_response(
-                        id,
-                        &resp,
-                        &mut core.acc,
-                        &mut core.metadata,
-                        now,
-                    ));
-                }
+                let mut completions = answer(&mut self.answers, core, now);
                 if core.abort {
                     completions.extend(core.sender.abort_all(&mut core.acc, ProduceError::Closed));
                     for mut batch in core.acc.abort_all() {
@@ -427,21 +418,7 @@ impl Driver {
         if self.answers.is_empty() {
             return;
         }
-        let completions = {
-            let mut guard = self.inner.lock();
-            let core = &mut *guard;
-            let mut completions = Vec::new();
-            for (id, resp) in self.answers.drain(..) {
-                completions.extend(core.sender.handle_response(
-                    id,
-                    &resp,
-                    &mut core.acc,
-                    &mut core.metadata,
-                    now,
-                ));
-            }
-            completions
-        };
+        let completions = answer(&mut self.answers, &mut self.inner.lock(), now);
         run_completions(&self.inner, completions);
     }
 
@@ -656,6 +633,25 @@ impl Driver {
             }
         }
     }
+}
+
+/// Hands the Produce answers received so far to the sender (the core lock is held).
+fn answer(
+    answers: &mut Vec<(u64, ProduceResponse)>,
+    core: &mut super::Core,
+    now: Instant,
+) -> Vec<Completion> {
+    let mut completions = Vec::new();
+    for (id, resp) in answers.drain(..) {
+        completions.extend(core.sender.handle_response(
+            id,
+            &resp,
+            &mut core.acc,
+            &mut core.metadata,
+            now,
+        ));
+    }
+    completions
 }
 
 /// A response future bounded by `request.timeout.ms` (Produce answers are bounded by the sender's
