@@ -576,6 +576,14 @@ impl ProducerBatch {
         self.take_compression_ratio()
     }
 
+    /// Runs a deferred close, if any, leaving the observed ratio in the batch for
+    /// [`ProducerBatch::take_compression_ratio`].
+    pub fn run_deferred_close(&mut self) {
+        if let Some(header) = self.deferred.take() {
+            self.close(header);
+        }
+    }
+
     /// The observed compression ratio of a batch closed compressed, once (the accumulator folds
     /// it into the topic's estimate).
     pub fn take_compression_ratio(&mut self) -> Option<f32> {

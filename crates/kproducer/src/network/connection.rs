@@ -59,7 +59,7 @@ struct State {
 
 /// State shared by the handles and the two tasks.
 struct Shared {
-    addr: String,
+    addr: Arc<str>,
     client_id: StrBytes,
     state: Mutex<State>,
     /// Set when the writer has written every queued frame after `shutdown` stopped the queue.
@@ -314,7 +314,7 @@ impl Connection {
         let (read, write) = stream.into_split();
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
-            addr: addr.to_string(),
+            addr: Arc::from(addr),
             client_id: StrBytes::from_string(config.client_id.clone()),
             state: Mutex::new(State {
                 closed: None,
@@ -415,6 +415,11 @@ impl Connection {
     /// The address this connection was opened with.
     pub fn addr(&self) -> &str {
         &self.shared().addr
+    }
+
+    /// [`Connection::addr`], shared (no copy).
+    pub(crate) fn addr_shared(&self) -> Arc<str> {
+        self.shared().addr.clone()
     }
 
     /// The API version ranges the broker announced.

@@ -35,11 +35,11 @@ const MAX_RESPONSE_SIZE: usize = 64 << 20;
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// A Produce answer (or failure) for request `id` sent to `addr`.
-type ProduceReply = (u64, String, Result<ProduceResponse, NetworkError>);
+type ProduceReply = (u64, Arc<str>, Result<ProduceResponse, NetworkError>);
 
 enum Event {
     Wake,
-    Response(u64, String, Result<ProduceResponse, NetworkError>),
+    Response(u64, Arc<str>, Result<ProduceResponse, NetworkError>),
     Connected(String, Result<Connection, NetworkError>),
     Metadata(String, Result<MetadataResponse, NetworkError>),
     InitProducerId(String, Result<InitProducerIdResponse, NetworkError>),
@@ -221,8 +221,7 @@ impl Driver {
                 }
             }
             for req in out.requests {
-                let addr = self.addrs.get(req.node).map(str::to_string);
-                self.write(req, addr, now);
+                self.write(req, now);
             }
             for node in &out.connect {
                 if let Some(a) = self.addrs.get(*node).map(str::to_string) {
@@ -393,23 +392,20 @@ impl Driver {
             return;
         }
         let cfg = &self.inner.config;
-        let mut closed = Vec::with_capacity(deferred.len());
-        for (id, mut batches) in deferred {
-            let ratios: Vec<(usize, f32)> = batches
-                .iter_mut()
-                .enumerate()
-                .filter_map(|(i, b)| b.close_deferred().map(|r| (i, r)))
-                .collect();
-            if let Some(r) = requests.iter_mut().find(|r| r.id == id) {
-                r.request = crate::sender::build_request(&batches, cfg.acks, cfg.request_timeout);
+        let mut deferred = deferred;
+        for (id, batches) in &mut deferred {
+            for b in batches.iter_mut() {
+                b.run_deferred_close();
             }
-            closed.push((id, batches, ratios));
+            if let Some(r) = requests.iter_mut().find(|r| r.id == *id) {
+                r.request = crate::sender::build_request(batches, cfg.acks, cfg.request_timeout);
+            }
         }
         let mut guard = self.inner.lock();
         let core = &mut *guard;
-        for (id, batches, ratios) in closed {
+        for (id, batches) in deferred {
             core.sender
-                .restore_deferred(id, batches, &ratios, &mut core.acc, now);
+                .restore_deferred(id, batches, &mut core.acc, now);
         }
     }
 
@@ -469,13 +465,17 @@ impl Driver {
         }));
     }
 
-    fn write(&mut self, req: OutgoingRequest, addr: Option<String>, now: Instant) {
-        let conn = addr.as_ref().and_then(|a| self.conns.get(a)).cloned();
+    fn write(&mut self, req: OutgoingRequest, now: Instant) {
+        let conn = self
+            .addrs
+            .get(req.node)
+            .and_then(|a| self.conns.get(a))
+            .cloned();
         let Some(conn) = conn else {
             self.fail_request(req.id, "no connection to the leader", now);
             return;
         };
-        let addr = conn.addr().to_string();
+        let addr = conn.addr_shared();
         let Some(version) = conn.api_versions().highest_common(
             ApiKey::Produce as i16,
             PRODUCE_VERSIONS.0,

@@ -186,18 +186,18 @@ impl Sender {
             .unwrap_or_default()
     }
 
-    /// Puts back batches taken with [`Sender::take_deferred`], now closed, and reports their
-    /// compression ratios to the accumulator.
+    /// Puts back batches taken with [`Sender::take_deferred`], now closed
+    /// ([`ProducerBatch::run_deferred_close`]), and reports their compression ratios to the
+    /// accumulator.
     pub fn restore_deferred(
         &mut self,
         id: u64,
         mut batches: Vec<ProducerBatch>,
-        ratios: &[(usize, f32)],
         acc: &mut RecordAccumulator,
         now: Instant,
     ) {
-        for &(i, ratio) in ratios {
-            if let Some(b) = batches.get(i) {
+        for b in &mut batches {
+            if let Some(ratio) = b.take_compression_ratio() {
                 acc.observe_compression(&b.tp.topic, ratio);
             }
         }
@@ -396,11 +396,10 @@ impl Sender {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let in_flight_expiry: Vec<Instant> = self
+        let in_flight_expiry = self
             .in_flight
             .values()
-            .flat_map(|f| f.batches.iter().map(|b| b.created + delivery_timeout))
-            .collect();
+            .flat_map(|f| f.batches.iter().map(|b| b.created + delivery_timeout));
         for t in self
             .in_flight
             .values()

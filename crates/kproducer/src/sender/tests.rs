@@ -171,11 +171,36 @@ fn deferred_close_builds_the_request_outside_the_poll() {
     let wire = batches[0].wire_bytes();
     let decoded = crate::protocol::record_batch::decode_batches(&wire).expect("valid batch");
     assert_eq!(decoded[0].records.len(), 2);
-    h.sender.restore_deferred(id, batches, &[], &mut h.acc, now);
+    h.sender.restore_deferred(id, batches, &mut h.acc, now);
     let done = h.respond(id, &[(0, 0, 7)], h.at(6));
     assert_eq!(done.len(), 1);
     assert_eq!(done[0].result.clone().expect("acked").base_offset, 7);
     assert_eq!(h.acc.available_memory(), config().buffer_memory);
+}
+
+#[test]
+fn deferred_compressed_batches_report_their_ratio_when_restored() {
+    let mut h = Harness::new(&[1], sender_config());
+    let mut cfg = config();
+    cfg.compression =
+        crate::compression::Compression::new(crate::CompressionType::Lz4, 9).expect("lz4");
+    h.acc = RecordAccumulator::new(cfg);
+    h.acc.set_defer_close(true);
+    for _ in 0..20 {
+        h.append(0, h.t0);
+    }
+    let out = h.poll(h.at(5));
+    let id = out.requests[0].id;
+    let mut batches = h.sender.take_deferred(id);
+    assert!((h.acc.compression_ratio("t") - 1.0).abs() < f32::EPSILON);
+    for b in &mut batches {
+        b.run_deferred_close();
+    }
+    h.sender.restore_deferred(id, batches, &mut h.acc, h.t0);
+    assert!(
+        h.acc.compression_ratio("t") < 1.0,
+        "the observed ratio reached the estimator"
+    );
 }
 
 #[test]
