@@ -220,6 +220,15 @@ pub struct ProducerBatch {
     deferred: Option<BatchHeader>,
 }
 
+/// A batch dropped without being completed (only if a bug or panic cut its path short) still
+/// resolves its futures, with [`ProduceError::Closed`], so no caller waits forever. Completing a
+/// batch consumes it after setting the result, so this does nothing on the normal path.
+impl Drop for ProducerBatch {
+    fn drop(&mut self) {
+        self.result.complete(Err(ProduceError::Closed));
+    }
+}
+
 impl std::fmt::Debug for ProducerBatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProducerBatch")

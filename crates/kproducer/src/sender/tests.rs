@@ -703,3 +703,29 @@ fn new_leader_hint_redirects_the_retry_at_once() {
     // A stale hint (older epoch) is ignored.
     assert!(!h.meta.apply_leader_hint("t", 0, 1, 2, None));
 }
+
+#[test]
+fn a_batch_dropped_without_completing_still_resolves_its_futures() {
+    use crate::accumulator::RecordInfo;
+    use crate::producer::DeliveryFuture;
+    let mut h = Harness::new(&[1], sender_config());
+    let a = h.append(0, h.t0);
+    let future = DeliveryFuture::new(
+        a.result,
+        a.index,
+        RecordInfo {
+            timestamp: 1,
+            key_size: -1,
+            value_size: 5,
+        },
+    );
+    let out = h.poll(h.at(5));
+    assert!(future.try_result().is_none(), "in flight: pending");
+    // A bug that lost the batch (here: the sender dropped with it in flight).
+    drop(out);
+    drop(h);
+    assert!(matches!(
+        future.try_result(),
+        Some(Err(crate::ProduceError::Closed))
+    ));
+}
