@@ -613,10 +613,18 @@ fn message_too_large_splits_the_batch_keeping_sequences_and_futures() {
     assert_eq!(stamped(&out.requests[0], 0), (7, 0, 4));
 }
 
+/// The future `send` would hand out for an appended record.
+fn future_of(a: crate::accumulator::Appended) -> crate::producer::DeliveryFuture {
+    let info = crate::accumulator::RecordInfo {
+        timestamp: 1,
+        key_size: -1,
+        value_size: 5,
+    };
+    crate::producer::DeliveryFuture::new(a.result, a.index, info)
+}
+
 #[test]
 fn a_split_records_future_resolves_with_its_new_offset() {
-    use crate::accumulator::RecordInfo;
-    use crate::producer::DeliveryFuture;
     let mut h = idempotent();
     h.poll(h.t0);
     h.sender
@@ -624,15 +632,7 @@ fn a_split_records_future_resolves_with_its_new_offset() {
     let mut futures = Vec::new();
     for _ in 0..4 {
         let a = h.append(0, h.t0);
-        futures.push(DeliveryFuture::new(
-            a.result,
-            a.index,
-            RecordInfo {
-                timestamp: 1,
-                key_size: -1,
-                value_size: 5,
-            },
-        ));
+        futures.push(future_of(a));
     }
     let out = h.poll(h.at(5));
     h.respond(
@@ -706,19 +706,9 @@ fn new_leader_hint_redirects_the_retry_at_once() {
 
 #[test]
 fn a_batch_dropped_without_completing_still_resolves_its_futures() {
-    use crate::accumulator::RecordInfo;
-    use crate::producer::DeliveryFuture;
     let mut h = Harness::new(&[1], sender_config());
     let a = h.append(0, h.t0);
-    let future = DeliveryFuture::new(
-        a.result,
-        a.index,
-        RecordInfo {
-            timestamp: 1,
-            key_size: -1,
-            value_size: 5,
-        },
-    );
+    let future = future_of(a);
     let out = h.poll(h.at(5));
     assert!(future.try_result().is_none(), "in flight: pending");
     // A bug that lost the batch (here: the sender dropped with it in flight).
