@@ -130,6 +130,13 @@ pub struct ReadyCheck {
     pub unknown_leaders: bool,
 }
 
+/// The memory a new batch for `rec` takes: `batch_size`, or more for a big record.
+fn alloc_size(batch_size: usize, rec: &RecordRef<'_>) -> usize {
+    let upper = BATCH_HEADER_LEN
+        + RecordBatchBuilder::record_size_upper_bound(rec.key, rec.value, rec.headers);
+    upper.max(batch_size)
+}
+
 /// What a record's callback holds until its batch completes: the table entry and the boxed
 /// closure's heap block (allocator granularity: 16 bytes, 32 at least; none for a closure
 /// that captures nothing).
@@ -369,9 +376,7 @@ impl RecordAccumulator {
 
     /// The memory a new batch for this record takes: `batch.size`, or more for a big record.
     pub fn batch_alloc_size(&self, rec: &RecordRef<'_>) -> usize {
-        let upper = BATCH_HEADER_LEN
-            + RecordBatchBuilder::record_size_upper_bound(rec.key, rec.value, rec.headers);
-        upper.max(self.cfg.batch_size)
+        alloc_size(self.cfg.batch_size, rec)
     }
 
     /// Appends a record. With [`PartitionChoice::Sticky`], `topic_info` must be the topic's
@@ -479,9 +484,7 @@ impl RecordAccumulator {
             Some((result, index, full)) => (result, index, false, full),
             None => {
                 // 2. A new batch from the pool, sized for batch.size or for this record if larger.
-                let alloc = BATCH_HEADER_LEN
-                    + RecordBatchBuilder::record_size_upper_bound(rec.key, rec.value, rec.headers);
-                let alloc = alloc.max(batch_size);
+                let alloc = alloc_size(batch_size, rec);
                 if alloc > self.cfg.buffer_memory {
                     return Err(AppendError::TooLarge { size: alloc });
                 }
