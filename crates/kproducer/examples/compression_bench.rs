@@ -69,7 +69,7 @@ fn main() {
         (CompressionType::Gzip, vec![1, -1, 9]),
         (CompressionType::Snappy, vec![0]),
         (CompressionType::Lz4, vec![9]),
-        (CompressionType::Zstd, vec![3]),
+        (CompressionType::Zstd, vec![1, 3]),
     ];
     for (codec, levels) in ours {
         for level in levels {

@@ -46,7 +46,7 @@ fn record(topic: &str, i: usize) -> ProducerRecord<Vec<u8>, Vec<u8>> {
     if i == 4242 {
         r.value = Some(vec![0xAB; 1 << 20]);
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         r.headers
             .push(Header::new("h1", format!("hv-{i}").into_bytes()));
         r.headers.push(Header {
@@ -54,7 +54,7 @@ fn record(topic: &str, i: usize) -> ProducerRecord<Vec<u8>, Vec<u8>> {
             value: None,
         });
     }
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         r.timestamp = Some(1_600_000_000_000 + i as i64);
     }
     r

@@ -162,7 +162,7 @@ fn mixed(topic: &str, i: usize) -> ProducerRecord<Vec<u8>, Vec<u8>> {
     if i % 4999 == 1 {
         r.value = Some(vec![(i % 251) as u8; 300_000]);
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         r.headers
             .push(Header::new("h1", format!("hv-{i}").into_bytes()));
         r.headers.push(Header {
@@ -172,7 +172,7 @@ fn mixed(topic: &str, i: usize) -> ProducerRecord<Vec<u8>, Vec<u8>> {
         r.headers
             .push(Header::new("ключ", "значение".as_bytes().to_vec()));
     }
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         r.timestamp = Some(1_600_000_000_000 + i as i64);
     }
     r

@@ -10,7 +10,7 @@
 //! | gzip | RFC 1952, JDK header (mtime 0, OS 255) | flate2 on zlib-rs (pure Rust) | -1 (=6), 1..=9 |
 //! | snappy | xerial `SnappyOutputStream`: 16-byte magic header, 32 KiB blocks with BE lengths | `snap` | none |
 //! | lz4 | LZ4 frame v1 as `Lz4BlockOutputStream`: 64 KiB independent blocks, no checksums | `lz4_flex` (fast compressor) | 1..=17 accepted; all use the fast compressor |
-//! | zstd | standard frame, no content checksum | `ruzstd` (≈ level 1); libzstd with feature `zstd-c` | -131072..=22 (used with `zstd-c`) |
+//! | zstd | standard frame, no content checksum | `structured-zstd` (decoded by `ruzstd`); libzstd with feature `zstd-c` | -131072..=22 |
 //!
 //! ```
 //! use kproducer::compression::{decompress, Compression};

@@ -249,6 +249,39 @@ fn zstd_frame_has_magic_and_no_checksum() {
 }
 
 #[test]
+fn zstd_honours_the_level_and_appends_after_a_prefix() {
+    // Text with some entropy, so that levels differ: words picked by a pseudo-random stream.
+    let words = noise(40_000, 3);
+    let data: Vec<u8> = words
+        .iter()
+        .flat_map(|b| {
+            ["order ", "paid ", "EUR ", "42.10 ", "c-917 ", "shipped "][*b as usize % 6].bytes()
+        })
+        .take(200_000)
+        .collect();
+    let size = |level: i32| {
+        // A prefix already in the buffer (the batch header's room) must be kept.
+        let mut out = b"prefix".to_vec();
+        Compression::new(CompressionType::Zstd, level)
+            .unwrap()
+            .compress(&data, &mut out)
+            .unwrap();
+        assert_eq!(&out[..6], b"prefix");
+        let mut back = Vec::new();
+        decompress(CompressionType::Zstd, &out[6..], &mut back, data.len()).unwrap();
+        assert_eq!(back, data, "level {level}");
+        out.len() - 6
+    };
+    // Levels alternate, so the per-thread context is rebuilt each time.
+    let (fast, default, strong) = (size(-5), size(3), size(19));
+    assert!(
+        strong < default && default < fast,
+        "sizes {strong} < {default} < {fast}"
+    );
+    assert_eq!(size(3), default, "the same level gives the same frame");
+}
+
+#[test]
 fn decompression_stops_at_the_limit() {
     let data = vec![7u8; 1 << 20];
     for codec in CODECS {

@@ -157,7 +157,7 @@ where
                 }
                 let left = remaining.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) - 1;
                 let done = records - left;
-                if done % PROGRESS_EVERY == 0 || left == 0 {
+                if done.is_multiple_of(PROGRESS_EVERY) || left == 0 {
                     progress.send_replace(done);
                 }
                 if left == 0 {
