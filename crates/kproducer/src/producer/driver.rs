@@ -19,6 +19,7 @@ use kafka_protocol::messages::{
     ProducerId,
 };
 
+use super::timer::PreciseTimer;
 use super::{run_completions, Inner};
 use crate::error::ProduceError;
 use crate::network::{Connection, ConnectionConfig, NetworkError};
@@ -32,6 +33,12 @@ const METADATA_VERSIONS: (i16, i16) = (1, 12);
 const INIT_PRODUCER_ID_VERSIONS: (i16, i16) = (0, 5);
 /// Largest response we accept; Produce and Metadata answers are far smaller.
 const MAX_RESPONSE_SIZE: usize = 64 << 20;
+/// Deadlines this close are kept by the [`PreciseTimer`]; later ones by tokio's timer, whose
+/// millisecond of slack matters little there.
+const PRECISE_WITHIN: Duration = Duration::from_millis(100);
+/// How long after a precise deadline tokio's sleep fires anyway (should the timer thread be
+/// late, e.g. descheduled).
+const PRECISE_BACKUP: Duration = Duration::from_millis(5);
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// A Produce answer (or failure) for request `id` sent to `addr`.
@@ -62,6 +69,9 @@ struct Driver {
     answers: Vec<(u64, ProduceResponse)>,
     /// Broker addresses by node id, for the current metadata snapshot.
     addrs: NodeAddrs,
+    /// Wakes the driver at near deadlines (`None` if its thread could not start: tokio's
+    /// timer alone then, a millisecond less precise).
+    timer: Option<PreciseTimer>,
 }
 
 /// `host:port` per node id, rebuilt only when the metadata snapshot changes (formatting them
@@ -128,6 +138,14 @@ impl Drop for ExitGuard {
     }
 }
 
+fn spawn_timer(inner: &Arc<Inner>) -> Option<PreciseTimer> {
+    let wake = inner.clone();
+    let name = format!("kproducer-timer | {}", inner.config.client_id);
+    PreciseTimer::spawn(name, move || wake.wake_driver.notify_one())
+        .inspect_err(|e| tracing::warn!(error = %e, "no precise timer thread; using tokio's timer"))
+        .ok()
+}
+
 pub(crate) async fn run(inner: Arc<Inner>) {
     let _guard = ExitGuard(inner.clone());
     let cfg = &inner.config;
@@ -151,6 +169,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         bootstrap_next: 0,
         answers: Vec::new(),
         addrs: NodeAddrs::default(),
+        timer: spawn_timer(&inner),
     };
     d.run().await;
     // Write what is queued (acks=0 requests get no answer to wait for), then close.
@@ -254,9 +273,23 @@ impl Driver {
             // within the next second serves).
             let safety = tokio::time::Instant::from(now + Duration::from_secs(1));
             let deadline = sleep.deadline();
+            // A near deadline (linger.ms, a retry backoff) goes to the precise timer; tokio's
+            // sleep, up to 1.8 ms late, then only backs it up.
+            let precise = self
+                .timer
+                .as_ref()
+                .and(wake)
+                .filter(|w| *w > now && *w - now <= PRECISE_WITHIN);
+            if let (Some(t), Some(p)) = (&self.timer, precise) {
+                t.set(p);
+            }
             match wake {
                 Some(w) => {
-                    let w = tokio::time::Instant::from(w.max(now));
+                    let w = match precise {
+                        Some(p) => p + PRECISE_BACKUP,
+                        None => w.max(now),
+                    };
+                    let w = tokio::time::Instant::from(w);
                     if deadline != w {
                         sleep.as_mut().reset(w);
                     }

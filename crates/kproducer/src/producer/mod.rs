@@ -10,6 +10,7 @@
 mod blocking;
 mod driver;
 mod future;
+mod timer;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
