@@ -51,7 +51,8 @@ static TRACING: AtomicBool = AtomicBool::new(false);
 static SAMPLES: Mutex<Vec<Backtrace>> = Mutex::new(Vec::new());
 
 fn count(size: usize) {
-    let skip = EXCLUDED.try_with(Cell::get).unwrap_or(true) || IN_HOOK.try_with(Cell::get).unwrap_or(true);
+    let skip =
+        EXCLUDED.try_with(Cell::get).unwrap_or(true) || IN_HOOK.try_with(Cell::get).unwrap_or(true);
     if skip {
         return;
     }

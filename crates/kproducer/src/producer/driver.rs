@@ -19,10 +19,11 @@ use kafka_protocol::messages::{
     ProducerId,
 };
 
-use super::{run_completions, Inner};
+use super::{run_completions, run_completions_into, Inner};
+use crate::accumulator::ProducerBatch;
 use crate::error::ProduceError;
 use crate::network::{Connection, ConnectionConfig, NetworkError};
-use crate::sender::{Completion, OutgoingRequest};
+use crate::sender::{Completion, OutgoingRequest, SenderOutput};
 
 /// Produce versions we speak: v3 (record batch v2) up to v12 (v13 switches to topic ids).
 const PRODUCE_VERSIONS: (i16, i16) = (3, 12);
@@ -62,6 +63,13 @@ struct Driver {
     answers: Vec<(u64, ProduceResponse)>,
     /// Broker addresses by node id, for the current metadata snapshot.
     addrs: NodeAddrs,
+    /// The round's scratch, kept so rounds allocate nothing: the sender's output, the
+    /// completions, the requests whose batches are closed outside the lock.
+    out: SenderOutput,
+    completions: Vec<Completion>,
+    deferred: Vec<(u64, Vec<ProducerBatch>)>,
+    /// Batches completed this round, handed back to the accumulator for reuse next round.
+    done: Vec<ProducerBatch>,
 }
 
 /// `host:port` per node id, rebuilt only when the metadata snapshot changes (formatting them
@@ -151,6 +159,10 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         bootstrap_next: 0,
         answers: Vec::new(),
         addrs: NodeAddrs::default(),
+        out: SenderOutput::default(),
+        completions: Vec::new(),
+        deferred: Vec::new(),
+        done: Vec::new(),
     };
     d.run().await;
     // Write what is queued (acks=0 requests get no answer to wait for), then close.
@@ -171,11 +183,17 @@ impl Driver {
         tokio::pin!(sleep);
         loop {
             let now = Instant::now();
-            let (out, completions, exit, meta_due, meta_next, deferred) = {
+            // The round's vectors are the driver's, reused: nothing allocated per round.
+            let mut out = std::mem::take(&mut self.out);
+            let mut completions = std::mem::take(&mut self.completions);
+            let mut deferred = std::mem::take(&mut self.deferred);
+            let (exit, meta_due, meta_next) = {
                 let mut guard = self.inner.lock();
                 let core = &mut *guard;
+                // Batches completed last round serve as new ones.
+                core.acc.recycle(&mut self.done);
                 // Answers that arrived since the last round, under the same lock as the poll.
-                let mut completions = answer(&mut self.answers, core, now);
+                answer_into(&mut self.answers, core, now, &mut completions);
                 if core.abort {
                     completions.extend(core.sender.abort_all(&mut core.acc, ProduceError::Closed));
                     for mut batch in core.acc.abort_all() {
@@ -191,36 +209,37 @@ impl Driver {
                 let conns = &self.conns;
                 let is_connected =
                     |node: i32| addrs.get(node).is_some_and(|a| conns.contains_key(a));
-                let out = core
-                    .sender
-                    .poll(&mut core.acc, &mut core.metadata, &is_connected, now);
+                core.sender.poll_into(
+                    &mut core.acc,
+                    &mut core.metadata,
+                    &is_connected,
+                    now,
+                    &mut out,
+                );
                 // Batches to compress and checksum once the lock is released.
-                let deferred: Vec<(u64, Vec<crate::accumulator::ProducerBatch>)> = out
-                    .requests
-                    .iter()
-                    .filter(|r| r.deferred)
-                    .map(|r| (r.id, core.sender.take_deferred(r.id)))
-                    .collect();
+                for r in out.requests.iter().filter(|r| r.deferred) {
+                    deferred.push((r.id, core.sender.take_deferred(r.id)));
+                }
                 let exit = core.acc.is_closed()
                     && core.acc.incomplete_batches() == 0
                     && core.sender.in_flight_requests() == 0;
                 let wants_metadata = core.metadata.has_topics();
                 let meta_due = wants_metadata && core.metadata.update_due(now);
                 let meta_next = wants_metadata.then(|| core.metadata.next_update(now));
-                (out, completions, exit, meta_due, meta_next, deferred)
+                (exit, meta_due, meta_next)
             };
-            let mut out = out;
-            self.close_deferred(&mut out.requests, deferred, now);
-            let mut completions = completions;
-            completions.extend(out.completions);
-            run_completions(&self.inner, completions);
+            self.close_deferred(&mut out.requests, &mut deferred, now);
+            self.deferred = deferred;
+            completions.append(&mut out.completions);
+            run_completions_into(&self.inner, &mut completions, &mut self.done);
+            self.completions = completions;
 
             for node in &out.disconnect {
                 if let Some(c) = self.addrs.get(*node).and_then(|a| self.conns.remove(a)) {
                     c.close();
                 }
             }
-            for req in out.requests {
+            for req in out.requests.drain(..) {
                 self.write(req, now);
             }
             for node in &out.connect {
@@ -231,15 +250,17 @@ impl Driver {
             if meta_due && self.metadata_req.is_none() {
                 self.send_metadata(now);
             }
-            if let Some(req) = out.init_producer_id {
+            if let Some(req) = out.init_producer_id.take() {
                 self.send_init_producer_id(req, now);
             }
+            let next_wakeup = out.next_wakeup;
+            self.out = out;
             if exit {
                 return;
             }
 
             // Sleep until something happens or a deadline passes.
-            let mut wake = out.next_wakeup;
+            let mut wake = next_wakeup;
             if self.metadata_req.is_none() {
                 if let Some(t) = meta_next {
                     wake = Some(wake.map_or(t, |w| w.min(t)));
@@ -385,15 +406,14 @@ impl Driver {
     fn close_deferred(
         &mut self,
         requests: &mut [OutgoingRequest],
-        deferred: Vec<(u64, Vec<crate::accumulator::ProducerBatch>)>,
+        deferred: &mut Vec<(u64, Vec<ProducerBatch>)>,
         now: Instant,
     ) {
         if deferred.is_empty() {
             return;
         }
         let cfg = &self.inner.config;
-        let mut deferred = deferred;
-        for (id, batches) in &mut deferred {
+        for (id, batches) in deferred.iter_mut() {
             for b in batches.iter_mut() {
                 b.run_deferred_close();
             }
@@ -403,7 +423,7 @@ impl Driver {
         }
         let mut guard = self.inner.lock();
         let core = &mut *guard;
-        for (id, batches) in deferred {
+        for (id, batches) in deferred.drain(..) {
             core.sender
                 .restore_deferred(id, batches, &mut core.acc, now);
         }
@@ -642,16 +662,27 @@ fn answer(
     now: Instant,
 ) -> Vec<Completion> {
     let mut completions = Vec::new();
+    answer_into(answers, core, now, &mut completions);
+    completions
+}
+
+/// [`answer`], appending to `completions`.
+fn answer_into(
+    answers: &mut Vec<(u64, ProduceResponse)>,
+    core: &mut super::Core,
+    now: Instant,
+    completions: &mut Vec<Completion>,
+) {
     for (id, resp) in answers.drain(..) {
-        completions.extend(core.sender.handle_response(
+        core.sender.handle_response_into(
             id,
             &resp,
             &mut core.acc,
             &mut core.metadata,
             now,
-        ));
+            completions,
+        );
     }
-    completions
 }
 
 /// A response future bounded by `request.timeout.ms` (Produce answers are bounded by the sender's

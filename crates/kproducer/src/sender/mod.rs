@@ -17,7 +17,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::accumulator::{BatchAck, DrainPolicy, ProducerBatch, RecordAccumulator};
+use crate::accumulator::{BatchAck, DrainPolicy, ProducerBatch, ReadyCheck, RecordAccumulator};
 use crate::config::Acks;
 use crate::error::ProduceError;
 use crate::idempotence::{ErrorDecision, Idempotence};
@@ -126,7 +126,16 @@ pub struct Sender {
     per_node: HashMap<i32, usize>,
     next_id: u64,
     jitter_state: u64,
+    /// Scratch reused by every poll: which leaders are ready, in order.
+    ready: ReadyCheck,
+    nodes: Vec<i32>,
+    /// Emptied batch vectors of finished requests, reused for new ones (bounded by
+    /// [`MAX_SPARE_VECS`]).
+    spare_vecs: Vec<Vec<ProducerBatch>>,
 }
+
+/// Batch vectors kept for reuse: more than the requests usually in flight.
+const MAX_SPARE_VECS: usize = 64;
 
 impl Sender {
     /// A sender with nothing in flight.
@@ -141,6 +150,22 @@ impl Sender {
             per_node: HashMap::new(),
             next_id: 1,
             jitter_state: 0x9E37_79B9_7F4A_7C15,
+            ready: ReadyCheck::default(),
+            nodes: Vec::new(),
+            spare_vecs: Vec::new(),
+        }
+    }
+
+    /// An empty batch vector, reused if one is spare.
+    fn batch_vec(&mut self) -> Vec<ProducerBatch> {
+        self.spare_vecs.pop().unwrap_or_default()
+    }
+
+    /// Keeps an emptied batch vector for reuse (bounded).
+    fn give_back(&mut self, mut v: Vec<ProducerBatch>) {
+        if v.capacity() > 0 && self.spare_vecs.len() < MAX_SPARE_VECS {
+            v.clear();
+            self.spare_vecs.push(v);
         }
     }
 
@@ -202,6 +227,11 @@ impl Sender {
             }
         }
         match self.in_flight.get_mut(&id) {
+            // Usually empty (taken whole): take the vector back rather than copy into a new one.
+            Some(f) if f.batches.is_empty() => {
+                let empty = std::mem::replace(&mut f.batches, batches);
+                self.give_back(empty);
+            }
             Some(f) => f.batches.append(&mut batches),
             // Not expected (nothing runs between take and restore); don't lose the batches.
             None => {
@@ -231,6 +261,26 @@ impl Sender {
         now: Instant,
     ) -> SenderOutput {
         let mut out = SenderOutput::default();
+        self.poll_into(acc, metadata, is_connected, now, &mut out);
+        out
+    }
+
+    /// [`Sender::poll`] into `out`, cleared first except for `completions`, which are appended
+    /// to: its vectors are reused, so a driver that keeps one allocates nothing per round.
+    pub fn poll_into(
+        &mut self,
+        acc: &mut RecordAccumulator,
+        metadata: &mut Metadata,
+        is_connected: &dyn Fn(i32) -> bool,
+        now: Instant,
+        out: &mut SenderOutput,
+    ) {
+        // Completions are appended to: dropping one would fail its records.
+        out.requests.clear();
+        out.connect.clear();
+        out.disconnect.clear();
+        out.next_wakeup = None;
+        out.init_producer_id = None;
 
         // Requests past request.timeout.ms: the broker is stalled. Drop the connection; its
         // in-flight batches are retried or failed (Java closes the connection too).
@@ -286,13 +336,16 @@ impl Sender {
         }
 
         let cluster = metadata.cluster().clone();
-        let ready = acc.ready(&cluster, now);
+        let mut ready = std::mem::take(&mut self.ready);
+        acc.ready_into(&cluster, now, &mut ready);
         if ready.unknown_leaders {
             metadata.request_update();
         }
-        let mut nodes: Vec<i32> = ready.ready_nodes.into_iter().collect();
+        let mut nodes = std::mem::take(&mut self.nodes);
+        nodes.clear();
+        nodes.extend(ready.ready_nodes.iter().copied());
         nodes.sort_unstable();
-        for node in nodes {
+        for &node in &nodes {
             if !is_connected(node) {
                 out.connect.push(node);
                 continue;
@@ -300,23 +353,27 @@ impl Sender {
             if self.in_flight_to(node) >= self.cfg.max_in_flight {
                 continue;
             }
-            let batches = match self.idem.as_mut() {
-                Some(idem) => acc.drain(
+            let mut batches = self.batch_vec();
+            match self.idem.as_mut() {
+                Some(idem) => acc.drain_into(
                     &cluster,
                     node,
                     self.cfg.max_request_size,
                     now,
                     &mut IdempotentDrain(idem),
+                    &mut batches,
                 ),
-                None => acc.drain(
+                None => acc.drain_into(
                     &cluster,
                     node,
                     self.cfg.max_request_size,
                     now,
                     &mut |_: &ProducerBatch| BatchHeader::PLAIN,
+                    &mut batches,
                 ),
             };
             if batches.is_empty() {
+                self.give_back(batches);
                 continue;
             }
             if self.cfg.max_in_flight == 1 {
@@ -347,7 +404,7 @@ impl Sender {
             self.next_id += 1;
             if self.cfg.acks == Acks::None {
                 // No answer will come: the batches are done once written (offset unknown).
-                for b in batches {
+                for b in batches.drain(..) {
                     acc.unmute(&b.tp);
                     out.completions.push(finish(
                         acc,
@@ -358,6 +415,7 @@ impl Sender {
                         }),
                     ));
                 }
+                self.give_back(batches);
                 out.requests.push(OutgoingRequest {
                     id,
                     node,
@@ -386,11 +444,14 @@ impl Sender {
         }
 
         // Leaders with queued data that we can't reach yet.
-        for node in acc.nodes_with_data(&cluster) {
+        nodes.clear();
+        acc.nodes_with_data_into(&cluster, &mut nodes);
+        for &node in &nodes {
             if !is_connected(node) && !out.connect.contains(&node) {
                 out.connect.push(node);
             }
         }
+        self.nodes = nodes;
 
         let mut wake = match (ready.next_check, out.next_wakeup) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -410,7 +471,7 @@ impl Sender {
             wake = Some(wake.map_or(t, |w: Instant| w.min(t)));
         }
         out.next_wakeup = wake;
-        out
+        self.ready = ready;
     }
 
     /// The broker answered request `id`.
@@ -422,11 +483,26 @@ impl Sender {
         metadata: &mut Metadata,
         now: Instant,
     ) -> Vec<Completion> {
-        let Some(flight) = self.take(id) else {
-            return Vec::new(); // already failed (timed out or disconnected)
-        };
         let mut out = Vec::new();
-        for batch in flight.batches {
+        self.handle_response_into(id, response, acc, metadata, now, &mut out);
+        out
+    }
+
+    /// [`Sender::handle_response`], appending the completions to `out`.
+    pub fn handle_response_into(
+        &mut self,
+        id: u64,
+        response: &ProduceResponse,
+        acc: &mut RecordAccumulator,
+        metadata: &mut Metadata,
+        now: Instant,
+        out: &mut Vec<Completion>,
+    ) {
+        let Some(mut flight) = self.take(id) else {
+            return; // already failed (timed out or disconnected)
+        };
+        let mut batches = std::mem::take(&mut flight.batches);
+        for batch in batches.drain(..) {
             acc.unmute(&batch.tp);
             let part = response
                 .responses
@@ -517,7 +593,7 @@ impl Sender {
                 }
             }
         }
-        out
+        self.give_back(batches);
     }
 
     /// Request `id` failed without an answer (connection lost). Its batches are retried or failed.
