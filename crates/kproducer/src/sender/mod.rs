@@ -55,14 +55,77 @@ pub struct OutgoingRequest {
     pub id: u64,
     /// Leader to send it to.
     pub node: i32,
-    /// The request (batches already encoded).
-    pub request: ProduceRequest,
+    /// `acks` as sent.
+    pub acks: i16,
+    /// The request's `timeout_ms` (`request.timeout.ms`).
+    pub timeout_ms: i32,
+    /// One closed batch per partition: the request is encoded straight from these
+    /// ([`OutgoingRequest::to_request`] builds kafka-protocol's form).
+    pub parts: Vec<RequestPart>,
     /// False with acks=0: the broker does not answer.
     pub expects_response: bool,
     /// The batches' close was deferred (see [`RecordAccumulator::set_defer_close`]):
-    /// `request` is empty until built with [`Sender::take_deferred`] and
-    /// [`Sender::restore_deferred`].
+    /// `parts` is empty until filled from the batches taken with [`Sender::take_deferred`]
+    /// (see [`OutgoingRequest::fill_parts`]) and given back with [`Sender::restore_deferred`].
     pub deferred: bool,
+}
+
+/// One partition's closed batch in an [`OutgoingRequest`].
+#[derive(Debug, Clone)]
+pub struct RequestPart {
+    /// Topic.
+    pub topic: std::sync::Arc<str>,
+    /// Partition id.
+    pub partition: i32,
+    /// The batch's wire bytes (shared, not copied).
+    pub records: bytes::Bytes,
+}
+
+impl crate::network::ProducePart for RequestPart {
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+    fn partition(&self) -> i32 {
+        self.partition
+    }
+    fn records(&self) -> &bytes::Bytes {
+        &self.records
+    }
+}
+
+impl OutgoingRequest {
+    /// Sets `parts` from closed batches (a deferred request, once its batches are closed).
+    pub fn fill_parts(&mut self, batches: &[ProducerBatch]) {
+        self.parts.clear();
+        self.parts.extend(batches.iter().map(|b| RequestPart {
+            topic: b.tp.topic.clone(),
+            partition: b.tp.partition,
+            records: b.wire_bytes(),
+        }));
+    }
+
+    /// The request as kafka-protocol's `ProduceRequest` (same bytes on the wire; allocates,
+    /// so the driver does not use it).
+    pub fn to_request(&self) -> ProduceRequest {
+        let mut topics: Vec<TopicProduceData> = Vec::new();
+        for p in &self.parts {
+            let data = PartitionProduceData::default()
+                .with_index(p.partition)
+                .with_records(Some(p.records.clone()));
+            match topics.iter_mut().find(|t| t.name.0.as_str() == &*p.topic) {
+                Some(t) => t.partition_data.push(data),
+                None => topics.push(
+                    TopicProduceData::default()
+                        .with_name(TopicName(StrBytes::from_string(p.topic.to_string())))
+                        .with_partition_data(vec![data]),
+                ),
+            }
+        }
+        ProduceRequest::default()
+            .with_acks(self.acks)
+            .with_timeout_ms(self.timeout_ms)
+            .with_topic_data(topics)
+    }
 }
 
 /// A batch whose fate is decided.
@@ -90,6 +153,9 @@ pub struct SenderOutput {
     /// Send this InitProducerId request to any broker and feed the answer to
     /// [`Sender::handle_init_producer_id`].
     pub init_producer_id: Option<InitProducerIdRequest>,
+    /// Emptied `parts` vectors of requests already written, for the next requests: a driver
+    /// that gives them back here allocates none per request.
+    pub spare_parts: Vec<Vec<RequestPart>>,
 }
 
 #[derive(Debug)]
@@ -391,17 +457,25 @@ impl Sender {
                 }
             }
             let deferred = batches.iter().any(ProducerBatch::close_is_deferred);
-            let request = if deferred {
-                ProduceRequest::default()
-            } else {
-                build_request(&batches, self.cfg.acks, self.cfg.request_timeout)
+            let mut request = OutgoingRequest {
+                id: 0,
+                node,
+                acks: self.cfg.acks.as_i16(),
+                timeout_ms: self.cfg.request_timeout.as_millis().min(i32::MAX as u128) as i32,
+                parts: out.spare_parts.pop().unwrap_or_default(),
+                expects_response: self.cfg.acks != Acks::None,
+                deferred,
             };
+            if !deferred {
+                request.fill_parts(&batches);
+            }
             self.stats.produce_requests += 1;
             self.stats.batches += batches.len() as u64;
             self.stats.records += batches.iter().map(|b| b.record_count() as u64).sum::<u64>();
             *self.stats.requests_by_node.entry(node).or_default() += 1;
             let id = self.next_id;
             self.next_id += 1;
+            request.id = id;
             if self.cfg.acks == Acks::None {
                 // No answer will come: the batches are done once written (offset unknown).
                 for b in batches.drain(..) {
@@ -416,13 +490,7 @@ impl Sender {
                     ));
                 }
                 self.give_back(batches);
-                out.requests.push(OutgoingRequest {
-                    id,
-                    node,
-                    request,
-                    expects_response: false,
-                    deferred: false,
-                });
+                out.requests.push(request);
             } else {
                 *self.per_node.entry(node).or_default() += 1;
                 self.in_flight.insert(
@@ -433,13 +501,7 @@ impl Sender {
                         deadline: now + self.cfg.request_timeout,
                     },
                 );
-                out.requests.push(OutgoingRequest {
-                    id,
-                    node,
-                    request,
-                    expects_response: true,
-                    deferred,
-                });
+                out.requests.push(request);
             }
         }
 
@@ -590,6 +652,43 @@ impl Sender {
                         batch
                     };
                     out.extend(self.retry_or_fail(acc, batch, err, Some(code), now));
+                }
+            }
+        }
+        self.give_back(batches);
+    }
+
+    /// The broker answered request `id` with no error for any partition; `ack(topic,
+    /// partition)` gives each partition's acknowledgement (the driver reads them from the frame
+    /// without building a `ProduceResponse`). A batch with no answer is retried as in
+    /// [`Sender::handle_response`]. Completions are appended to `out`.
+    pub fn handle_acks_into(
+        &mut self,
+        id: u64,
+        ack: &dyn Fn(&str, i32) -> Option<BatchAck>,
+        acc: &mut RecordAccumulator,
+        metadata: &mut Metadata,
+        now: Instant,
+        out: &mut Vec<Completion>,
+    ) {
+        let _ = metadata;
+        let Some(mut flight) = self.take(id) else {
+            return; // already failed (timed out or disconnected)
+        };
+        let mut batches = std::mem::take(&mut flight.batches);
+        for batch in batches.drain(..) {
+            acc.unmute(&batch.tp);
+            match ack(&batch.tp.topic, batch.tp.partition) {
+                Some(a) => out.push(self.succeed(acc, batch, Ok(a))),
+                None => {
+                    let msg = format!("no answer for {} in the Produce response", batch.tp);
+                    out.extend(self.retry_or_fail(
+                        acc,
+                        batch,
+                        ProduceError::Protocol(msg),
+                        None,
+                        now,
+                    ));
                 }
             }
         }

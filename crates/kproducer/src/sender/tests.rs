@@ -88,7 +88,7 @@ impl Harness {
 
 fn partitions_of(req: &OutgoingRequest) -> Vec<i32> {
     let mut v: Vec<i32> = req
-        .request
+        .to_request()
         .topic_data
         .iter()
         .flat_map(|t| t.partition_data.iter().map(|p| p.index))
@@ -121,7 +121,7 @@ fn one_request_per_broker_with_many_partitions() {
     assert!(out
         .requests
         .iter()
-        .all(|r| r.expects_response && r.request.acks == -1));
+        .all(|r| r.expects_response && r.acks == -1 && r.to_request().acks == -1));
     assert_eq!(h.sender.in_flight_requests(), 3);
 }
 
@@ -155,7 +155,7 @@ fn deferred_close_builds_the_request_outside_the_poll() {
     let req = &out.requests[0];
     let id = req.id;
     assert!(req.deferred, "the batches still need closing");
-    assert!(req.request.topic_data.is_empty(), "no bytes yet");
+    assert!(req.parts.is_empty(), "no bytes yet");
     let mut batches = h.sender.take_deferred(id);
     assert_eq!(batches.len(), 1);
     assert!(!batches[0].is_closed());
@@ -350,7 +350,7 @@ fn acks_zero_completes_on_send_with_unknown_offset() {
     let out = h.poll(h.at(5));
     assert_eq!(out.requests.len(), 1);
     assert!(!out.requests[0].expects_response);
-    assert_eq!(out.requests[0].request.acks, 0);
+    assert_eq!(out.requests[0].acks, 0);
     assert_eq!(out.completions.len(), 1);
     assert_eq!(
         out.completions[0].result.clone().expect("ok").base_offset,
@@ -389,8 +389,8 @@ fn init_response(id: i64, epoch: i16) -> InitProducerIdResponse {
 
 /// (producer id, epoch, base sequence) written in a request's batch for `partition`.
 fn stamped(req: &OutgoingRequest, partition: i32) -> (i64, i16, i32) {
-    let data = req
-        .request
+    let request = req.to_request();
+    let data = request
         .topic_data
         .iter()
         .flat_map(|t| t.partition_data.iter())
