@@ -119,7 +119,7 @@ fn print_samples(label: &str, records: usize) {
         *sites.entry(key.join("\n    <- ")).or_default() += 1;
     }
     let mut sites: Vec<(String, u64)> = sites.into_iter().collect();
-    sites.sort_by(|a, b| b.1.cmp(&a.1));
+    sites.sort_by_key(|s| std::cmp::Reverse(s.1));
     println!("allocation sites ({label}), per 1M records:");
     for (site, hits) in sites {
         println!(

@@ -43,8 +43,8 @@ const FRAME_SCRATCH: usize = 8 * 1024;
 const MAX_RESPONSE_SIZE: usize = 64 << 20;
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-/// A Produce answer (or failure) for request `id` sent to `addr`.
 
+/// What wakes the driver.
 enum Event {
     Wake,
     /// A Produce answer frame (or the connection's end) for request `id`, at `version`.
@@ -777,14 +777,8 @@ fn answer_into(
                             log_append_time: a.log_append_time,
                         })
                 };
-                core.sender.handle_acks_into(
-                    id,
-                    &find,
-                    &mut core.acc,
-                    &mut core.metadata,
-                    now,
-                    completions,
-                );
+                core.sender
+                    .handle_acks_into(id, &find, &mut core.acc, now, completions);
             }
             Answer::Full(resp) => core.sender.handle_response_into(
                 id,

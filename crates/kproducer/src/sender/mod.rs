@@ -667,11 +667,9 @@ impl Sender {
         id: u64,
         ack: &dyn Fn(&str, i32) -> Option<BatchAck>,
         acc: &mut RecordAccumulator,
-        metadata: &mut Metadata,
         now: Instant,
         out: &mut Vec<Completion>,
     ) {
-        let _ = metadata;
         let Some(mut flight) = self.take(id) else {
             return; // already failed (timed out or disconnected)
         };
