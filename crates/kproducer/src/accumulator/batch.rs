@@ -72,6 +72,16 @@ impl BatchResult {
         })
     }
 
+    /// Makes a finished result fresh for a new batch of `tp` (it must be shared with nobody, which
+    /// `&mut` proves): no result, no wakers (their vector keeps its capacity).
+    fn reset(&mut self, tp: TopicPartition) {
+        let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        st.result = None;
+        st.wakers.clear();
+        st.blocked = 0;
+        self.tp = tp;
+    }
+
     /// Sets the result once and wakes every waiter; later calls are ignored.
     pub(crate) fn complete(&self, result: Result<BatchAck, ProduceError>) {
         self.finish(Outcome::Done(result))
@@ -271,6 +281,69 @@ impl ProducerBatch {
             observed_ratio: None,
             deferred: None,
         }
+    }
+
+    /// Turns a completed batch (see [`ProducerBatch::complete_in_place`]) into a new, empty one,
+    /// keeping its allocations: the shared result when no future holds it any more (else a new
+    /// one), and the record and callback tables, cleared. Same arguments as `ProducerBatch::new`.
+    pub(crate) fn renew(
+        &mut self,
+        tp: TopicPartition,
+        id: u64,
+        buf: Vec<u8>,
+        base_timestamp: i64,
+        now: Instant,
+    ) {
+        // Every field listed (no `..`): a new field can't be forgotten here.
+        let ProducerBatch {
+            tp: this_tp,
+            id: this_id,
+            builder,
+            wire,
+            result,
+            records,
+            callbacks,
+            created,
+            last_attempt,
+            attempts,
+            retry_after,
+            alloc,
+            stamped,
+            full,
+            compression,
+            estimated_ratio,
+            max_size,
+            observed_ratio,
+            deferred,
+        } = self;
+        match Arc::get_mut(result) {
+            Some(r) => r.reset(tp.clone()),
+            None => *result = BatchResult::new(tp.clone()),
+        }
+        *this_tp = tp;
+        *this_id = id;
+        *alloc = buf.capacity();
+        *builder = Some(RecordBatchBuilder::new(buf, base_timestamp));
+        *wire = None;
+        records.clear();
+        callbacks.clear();
+        *created = now;
+        *last_attempt = now;
+        *attempts = 0;
+        *retry_after = None;
+        *stamped = None;
+        *full = false;
+        *compression = Compression::NONE;
+        *estimated_ratio = 1.0;
+        *max_size = usize::MAX;
+        *observed_ratio = None;
+        *deferred = None;
+    }
+
+    /// Bytes of heap the record and callback tables hold (for bounding a free list of them).
+    pub(crate) fn table_bytes(&self) -> usize {
+        self.records.capacity() * std::mem::size_of::<RecordInfo>()
+            + self.callbacks.capacity() * std::mem::size_of::<(u32, Callback)>()
     }
 
     /// Sets the codec applied at close, the topic's current ratio estimate and the size no
@@ -629,6 +702,17 @@ impl ProducerBatch {
         result: Result<BatchAck, ProduceError>,
         observer: Option<&AckObserverFn>,
     ) {
+        self.complete_in_place(result, observer);
+    }
+
+    /// [`ProducerBatch::complete`] that leaves the batch, done, for reuse
+    /// ([`RecordAccumulator::recycle`](super::RecordAccumulator::recycle)): its tables keep
+    /// their capacity.
+    pub fn complete_in_place(
+        &mut self,
+        result: Result<BatchAck, ProduceError>,
+        observer: Option<&AckObserverFn>,
+    ) {
         let ack = result.as_ref().ok();
         let err = result.as_ref().err();
         if let Some(obs) = observer {
@@ -636,7 +720,7 @@ impl ProducerBatch {
                 obs(&info.metadata(&self.tp, i, ack), err);
             }
         }
-        for (i, cb) in std::mem::take(&mut self.callbacks) {
+        for (i, cb) in self.callbacks.drain(..) {
             let i = i as usize;
             let r = match (&result, self.records.get(i)) {
                 (Ok(a), Some(info)) => Ok(info.metadata(&self.tp, i, Some(a))),

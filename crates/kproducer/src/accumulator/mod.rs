@@ -150,6 +150,27 @@ fn callback_charge(cb: &Callback) -> usize {
     std::mem::size_of::<(u32, Callback)>() + heap
 }
 
+/// A new batch: a recycled one (from `shells`, whose tables weigh `shell_bytes`) renewed, else
+/// a fresh one.
+fn new_batch(
+    shells: &mut Vec<ProducerBatch>,
+    shell_bytes: &mut usize,
+    tp: TopicPartition,
+    id: u64,
+    buf: Vec<u8>,
+    base_timestamp: i64,
+    now: Instant,
+) -> ProducerBatch {
+    match shells.pop() {
+        Some(mut b) => {
+            *shell_bytes = shell_bytes.saturating_sub(b.table_bytes());
+            b.renew(tp, id, buf, base_timestamp, now);
+            b
+        }
+        None => ProducerBatch::new(tp, id, buf, base_timestamp, now),
+    }
+}
+
 /// Maps on the per-record path hash with Fx: keys are ours (topic names, partition ids), not
 /// attacker-chosen, and SipHash showed in profiles.
 type FxMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
@@ -323,6 +344,14 @@ pub struct RecordAccumulator {
     /// Drained batches are stamped but closed later, by whoever sends them (see
     /// [`RecordAccumulator::set_defer_close`]).
     defer_close: bool,
+    /// Completed batches kept for reuse (see [`RecordAccumulator::recycle`]): a new batch takes
+    /// one, with its shared result and record table, instead of allocating them. Bounded in
+    /// count (as `pool`) and in the bytes of their tables (`shell_bytes`).
+    shells: Vec<ProducerBatch>,
+    /// Heap bytes held by the tables of `shells`.
+    shell_bytes: usize,
+    /// Scratch for [`RecordAccumulator::drain_into`]: the partitions led by a node.
+    drain_parts: Vec<TopicPartition>,
 }
 
 impl RecordAccumulator {
@@ -343,7 +372,39 @@ impl RecordAccumulator {
             ratios: CompressionRatioEstimator::default(),
             pool: Vec::new(),
             defer_close: false,
+            shells: Vec::new(),
+            shell_bytes: 0,
+            drain_parts: Vec::new(),
         }
+    }
+
+    /// Most completed batches kept for reuse: as many as `buffer.memory` holds buffers.
+    fn shell_limit(&self) -> usize {
+        (self.cfg.buffer_memory / self.cfg.batch_size.max(1)).max(1)
+    }
+
+    /// Takes back completed batches ([`ProducerBatch::complete_in_place`], after
+    /// [`RecordAccumulator::deallocate`]) so new batches reuse their shared result and record
+    /// table (Java allocates both per batch; here steady state allocates none). Keeps at most
+    /// as many as `buffer.memory` holds batch buffers, and tables of at most `buffer.memory`/4
+    /// bytes in all; drops the rest. `done` is left empty.
+    pub fn recycle(&mut self, done: &mut Vec<ProducerBatch>) {
+        let limit = self.shell_limit();
+        let byte_limit = self.cfg.buffer_memory / 4;
+        for mut b in done.drain(..) {
+            let bytes = b.table_bytes();
+            if self.shells.len() < limit && self.shell_bytes + bytes <= byte_limit {
+                // Its buffer went back to the pool at deallocate; whatever is left goes now.
+                let _ = b.take_buffer();
+                self.shell_bytes += bytes;
+                self.shells.push(b);
+            }
+        }
+    }
+
+    /// Completed batches held for reuse (see [`RecordAccumulator::recycle`]).
+    pub fn recycled_batches(&self) -> usize {
+        self.shells.len()
     }
 
     /// With `true`, [`RecordAccumulator::drain`] only stamps batches (producer id, epoch,
@@ -511,8 +572,20 @@ impl RecordAccumulator {
                         Vec::with_capacity(alloc)
                     }
                 };
-                let mut batch = ProducerBatch::new(tp, id, buf, rec.timestamp, now())
-                    .with_compression(self.cfg.compression, ratio, self.cfg.max_request_size);
+                let mut batch = new_batch(
+                    &mut self.shells,
+                    &mut self.shell_bytes,
+                    tp,
+                    id,
+                    buf,
+                    rec.timestamp,
+                    now(),
+                )
+                .with_compression(
+                    self.cfg.compression,
+                    ratio,
+                    self.cfg.max_request_size,
+                );
                 // Room for as many records like this one as the batch holds: one allocation
                 // per batch instead of one per doubling.
                 // (The smallest such record: the table is never regrown for records alike.)
@@ -578,6 +651,15 @@ impl RecordAccumulator {
     /// Which leaders have a sendable batch (Java's `ready`).
     pub fn ready(&mut self, cluster: &Cluster, now: Instant) -> ReadyCheck {
         let mut out = ReadyCheck::default();
+        self.ready_into(cluster, now, &mut out);
+        out
+    }
+
+    /// [`RecordAccumulator::ready`] into `out` (cleared first), reusing its set.
+    pub fn ready_into(&mut self, cluster: &Cluster, now: Instant, out: &mut ReadyCheck) {
+        out.ready_nodes.clear();
+        out.next_check = None;
+        out.unknown_leaders = false;
         let exhausted = self.memory_waiters > 0;
         let flushing = !self.flush_marks.is_empty();
         let collector = &mut self.load_stats;
@@ -636,7 +718,6 @@ impl RecordAccumulator {
                 collector.finish(sticky);
             }
         }
-        out
     }
 
     /// Takes up to one batch per partition led by `node`, closed, within `max_size` bytes in
@@ -650,8 +731,24 @@ impl RecordAccumulator {
         now: Instant,
         policy: &mut dyn DrainPolicy,
     ) -> Vec<ProducerBatch> {
+        let mut out = Vec::new();
+        self.drain_into(cluster, node, max_size, now, policy, &mut out);
+        out
+    }
+
+    /// [`RecordAccumulator::drain`], appending to `out` (scratch vectors are reused).
+    pub fn drain_into(
+        &mut self,
+        cluster: &Cluster,
+        node: i32,
+        max_size: usize,
+        now: Instant,
+        policy: &mut dyn DrainPolicy,
+        out: &mut Vec<ProducerBatch>,
+    ) {
         // Partitions led by `node` with a queued batch, in a stable order.
-        let mut parts: Vec<TopicPartition> = Vec::new();
+        let mut parts = std::mem::take(&mut self.drain_parts);
+        parts.clear();
         for queues in self.topics.values() {
             let topic = &queues.name;
             let Some(info) = cluster.topic(topic) else {
@@ -667,12 +764,13 @@ impl RecordAccumulator {
             }
         }
         if parts.is_empty() {
-            return Vec::new();
+            self.drain_parts = parts;
+            return;
         }
         parts.sort();
         let start = self.drain_index.get(&node).copied().unwrap_or(0) % parts.len();
         let mut size = 0usize;
-        let mut out = Vec::new();
+        let first_out = out.len();
         for i in 0..parts.len() {
             let tp = &parts[(start + i) % parts.len()];
             if self.muted.contains(tp) {
@@ -689,7 +787,7 @@ impl RecordAccumulator {
             if first.retry_after.is_some_and(|t| now < t) || !policy.may_drain(first) {
                 continue;
             }
-            if !out.is_empty() && size + first.size_in_bytes() > max_size {
+            if out.len() > first_out && size + first.size_in_bytes() > max_size {
                 // Full request: continue from this partition next time.
                 self.drain_index.insert(node, (start + i) % parts.len());
                 break;
@@ -713,7 +811,8 @@ impl RecordAccumulator {
             out.push(batch);
             self.drain_index.insert(node, (start + i + 1) % parts.len());
         }
-        out
+        parts.clear();
+        self.drain_parts = parts;
     }
 
     /// Stops `tp` from being drained until [`RecordAccumulator::unmute`] (ordering with one request in flight).
@@ -901,19 +1000,28 @@ impl RecordAccumulator {
 
     /// Leaders of partitions that have queued batches (the driver connects to them early).
     pub fn nodes_with_data(&self, cluster: &Cluster) -> HashSet<i32> {
-        let mut out = HashSet::new();
+        let mut out = Vec::new();
+        self.nodes_with_data_into(cluster, &mut out);
+        out.into_iter().collect()
+    }
+
+    /// [`RecordAccumulator::nodes_with_data`] appended to `out`, each node once, without
+    /// allocating when `out` has room.
+    pub fn nodes_with_data_into(&self, cluster: &Cluster, out: &mut Vec<i32>) {
+        let first = out.len();
         for q in self.topics.values() {
             if let Some(info) = cluster.topic(&q.name) {
                 for (&p, dq) in q.partitions.iter() {
                     if !dq.is_empty() {
                         if let Some(l) = info.leader(p) {
-                            out.insert(l);
+                            if !out[first..].contains(&l) {
+                                out.push(l);
+                            }
                         }
                     }
                 }
             }
         }
-        out
     }
 }
 

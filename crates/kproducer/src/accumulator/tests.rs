@@ -526,3 +526,104 @@ fn charges_match_buffer_memory_through_drain_and_completion() {
         "the pool ran dry at times (the case under test)"
     );
 }
+
+/// Drains partition `p`'s batch (led by broker `p + 1`), completes it and hands it back.
+fn complete_and_recycle(
+    acc: &mut RecordAccumulator,
+    meta: &Metadata,
+    p: i32,
+    now: Instant,
+) -> Arc<BatchResult> {
+    let mut plain = plain;
+    let mut done = acc.drain(meta.cluster(), p + 1, 1 << 20, now, &mut plain);
+    assert_eq!(done.len(), 1);
+    let result = done[0].result.clone();
+    acc.deallocate(&mut done[0]);
+    done[0].complete_in_place(
+        Ok(BatchAck {
+            base_offset: 10,
+            log_append_time: -1,
+        }),
+        None,
+    );
+    acc.recycle(&mut done);
+    assert!(done.is_empty());
+    result
+}
+
+#[test]
+fn a_recycled_batch_is_reused_cleared_with_its_tables_and_fresh_result() {
+    let t0 = Instant::now();
+    let meta = cluster_with(&[1, 2, 3], t0);
+    let full = config().buffer_memory;
+    let mut acc = RecordAccumulator::new(config());
+    let mut cb: Option<Callback> = Some(Box::new(|_| {}));
+    acc.append(
+        "t",
+        None,
+        PartitionChoice::Fixed(0),
+        &rec(b"a"),
+        &mut cb,
+        t0,
+        &mut rng(),
+    )
+    .expect("append");
+    append_to(&mut acc, 0, b"b", t0);
+    let old = complete_and_recycle(&mut acc, &meta, 0, t0 + ms(5));
+    assert_eq!(acc.recycled_batches(), 1);
+    assert_eq!(acc.available_memory(), full, "memory accounting unchanged");
+    let old_ptr = Arc::as_ptr(&old);
+    drop(old); // no future holds the old result any more
+               // The next batch is the recycled one: same shared result, cleared, same table.
+    let a = append_to(&mut acc, 1, b"c", t0 + ms(6));
+    assert!(a.new_batch);
+    assert_eq!(acc.recycled_batches(), 0);
+    assert_eq!(Arc::as_ptr(&a.result), old_ptr, "the result is reused");
+    assert!(!a.result.is_done(), "a reused result starts empty");
+    assert_eq!(a.result.tp.partition, 1);
+    assert_eq!(a.index, 0, "the record table starts empty");
+    let mut plain = plain;
+    let b = acc.drain(meta.cluster(), 2, 1 << 20, t0 + ms(11), &mut plain);
+    assert_eq!(b[0].record_count(), 1);
+    assert!(b[0].callbacks.is_empty(), "no callback carried over");
+    assert!(b[0].records.capacity() >= 2, "the table kept its capacity");
+    assert_eq!(b[0].tp.partition, 1);
+    assert_eq!(b[0].attempts, 1);
+    assert_eq!(acc.available_memory(), full - config().batch_size);
+}
+
+#[test]
+fn a_result_a_future_still_holds_is_not_reused() {
+    let t0 = Instant::now();
+    let meta = cluster_with(&[1, 2, 3], t0);
+    let mut acc = RecordAccumulator::new(config());
+    append_to(&mut acc, 0, b"a", t0);
+    let held = complete_and_recycle(&mut acc, &meta, 0, t0 + ms(5));
+    let a = append_to(&mut acc, 0, b"b", t0 + ms(6));
+    assert!(
+        !Arc::ptr_eq(&a.result, &held),
+        "a held result gets a fresh one"
+    );
+    assert!(held.is_done(), "the holder still sees its outcome");
+    assert!(!a.result.is_done());
+}
+
+#[test]
+fn recycled_batches_are_bounded() {
+    let t0 = Instant::now();
+    let mut acc = RecordAccumulator::new(config());
+    let limit = config().buffer_memory / config().batch_size;
+    let mut done: Vec<ProducerBatch> = (0..limit as u64 + 5)
+        .map(|id| {
+            let tp = TopicPartition {
+                topic: Arc::from("t"),
+                partition: 0,
+            };
+            let mut b = ProducerBatch::new(tp, id, Vec::new(), 0, t0);
+            b.complete_in_place(Err(crate::error::ProduceError::Closed), None);
+            b
+        })
+        .collect();
+    acc.recycle(&mut done);
+    assert_eq!(acc.recycled_batches(), limit);
+}

@@ -21,7 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 use super::frame::{
-    encode_produce, encode_request, next_frame, response_correlation_id, set_correlation_id,
+    encode_produce, encode_produce_parts, encode_request, next_frame, response_correlation_id,
+    set_correlation_id,
 };
 use super::versions::{decode_api_versions, ApiVersions};
 use super::{ConnectionConfig, NetworkError};
@@ -41,10 +42,42 @@ const READ_CHUNK: usize = 8 * 1024;
 /// prefix), or the error that ended the connection.
 type Reply = Result<Bytes, NetworkError>;
 
+/// A Produce answer sent to a channel: (request id, connection address, the response frame or
+/// the error that ended the connection, Produce version).
+pub(crate) type ProduceReply = (u64, Arc<str>, Reply, i16);
+
+/// Where a response goes.
+enum ReplyTo {
+    /// A [`PendingResponse`].
+    Once(oneshot::Sender<Reply>),
+    /// The producer's channel of Produce answers: no allocation per request (a oneshot, a boxed
+    /// future and its task slot were three).
+    Produce {
+        id: u64,
+        version: i16,
+        tx: mpsc::UnboundedSender<ProduceReply>,
+    },
+}
+
+impl ReplyTo {
+    fn send(self, addr: &Arc<str>, reply: Reply) {
+        // The receiver may be gone (a dropped PendingResponse, a stopped driver): then the
+        // response is discarded.
+        match self {
+            ReplyTo::Once(tx) => {
+                let _ = tx.send(reply);
+            }
+            ReplyTo::Produce { id, version, tx } => {
+                let _ = tx.send((id, addr.clone(), reply, version));
+            }
+        }
+    }
+}
+
 /// A request whose response has not arrived, in write order.
 struct Slot {
     correlation_id: i32,
-    reply: oneshot::Sender<Reply>,
+    reply: ReplyTo,
 }
 
 struct State {
@@ -81,7 +114,7 @@ impl Shared {
         frame: BytesMut,
         reply: Option<oneshot::Sender<Reply>>,
     ) -> Result<(), NetworkError> {
-        self.enqueue_parts(frame, Vec::new(), reply)
+        self.enqueue_parts(frame, Vec::new(), reply.map(ReplyTo::Once))
     }
 
     /// [`Shared::enqueue`] for a frame in pieces (`head` holds the header): the pieces are queued
@@ -89,8 +122,8 @@ impl Shared {
     fn enqueue_parts(
         &self,
         mut head: BytesMut,
-        rest: Vec<Bytes>,
-        reply: Option<oneshot::Sender<Reply>>,
+        rest: impl IntoIterator<Item = Bytes>,
+        reply: Option<ReplyTo>,
     ) -> Result<(), NetworkError> {
         let mut state = self.lock();
         if let Some(err) = &state.closed {
@@ -140,8 +173,7 @@ impl Shared {
             }
         };
         if let Some(slot) = slot {
-            // The caller may have dropped its PendingResponse; the response is then discarded.
-            let _ = slot.reply.send(Ok(frame));
+            slot.reply.send(&self.addr, Ok(frame));
         }
         Ok(())
     }
@@ -165,7 +197,7 @@ impl Shared {
             tracing::debug!(addr = %self.addr, error = %err, in_flight = pending.len(), "connection failed");
         }
         for slot in pending {
-            let _ = slot.reply.send(Err(err.clone()));
+            slot.reply.send(&self.addr, Err(err.clone()));
         }
         for task in tasks {
             task.abort();
@@ -482,7 +514,7 @@ impl Connection {
         let frame = encode_produce(request, version, &self.shared().client_id)?;
         let (tx, rx) = oneshot::channel();
         self.shared()
-            .enqueue_parts(frame.head, frame.rest, Some(tx))?;
+            .enqueue_parts(frame.head, frame.rest, Some(ReplyTo::Once(tx)))?;
         Ok(PendingResponse {
             rx: Some(rx),
             api_key: ProduceRequest::KEY,
@@ -490,6 +522,48 @@ impl Connection {
             header_version: ProduceResponse::header_version(version),
             _response: PhantomData,
         })
+    }
+
+    /// Queues a Produce request encoded straight from `parts` (no `ProduceRequest` built; see
+    /// [`encode_produce_parts`](super::frame::encode_produce_parts)). The answer, or the error
+    /// that ended the connection, is sent to `reply` tagged with `id`, unless `acks` is 0 (the
+    /// broker does not answer). `scratch` and `pieces` are the caller's, reused from request to
+    /// request: in steady state this allocates nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn send_produce_parts<P: super::ProducePart>(
+        &self,
+        acks: i16,
+        timeout_ms: i32,
+        parts: &[P],
+        version: i16,
+        scratch: &mut BytesMut,
+        pieces: &mut Vec<Bytes>,
+        id: u64,
+        reply: &mpsc::UnboundedSender<ProduceReply>,
+    ) -> Result<(), NetworkError> {
+        self.check_version::<ProduceRequest>(version)?;
+        pieces.clear();
+        let head = match encode_produce_parts(
+            acks,
+            timeout_ms,
+            parts,
+            version,
+            &self.shared().client_id,
+            scratch,
+            pieces,
+        ) {
+            Ok(head) => head,
+            Err(e) => {
+                pieces.clear();
+                return Err(e);
+            }
+        };
+        let reply = (acks != 0).then(|| ReplyTo::Produce {
+            id,
+            version,
+            tx: reply.clone(),
+        });
+        self.shared().enqueue_parts(head, pieces.drain(..), reply)
     }
 
     /// [`Connection::send_produce`] for acks=0: the broker does not answer.

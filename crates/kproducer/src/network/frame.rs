@@ -177,6 +177,144 @@ pub(crate) fn encode_produce(
     Ok(ProduceFrame { head, rest })
 }
 
+/// One partition's record batch in a Produce request (see [`encode_produce_parts`]).
+pub trait ProducePart {
+    /// Topic name.
+    fn topic(&self) -> &str;
+    /// Partition id.
+    fn partition(&self) -> i32;
+    /// The record batch, sent from its own buffer.
+    fn records(&self) -> &Bytes;
+}
+
+/// [`encode_produce`] straight from the batches (no `ProduceRequest` built, no transactional
+/// id): the frame's own bytes go into `scratch` (kept by the caller, so its buffer is reused once
+/// the previous frames are written) and the pieces, in order, are appended to `pieces`. Parts of
+/// one topic need not be adjacent: they are grouped by topic in first-seen order, as
+/// `build_request` does. Returns the head (size prefix, header, up to the first record set),
+/// still writable for the correlation id.
+pub(crate) fn encode_produce_parts<P: ProducePart>(
+    acks: i16,
+    timeout_ms: i32,
+    parts: &[P],
+    version: i16,
+    client_id: &StrBytes,
+    scratch: &mut BytesMut,
+    pieces: &mut Vec<Bytes>,
+) -> Result<BytesMut, NetworkError> {
+    if !(PRODUCE_ENCODE_VERSIONS.0..=PRODUCE_ENCODE_VERSIONS.1).contains(&version) {
+        return Err(encoding_failed(0, version, "version out of range"));
+    }
+    let flexible = version >= PRODUCE_FLEXIBLE;
+    let too_long = |what: &str, len: usize| {
+        encoding_failed(0, version, format!("{what} of {len} bytes is too long"))
+    };
+    let client = client_id.as_bytes();
+    let client_len =
+        i16::try_from(client.len()).map_err(|_| too_long("client id", client.len()))?;
+    for p in parts {
+        if p.topic().len() > i16::MAX as usize {
+            return Err(too_long("topic name", p.topic().len()));
+        }
+        if p.records().len() > i32::MAX as usize {
+            return Err(too_long("record set", p.records().len()));
+        }
+    }
+    // The frame's own bytes: header and, per partition, at most a name and a few numbers.
+    let own = 32 + client.len() + parts.iter().map(|p| 24 + p.topic().len()).sum::<usize>();
+    scratch.clear();
+    scratch.reserve(own);
+    let first_piece = pieces.len();
+    let buf = scratch;
+    let mut head: Option<BytesMut> = None;
+    buf.put_i32(0); // size, back-filled
+    buf.put_i16(0); // api key: Produce
+    buf.put_i16(version);
+    buf.put_i32(0); // correlation id, patched by the connection
+    buf.put_i16(client_len);
+    buf.put_slice(client);
+    if flexible {
+        buf.put_u8(0); // header tagged fields
+    }
+    let count = |buf: &mut BytesMut, n: usize| {
+        if flexible {
+            put_uvarint(buf, n as u64 + 1);
+        } else {
+            buf.put_i32(n as i32);
+        }
+    };
+    // No transactional id.
+    if flexible {
+        put_uvarint(buf, 0);
+    } else {
+        buf.put_i16(-1);
+    }
+    buf.put_i16(acks);
+    buf.put_i32(timeout_ms);
+    let same = |a: &P, b: &P| a.topic() == b.topic();
+    let topics = (0..parts.len())
+        .filter(|&i| !parts[..i].iter().any(|q| same(q, &parts[i])))
+        .count();
+    count(buf, topics);
+    for (i, first) in parts.iter().enumerate() {
+        if parts[..i].iter().any(|q| same(q, first)) {
+            continue; // its topic is already written
+        }
+        let name = first.topic().as_bytes();
+        if flexible {
+            put_uvarint(buf, name.len() as u64 + 1);
+        } else {
+            buf.put_i16(name.len() as i16);
+        }
+        buf.put_slice(name);
+        count(buf, parts[i..].iter().filter(|q| same(q, first)).count());
+        for part in parts[i..].iter().filter(|q| same(q, first)) {
+            buf.put_i32(part.partition());
+            let records = part.records();
+            if flexible {
+                put_uvarint(buf, records.len() as u64 + 1);
+            } else {
+                buf.put_i32(records.len() as i32);
+            }
+            if !records.is_empty() {
+                let piece = buf.split();
+                match head {
+                    None => head = Some(piece),
+                    Some(_) => pieces.push(piece.freeze()),
+                }
+                pieces.push(records.clone());
+            }
+            if flexible {
+                buf.put_u8(0); // partition tagged fields
+            }
+        }
+        if flexible {
+            buf.put_u8(0); // topic tagged fields
+        }
+    }
+    if flexible {
+        buf.put_u8(0); // request tagged fields
+    }
+    let tail = buf.split();
+    let mut head = match head {
+        Some(h) => {
+            if !tail.is_empty() {
+                pieces.push(tail.freeze());
+            }
+            h
+        }
+        None => tail,
+    };
+    let body = head.len() + pieces[first_piece..].iter().map(Bytes::len).sum::<usize>() - 4;
+    let prefix = i32::try_from(body).map_err(|_| {
+        NetworkError::Protocol(format!(
+            "request of {body} bytes does not fit a Kafka frame"
+        ))
+    })?;
+    head[..4].copy_from_slice(&prefix.to_be_bytes());
+    Ok(head)
+}
+
 /// Appends an unsigned varint (compact lengths and counts).
 fn put_uvarint(buf: &mut BytesMut, mut v: u64) {
     while v >= 0x80 {
@@ -368,5 +506,91 @@ mod unit {
             }
         }
         assert!(encode_produce(&produce_request(None, &[]), 13, &client).is_err());
+    }
+
+    struct Part(&'static str, i32, Bytes);
+
+    impl ProducePart for Part {
+        fn topic(&self) -> &str {
+            self.0
+        }
+        fn partition(&self) -> i32 {
+            self.1
+        }
+        fn records(&self) -> &Bytes {
+            &self.2
+        }
+    }
+
+    #[test]
+    fn produce_frames_from_parts_match_kafka_protocol_and_reuse_the_scratch_buffer() {
+        let big = Bytes::from(vec![7u8; 20_000]);
+        let small = Bytes::from(vec![1u8; 300]);
+        let cases: Vec<Vec<Part>> = vec![
+            vec![Part("orders", 0, big.clone())],
+            // One topic's partitions not adjacent (a drain that wrapped around), an empty set.
+            vec![
+                Part("orders", 3, big.clone()),
+                Part("élan-топик", 1, small.clone()),
+                Part("orders", 0, Bytes::from_static(b"batch-zero")),
+                Part("empty", 0, Bytes::new()),
+            ],
+            vec![],
+        ];
+        let client = StrBytes::from_static_str("producer-1");
+        let mut scratch = BytesMut::with_capacity(4096);
+        let mut pieces = Vec::new();
+        for version in PRODUCE_ENCODE_VERSIONS.0..=PRODUCE_ENCODE_VERSIONS.1 {
+            for parts in &cases {
+                // kafka-protocol's request groups by topic in first-seen order, as we do.
+                let as_tuples: Vec<(&str, i32, Option<Bytes>)> = parts
+                    .iter()
+                    .map(|p| (p.0, p.1, Some(p.2.clone())))
+                    .collect();
+                let request = produce_request(None, &as_tuples);
+                let expected = encode_request(&request, version, &client).expect("kafka-protocol");
+                pieces.clear();
+                let head = encode_produce_parts(
+                    request.acks,
+                    request.timeout_ms,
+                    parts,
+                    version,
+                    &client,
+                    &mut scratch,
+                    &mut pieces,
+                )
+                .expect("ours");
+                let mut ours = head.to_vec();
+                for piece in &pieces {
+                    ours.extend_from_slice(piece);
+                }
+                assert_eq!(ours, expected.to_vec(), "v{version}, {} parts", parts.len());
+                for p in parts.iter().filter(|p| !p.2.is_empty()) {
+                    assert!(
+                        pieces.iter().any(|x| x.as_ptr() == p.2.as_ptr()),
+                        "v{version}: a batch was copied"
+                    );
+                }
+            }
+        }
+        // The scratch buffer serves frame after frame: no allocation per frame.
+        let mut scratch = BytesMut::with_capacity(256);
+        pieces.clear();
+        let parts = [Part("orders", 0, small.clone())];
+        let head = encode_produce_parts(1, 30_000, &parts, 9, &client, &mut scratch, &mut pieces)
+            .expect("ours");
+        let first = head.as_ptr();
+        drop(head);
+        pieces.clear();
+        let head = encode_produce_parts(1, 30_000, &parts, 9, &client, &mut scratch, &mut pieces)
+            .expect("ours");
+        let within = |p: *const u8| {
+            let (a, b) = (first as usize, p as usize);
+            b > a && b < a + 256
+        };
+        assert!(within(head.as_ptr()), "the head came from the same buffer");
+        assert!(
+            encode_produce_parts(1, 0, &parts, 13, &client, &mut scratch, &mut pieces).is_err()
+        );
     }
 }

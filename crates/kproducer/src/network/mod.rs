@@ -24,6 +24,7 @@
 mod bounded;
 mod connection;
 mod frame;
+pub(crate) mod produce_ack;
 mod versions;
 
 #[cfg(test)]
@@ -61,7 +62,9 @@ pub mod fuzzing {
 
 use std::time::Duration;
 
+pub(crate) use connection::{decode_response, ProduceReply};
 pub use connection::{Connection, PendingResponse};
+pub use frame::ProducePart;
 pub use versions::ApiVersions;
 
 /// How to open a [`Connection`].

@@ -8,22 +8,28 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::ops::Range;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use futures_util::FutureExt;
 use kafka_protocol::messages::{
     ApiKey, InitProducerIdRequest, InitProducerIdResponse, MetadataResponse, ProduceResponse,
     ProducerId,
 };
+use kafka_protocol::protocol::HeaderVersion;
+use tokio::sync::mpsc;
 
 use super::timer::PreciseTimer;
-use super::{run_completions, Inner};
+use super::{run_completions, run_completions_into, Inner};
+use crate::accumulator::BatchAck;
+use crate::accumulator::ProducerBatch;
 use crate::error::ProduceError;
-use crate::network::{Connection, ConnectionConfig, NetworkError};
-use crate::sender::{Completion, OutgoingRequest};
+use crate::network::produce_ack::{decode_produce_acks, AckDecode, PartitionAck};
+use crate::network::{decode_response, Connection, ConnectionConfig, NetworkError, ProduceReply};
+use crate::sender::{Completion, OutgoingRequest, SenderOutput};
 
 /// Produce versions we speak: v3 (record batch v2) up to v12 (v13 switches to topic ids).
 const PRODUCE_VERSIONS: (i16, i16) = (3, 12);
@@ -31,6 +37,9 @@ const PRODUCE_VERSIONS: (i16, i16) = (3, 12);
 const METADATA_VERSIONS: (i16, i16) = (1, 12);
 /// InitProducerId versions we speak; v3+ can bump an epoch (KIP-360).
 const INIT_PRODUCER_ID_VERSIONS: (i16, i16) = (0, 5);
+/// Produce frame heads are a few dozen bytes: this many serve ~100 requests between
+/// reuses of the buffer.
+const FRAME_SCRATCH: usize = 8 * 1024;
 /// Largest response we accept; Produce and Metadata answers are far smaller.
 const MAX_RESPONSE_SIZE: usize = 64 << 20;
 /// Deadlines this close are kept by the [`PreciseTimer`]; later ones by tokio's timer, whose
@@ -41,12 +50,12 @@ const PRECISE_WITHIN: Duration = Duration::from_millis(100);
 const PRECISE_BACKUP: Duration = Duration::from_millis(5);
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-/// A Produce answer (or failure) for request `id` sent to `addr`.
-type ProduceReply = (u64, Arc<str>, Result<ProduceResponse, NetworkError>);
 
+/// What wakes the driver.
 enum Event {
     Wake,
-    Response(u64, Arc<str>, Result<ProduceResponse, NetworkError>),
+    /// A Produce answer frame (or the connection's end) for request `id`, at `version`.
+    Response(u64, Arc<str>, Result<Bytes, NetworkError>, i16),
     Connected(String, Result<Connection, NetworkError>),
     Metadata(String, Result<MetadataResponse, NetworkError>),
     InitProducerId(String, Result<InitProducerIdResponse, NetworkError>),
@@ -61,17 +70,34 @@ struct Driver {
     /// Reconnect backoff per address: not before, and consecutive failures.
     backoff: HashMap<String, (Instant, u32)>,
     connects: FuturesUnordered<BoxFut<(String, Result<Connection, NetworkError>)>>,
-    responses: FuturesUnordered<BoxFut<ProduceReply>>,
+    /// Every connection sends its Produce answers here (no future per request).
+    produce_tx: mpsc::UnboundedSender<ProduceReply>,
+    produce_rx: mpsc::UnboundedReceiver<ProduceReply>,
     metadata_req: Option<BoxFut<(String, Result<MetadataResponse, NetworkError>)>>,
     init_req: Option<BoxFut<(String, Result<InitProducerIdResponse, NetworkError>)>>,
     bootstrap_next: usize,
     /// Produce answers received, handled at the next round's poll.
-    answers: Vec<(u64, ProduceResponse)>,
+    answers: Vec<(u64, Answer)>,
+    /// The partitions of the `Answer::Acks` in `answers`.
+    acks: Vec<PartitionAck>,
     /// Broker addresses by node id, for the current metadata snapshot.
     addrs: NodeAddrs,
     /// Wakes the driver at near deadlines (`None` if its thread could not start: tokio's
     /// timer alone then, a millisecond less precise).
     timer: Option<PreciseTimer>,
+    /// The round's scratch, kept so rounds allocate nothing: the sender's output, the
+    /// completions, the requests whose batches are closed outside the lock.
+    out: SenderOutput,
+    completions: Vec<Completion>,
+    deferred: Vec<(u64, Vec<ProducerBatch>)>,
+    /// Batches completed this round, handed back to the accumulator for reuse next round.
+    done: Vec<ProducerBatch>,
+    /// Produce frames are encoded into this buffer, reused once its earlier frames are written.
+    frame_scratch: bytes::BytesMut,
+    /// A Produce frame's pieces on their way to the connection.
+    frame_pieces: Vec<bytes::Bytes>,
+    /// Parts vectors of the requests written this round (see `SenderOutput::spare_parts`).
+    spare_parts: Vec<Vec<crate::sender::RequestPart>>,
 }
 
 /// `host:port` per node id, rebuilt only when the metadata snapshot changes (formatting them
@@ -156,6 +182,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         receive_buffer_bytes: cfg.receive_buffer_bytes,
         max_response_size: MAX_RESPONSE_SIZE,
     };
+    let (produce_tx, produce_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut d = Driver {
         inner: inner.clone(),
         conn_cfg,
@@ -163,13 +190,22 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         connecting: HashSet::new(),
         backoff: HashMap::new(),
         connects: FuturesUnordered::new(),
-        responses: FuturesUnordered::new(),
+        produce_tx,
+        produce_rx,
         metadata_req: None,
         init_req: None,
         bootstrap_next: 0,
         answers: Vec::new(),
+        acks: Vec::new(),
         addrs: NodeAddrs::default(),
         timer: spawn_timer(&inner),
+        out: SenderOutput::default(),
+        completions: Vec::new(),
+        deferred: Vec::new(),
+        done: Vec::new(),
+        frame_scratch: bytes::BytesMut::with_capacity(FRAME_SCRATCH),
+        frame_pieces: Vec::new(),
+        spare_parts: Vec::new(),
     };
     d.run().await;
     // Write what is queued (acks=0 requests get no answer to wait for), then close.
@@ -190,11 +226,23 @@ impl Driver {
         tokio::pin!(sleep);
         loop {
             let now = Instant::now();
-            let (out, completions, exit, meta_due, meta_next, deferred) = {
+            // The round's vectors are the driver's, reused: nothing allocated per round.
+            let mut out = std::mem::take(&mut self.out);
+            let mut completions = std::mem::take(&mut self.completions);
+            let mut deferred = std::mem::take(&mut self.deferred);
+            let (exit, meta_due, meta_next) = {
                 let mut guard = self.inner.lock();
                 let core = &mut *guard;
+                // Batches completed last round serve as new ones.
+                core.acc.recycle(&mut self.done);
                 // Answers that arrived since the last round, under the same lock as the poll.
-                let mut completions = answer(&mut self.answers, core, now);
+                answer_into(
+                    &mut self.answers,
+                    &mut self.acks,
+                    core,
+                    now,
+                    &mut completions,
+                );
                 if core.abort {
                     completions.extend(core.sender.abort_all(&mut core.acc, ProduceError::Closed));
                     for mut batch in core.acc.abort_all() {
@@ -210,38 +258,41 @@ impl Driver {
                 let conns = &self.conns;
                 let is_connected =
                     |node: i32| addrs.get(node).is_some_and(|a| conns.contains_key(a));
-                let out = core
-                    .sender
-                    .poll(&mut core.acc, &mut core.metadata, &is_connected, now);
+                core.sender.poll_into(
+                    &mut core.acc,
+                    &mut core.metadata,
+                    &is_connected,
+                    now,
+                    &mut out,
+                );
                 // Batches to compress and checksum once the lock is released.
-                let deferred: Vec<(u64, Vec<crate::accumulator::ProducerBatch>)> = out
-                    .requests
-                    .iter()
-                    .filter(|r| r.deferred)
-                    .map(|r| (r.id, core.sender.take_deferred(r.id)))
-                    .collect();
+                for r in out.requests.iter().filter(|r| r.deferred) {
+                    deferred.push((r.id, core.sender.take_deferred(r.id)));
+                }
                 let exit = core.acc.is_closed()
                     && core.acc.incomplete_batches() == 0
                     && core.sender.in_flight_requests() == 0;
                 let wants_metadata = core.metadata.has_topics();
                 let meta_due = wants_metadata && core.metadata.update_due(now);
                 let meta_next = wants_metadata.then(|| core.metadata.next_update(now));
-                (out, completions, exit, meta_due, meta_next, deferred)
+                (exit, meta_due, meta_next)
             };
-            let mut out = out;
-            self.close_deferred(&mut out.requests, deferred, now);
-            let mut completions = completions;
-            completions.extend(out.completions);
-            run_completions(&self.inner, completions);
+            self.close_deferred(&mut out.requests, &mut deferred, now);
+            self.deferred = deferred;
+            completions.append(&mut out.completions);
+            run_completions_into(&self.inner, &mut completions, &mut self.done);
+            self.completions = completions;
 
             for node in &out.disconnect {
                 if let Some(c) = self.addrs.get(*node).and_then(|a| self.conns.remove(a)) {
                     c.close();
                 }
             }
-            for req in out.requests {
+            for req in out.requests.drain(..) {
                 self.write(req, now);
             }
+            // Written requests' parts vectors, for the sender's next requests.
+            out.spare_parts.append(&mut self.spare_parts);
             for node in &out.connect {
                 if let Some(a) = self.addrs.get(*node).map(str::to_string) {
                     self.start_connect(a, now);
@@ -250,15 +301,17 @@ impl Driver {
             if meta_due && self.metadata_req.is_none() {
                 self.send_metadata(now);
             }
-            if let Some(req) = out.init_producer_id {
+            if let Some(req) = out.init_producer_id.take() {
                 self.send_init_producer_id(req, now);
             }
+            let next_wakeup = out.next_wakeup;
+            self.out = out;
             if exit {
                 return;
             }
 
             // Sleep until something happens or a deadline passes.
-            let mut wake = out.next_wakeup;
+            let mut wake = next_wakeup;
             if self.metadata_req.is_none() {
                 if let Some(t) = meta_next {
                     wake = Some(wake.map_or(t, |w| w.min(t)));
@@ -307,7 +360,7 @@ impl Driver {
                 tokio::select! {
                     _ = self.inner.wake_driver.notified() => Event::Wake,
                     _ = &mut sleep => Event::Wake,
-                    Some((id, addr, r)) = self.responses.next(), if !self.responses.is_empty() => Event::Response(id, addr, r),
+                    Some((id, addr, r, version)) = self.produce_rx.recv() => Event::Response(id, addr, r, version),
                     Some((addr, r)) = self.connects.next(), if !self.connects.is_empty() => Event::Connected(addr, r),
                     (addr, r) = async { match metadata_req.as_mut() { Some(f) => f.await, None => std::future::pending().await } }, if has_meta => Event::Metadata(addr, r),
                     (addr, r) = async { match init_req.as_mut() { Some(f) => f.await, None => std::future::pending().await } }, if has_init => Event::InitProducerId(addr, r),
@@ -315,15 +368,15 @@ impl Driver {
             };
             self.handle(event);
             // Every other answer already here joins this round (one lock for all of them).
-            while let Some(Some((id, addr, r))) = self.responses.next().now_or_never() {
-                self.handle(Event::Response(id, addr, r));
+            while let Ok((id, addr, r, version)) = self.produce_rx.try_recv() {
+                self.handle(Event::Response(id, addr, r, version));
             }
         }
     }
 
     fn handle(&mut self, event: Event) {
         let now = Instant::now();
-        if !matches!(event, Event::Response(_, _, Ok(_)) | Event::Wake) {
+        if !matches!(event, Event::Response(_, _, Ok(_), _) | Event::Wake) {
             // Answers already received go first: a connection failure must not retry a
             // request whose answer is in hand.
             self.handle_answers(now);
@@ -331,23 +384,12 @@ impl Driver {
         match event {
             Event::Wake => {}
             // Handled at the top of the next round, with the poll, under one lock.
-            Event::Response(id, _, Ok(resp)) => self.answers.push((id, resp)),
-            Event::Response(id, addr, Err(e)) => {
-                // The connection is unusable: drop it; every request in flight on it is retried.
-                self.drop_connection(&addr, &e.to_string(), now);
-                let completions = {
-                    let mut guard = self.inner.lock();
-                    let core = &mut *guard;
-                    core.sender.handle_failure(
-                        id,
-                        &e.to_string(),
-                        &mut core.acc,
-                        &mut core.metadata,
-                        now,
-                    )
-                };
-                run_completions(&self.inner, completions);
-            }
+            Event::Response(id, addr, Ok(frame), version) => match self.read_answer(frame, version)
+            {
+                Ok(answer) => self.answers.push((id, answer)),
+                Err(e) => self.response_failed(id, &addr, e, now),
+            },
+            Event::Response(id, addr, Err(e), _) => self.response_failed(id, &addr, e, now),
             Event::Connected(addr, Ok(conn)) => {
                 self.connecting.remove(&addr);
                 self.backoff.remove(&addr);
@@ -418,28 +460,67 @@ impl Driver {
     fn close_deferred(
         &mut self,
         requests: &mut [OutgoingRequest],
-        deferred: Vec<(u64, Vec<crate::accumulator::ProducerBatch>)>,
+        deferred: &mut Vec<(u64, Vec<ProducerBatch>)>,
         now: Instant,
     ) {
         if deferred.is_empty() {
             return;
         }
-        let cfg = &self.inner.config;
-        let mut deferred = deferred;
-        for (id, batches) in &mut deferred {
+        for (id, batches) in deferred.iter_mut() {
             for b in batches.iter_mut() {
                 b.run_deferred_close();
             }
             if let Some(r) = requests.iter_mut().find(|r| r.id == *id) {
-                r.request = crate::sender::build_request(batches, cfg.acks, cfg.request_timeout);
+                r.fill_parts(batches);
             }
         }
         let mut guard = self.inner.lock();
         let core = &mut *guard;
-        for (id, batches) in deferred {
+        for (id, batches) in deferred.drain(..) {
             core.sender
                 .restore_deferred(id, batches, &mut core.acc, now);
         }
+    }
+
+    /// A Produce request got no usable answer: the connection is unusable, so it is dropped
+    /// and every request in flight on it is retried.
+    fn response_failed(&mut self, id: u64, addr: &str, e: NetworkError, now: Instant) {
+        self.drop_connection(addr, &e.to_string(), now);
+        let completions = {
+            let mut guard = self.inner.lock();
+            let core = &mut *guard;
+            core.sender
+                .handle_failure(id, &e.to_string(), &mut core.acc, &mut core.metadata, now)
+        };
+        run_completions(&self.inner, completions);
+    }
+
+    /// Reads a Produce answer frame: when every partition succeeded, only the acks, into
+    /// `self.acks` (no allocation); else the whole response, which error handling reads.
+    fn read_answer(&mut self, frame: Bytes, version: i16) -> Result<Answer, NetworkError> {
+        let start = self.acks.len();
+        match decode_produce_acks(&frame, version, &mut self.acks) {
+            Ok(AckDecode::AllAcked) => {
+                let end = self.acks.len();
+                return Ok(Answer::Acks {
+                    frame,
+                    acks: start..end,
+                });
+            }
+            Ok(AckDecode::HasErrors) => self.acks.truncate(start),
+            Err(reason) => {
+                self.acks.truncate(start);
+                // The full decoder names the problem as before (or reads what we don't).
+                tracing::debug!(%reason, "Produce answer not read by the fast path");
+            }
+        }
+        decode_response::<ProduceResponse>(
+            frame,
+            ApiKey::Produce as i16,
+            version,
+            ProduceResponse::header_version(version),
+        )
+        .map(|r| Answer::Full(Box::new(r)))
     }
 
     /// Handles the Produce answers received so far (outside the round's poll).
@@ -447,7 +528,12 @@ impl Driver {
         if self.answers.is_empty() {
             return;
         }
-        let completions = answer(&mut self.answers, &mut self.inner.lock(), now);
+        let completions = answer(
+            &mut self.answers,
+            &mut self.acks,
+            &mut self.inner.lock(),
+            now,
+        );
         run_completions(&self.inner, completions);
     }
 
@@ -523,21 +609,33 @@ impl Driver {
             );
             return;
         };
-        if req.expects_response {
-            match conn.send_produce(&req.request, version) {
-                Ok(pending) => {
-                    let id = req.id;
-                    self.responses
-                        .push(Box::pin(async move { (id, addr, pending.await) }));
-                }
-                Err(e) => {
-                    self.drop_connection(&addr, &e.to_string(), now);
-                    self.fail_request(req.id, &e.to_string(), now);
-                }
+        let sent = conn.send_produce_parts(
+            req.acks,
+            req.timeout_ms,
+            &req.parts,
+            version,
+            &mut self.frame_scratch,
+            &mut self.frame_pieces,
+            req.id,
+            &self.produce_tx,
+        );
+        self.give_back_parts(req.parts);
+        match sent {
+            Ok(()) => {}
+            Err(e) if req.expects_response => {
+                self.drop_connection(&addr, &e.to_string(), now);
+                self.fail_request(req.id, &e.to_string(), now);
             }
-        } else if let Err(e) = conn.send_produce_no_response(&req.request, version) {
             // acks=0: the batches are already complete; nothing can be retried (Java's semantics).
-            self.drop_connection(&addr, &e.to_string(), now);
+            Err(e) => self.drop_connection(&addr, &e.to_string(), now),
+        }
+    }
+
+    /// Keeps a written request's parts vector for the sender's next requests (bounded).
+    fn give_back_parts(&mut self, mut parts: Vec<crate::sender::RequestPart>) {
+        if parts.capacity() > 0 && self.spare_parts.len() < 64 {
+            parts.clear();
+            self.spare_parts.push(parts);
         }
     }
 
@@ -668,23 +766,64 @@ impl Driver {
     }
 }
 
+/// A Produce answer, read.
+enum Answer {
+    /// Every partition succeeded: `acks` indexes `Driver::acks`; topic names are in `frame`.
+    Acks { frame: Bytes, acks: Range<usize> },
+    /// Some partition failed: the whole response.
+    Full(Box<ProduceResponse>),
+}
+
 /// Hands the Produce answers received so far to the sender (the core lock is held).
 fn answer(
-    answers: &mut Vec<(u64, ProduceResponse)>,
+    answers: &mut Vec<(u64, Answer)>,
+    acks: &mut Vec<PartitionAck>,
     core: &mut super::Core,
     now: Instant,
 ) -> Vec<Completion> {
     let mut completions = Vec::new();
-    for (id, resp) in answers.drain(..) {
-        completions.extend(core.sender.handle_response(
-            id,
-            &resp,
-            &mut core.acc,
-            &mut core.metadata,
-            now,
-        ));
-    }
+    answer_into(answers, acks, core, now, &mut completions);
     completions
+}
+
+/// [`answer`], appending to `completions`.
+fn answer_into(
+    answers: &mut Vec<(u64, Answer)>,
+    acks: &mut Vec<PartitionAck>,
+    core: &mut super::Core,
+    now: Instant,
+    completions: &mut Vec<Completion>,
+) {
+    for (id, answer) in answers.drain(..) {
+        match answer {
+            Answer::Acks { frame, acks: range } => {
+                let parts = acks.get(range).unwrap_or_default();
+                let find = |topic: &str, partition: i32| {
+                    parts
+                        .iter()
+                        .find(|a| {
+                            a.partition == partition
+                                && frame.get(a.topic.clone()) == Some(topic.as_bytes())
+                        })
+                        .map(|a| BatchAck {
+                            base_offset: a.base_offset,
+                            log_append_time: a.log_append_time,
+                        })
+                };
+                core.sender
+                    .handle_acks_into(id, &find, &mut core.acc, now, completions);
+            }
+            Answer::Full(resp) => core.sender.handle_response_into(
+                id,
+                &resp,
+                &mut core.acc,
+                &mut core.metadata,
+                now,
+                completions,
+            ),
+        }
+    }
+    acks.clear();
 }
 
 /// A response future bounded by `request.timeout.ms` (Produce answers are bounded by the sender's

@@ -1010,6 +1010,26 @@ pub(crate) fn run_completions(inner: &Inner, completions: Vec<crate::sender::Com
     inner.progress.notify_waiters();
 }
 
+/// [`run_completions`] that keeps the vector and leaves the completed batches in `done`, for
+/// [`RecordAccumulator::recycle`](crate::accumulator::RecordAccumulator::recycle).
+pub(crate) fn run_completions_into(
+    inner: &Inner,
+    completions: &mut Vec<crate::sender::Completion>,
+    done: &mut Vec<crate::accumulator::ProducerBatch>,
+) {
+    if completions.is_empty() {
+        return;
+    }
+    let observer = inner.observer.as_deref();
+    for c in completions.drain(..) {
+        let mut batch = c.batch;
+        batch.complete_in_place(c.result, observer);
+        done.push(batch);
+    }
+    inner.memory_freed.notify_waiters();
+    inner.progress.notify_waiters();
+}
+
 #[cfg(test)]
 mod clock_tests {
     use std::time::{SystemTime, UNIX_EPOCH};

@@ -17,7 +17,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::accumulator::{BatchAck, DrainPolicy, ProducerBatch, RecordAccumulator};
+use crate::accumulator::{BatchAck, DrainPolicy, ProducerBatch, ReadyCheck, RecordAccumulator};
 use crate::config::Acks;
 use crate::error::ProduceError;
 use crate::idempotence::{ErrorDecision, Idempotence};
@@ -55,14 +55,77 @@ pub struct OutgoingRequest {
     pub id: u64,
     /// Leader to send it to.
     pub node: i32,
-    /// The request (batches already encoded).
-    pub request: ProduceRequest,
+    /// `acks` as sent.
+    pub acks: i16,
+    /// The request's `timeout_ms` (`request.timeout.ms`).
+    pub timeout_ms: i32,
+    /// One closed batch per partition: the request is encoded straight from these
+    /// ([`OutgoingRequest::to_request`] builds kafka-protocol's form).
+    pub parts: Vec<RequestPart>,
     /// False with acks=0: the broker does not answer.
     pub expects_response: bool,
     /// The batches' close was deferred (see [`RecordAccumulator::set_defer_close`]):
-    /// `request` is empty until built with [`Sender::take_deferred`] and
-    /// [`Sender::restore_deferred`].
+    /// `parts` is empty until filled from the batches taken with [`Sender::take_deferred`]
+    /// (see [`OutgoingRequest::fill_parts`]) and given back with [`Sender::restore_deferred`].
     pub deferred: bool,
+}
+
+/// One partition's closed batch in an [`OutgoingRequest`].
+#[derive(Debug, Clone)]
+pub struct RequestPart {
+    /// Topic.
+    pub topic: std::sync::Arc<str>,
+    /// Partition id.
+    pub partition: i32,
+    /// The batch's wire bytes (shared, not copied).
+    pub records: bytes::Bytes,
+}
+
+impl crate::network::ProducePart for RequestPart {
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+    fn partition(&self) -> i32 {
+        self.partition
+    }
+    fn records(&self) -> &bytes::Bytes {
+        &self.records
+    }
+}
+
+impl OutgoingRequest {
+    /// Sets `parts` from closed batches (a deferred request, once its batches are closed).
+    pub fn fill_parts(&mut self, batches: &[ProducerBatch]) {
+        self.parts.clear();
+        self.parts.extend(batches.iter().map(|b| RequestPart {
+            topic: b.tp.topic.clone(),
+            partition: b.tp.partition,
+            records: b.wire_bytes(),
+        }));
+    }
+
+    /// The request as kafka-protocol's `ProduceRequest` (same bytes on the wire; allocates,
+    /// so the driver does not use it).
+    pub fn to_request(&self) -> ProduceRequest {
+        let mut topics: Vec<TopicProduceData> = Vec::new();
+        for p in &self.parts {
+            let data = PartitionProduceData::default()
+                .with_index(p.partition)
+                .with_records(Some(p.records.clone()));
+            match topics.iter_mut().find(|t| t.name.0.as_str() == &*p.topic) {
+                Some(t) => t.partition_data.push(data),
+                None => topics.push(
+                    TopicProduceData::default()
+                        .with_name(TopicName(StrBytes::from_string(p.topic.to_string())))
+                        .with_partition_data(vec![data]),
+                ),
+            }
+        }
+        ProduceRequest::default()
+            .with_acks(self.acks)
+            .with_timeout_ms(self.timeout_ms)
+            .with_topic_data(topics)
+    }
 }
 
 /// A batch whose fate is decided.
@@ -90,6 +153,9 @@ pub struct SenderOutput {
     /// Send this InitProducerId request to any broker and feed the answer to
     /// [`Sender::handle_init_producer_id`].
     pub init_producer_id: Option<InitProducerIdRequest>,
+    /// Emptied `parts` vectors of requests already written, for the next requests: a driver
+    /// that gives them back here allocates none per request.
+    pub spare_parts: Vec<Vec<RequestPart>>,
 }
 
 #[derive(Debug)]
@@ -126,7 +192,16 @@ pub struct Sender {
     per_node: HashMap<i32, usize>,
     next_id: u64,
     jitter_state: u64,
+    /// Scratch reused by every poll: which leaders are ready, in order.
+    ready: ReadyCheck,
+    nodes: Vec<i32>,
+    /// Emptied batch vectors of finished requests, reused for new ones (bounded by
+    /// [`MAX_SPARE_VECS`]).
+    spare_vecs: Vec<Vec<ProducerBatch>>,
 }
+
+/// Batch vectors kept for reuse: more than the requests usually in flight.
+const MAX_SPARE_VECS: usize = 64;
 
 impl Sender {
     /// A sender with nothing in flight.
@@ -141,6 +216,22 @@ impl Sender {
             per_node: HashMap::new(),
             next_id: 1,
             jitter_state: 0x9E37_79B9_7F4A_7C15,
+            ready: ReadyCheck::default(),
+            nodes: Vec::new(),
+            spare_vecs: Vec::new(),
+        }
+    }
+
+    /// An empty batch vector, reused if one is spare.
+    fn batch_vec(&mut self) -> Vec<ProducerBatch> {
+        self.spare_vecs.pop().unwrap_or_default()
+    }
+
+    /// Keeps an emptied batch vector for reuse (bounded).
+    fn give_back(&mut self, mut v: Vec<ProducerBatch>) {
+        if v.capacity() > 0 && self.spare_vecs.len() < MAX_SPARE_VECS {
+            v.clear();
+            self.spare_vecs.push(v);
         }
     }
 
@@ -202,6 +293,11 @@ impl Sender {
             }
         }
         match self.in_flight.get_mut(&id) {
+            // Usually empty (taken whole): take the vector back rather than copy into a new one.
+            Some(f) if f.batches.is_empty() => {
+                let empty = std::mem::replace(&mut f.batches, batches);
+                self.give_back(empty);
+            }
             Some(f) => f.batches.append(&mut batches),
             // Not expected (nothing runs between take and restore); don't lose the batches.
             None => {
@@ -231,6 +327,26 @@ impl Sender {
         now: Instant,
     ) -> SenderOutput {
         let mut out = SenderOutput::default();
+        self.poll_into(acc, metadata, is_connected, now, &mut out);
+        out
+    }
+
+    /// [`Sender::poll`] into `out`, cleared first except for `completions`, which are appended
+    /// to: its vectors are reused, so a driver that keeps one allocates nothing per round.
+    pub fn poll_into(
+        &mut self,
+        acc: &mut RecordAccumulator,
+        metadata: &mut Metadata,
+        is_connected: &dyn Fn(i32) -> bool,
+        now: Instant,
+        out: &mut SenderOutput,
+    ) {
+        // Completions are appended to: dropping one would fail its records.
+        out.requests.clear();
+        out.connect.clear();
+        out.disconnect.clear();
+        out.next_wakeup = None;
+        out.init_producer_id = None;
 
         // Requests past request.timeout.ms: the broker is stalled. Drop the connection; its
         // in-flight batches are retried or failed (Java closes the connection too).
@@ -286,13 +402,16 @@ impl Sender {
         }
 
         let cluster = metadata.cluster().clone();
-        let ready = acc.ready(&cluster, now);
+        let mut ready = std::mem::take(&mut self.ready);
+        acc.ready_into(&cluster, now, &mut ready);
         if ready.unknown_leaders {
             metadata.request_update();
         }
-        let mut nodes: Vec<i32> = ready.ready_nodes.into_iter().collect();
+        let mut nodes = std::mem::take(&mut self.nodes);
+        nodes.clear();
+        nodes.extend(ready.ready_nodes.iter().copied());
         nodes.sort_unstable();
-        for node in nodes {
+        for &node in &nodes {
             if !is_connected(node) {
                 out.connect.push(node);
                 continue;
@@ -300,23 +419,27 @@ impl Sender {
             if self.in_flight_to(node) >= self.cfg.max_in_flight {
                 continue;
             }
-            let batches = match self.idem.as_mut() {
-                Some(idem) => acc.drain(
+            let mut batches = self.batch_vec();
+            match self.idem.as_mut() {
+                Some(idem) => acc.drain_into(
                     &cluster,
                     node,
                     self.cfg.max_request_size,
                     now,
                     &mut IdempotentDrain(idem),
+                    &mut batches,
                 ),
-                None => acc.drain(
+                None => acc.drain_into(
                     &cluster,
                     node,
                     self.cfg.max_request_size,
                     now,
                     &mut |_: &ProducerBatch| BatchHeader::PLAIN,
+                    &mut batches,
                 ),
             };
             if batches.is_empty() {
+                self.give_back(batches);
                 continue;
             }
             if self.cfg.max_in_flight == 1 {
@@ -334,20 +457,28 @@ impl Sender {
                 }
             }
             let deferred = batches.iter().any(ProducerBatch::close_is_deferred);
-            let request = if deferred {
-                ProduceRequest::default()
-            } else {
-                build_request(&batches, self.cfg.acks, self.cfg.request_timeout)
+            let mut request = OutgoingRequest {
+                id: 0,
+                node,
+                acks: self.cfg.acks.as_i16(),
+                timeout_ms: self.cfg.request_timeout.as_millis().min(i32::MAX as u128) as i32,
+                parts: out.spare_parts.pop().unwrap_or_default(),
+                expects_response: self.cfg.acks != Acks::None,
+                deferred,
             };
+            if !deferred {
+                request.fill_parts(&batches);
+            }
             self.stats.produce_requests += 1;
             self.stats.batches += batches.len() as u64;
             self.stats.records += batches.iter().map(|b| b.record_count() as u64).sum::<u64>();
             *self.stats.requests_by_node.entry(node).or_default() += 1;
             let id = self.next_id;
             self.next_id += 1;
+            request.id = id;
             if self.cfg.acks == Acks::None {
                 // No answer will come: the batches are done once written (offset unknown).
-                for b in batches {
+                for b in batches.drain(..) {
                     acc.unmute(&b.tp);
                     out.completions.push(finish(
                         acc,
@@ -358,13 +489,8 @@ impl Sender {
                         }),
                     ));
                 }
-                out.requests.push(OutgoingRequest {
-                    id,
-                    node,
-                    request,
-                    expects_response: false,
-                    deferred: false,
-                });
+                self.give_back(batches);
+                out.requests.push(request);
             } else {
                 *self.per_node.entry(node).or_default() += 1;
                 self.in_flight.insert(
@@ -375,22 +501,19 @@ impl Sender {
                         deadline: now + self.cfg.request_timeout,
                     },
                 );
-                out.requests.push(OutgoingRequest {
-                    id,
-                    node,
-                    request,
-                    expects_response: true,
-                    deferred,
-                });
+                out.requests.push(request);
             }
         }
 
         // Leaders with queued data that we can't reach yet.
-        for node in acc.nodes_with_data(&cluster) {
+        nodes.clear();
+        acc.nodes_with_data_into(&cluster, &mut nodes);
+        for &node in &nodes {
             if !is_connected(node) && !out.connect.contains(&node) {
                 out.connect.push(node);
             }
         }
+        self.nodes = nodes;
 
         let mut wake = match (ready.next_check, out.next_wakeup) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -410,7 +533,7 @@ impl Sender {
             wake = Some(wake.map_or(t, |w: Instant| w.min(t)));
         }
         out.next_wakeup = wake;
-        out
+        self.ready = ready;
     }
 
     /// The broker answered request `id`.
@@ -422,11 +545,26 @@ impl Sender {
         metadata: &mut Metadata,
         now: Instant,
     ) -> Vec<Completion> {
-        let Some(flight) = self.take(id) else {
-            return Vec::new(); // already failed (timed out or disconnected)
-        };
         let mut out = Vec::new();
-        for batch in flight.batches {
+        self.handle_response_into(id, response, acc, metadata, now, &mut out);
+        out
+    }
+
+    /// [`Sender::handle_response`], appending the completions to `out`.
+    pub fn handle_response_into(
+        &mut self,
+        id: u64,
+        response: &ProduceResponse,
+        acc: &mut RecordAccumulator,
+        metadata: &mut Metadata,
+        now: Instant,
+        out: &mut Vec<Completion>,
+    ) {
+        let Some(mut flight) = self.take(id) else {
+            return; // already failed (timed out or disconnected)
+        };
+        let mut batches = std::mem::take(&mut flight.batches);
+        for batch in batches.drain(..) {
             acc.unmute(&batch.tp);
             let part = response
                 .responses
@@ -517,7 +655,42 @@ impl Sender {
                 }
             }
         }
-        out
+        self.give_back(batches);
+    }
+
+    /// The broker answered request `id` with no error for any partition; `ack(topic,
+    /// partition)` gives each partition's acknowledgement (the driver reads them from the frame
+    /// without building a `ProduceResponse`). A batch with no answer is retried as in
+    /// [`Sender::handle_response`]. Completions are appended to `out`.
+    pub fn handle_acks_into(
+        &mut self,
+        id: u64,
+        ack: &dyn Fn(&str, i32) -> Option<BatchAck>,
+        acc: &mut RecordAccumulator,
+        now: Instant,
+        out: &mut Vec<Completion>,
+    ) {
+        let Some(mut flight) = self.take(id) else {
+            return; // already failed (timed out or disconnected)
+        };
+        let mut batches = std::mem::take(&mut flight.batches);
+        for batch in batches.drain(..) {
+            acc.unmute(&batch.tp);
+            match ack(&batch.tp.topic, batch.tp.partition) {
+                Some(a) => out.push(self.succeed(acc, batch, Ok(a))),
+                None => {
+                    let msg = format!("no answer for {} in the Produce response", batch.tp);
+                    out.extend(self.retry_or_fail(
+                        acc,
+                        batch,
+                        ProduceError::Protocol(msg),
+                        None,
+                        now,
+                    ));
+                }
+            }
+        }
+        self.give_back(batches);
     }
 
     /// Request `id` failed without an answer (connection lost). Its batches are retried or failed.

@@ -88,7 +88,7 @@ impl Harness {
 
 fn partitions_of(req: &OutgoingRequest) -> Vec<i32> {
     let mut v: Vec<i32> = req
-        .request
+        .to_request()
         .topic_data
         .iter()
         .flat_map(|t| t.partition_data.iter().map(|p| p.index))
@@ -121,7 +121,7 @@ fn one_request_per_broker_with_many_partitions() {
     assert!(out
         .requests
         .iter()
-        .all(|r| r.expects_response && r.request.acks == -1));
+        .all(|r| r.expects_response && r.acks == -1 && r.to_request().acks == -1));
     assert_eq!(h.sender.in_flight_requests(), 3);
 }
 
@@ -155,7 +155,7 @@ fn deferred_close_builds_the_request_outside_the_poll() {
     let req = &out.requests[0];
     let id = req.id;
     assert!(req.deferred, "the batches still need closing");
-    assert!(req.request.topic_data.is_empty(), "no bytes yet");
+    assert!(req.parts.is_empty(), "no bytes yet");
     let mut batches = h.sender.take_deferred(id);
     assert_eq!(batches.len(), 1);
     assert!(!batches[0].is_closed());
@@ -350,7 +350,7 @@ fn acks_zero_completes_on_send_with_unknown_offset() {
     let out = h.poll(h.at(5));
     assert_eq!(out.requests.len(), 1);
     assert!(!out.requests[0].expects_response);
-    assert_eq!(out.requests[0].request.acks, 0);
+    assert_eq!(out.requests[0].acks, 0);
     assert_eq!(out.completions.len(), 1);
     assert_eq!(
         out.completions[0].result.clone().expect("ok").base_offset,
@@ -389,8 +389,8 @@ fn init_response(id: i64, epoch: i16) -> InitProducerIdResponse {
 
 /// (producer id, epoch, base sequence) written in a request's batch for `partition`.
 fn stamped(req: &OutgoingRequest, partition: i32) -> (i64, i16, i32) {
-    let data = req
-        .request
+    let request = req.to_request();
+    let data = request
         .topic_data
         .iter()
         .flat_map(|t| t.partition_data.iter())
@@ -718,4 +718,89 @@ fn a_batch_dropped_without_completing_still_resolves_its_futures() {
         future.try_result(),
         Some(Err(crate::ProduceError::Closed))
     ));
+}
+
+#[test]
+fn acks_read_from_the_frame_complete_batches_and_a_missing_partition_is_retried() {
+    let mut h = Harness::new(&[1, 1, 2], sender_config());
+    h.append(0, h.t0);
+    h.append(1, h.t0);
+    let out = h.poll(h.at(5));
+    let req = out
+        .requests
+        .iter()
+        .find(|r| r.node == 1)
+        .expect("a request to broker 1");
+    assert_eq!(partitions_of(req), vec![0, 1]);
+    // The parts are the batches' own bytes, and kafka-protocol's form carries the same.
+    assert!(req
+        .parts
+        .iter()
+        .all(|p| &*p.topic == "t" && !p.records.is_empty()));
+    let id = req.id;
+    let ack = |topic: &str, p: i32| {
+        (topic == "t" && p == 0).then_some(BatchAck {
+            base_offset: 41,
+            log_append_time: -1,
+        })
+    };
+    let mut done = Vec::new();
+    let (t6, t7) = (h.at(6), h.at(7));
+    h.sender
+        .handle_acks_into(id, &ack, &mut h.acc, t6, &mut done);
+    assert_eq!(
+        done.len(),
+        1,
+        "partition 1 had no answer: retried, not completed"
+    );
+    assert_eq!(done[0].batch.tp.partition, 0);
+    assert_eq!(done[0].result.clone().expect("acked").base_offset, 41);
+    assert_eq!(h.sender.in_flight_requests(), 0, "the request is answered");
+    assert_eq!(
+        h.acc.queued_batches(),
+        1,
+        "partition 1's batch is queued again"
+    );
+    // A second answer for the same request is ignored.
+    h.sender
+        .handle_acks_into(id, &ack, &mut h.acc, t7, &mut done);
+    assert_eq!(done.len(), 1);
+}
+
+#[test]
+fn a_polls_vectors_are_reused_from_round_to_round() {
+    let mut h = Harness::new(&[1, 2, 3], sender_config());
+    let mut out = SenderOutput::default();
+    let mut completions_seen = 0;
+    let mut caps = None;
+    for round in 0..4u64 {
+        let now = h.at(10 * round);
+        h.append(0, now);
+        h.append(1, now);
+        let at = h.at(10 * round + 5);
+        h.sender
+            .poll_into(&mut h.acc, &mut h.meta, &|_| true, at, &mut out);
+        assert_eq!(out.requests.len(), 2, "round {round}");
+        let ids: Vec<u64> = out.requests.iter().map(|r| r.id).collect();
+        // The driver hands written requests' parts back for the next round.
+        for r in out.requests.drain(..) {
+            let mut parts = r.parts;
+            parts.clear();
+            out.spare_parts.push(parts);
+        }
+        for id in ids {
+            let done = h.respond(id, &[(0, 0, 1), (1, 0, 1)], h.at(10 * round + 6));
+            completions_seen += done.len();
+        }
+        let now_caps = (out.requests.capacity(), out.spare_parts.len());
+        if round > 0 {
+            assert_eq!(
+                Some(now_caps),
+                caps,
+                "no vector grows after the first round"
+            );
+        }
+        caps = Some(now_caps);
+    }
+    assert_eq!(completions_seen, 8);
 }
