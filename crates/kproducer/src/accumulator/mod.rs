@@ -14,8 +14,9 @@
 //!    to retry it.
 
 pub mod batch;
+mod incomplete;
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -324,7 +325,7 @@ pub struct RecordAccumulator {
     available_memory: usize,
     next_batch_id: u64,
     /// Ids of batches not yet deallocated (queued or in flight).
-    incomplete: BTreeSet<u64>,
+    incomplete: incomplete::IdWindow,
     /// Partitions with a batch in flight while ordering requires one at a time.
     muted: HashSet<TopicPartition>,
     /// Flushes waiting for all batches up to a mark.
@@ -362,7 +363,7 @@ impl RecordAccumulator {
             cfg,
             topics: Topics::default(),
             next_batch_id: 1,
-            incomplete: BTreeSet::new(),
+            incomplete: incomplete::IdWindow::default(),
             muted: HashSet::new(),
             flush_marks: Vec::new(),
             memory_waiters: 0,
@@ -873,7 +874,7 @@ impl RecordAccumulator {
             id
         })?;
         self.next_batch_id = next;
-        self.incomplete.remove(&old_id);
+        self.incomplete.remove(old_id);
         self.available_memory = (self.available_memory + old_alloc).min(self.cfg.buffer_memory);
         let seqs = parts
             .iter()
@@ -924,7 +925,7 @@ impl RecordAccumulator {
 
     /// Returns a finished batch's memory to the pool. Returns true when memory became free.
     pub fn deallocate(&mut self, batch: &mut ProducerBatch) -> bool {
-        self.incomplete.remove(&batch.id);
+        self.incomplete.remove(batch.id);
         // A batch charged a batch.size buffer (plus its callbacks) gives the buffer back.
         if batch.alloc >= self.cfg.batch_size
             && (self.pool.len() + 1) * self.cfg.batch_size <= self.cfg.buffer_memory
@@ -939,7 +940,7 @@ impl RecordAccumulator {
         }
         self.available_memory = (self.available_memory + batch.alloc).min(self.cfg.buffer_memory);
         self.flush_marks
-            .retain(|&m| self.incomplete.first().is_some_and(|&o| o <= m));
+            .retain(|&m| self.incomplete.first().is_some_and(|o| o <= m));
         batch.alloc > 0
     }
 
@@ -947,7 +948,7 @@ impl RecordAccumulator {
     /// pass to [`RecordAccumulator::flush_done`].
     pub fn begin_flush(&mut self) -> u64 {
         let mark = self.next_batch_id - 1;
-        if self.incomplete.first().is_some_and(|&o| o <= mark) {
+        if self.incomplete.first().is_some_and(|o| o <= mark) {
             self.flush_marks.push(mark);
         }
         mark
@@ -955,7 +956,7 @@ impl RecordAccumulator {
 
     /// Whether every batch up to `mark` is complete.
     pub fn flush_done(&self, mark: u64) -> bool {
-        self.incomplete.first().is_none_or(|&o| o > mark)
+        self.incomplete.first().is_none_or(|o| o > mark)
     }
 
     /// Counts callers waiting for memory (while > 0, batches are drained without lingering).
