@@ -4,11 +4,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::task::Waker;
 use std::time::Instant;
 
-use bytes::Bytes;
-
 use crate::compression::{estimated_size, Compression};
 use crate::error::ProduceError;
-use crate::protocol::record_batch::{BatchHeader, RecordBatchBuilder, BATCH_HEADER_LEN};
+use crate::protocol::record_batch::{BatchHeader, RecordBatchBuilder, WireBuf, BATCH_HEADER_LEN};
 use crate::record::{Header, RecordMetadata};
 
 /// A topic and partition; cheap to clone (the name is shared).
@@ -198,7 +196,10 @@ pub struct ProducerBatch {
     /// Unique, increasing id (flush waits for every id up to a mark).
     pub id: u64,
     builder: Option<RecordBatchBuilder>,
-    wire: Option<Bytes>,
+    /// The wire bytes, once closed.
+    wire: Option<WireBuf>,
+    /// An empty shell no one else holds, kept from a completed batch for the next close.
+    shell: Option<WireBuf>,
     /// Shared result for this batch's futures.
     pub result: Arc<BatchResult>,
     /// Per-record facts, in offset order.
@@ -266,6 +267,7 @@ impl ProducerBatch {
             id,
             builder: Some(RecordBatchBuilder::new(buf, base_timestamp)),
             wire: None,
+            shell: None,
             records: Vec::new(),
             callbacks: Vec::new(),
             created: now,
@@ -300,6 +302,7 @@ impl ProducerBatch {
             id: this_id,
             builder,
             wire,
+            shell: _, // kept: the next close reuses it
             result,
             records,
             callbacks,
@@ -576,11 +579,11 @@ impl ProducerBatch {
     ///
     /// Should the encoder fail (it works in memory, so it should not), the batch goes out
     /// uncompressed, which every broker accepts, rather than failing its records.
-    pub fn close(&mut self, header: BatchHeader) -> Bytes {
+    pub fn close(&mut self, header: BatchHeader) -> WireBuf {
         if let Some(b) = self.builder.take() {
             let compression = self.compression;
             let wire = if compression.is_none() || b.is_empty() {
-                b.close(header)
+                b.finish(header)
             } else {
                 let uncompressed = b.records().len();
                 // Compressed after 61 placeholder bytes, then handed to the builder as its
@@ -594,7 +597,7 @@ impl ProducerBatch {
                         let compressed = prepared.len() - BATCH_HEADER_LEN;
                         // Java's actualCompressionRatio: compressed / uncompressed records.
                         self.observed_ratio = Some(compressed as f32 / uncompressed.max(1) as f32);
-                        let closed = b.close_compressed(
+                        let closed = b.finish_compressed(
                             header,
                             compression.codec(),
                             Vec::new(),
@@ -610,33 +613,38 @@ impl ProducerBatch {
                     }
                     Err(e) => {
                         tracing::warn!(tp = %self.tp, error = %e, "compression failed; sending the batch uncompressed");
-                        b.close(header)
+                        b.finish(header)
                     }
                 }
+            };
+            // The shell of an earlier batch carries these bytes: no allocation in steady state.
+            let wire = match self.shell.take() {
+                Some(mut shell) => match shell.refill(wire) {
+                    Ok(()) => shell,
+                    Err(wire) => WireBuf::from_vec(wire),
+                },
+                None => WireBuf::from_vec(wire),
             };
             self.wire = Some(wire);
             self.stamped = Some(header);
             self.full = true;
         } else if self.stamped != Some(header) {
-            if let Some(wire) = self.wire.take() {
-                let mut bytes = wire.to_vec();
+            if let Some(wire) = self.wire.as_mut() {
+                // In place when no request holds the bytes, else on a copy (a request still
+                // queued keeps the bytes it was built with).
                 let restamped = crate::protocol::record_batch::restamp(
-                    &mut bytes,
+                    wire.make_mut(),
                     header.producer_id,
                     header.producer_epoch,
                     header.base_sequence,
                 );
-                self.wire = Some(match restamped {
-                    Ok(()) => {
-                        self.stamped = Some(header);
-                        Bytes::from(bytes)
-                    }
-                    // Our own bytes always restamp; keep them as they were if not.
-                    Err(_) => wire,
-                });
+                // Our own bytes always restamp; if not, they are left as they were.
+                if restamped.is_ok() {
+                    self.stamped = Some(header);
+                }
             }
         }
-        self.wire.clone().unwrap_or_default()
+        self.wire_bytes()
     }
 
     /// Records the header the batch goes out with and leaves compression and CRC to
@@ -672,17 +680,22 @@ impl ProducerBatch {
         self.observed_ratio.take()
     }
 
-    /// The closed batch's wire bytes (empty while open).
-    pub fn wire_bytes(&self) -> bytes::Bytes {
+    /// The closed batch's wire bytes (empty while open), shared, not copied.
+    pub fn wire_bytes(&self) -> WireBuf {
         self.wire.clone().unwrap_or_default()
     }
 
     /// The batch's buffer, emptied, for reuse once the batch is done (its wire bytes are gone
-    /// after this). `None` if the bytes are still shared (e.g. a request not yet dropped).
+    /// after this). `None` if the bytes are still shared (e.g. a request not yet dropped); then
+    /// the shell goes with them and the next close allocates a new one.
     pub(crate) fn take_buffer(&mut self) -> Option<Vec<u8>> {
         let mut buf = match (self.builder.take(), self.wire.take()) {
             (Some(b), _) => b.into_buffer(),
-            (None, Some(wire)) => Vec::from(wire.try_into_mut().ok()?),
+            (None, Some(mut wire)) => {
+                let buf = wire.try_take()?;
+                self.shell = Some(wire);
+                buf
+            }
             (None, None) => return None,
         };
         buf.clear();
