@@ -200,6 +200,9 @@ pub struct ProducerBatch {
     wire: Option<WireBuf>,
     /// An empty shell no one else holds, kept from a completed batch for the next close.
     shell: Option<WireBuf>,
+    /// A batch closed compressed: its (pooled) uncompressed buffer, which goes back to the pool
+    /// in place of the compressed one (charged to the batch until then, as before the close).
+    spare: Option<Vec<u8>>,
     /// Shared result for this batch's futures.
     pub result: Arc<BatchResult>,
     /// Per-record facts, in offset order.
@@ -268,6 +271,7 @@ impl ProducerBatch {
             builder: Some(RecordBatchBuilder::new(buf, base_timestamp)),
             wire: None,
             shell: None,
+            spare: None,
             records: Vec::new(),
             callbacks: Vec::new(),
             created: now,
@@ -303,6 +307,7 @@ impl ProducerBatch {
             builder,
             wire,
             shell: _, // kept: the next close reuses it
+            spare,
             result,
             records,
             callbacks,
@@ -328,6 +333,7 @@ impl ProducerBatch {
         *alloc = buf.capacity();
         *builder = Some(RecordBatchBuilder::new(buf, base_timestamp));
         *wire = None;
+        *spare = None;
         records.clear();
         callbacks.clear();
         *created = now;
@@ -607,7 +613,10 @@ impl ProducerBatch {
                             },
                         );
                         match closed {
-                            Ok((bytes, _spare)) => bytes,
+                            Ok((bytes, spare)) => {
+                                self.spare = Some(spare);
+                                bytes
+                            }
                             Err(never) => match never {},
                         }
                     }
@@ -687,16 +696,24 @@ impl ProducerBatch {
 
     /// The batch's buffer, emptied, for reuse once the batch is done (its wire bytes are gone
     /// after this). `None` if the bytes are still shared (e.g. a request not yet dropped); then
-    /// the shell goes with them and the next close allocates a new one.
+    /// the shell goes with them and the next close allocates a new one. A batch closed
+    /// compressed gives back its uncompressed buffer (the one it was charged), whoever holds
+    /// the compressed bytes.
     pub(crate) fn take_buffer(&mut self) -> Option<Vec<u8>> {
+        let spare = self.spare.take();
         let mut buf = match (self.builder.take(), self.wire.take()) {
             (Some(b), _) => b.into_buffer(),
             (None, Some(mut wire)) => {
-                let buf = wire.try_take()?;
-                self.shell = Some(wire);
-                buf
+                let taken = wire.try_take();
+                if taken.is_some() {
+                    self.shell = Some(wire);
+                }
+                match (spare, taken) {
+                    (Some(spare), _) => spare,
+                    (None, taken) => taken?,
+                }
             }
-            (None, None) => return None,
+            (None, None) => spare?,
         };
         buf.clear();
         Some(buf)
@@ -746,5 +763,121 @@ impl ProducerBatch {
             cb(r);
         }
         self.result.complete(result);
+    }
+}
+
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+    use crate::protocol::record_batch::decode_batches;
+
+    fn batch(buf: Vec<u8>) -> ProducerBatch {
+        let tp = TopicPartition {
+            topic: Arc::from("t"),
+            partition: 0,
+        };
+        let mut b = ProducerBatch::new(tp, 1, buf, 1_000, Instant::now());
+        assert_eq!(
+            b.try_append(1_000, Some(b"k"), Some(b"v"), &[], 1024),
+            Some(0)
+        );
+        b
+    }
+
+    fn renew(b: &mut ProducerBatch, buf: Vec<u8>, value: &[u8]) {
+        let tp = b.tp.clone();
+        b.renew(tp, b.id + 1, buf, 2_000, Instant::now());
+        assert_eq!(b.try_append(2_000, None, Some(value), &[], 1024), Some(0));
+    }
+
+    #[test]
+    fn a_done_batch_gives_back_its_buffer_and_shell_for_the_next_close() {
+        let mut b = batch(Vec::with_capacity(1024));
+        let wire = b.close(BatchHeader::PLAIN);
+        let (data, shell) = (wire.as_ptr(), wire.shell_ptr());
+        // The writer wrote and dropped its clone; the batch completes.
+        drop(wire);
+        let buf = b.take_buffer().expect("nobody holds the bytes");
+        assert_eq!(buf.as_ptr(), data, "the batch's own buffer comes back");
+        assert_eq!(buf.capacity(), 1024);
+        assert!(buf.is_empty());
+        renew(&mut b, buf, b"second");
+        let wire = b.close(BatchHeader::PLAIN);
+        assert_eq!(wire.as_ptr(), data, "same buffer");
+        assert_eq!(
+            wire.shell_ptr(),
+            shell,
+            "same shell: nothing allocated at close"
+        );
+        let decoded = decode_batches(&wire).expect("valid batch");
+        assert_eq!(decoded[0].records[0].value.as_deref(), Some(&b"second"[..]));
+    }
+
+    #[test]
+    fn wire_bytes_held_by_a_writer_are_not_reused_while_held() {
+        let mut b = batch(Vec::with_capacity(1024));
+        let held = b.close(BatchHeader::PLAIN);
+        let held_copy = held.to_vec();
+        assert!(b.take_buffer().is_none(), "a writer still holds the bytes");
+        // The next batch gets a fresh buffer and a fresh shell; the held bytes stay as they were.
+        renew(&mut b, Vec::with_capacity(1024), b"other");
+        let wire = b.close(BatchHeader::PLAIN);
+        assert_ne!(wire.shell_ptr(), held.shell_ptr());
+        assert_ne!(wire.as_ptr(), held.as_ptr());
+        assert_eq!(held.to_vec(), held_copy);
+        assert_eq!(decode_batches(&held).expect("valid")[0].records.len(), 1);
+        // Once that batch is done its shell is kept, and the old one goes with its last holder.
+        drop(wire);
+        assert!(b.take_buffer().is_some());
+        drop(held);
+    }
+
+    #[test]
+    fn a_batch_closed_compressed_gives_back_its_uncompressed_buffer_even_while_held() {
+        let compression = Compression::with_default_level(crate::CompressionType::Gzip);
+        let buf = Vec::with_capacity(1024);
+        let pooled = buf.as_ptr();
+        let mut b = batch(buf).with_compression(compression, 1.0, usize::MAX);
+        let held = b.close(BatchHeader::PLAIN);
+        assert_ne!(held.as_ptr(), pooled, "compressed into another buffer");
+        let back = b
+            .take_buffer()
+            .expect("the uncompressed buffer is nobody else's");
+        assert_eq!((back.as_ptr(), back.capacity()), (pooled, 1024));
+        assert!(back.is_empty());
+        assert_eq!(decode_batches(&held).expect("valid")[0].records.len(), 1);
+    }
+
+    #[test]
+    fn restamp_rewrites_in_place_unless_a_writer_holds_the_bytes() {
+        let mut b = batch(Vec::with_capacity(1024));
+        let first = b.close(BatchHeader {
+            producer_id: 7,
+            producer_epoch: 0,
+            base_sequence: 0,
+            is_transactional: false,
+        });
+        let first_copy = first.to_vec();
+        // Still held (a request not yet written): the new header goes on a copy.
+        let bumped = BatchHeader {
+            producer_id: 7,
+            producer_epoch: 1,
+            base_sequence: 0,
+            is_transactional: false,
+        };
+        let second = b.close(bumped);
+        assert_ne!(second.as_ptr(), first.as_ptr());
+        assert_eq!(first.to_vec(), first_copy, "the held bytes are untouched");
+        let d = decode_batches(&second).expect("CRC recomputed");
+        assert_eq!((d[0].producer_id, d[0].producer_epoch), (7, 1));
+        drop((first, second));
+        // Held by nobody: rewritten in place.
+        let at = b.wire_bytes().as_ptr();
+        let third = b.close(BatchHeader {
+            base_sequence: 5,
+            ..bumped
+        });
+        assert_eq!(third.as_ptr(), at);
+        assert_eq!(decode_batches(&third).expect("valid")[0].base_sequence, 5);
     }
 }

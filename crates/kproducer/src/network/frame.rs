@@ -652,3 +652,25 @@ mod unit {
         );
     }
 }
+
+#[cfg(test)]
+mod piece_tests {
+    use super::*;
+
+    #[test]
+    fn a_wire_piece_advances_over_partial_writes_without_copying() {
+        let wire = WireBuf::from_vec((0u8..10).collect());
+        let mut piece = FramePiece::Wire(wire.clone(), 0);
+        assert_eq!(piece.len(), 10);
+        piece.advance(4);
+        assert_eq!(&piece[..], &[4, 5, 6, 7, 8, 9]);
+        assert_eq!(piece.as_ptr(), wire[4..].as_ptr());
+        piece.advance(100);
+        assert!(piece.is_empty());
+        let mut bytes = FramePiece::from(Bytes::from_static(b"abc"));
+        bytes.advance(1);
+        assert_eq!(&bytes[..], b"bc");
+        bytes.advance(5);
+        assert!(bytes.is_empty());
+    }
+}
