@@ -504,7 +504,7 @@ impl Connection {
     }
 
     /// Queues a Produce request, its record batches written from their own buffers (see
-    /// [`encode_produce`](super::frame::encode_produce)), and returns a future for the answer.
+    /// `encode_produce`), and returns a future for the answer.
     pub fn send_produce(
         &self,
         request: &ProduceRequest,

@@ -230,7 +230,7 @@ pub(crate) fn encode_produce(
     Ok(ProduceFrame { head, rest })
 }
 
-/// One partition's record batch in a Produce request (see [`encode_produce_parts`]).
+/// One partition's record batch in a Produce request (see `encode_produce_parts`).
 pub trait ProducePart {
     /// Topic name.
     fn topic(&self) -> &str;
