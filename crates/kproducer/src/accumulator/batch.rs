@@ -4,11 +4,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::task::Waker;
 use std::time::Instant;
 
-use bytes::Bytes;
-
 use crate::compression::{estimated_size, Compression};
 use crate::error::ProduceError;
-use crate::protocol::record_batch::{BatchHeader, RecordBatchBuilder, BATCH_HEADER_LEN};
+use crate::protocol::record_batch::{BatchHeader, RecordBatchBuilder, WireBuf, BATCH_HEADER_LEN};
 use crate::record::{Header, RecordMetadata};
 
 /// A topic and partition; cheap to clone (the name is shared).
@@ -198,7 +196,13 @@ pub struct ProducerBatch {
     /// Unique, increasing id (flush waits for every id up to a mark).
     pub id: u64,
     builder: Option<RecordBatchBuilder>,
-    wire: Option<Bytes>,
+    /// The wire bytes, once closed.
+    wire: Option<WireBuf>,
+    /// An empty shell no one else holds, kept from a completed batch for the next close.
+    shell: Option<WireBuf>,
+    /// A batch closed compressed: its (pooled) uncompressed buffer, which goes back to the pool
+    /// in place of the compressed one (charged to the batch until then, as before the close).
+    spare: Option<Vec<u8>>,
     /// Shared result for this batch's futures.
     pub result: Arc<BatchResult>,
     /// Per-record facts, in offset order.
@@ -266,6 +270,8 @@ impl ProducerBatch {
             id,
             builder: Some(RecordBatchBuilder::new(buf, base_timestamp)),
             wire: None,
+            shell: None,
+            spare: None,
             records: Vec::new(),
             callbacks: Vec::new(),
             created: now,
@@ -300,6 +306,8 @@ impl ProducerBatch {
             id: this_id,
             builder,
             wire,
+            shell: _, // kept: the next close reuses it
+            spare,
             result,
             records,
             callbacks,
@@ -325,6 +333,7 @@ impl ProducerBatch {
         *alloc = buf.capacity();
         *builder = Some(RecordBatchBuilder::new(buf, base_timestamp));
         *wire = None;
+        *spare = None;
         records.clear();
         callbacks.clear();
         *created = now;
@@ -576,11 +585,11 @@ impl ProducerBatch {
     ///
     /// Should the encoder fail (it works in memory, so it should not), the batch goes out
     /// uncompressed, which every broker accepts, rather than failing its records.
-    pub fn close(&mut self, header: BatchHeader) -> Bytes {
+    pub fn close(&mut self, header: BatchHeader) -> WireBuf {
         if let Some(b) = self.builder.take() {
             let compression = self.compression;
             let wire = if compression.is_none() || b.is_empty() {
-                b.close(header)
+                b.finish(header)
             } else {
                 let uncompressed = b.records().len();
                 // Compressed after 61 placeholder bytes, then handed to the builder as its
@@ -594,7 +603,7 @@ impl ProducerBatch {
                         let compressed = prepared.len() - BATCH_HEADER_LEN;
                         // Java's actualCompressionRatio: compressed / uncompressed records.
                         self.observed_ratio = Some(compressed as f32 / uncompressed.max(1) as f32);
-                        let closed = b.close_compressed(
+                        let closed = b.finish_compressed(
                             header,
                             compression.codec(),
                             Vec::new(),
@@ -604,39 +613,47 @@ impl ProducerBatch {
                             },
                         );
                         match closed {
-                            Ok((bytes, _spare)) => bytes,
+                            Ok((bytes, spare)) => {
+                                self.spare = Some(spare);
+                                bytes
+                            }
                             Err(never) => match never {},
                         }
                     }
                     Err(e) => {
                         tracing::warn!(tp = %self.tp, error = %e, "compression failed; sending the batch uncompressed");
-                        b.close(header)
+                        b.finish(header)
                     }
                 }
+            };
+            // The shell of an earlier batch carries these bytes: no allocation in steady state.
+            let wire = match self.shell.take() {
+                Some(mut shell) => match shell.refill(wire) {
+                    Ok(()) => shell,
+                    Err(wire) => WireBuf::from_vec(wire),
+                },
+                None => WireBuf::from_vec(wire),
             };
             self.wire = Some(wire);
             self.stamped = Some(header);
             self.full = true;
         } else if self.stamped != Some(header) {
-            if let Some(wire) = self.wire.take() {
-                let mut bytes = wire.to_vec();
+            if let Some(wire) = self.wire.as_mut() {
+                // In place when no request holds the bytes, else on a copy (a request still
+                // queued keeps the bytes it was built with).
                 let restamped = crate::protocol::record_batch::restamp(
-                    &mut bytes,
+                    wire.make_mut(),
                     header.producer_id,
                     header.producer_epoch,
                     header.base_sequence,
                 );
-                self.wire = Some(match restamped {
-                    Ok(()) => {
-                        self.stamped = Some(header);
-                        Bytes::from(bytes)
-                    }
-                    // Our own bytes always restamp; keep them as they were if not.
-                    Err(_) => wire,
-                });
+                // Our own bytes always restamp; if not, they are left as they were.
+                if restamped.is_ok() {
+                    self.stamped = Some(header);
+                }
             }
         }
-        self.wire.clone().unwrap_or_default()
+        self.wire_bytes()
     }
 
     /// Records the header the batch goes out with and leaves compression and CRC to
@@ -672,18 +689,31 @@ impl ProducerBatch {
         self.observed_ratio.take()
     }
 
-    /// The closed batch's wire bytes (empty while open).
-    pub fn wire_bytes(&self) -> bytes::Bytes {
+    /// The closed batch's wire bytes (empty while open), shared, not copied.
+    pub fn wire_bytes(&self) -> WireBuf {
         self.wire.clone().unwrap_or_default()
     }
 
     /// The batch's buffer, emptied, for reuse once the batch is done (its wire bytes are gone
-    /// after this). `None` if the bytes are still shared (e.g. a request not yet dropped).
+    /// after this). `None` if the bytes are still shared (e.g. a request not yet dropped); then
+    /// the shell goes with them and the next close allocates a new one. A batch closed
+    /// compressed gives back its uncompressed buffer (the one it was charged), whoever holds
+    /// the compressed bytes.
     pub(crate) fn take_buffer(&mut self) -> Option<Vec<u8>> {
+        let spare = self.spare.take();
         let mut buf = match (self.builder.take(), self.wire.take()) {
             (Some(b), _) => b.into_buffer(),
-            (None, Some(wire)) => Vec::from(wire.try_into_mut().ok()?),
-            (None, None) => return None,
+            (None, Some(mut wire)) => {
+                let taken = wire.try_take();
+                if taken.is_some() {
+                    self.shell = Some(wire);
+                }
+                match (spare, taken) {
+                    (Some(spare), _) => spare,
+                    (None, taken) => taken?,
+                }
+            }
+            (None, None) => spare?,
         };
         buf.clear();
         Some(buf)
@@ -733,5 +763,121 @@ impl ProducerBatch {
             cb(r);
         }
         self.result.complete(result);
+    }
+}
+
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+    use crate::protocol::record_batch::decode_batches;
+
+    fn batch(buf: Vec<u8>) -> ProducerBatch {
+        let tp = TopicPartition {
+            topic: Arc::from("t"),
+            partition: 0,
+        };
+        let mut b = ProducerBatch::new(tp, 1, buf, 1_000, Instant::now());
+        assert_eq!(
+            b.try_append(1_000, Some(b"k"), Some(b"v"), &[], 1024),
+            Some(0)
+        );
+        b
+    }
+
+    fn renew(b: &mut ProducerBatch, buf: Vec<u8>, value: &[u8]) {
+        let tp = b.tp.clone();
+        b.renew(tp, b.id + 1, buf, 2_000, Instant::now());
+        assert_eq!(b.try_append(2_000, None, Some(value), &[], 1024), Some(0));
+    }
+
+    #[test]
+    fn a_done_batch_gives_back_its_buffer_and_shell_for_the_next_close() {
+        let mut b = batch(Vec::with_capacity(1024));
+        let wire = b.close(BatchHeader::PLAIN);
+        let (data, shell) = (wire.as_ptr(), wire.shell_ptr());
+        // The writer wrote and dropped its clone; the batch completes.
+        drop(wire);
+        let buf = b.take_buffer().expect("nobody holds the bytes");
+        assert_eq!(buf.as_ptr(), data, "the batch's own buffer comes back");
+        assert_eq!(buf.capacity(), 1024);
+        assert!(buf.is_empty());
+        renew(&mut b, buf, b"second");
+        let wire = b.close(BatchHeader::PLAIN);
+        assert_eq!(wire.as_ptr(), data, "same buffer");
+        assert_eq!(
+            wire.shell_ptr(),
+            shell,
+            "same shell: nothing allocated at close"
+        );
+        let decoded = decode_batches(&wire).expect("valid batch");
+        assert_eq!(decoded[0].records[0].value.as_deref(), Some(&b"second"[..]));
+    }
+
+    #[test]
+    fn wire_bytes_held_by_a_writer_are_not_reused_while_held() {
+        let mut b = batch(Vec::with_capacity(1024));
+        let held = b.close(BatchHeader::PLAIN);
+        let held_copy = held.to_vec();
+        assert!(b.take_buffer().is_none(), "a writer still holds the bytes");
+        // The next batch gets a fresh buffer and a fresh shell; the held bytes stay as they were.
+        renew(&mut b, Vec::with_capacity(1024), b"other");
+        let wire = b.close(BatchHeader::PLAIN);
+        assert_ne!(wire.shell_ptr(), held.shell_ptr());
+        assert_ne!(wire.as_ptr(), held.as_ptr());
+        assert_eq!(held.to_vec(), held_copy);
+        assert_eq!(decode_batches(&held).expect("valid")[0].records.len(), 1);
+        // Once that batch is done its shell is kept, and the old one goes with its last holder.
+        drop(wire);
+        assert!(b.take_buffer().is_some());
+        drop(held);
+    }
+
+    #[test]
+    fn a_batch_closed_compressed_gives_back_its_uncompressed_buffer_even_while_held() {
+        let compression = Compression::with_default_level(crate::CompressionType::Gzip);
+        let buf = Vec::with_capacity(1024);
+        let pooled = buf.as_ptr();
+        let mut b = batch(buf).with_compression(compression, 1.0, usize::MAX);
+        let held = b.close(BatchHeader::PLAIN);
+        assert_ne!(held.as_ptr(), pooled, "compressed into another buffer");
+        let back = b
+            .take_buffer()
+            .expect("the uncompressed buffer is nobody else's");
+        assert_eq!((back.as_ptr(), back.capacity()), (pooled, 1024));
+        assert!(back.is_empty());
+        assert_eq!(decode_batches(&held).expect("valid")[0].records.len(), 1);
+    }
+
+    #[test]
+    fn restamp_rewrites_in_place_unless_a_writer_holds_the_bytes() {
+        let mut b = batch(Vec::with_capacity(1024));
+        let first = b.close(BatchHeader {
+            producer_id: 7,
+            producer_epoch: 0,
+            base_sequence: 0,
+            is_transactional: false,
+        });
+        let first_copy = first.to_vec();
+        // Still held (a request not yet written): the new header goes on a copy.
+        let bumped = BatchHeader {
+            producer_id: 7,
+            producer_epoch: 1,
+            base_sequence: 0,
+            is_transactional: false,
+        };
+        let second = b.close(bumped);
+        assert_ne!(second.as_ptr(), first.as_ptr());
+        assert_eq!(first.to_vec(), first_copy, "the held bytes are untouched");
+        let d = decode_batches(&second).expect("CRC recomputed");
+        assert_eq!((d[0].producer_id, d[0].producer_epoch), (7, 1));
+        drop((first, second));
+        // Held by nobody: rewritten in place.
+        let at = b.wire_bytes().as_ptr();
+        let third = b.close(BatchHeader {
+            base_sequence: 5,
+            ..bumped
+        });
+        assert_eq!(third.as_ptr(), at);
+        assert_eq!(decode_batches(&third).expect("valid")[0].base_sequence, 5);
     }
 }

@@ -627,3 +627,69 @@ fn recycled_batches_are_bounded() {
     acc.recycle(&mut done);
     assert_eq!(acc.recycled_batches(), limit);
 }
+
+/// One round of the steady state for partition 0: append, drain (the batch closes), a writer
+/// holds the wire bytes until `release` says, the batch completes and is recycled. Returns the
+/// wire (if still held), its buffer and shell addresses.
+fn wire_round(
+    acc: &mut RecordAccumulator,
+    meta: &Metadata,
+    now: Instant,
+    release: bool,
+) -> (
+    Option<crate::protocol::record_batch::WireBuf>,
+    *const u8,
+    *const (),
+) {
+    append_to(acc, 0, b"v", now);
+    let mut plain = plain;
+    let mut done = acc.drain(meta.cluster(), 1, 1 << 20, now + ms(5), &mut plain);
+    assert_eq!(done.len(), 1);
+    let writer = done[0].wire_bytes();
+    let ptrs = (writer.as_ptr(), writer.shell_ptr());
+    let writer = if release { None } else { Some(writer) };
+    acc.deallocate(&mut done[0]);
+    done[0].complete_in_place(
+        Ok(BatchAck {
+            base_offset: 0,
+            log_append_time: -1,
+        }),
+        None,
+    );
+    acc.recycle(&mut done);
+    (writer, ptrs.0, ptrs.1)
+}
+
+#[test]
+fn in_steady_state_a_batch_reuses_the_wire_buffer_and_shell_of_the_last_one() {
+    let t0 = Instant::now();
+    let meta = cluster_with(&[1, 2, 3], t0);
+    let full = config().buffer_memory;
+    let mut acc = RecordAccumulator::new(config());
+    let (_, buf, shell) = wire_round(&mut acc, &meta, t0, true);
+    for i in 1..5 {
+        let (_, b, s) = wire_round(&mut acc, &meta, t0 + ms(10 * i), true);
+        assert_eq!(b, buf, "round {i}: the pooled buffer carries the batch");
+        assert_eq!(s, shell, "round {i}: the recycled batch's shell carries it");
+        assert_eq!(acc.available_memory(), full);
+    }
+    // A writer still holds round 5's bytes when its batch completes: neither its buffer nor
+    // its shell is reused, and the memory is released all the same.
+    let (held, b, s) = wire_round(&mut acc, &meta, t0 + ms(60), false);
+    assert_eq!((b, s), (buf, shell));
+    let held = held.expect("held");
+    assert_eq!(acc.available_memory(), full);
+    let (_, b, s) = wire_round(&mut acc, &meta, t0 + ms(70), true);
+    assert_ne!(b, held.as_ptr());
+    assert_ne!(s, held.shell_ptr());
+    assert_eq!(
+        crate::protocol::record_batch::decode_batches(&held).expect("intact")[0]
+            .records
+            .len(),
+        1
+    );
+    // Steady again, on the new buffer and shell.
+    let (_, b2, s2) = wire_round(&mut acc, &meta, t0 + ms(80), true);
+    assert_eq!((b2, s2), (b, s));
+    assert_eq!(acc.available_memory(), full);
+}

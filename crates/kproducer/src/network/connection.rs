@@ -22,7 +22,7 @@ use tokio::task::AbortHandle;
 
 use super::frame::{
     encode_produce, encode_produce_parts, encode_request, next_frame, response_correlation_id,
-    set_correlation_id,
+    set_correlation_id, FramePiece,
 };
 use super::versions::{decode_api_versions, ApiVersions};
 use super::{ConnectionConfig, NetworkError};
@@ -86,7 +86,7 @@ struct State {
     next_correlation_id: i32,
     pending: VecDeque<Slot>,
     /// Frames for the writer task; dropped on close so the writer stops.
-    writer: Option<mpsc::UnboundedSender<Bytes>>,
+    writer: Option<mpsc::UnboundedSender<FramePiece>>,
     tasks: Vec<AbortHandle>,
 }
 
@@ -122,7 +122,7 @@ impl Shared {
     fn enqueue_parts(
         &self,
         mut head: BytesMut,
-        rest: impl IntoIterator<Item = Bytes>,
+        rest: impl IntoIterator<Item = FramePiece>,
         reply: Option<ReplyTo>,
     ) -> Result<(), NetworkError> {
         let mut state = self.lock();
@@ -133,7 +133,7 @@ impl Shared {
         state.next_correlation_id = id.checked_add(1).unwrap_or(0);
         set_correlation_id(&mut head, id);
         let queued = state.writer.as_ref().is_some_and(|w| {
-            std::iter::once(head.freeze())
+            std::iter::once(FramePiece::Bytes(head.freeze()))
                 .chain(rest)
                 .all(|piece| w.send(piece).is_ok())
         });
@@ -504,7 +504,7 @@ impl Connection {
     }
 
     /// Queues a Produce request, its record batches written from their own buffers (see
-    /// [`encode_produce`](super::frame::encode_produce)), and returns a future for the answer.
+    /// `encode_produce`), and returns a future for the answer.
     pub fn send_produce(
         &self,
         request: &ProduceRequest,
@@ -537,7 +537,7 @@ impl Connection {
         parts: &[P],
         version: i16,
         scratch: &mut BytesMut,
-        pieces: &mut Vec<Bytes>,
+        pieces: &mut Vec<FramePiece>,
         id: u64,
         reply: &mpsc::UnboundedSender<ProduceReply>,
     ) -> Result<(), NetworkError> {
@@ -697,9 +697,9 @@ async fn read_loop(shared: Arc<Shared>, mut read: OwnedReadHalf, limit: usize) {
 async fn write_loop(
     shared: Arc<Shared>,
     mut write: OwnedWriteHalf,
-    mut frames: mpsc::UnboundedReceiver<Bytes>,
+    mut frames: mpsc::UnboundedReceiver<FramePiece>,
 ) {
-    let mut queue: VecDeque<Bytes> = VecDeque::new();
+    let mut queue: VecDeque<FramePiece> = VecDeque::new();
     while let Some(piece) = frames.recv().await {
         queue.push_back(piece);
         while let Ok(piece) = frames.try_recv() {
@@ -723,9 +723,8 @@ const MAX_IOVECS: usize = 64;
 /// Writes every queued piece, as few system calls as the socket allows.
 async fn write_all_vectored(
     write: &mut OwnedWriteHalf,
-    queue: &mut VecDeque<Bytes>,
+    queue: &mut VecDeque<FramePiece>,
 ) -> std::io::Result<()> {
-    use bytes::Buf;
     while !queue.is_empty() {
         let written = {
             let mut iov = [std::io::IoSlice::new(&[]); MAX_IOVECS];
@@ -756,7 +755,7 @@ async fn write_all_vectored(
                 left = 0;
             }
         }
-        while queue.front().is_some_and(Bytes::is_empty) {
+        while queue.front().is_some_and(FramePiece::is_empty) {
             queue.pop_front();
         }
     }

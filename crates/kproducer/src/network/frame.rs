@@ -5,6 +5,59 @@ use kafka_protocol::messages::RequestHeader;
 use kafka_protocol::protocol::{Encodable, Request, StrBytes};
 
 use super::NetworkError;
+use crate::protocol::record_batch::WireBuf;
+
+/// One piece of a frame on its way to the socket: frame bytes, or a record batch written from
+/// its own buffer (shared by reference count; the batch takes the buffer back once written).
+#[derive(Debug, Clone)]
+pub enum FramePiece {
+    /// Frame bytes (header, lengths, names) or a batch given as [`Bytes`].
+    Bytes(Bytes),
+    /// A closed batch's bytes from `.1` on (more than 0 after a partial write).
+    Wire(WireBuf, usize),
+}
+
+impl FramePiece {
+    /// The bytes still to write.
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            FramePiece::Bytes(b) => b,
+            FramePiece::Wire(w, at) => w.get(*at..).unwrap_or_default(),
+        }
+    }
+
+    /// Bytes still to write.
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    /// Whether nothing is left to write.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Marks `n` more bytes as written (at most what is left).
+    pub fn advance(&mut self, n: usize) {
+        match self {
+            FramePiece::Bytes(b) => b.advance(n.min(b.len())),
+            FramePiece::Wire(w, at) => *at = (*at + n).min(w.len()),
+        }
+    }
+}
+
+impl std::ops::Deref for FramePiece {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl From<Bytes> for FramePiece {
+    fn from(b: Bytes) -> Self {
+        FramePiece::Bytes(b)
+    }
+}
 
 /// Byte offset of the correlation id in an encoded request frame: size (4), api key (2),
 /// api version (2). Every request header version starts this way.
@@ -54,7 +107,7 @@ pub(crate) fn encode_request<R: Request>(
 /// are the batches' own bytes, not copies.
 pub(crate) struct ProduceFrame {
     pub(crate) head: BytesMut,
-    pub(crate) rest: Vec<Bytes>,
+    pub(crate) rest: Vec<FramePiece>,
 }
 
 /// Produce versions [`encode_produce`] writes (3: record batch v2; 13 switches to topic ids).
@@ -119,7 +172,7 @@ pub(crate) fn encode_produce(
     };
     // `buf` is carved into pieces at each record set, which goes in as the batch's own bytes.
     let mut head: Option<BytesMut> = None;
-    let mut rest: Vec<Bytes> = Vec::new();
+    let mut rest: Vec<FramePiece> = Vec::new();
     count(&mut buf, request.topic_data.len());
     for topic in &request.topic_data {
         let name = topic.name.0.as_bytes();
@@ -142,9 +195,9 @@ pub(crate) fn encode_produce(
                 let piece = buf.split();
                 match head {
                     None => head = Some(piece),
-                    Some(_) => rest.push(piece.freeze()),
+                    Some(_) => rest.push(piece.freeze().into()),
                 }
-                rest.push(r.clone());
+                rest.push(r.clone().into());
             }
             if flexible {
                 buf.put_u8(0); // partition tagged fields
@@ -161,13 +214,13 @@ pub(crate) fn encode_produce(
     let mut head = match head {
         Some(h) => {
             if !tail.is_empty() {
-                rest.push(tail.freeze());
+                rest.push(tail.freeze().into());
             }
             h
         }
         None => tail,
     };
-    let body = head.len() + rest.iter().map(Bytes::len).sum::<usize>() - 4;
+    let body = head.len() + rest.iter().map(FramePiece::len).sum::<usize>() - 4;
     let prefix = i32::try_from(body).map_err(|_| {
         NetworkError::Protocol(format!(
             "request of {body} bytes does not fit a Kafka frame"
@@ -177,14 +230,14 @@ pub(crate) fn encode_produce(
     Ok(ProduceFrame { head, rest })
 }
 
-/// One partition's record batch in a Produce request (see [`encode_produce_parts`]).
+/// One partition's record batch in a Produce request (see `encode_produce_parts`).
 pub trait ProducePart {
     /// Topic name.
     fn topic(&self) -> &str;
     /// Partition id.
     fn partition(&self) -> i32;
     /// The record batch, sent from its own buffer.
-    fn records(&self) -> &Bytes;
+    fn records(&self) -> &WireBuf;
 }
 
 /// [`encode_produce`] straight from the batches (no `ProduceRequest` built, no transactional
@@ -200,7 +253,7 @@ pub(crate) fn encode_produce_parts<P: ProducePart>(
     version: i16,
     client_id: &StrBytes,
     scratch: &mut BytesMut,
-    pieces: &mut Vec<Bytes>,
+    pieces: &mut Vec<FramePiece>,
 ) -> Result<BytesMut, NetworkError> {
     if !(PRODUCE_ENCODE_VERSIONS.0..=PRODUCE_ENCODE_VERSIONS.1).contains(&version) {
         return Err(encoding_failed(0, version, "version out of range"));
@@ -280,9 +333,9 @@ pub(crate) fn encode_produce_parts<P: ProducePart>(
                 let piece = buf.split();
                 match head {
                     None => head = Some(piece),
-                    Some(_) => pieces.push(piece.freeze()),
+                    Some(_) => pieces.push(piece.freeze().into()),
                 }
-                pieces.push(records.clone());
+                pieces.push(FramePiece::Wire(records.clone(), 0));
             }
             if flexible {
                 buf.put_u8(0); // partition tagged fields
@@ -299,13 +352,18 @@ pub(crate) fn encode_produce_parts<P: ProducePart>(
     let mut head = match head {
         Some(h) => {
             if !tail.is_empty() {
-                pieces.push(tail.freeze());
+                pieces.push(tail.freeze().into());
             }
             h
         }
         None => tail,
     };
-    let body = head.len() + pieces[first_piece..].iter().map(Bytes::len).sum::<usize>() - 4;
+    let body = head.len()
+        + pieces[first_piece..]
+            .iter()
+            .map(FramePiece::len)
+            .sum::<usize>()
+        - 4;
     let prefix = i32::try_from(body).map_err(|_| {
         NetworkError::Protocol(format!(
             "request of {body} bytes does not fit a Kafka frame"
@@ -508,7 +566,7 @@ mod unit {
         assert!(encode_produce(&produce_request(None, &[]), 13, &client).is_err());
     }
 
-    struct Part(&'static str, i32, Bytes);
+    struct Part(&'static str, i32, WireBuf);
 
     impl ProducePart for Part {
         fn topic(&self) -> &str {
@@ -517,23 +575,23 @@ mod unit {
         fn partition(&self) -> i32 {
             self.1
         }
-        fn records(&self) -> &Bytes {
+        fn records(&self) -> &WireBuf {
             &self.2
         }
     }
 
     #[test]
     fn produce_frames_from_parts_match_kafka_protocol_and_reuse_the_scratch_buffer() {
-        let big = Bytes::from(vec![7u8; 20_000]);
-        let small = Bytes::from(vec![1u8; 300]);
+        let big = WireBuf::from_vec(vec![7u8; 20_000]);
+        let small = WireBuf::from_vec(vec![1u8; 300]);
         let cases: Vec<Vec<Part>> = vec![
             vec![Part("orders", 0, big.clone())],
             // One topic's partitions not adjacent (a drain that wrapped around), an empty set.
             vec![
                 Part("orders", 3, big.clone()),
                 Part("élan-топик", 1, small.clone()),
-                Part("orders", 0, Bytes::from_static(b"batch-zero")),
-                Part("empty", 0, Bytes::new()),
+                Part("orders", 0, WireBuf::from_vec(b"batch-zero".to_vec())),
+                Part("empty", 0, WireBuf::default()),
             ],
             vec![],
         ];
@@ -545,7 +603,7 @@ mod unit {
                 // kafka-protocol's request groups by topic in first-seen order, as we do.
                 let as_tuples: Vec<(&str, i32, Option<Bytes>)> = parts
                     .iter()
-                    .map(|p| (p.0, p.1, Some(p.2.clone())))
+                    .map(|p| (p.0, p.1, Some(p.2.to_bytes())))
                     .collect();
                 let request = produce_request(None, &as_tuples);
                 let expected = encode_request(&request, version, &client).expect("kafka-protocol");
@@ -592,5 +650,27 @@ mod unit {
         assert!(
             encode_produce_parts(1, 0, &parts, 13, &client, &mut scratch, &mut pieces).is_err()
         );
+    }
+}
+
+#[cfg(test)]
+mod piece_tests {
+    use super::*;
+
+    #[test]
+    fn a_wire_piece_advances_over_partial_writes_without_copying() {
+        let wire = WireBuf::from_vec((0u8..10).collect());
+        let mut piece = FramePiece::Wire(wire.clone(), 0);
+        assert_eq!(piece.len(), 10);
+        piece.advance(4);
+        assert_eq!(&piece[..], &[4, 5, 6, 7, 8, 9]);
+        assert_eq!(piece.as_ptr(), wire[4..].as_ptr());
+        piece.advance(100);
+        assert!(piece.is_empty());
+        let mut bytes = FramePiece::from(Bytes::from_static(b"abc"));
+        bytes.advance(1);
+        assert_eq!(&bytes[..], b"bc");
+        bytes.advance(5);
+        assert!(bytes.is_empty());
     }
 }

@@ -64,7 +64,7 @@ use std::time::Duration;
 
 pub(crate) use connection::{decode_response, ProduceReply};
 pub use connection::{Connection, PendingResponse};
-pub use frame::ProducePart;
+pub use frame::{FramePiece, ProducePart};
 pub use versions::ApiVersions;
 
 /// How to open a [`Connection`].

@@ -95,7 +95,7 @@ struct Driver {
     /// Produce frames are encoded into this buffer, reused once its earlier frames are written.
     frame_scratch: bytes::BytesMut,
     /// A Produce frame's pieces on their way to the connection.
-    frame_pieces: Vec<bytes::Bytes>,
+    frame_pieces: Vec<crate::network::FramePiece>,
     /// Parts vectors of the requests written this round (see `SenderOutput::spare_parts`).
     spare_parts: Vec<Vec<crate::sender::RequestPart>>,
 }

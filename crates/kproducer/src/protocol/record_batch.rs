@@ -26,6 +26,9 @@ use super::varint::{size_of_varint, size_of_varlong, write_varint, write_varlong
 mod decode;
 #[cfg(test)]
 mod tests;
+mod wire;
+
+pub use wire::WireBuf;
 
 pub use decode::{
     decode_batches, DecodeError, DecodedBatch, DecodedRecord, MAX_DECOMPRESSED_RECORDS,
@@ -343,9 +346,15 @@ impl RecordBatchBuilder {
     /// Attributes: no compression, CreateTime, the transactional bit from `header`. Closing an
     /// empty batch (which the producer never sends) gives a 61-byte batch with 0 records and a
     /// last offset delta of 0, like Java's `DefaultRecordBatch.writeEmptyHeader`.
-    pub fn close(mut self, header: BatchHeader) -> Bytes {
+    pub fn close(self, header: BatchHeader) -> Bytes {
+        Bytes::from(self.finish(header))
+    }
+
+    /// [`close`](Self::close) that hands out the buffer itself (the producer puts it in a
+    /// pooled [`WireBuf`] shell: `Bytes::from(Vec)` would allocate a header per batch).
+    pub fn finish(mut self, header: BatchHeader) -> Vec<u8> {
         self.write_header(header, 0);
-        Bytes::from(self.buf)
+        self.buf
     }
 
     /// Closes the batch with compressed records: the compression seam.
@@ -371,22 +380,35 @@ impl RecordBatchBuilder {
     /// assert!(spare.is_empty());
     /// ```
     pub fn close_compressed<E>(
+        self,
+        header: BatchHeader,
+        compression: CompressionType,
+        out: Vec<u8>,
+        compress: impl FnOnce(&[u8], &mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(Bytes, Vec<u8>), E> {
+        let (wire, spare) = self.finish_compressed(header, compression, out, compress)?;
+        Ok((Bytes::from(wire), spare))
+    }
+
+    /// [`close_compressed`](Self::close_compressed) that hands out the batch as the buffer
+    /// itself (see [`finish`](Self::finish)).
+    pub fn finish_compressed<E>(
         mut self,
         header: BatchHeader,
         compression: CompressionType,
         mut out: Vec<u8>,
         compress: impl FnOnce(&[u8], &mut Vec<u8>) -> Result<(), E>,
-    ) -> Result<(Bytes, Vec<u8>), E> {
+    ) -> Result<(Vec<u8>, Vec<u8>), E> {
         out.clear();
         if compression == CompressionType::None {
-            return Ok((self.close(header), out));
+            return Ok((self.finish(header), out));
         }
         out.resize(BATCH_HEADER_LEN, 0);
         compress(&self.buf[BATCH_HEADER_LEN..], &mut out)?;
         let mut spare = std::mem::replace(&mut self.buf, out);
         self.write_header(header, codec_id(compression));
         spare.clear();
-        Ok((Bytes::from(self.buf), spare))
+        Ok((self.buf, spare))
     }
 
     /// Back-fills the header of `self.buf` (which may hold compressed records) and its CRC.

@@ -78,7 +78,7 @@ pub struct RequestPart {
     /// Partition id.
     pub partition: i32,
     /// The batch's wire bytes (shared, not copied).
-    pub records: bytes::Bytes,
+    pub records: crate::protocol::record_batch::WireBuf,
 }
 
 impl crate::network::ProducePart for RequestPart {
@@ -88,7 +88,7 @@ impl crate::network::ProducePart for RequestPart {
     fn partition(&self) -> i32 {
         self.partition
     }
-    fn records(&self) -> &bytes::Bytes {
+    fn records(&self) -> &crate::protocol::record_batch::WireBuf {
         &self.records
     }
 }
@@ -111,7 +111,7 @@ impl OutgoingRequest {
         for p in &self.parts {
             let data = PartitionProduceData::default()
                 .with_index(p.partition)
-                .with_records(Some(p.records.clone()));
+                .with_records(Some(p.records.to_bytes()));
             match topics.iter_mut().find(|t| t.name.0.as_str() == &*p.topic) {
                 Some(t) => t.partition_data.push(data),
                 None => topics.push(
@@ -922,7 +922,7 @@ pub fn build_request(batches: &[ProducerBatch], acks: Acks, timeout: Duration) -
     for b in batches {
         let data = PartitionProduceData::default()
             .with_index(b.tp.partition)
-            .with_records(Some(b.wire_bytes()));
+            .with_records(Some(b.wire_bytes().to_bytes()));
         match topics
             .iter_mut()
             .find(|t| t.name.0.as_str() == &*b.tp.topic)
