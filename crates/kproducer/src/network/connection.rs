@@ -10,9 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{
-    ApiVersionsRequest, ProduceRequest, ProduceResponse, ResponseHeader,
-};
+use kafka_protocol::messages::{ApiVersionsRequest, ProduceRequest, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, HeaderVersion, Request, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -21,8 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 use super::frame::{
-    encode_produce, encode_produce_parts, encode_request, next_frame, response_correlation_id,
-    set_correlation_id, FramePiece,
+    encode_produce_parts, encode_request, next_frame, response_correlation_id, set_correlation_id,
+    FramePiece,
 };
 use super::versions::{decode_api_versions, ApiVersions};
 use super::{ConnectionConfig, NetworkError};
@@ -503,27 +501,6 @@ impl Connection {
         })
     }
 
-    /// Queues a Produce request, its record batches written from their own buffers (see
-    /// `encode_produce`), and returns a future for the answer.
-    pub fn send_produce(
-        &self,
-        request: &ProduceRequest,
-        version: i16,
-    ) -> Result<PendingResponse<ProduceResponse>, NetworkError> {
-        self.check_version::<ProduceRequest>(version)?;
-        let frame = encode_produce(request, version, &self.shared().client_id)?;
-        let (tx, rx) = oneshot::channel();
-        self.shared()
-            .enqueue_parts(frame.head, frame.rest, Some(ReplyTo::Once(tx)))?;
-        Ok(PendingResponse {
-            rx: Some(rx),
-            api_key: ProduceRequest::KEY,
-            version,
-            header_version: ProduceResponse::header_version(version),
-            _response: PhantomData,
-        })
-    }
-
     /// Queues a Produce request encoded straight from `parts` (no `ProduceRequest` built; see
     /// [`encode_produce_parts`](super::frame::encode_produce_parts)). The answer, or the error
     /// that ended the connection, is sent to `reply` tagged with `id`, unless `acks` is 0 (the
@@ -564,17 +541,6 @@ impl Connection {
             tx: reply.clone(),
         });
         self.shared().enqueue_parts(head, pieces.drain(..), reply)
-    }
-
-    /// [`Connection::send_produce`] for acks=0: the broker does not answer.
-    pub fn send_produce_no_response(
-        &self,
-        request: &ProduceRequest,
-        version: i16,
-    ) -> Result<(), NetworkError> {
-        self.check_version::<ProduceRequest>(version)?;
-        let frame = encode_produce(request, version, &self.shared().client_id)?;
-        self.shared().enqueue_parts(frame.head, frame.rest, None)
     }
 
     /// Queues a request the broker will not answer (Produce with acks=0): no pending slot is

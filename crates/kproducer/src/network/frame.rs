@@ -102,133 +102,10 @@ pub(crate) fn encode_request<R: Request>(
     Ok(buf)
 }
 
-/// A Produce request frame in pieces: `head` (size prefix, header and everything up to the first
-/// record batch; the correlation id is patched into it) then `rest`, in which the record batches
-/// are the batches' own bytes, not copies.
-pub(crate) struct ProduceFrame {
-    pub(crate) head: BytesMut,
-    pub(crate) rest: Vec<FramePiece>,
-}
-
-/// Produce versions [`encode_produce`] writes (3: record batch v2; 13 switches to topic ids).
+/// Produce versions [`encode_produce_parts`] writes (3: record batch v2; 13 switches to topic ids).
 pub(crate) const PRODUCE_ENCODE_VERSIONS: (i16, i16) = (3, 12);
 /// The first flexible Produce version (compact types, tagged fields, request header v2).
 const PRODUCE_FLEXIBLE: i16 = 9;
-
-/// Encodes a Produce request without copying its record batches: the hot path's one
-/// hand-written message (kafka-protocol's encoder copies every batch into the frame). Tests
-/// check it byte for byte against kafka-protocol for every version.
-pub(crate) fn encode_produce(
-    request: &kafka_protocol::messages::ProduceRequest,
-    version: i16,
-    client_id: &StrBytes,
-) -> Result<ProduceFrame, NetworkError> {
-    if !(PRODUCE_ENCODE_VERSIONS.0..=PRODUCE_ENCODE_VERSIONS.1).contains(&version) {
-        return Err(encoding_failed(0, version, "version out of range"));
-    }
-    let flexible = version >= PRODUCE_FLEXIBLE;
-    let too_long = |what: &str, len: usize| {
-        encoding_failed(0, version, format!("{what} of {len} bytes is too long"))
-    };
-    let mut buf = BytesMut::with_capacity(256);
-    buf.put_i32(0); // size, back-filled
-    buf.put_i16(0); // api key: Produce
-    buf.put_i16(version);
-    buf.put_i32(0); // correlation id, patched by the connection
-                    // Header v1 and v2 both carry client_id as a classic nullable string.
-    let client = client_id.as_bytes();
-    buf.put_i16(i16::try_from(client.len()).map_err(|_| too_long("client id", client.len()))?);
-    buf.put_slice(client);
-    if flexible {
-        buf.put_u8(0); // header tagged fields
-    }
-    let put_len =
-        |buf: &mut BytesMut, len: Option<usize>, compact: bool, wide: bool| match (compact, len) {
-            (true, None) => put_uvarint(buf, 0),
-            (true, Some(n)) => put_uvarint(buf, n as u64 + 1),
-            (false, None) if wide => buf.put_i32(-1),
-            (false, None) => buf.put_i16(-1),
-            (false, Some(n)) if wide => buf.put_i32(n as i32),
-            (false, Some(n)) => buf.put_i16(n as i16),
-        };
-    let txn = request.transactional_id.as_ref().map(|t| t.0.as_bytes());
-    if let Some(t) = txn {
-        if t.len() > i16::MAX as usize {
-            return Err(too_long("transactional id", t.len()));
-        }
-    }
-    put_len(&mut buf, txn.map(<[u8]>::len), flexible, false);
-    if let Some(t) = txn {
-        buf.put_slice(t);
-    }
-    buf.put_i16(request.acks);
-    buf.put_i32(request.timeout_ms);
-    let count = |buf: &mut BytesMut, n: usize| {
-        if flexible {
-            put_uvarint(buf, n as u64 + 1);
-        } else {
-            buf.put_i32(n as i32);
-        }
-    };
-    // `buf` is carved into pieces at each record set, which goes in as the batch's own bytes.
-    let mut head: Option<BytesMut> = None;
-    let mut rest: Vec<FramePiece> = Vec::new();
-    count(&mut buf, request.topic_data.len());
-    for topic in &request.topic_data {
-        let name = topic.name.0.as_bytes();
-        if name.len() > i16::MAX as usize {
-            return Err(too_long("topic name", name.len()));
-        }
-        put_len(&mut buf, Some(name.len()), flexible, false);
-        buf.put_slice(name);
-        count(&mut buf, topic.partition_data.len());
-        for part in &topic.partition_data {
-            buf.put_i32(part.index);
-            let records = part.records.as_ref();
-            if let Some(r) = records {
-                if r.len() > i32::MAX as usize {
-                    return Err(too_long("record set", r.len()));
-                }
-            }
-            put_len(&mut buf, records.map(Bytes::len), flexible, true);
-            if let Some(r) = records.filter(|r| !r.is_empty()) {
-                let piece = buf.split();
-                match head {
-                    None => head = Some(piece),
-                    Some(_) => rest.push(piece.freeze().into()),
-                }
-                rest.push(r.clone().into());
-            }
-            if flexible {
-                buf.put_u8(0); // partition tagged fields
-            }
-        }
-        if flexible {
-            buf.put_u8(0); // topic tagged fields
-        }
-    }
-    if flexible {
-        buf.put_u8(0); // request tagged fields
-    }
-    let tail = buf.split();
-    let mut head = match head {
-        Some(h) => {
-            if !tail.is_empty() {
-                rest.push(tail.freeze().into());
-            }
-            h
-        }
-        None => tail,
-    };
-    let body = head.len() + rest.iter().map(FramePiece::len).sum::<usize>() - 4;
-    let prefix = i32::try_from(body).map_err(|_| {
-        NetworkError::Protocol(format!(
-            "request of {body} bytes does not fit a Kafka frame"
-        ))
-    })?;
-    head[..4].copy_from_slice(&prefix.to_be_bytes());
-    Ok(ProduceFrame { head, rest })
-}
 
 /// One partition's record batch in a Produce request (see `encode_produce_parts`).
 pub trait ProducePart {
@@ -240,12 +117,14 @@ pub trait ProducePart {
     fn records(&self) -> &WireBuf;
 }
 
-/// [`encode_produce`] straight from the batches (no `ProduceRequest` built, no transactional
-/// id): the frame's own bytes go into `scratch` (kept by the caller, so its buffer is reused once
-/// the previous frames are written) and the pieces, in order, are appended to `pieces`. Parts of
-/// one topic need not be adjacent: they are grouped by topic in first-seen order, as
-/// `build_request` does. Returns the head (size prefix, header, up to the first record set),
-/// still writable for the correlation id.
+/// Encodes a Produce request straight from the batches, without copying them (kafka-protocol's
+/// encoder copies every batch into the frame) and without building a `ProduceRequest` (no
+/// transactional id yet): the hot path's one hand-written message. Tests check it byte for byte
+/// against kafka-protocol for every version. The frame's own bytes go into `scratch` (kept by
+/// the caller, so its buffer is reused once the previous frames are written) and the pieces, in
+/// order, are appended to `pieces`. Parts of one topic need not be adjacent: they are grouped
+/// by topic in first-seen order, as `build_request` does. Returns the head (size prefix,
+/// header, up to the first record set), still writable for the correlation id.
 pub(crate) fn encode_produce_parts<P: ProducePart>(
     acks: i16,
     timeout_ms: i32,
@@ -487,11 +366,10 @@ mod unit {
     }
 
     fn produce_request(
-        txn: Option<&str>,
         batches: &[(&str, i32, Option<Bytes>)],
     ) -> kafka_protocol::messages::ProduceRequest {
         use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-        use kafka_protocol::messages::{TopicName, TransactionalId};
+        use kafka_protocol::messages::TopicName;
         let mut topics: Vec<TopicProduceData> = Vec::new();
         for (topic, p, records) in batches {
             let data = PartitionProduceData::default()
@@ -507,63 +385,9 @@ mod unit {
             }
         }
         kafka_protocol::messages::ProduceRequest::default()
-            .with_transactional_id(
-                txn.map(|t| TransactionalId(StrBytes::from_string(t.to_string()))),
-            )
             .with_acks(-1)
             .with_timeout_ms(30_000)
             .with_topic_data(topics)
-    }
-
-    #[test]
-    fn produce_frames_match_kafka_protocol_byte_for_byte_without_copying_batches() {
-        let big = Bytes::from(vec![7u8; 20_000]);
-        type Case<'a> = (Option<&'a str>, Vec<(&'a str, i32, Option<Bytes>)>);
-        let cases: Vec<Case> = vec![
-            (None, vec![("orders", 0, Some(big.clone()))]),
-            (
-                Some("txn-1"),
-                vec![
-                    ("orders", 0, Some(Bytes::from_static(b"batch-zero"))),
-                    ("orders", 3, Some(big.clone())),
-                    ("élan-топик", 1, Some(Bytes::from(vec![1u8; 300]))),
-                    ("élan-топик", 2, None),
-                    ("empty", 0, Some(Bytes::new())),
-                ],
-            ),
-            (None, vec![]),
-        ];
-        let client = StrBytes::from_static_str("producer-1");
-        for version in PRODUCE_ENCODE_VERSIONS.0..=PRODUCE_ENCODE_VERSIONS.1 {
-            for (txn, batches) in &cases {
-                let request = produce_request(*txn, batches);
-                let expected = encode_request(&request, version, &client).expect("kafka-protocol");
-                let frame = encode_produce(&request, version, &client).expect("ours");
-                let mut ours = frame.head.to_vec();
-                for piece in &frame.rest {
-                    ours.extend_from_slice(piece);
-                }
-                assert_eq!(
-                    ours,
-                    expected.to_vec(),
-                    "v{version} {txn:?} {} batches",
-                    batches.len()
-                );
-                // Non-empty record sets go out as the batches' own buffers.
-                for (_, _, records) in batches {
-                    if let Some(r) = records.as_ref().filter(|r| !r.is_empty()) {
-                        assert!(
-                            frame
-                                .rest
-                                .iter()
-                                .any(|p| p.as_ptr() == r.as_ptr() && p.len() == r.len()),
-                            "v{version}: a batch was copied"
-                        );
-                    }
-                }
-            }
-        }
-        assert!(encode_produce(&produce_request(None, &[]), 13, &client).is_err());
     }
 
     struct Part(&'static str, i32, WireBuf);
@@ -605,7 +429,7 @@ mod unit {
                     .iter()
                     .map(|p| (p.0, p.1, Some(p.2.to_bytes())))
                     .collect();
-                let request = produce_request(None, &as_tuples);
+                let request = produce_request(&as_tuples);
                 let expected = encode_request(&request, version, &client).expect("kafka-protocol");
                 pieces.clear();
                 let head = encode_produce_parts(

@@ -8,7 +8,7 @@
 //!     │  encode header+body into one length-prefixed frame, assign correlation id,
 //!     │  register a pending slot (FIFO) and queue the frame — all under one lock,
 //!     ▼  so the write order and the pending order are the same
-//!     │  (send_produce: the frame in pieces, record batches as their own buffers)
+//!     │  (send_produce_parts: the frame in pieces, record batches as their own buffers)
 //!  writer task ──► socket ──► broker ──► socket ──► reader task
 //!  (whatever is queued in one writev)
 //!                                                   │ length-prefixed frames (mini-redis style:
