@@ -177,8 +177,13 @@ async fn kproducer_phase(
         match phase.rate {
             Some(rate) => {
                 let due = t0 + Duration::from_secs_f64(i as f64 / rate);
-                if due > Instant::now() + Duration::from_millis(1) {
-                    tokio::time::sleep_until(due.into()).await;
+                let now = Instant::now();
+                if due > now + Duration::from_millis(1) {
+                    // Paced exactly as the librdkafka loop is (a thread sleep, ~0.1 ms late):
+                    // tokio's sleep ends ~1 ms late, so records would come in bursts twice as
+                    // big, and queue behind each other. Blocking this worker is what the
+                    // librdkafka loop does to its thread; the producer's I/O runs on its own.
+                    std::thread::sleep(due - now);
                 }
                 // Clock reads only where latency is measured: they are not free everywhere.
                 let sent_at = Instant::now();
