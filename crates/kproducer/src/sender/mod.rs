@@ -560,10 +560,9 @@ impl Sender {
         now: Instant,
         out: &mut Vec<Completion>,
     ) {
-        let Some(mut flight) = self.take(id) else {
+        let Some(mut batches) = self.answered(id) else {
             return; // already failed (timed out or disconnected)
         };
-        let mut batches = std::mem::take(&mut flight.batches);
         for batch in batches.drain(..) {
             acc.unmute(&batch.tp);
             let part = response
@@ -573,8 +572,7 @@ impl Sender {
                 .flat_map(|t| t.partition_responses.iter())
                 .find(|p| p.index == batch.tp.partition);
             let Some(p) = part else {
-                let msg = format!("no answer for {} in the Produce response", batch.tp);
-                out.extend(self.retry_or_fail(acc, batch, ProduceError::Protocol(msg), None, now));
+                self.no_answer(acc, batch, now, out);
                 continue;
             };
             match ErrorCode::from_i16(p.error_code) {
@@ -670,27 +668,36 @@ impl Sender {
         now: Instant,
         out: &mut Vec<Completion>,
     ) {
-        let Some(mut flight) = self.take(id) else {
+        let Some(mut batches) = self.answered(id) else {
             return; // already failed (timed out or disconnected)
         };
-        let mut batches = std::mem::take(&mut flight.batches);
         for batch in batches.drain(..) {
             acc.unmute(&batch.tp);
             match ack(&batch.tp.topic, batch.tp.partition) {
                 Some(a) => out.push(self.succeed(acc, batch, Ok(a))),
-                None => {
-                    let msg = format!("no answer for {} in the Produce response", batch.tp);
-                    out.extend(self.retry_or_fail(
-                        acc,
-                        batch,
-                        ProduceError::Protocol(msg),
-                        None,
-                        now,
-                    ));
-                }
+                None => self.no_answer(acc, batch, now, out),
             }
         }
         self.give_back(batches);
+    }
+
+    /// The batches of answered request `id` (no longer in flight), or `None` if it already
+    /// failed (timed out or disconnected). Hand the emptied vector to `give_back`.
+    fn answered(&mut self, id: u64) -> Option<Vec<ProducerBatch>> {
+        self.take(id)
+            .map(|mut flight| std::mem::take(&mut flight.batches))
+    }
+
+    /// A batch the broker's answer does not mention: retried like a lost request.
+    fn no_answer(
+        &mut self,
+        acc: &mut RecordAccumulator,
+        batch: ProducerBatch,
+        now: Instant,
+        out: &mut Vec<Completion>,
+    ) {
+        let msg = format!("no answer for {} in the Produce response", batch.tp);
+        out.extend(self.retry_or_fail(acc, batch, ProduceError::Protocol(msg), None, now));
     }
 
     /// Request `id` failed without an answer (connection lost). Its batches are retried or failed.
