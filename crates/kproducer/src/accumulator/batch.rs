@@ -563,6 +563,18 @@ impl ProducerBatch {
         self.full || self.builder.is_none()
     }
 
+    /// An open compressed batch that holds at least `batch_size` bytes of records
+    /// *uncompressed*, though its compressed estimate still has room. It may go out early
+    /// when its leader has nothing in flight (see `RecordAccumulator::ready_into`).
+    /// Uncompressed batches answer `false`: [`ProducerBatch::is_full`] covers them.
+    pub fn holds_batch_size(&self, batch_size: usize) -> bool {
+        !self.compression.is_none()
+            && self
+                .builder
+                .as_ref()
+                .is_some_and(|b| b.size_in_bytes() >= batch_size)
+    }
+
     /// Wire size so far: for open batches an estimate (the compressed size estimated as Java
     /// does), exact once closed.
     pub fn size_in_bytes(&self) -> usize {

@@ -97,7 +97,8 @@ pub struct Appended {
     pub partition: i32,
     /// The append created a batch (the sender must arm its linger timer).
     pub new_batch: bool,
-    /// A batch became full (the sender should drain now).
+    /// A batch became full, or (compressed) reached `batch.size` bytes of records: the sender
+    /// should look now.
     pub batch_full: bool,
 }
 
@@ -528,6 +529,7 @@ impl RecordAccumulator {
                 last.mark_full();
                 return None;
             }
+            let held = last.holds_batch_size(batch_size);
             let index =
                 last.try_append(rec.timestamp, rec.key, rec.value, rec.headers, batch_size)?;
             // A compressed batch fills up to batch.size *compressed*, so its uncompressed
@@ -540,7 +542,10 @@ impl RecordAccumulator {
                 .min(available.saturating_sub(cb_charge));
             *available -= grown;
             last.alloc += grown;
-            Some((last.result.clone(), index, last.is_full()))
+            // Reaching batch.size uncompressed makes the batch sendable on an idle link: the
+            // driver must look (once per batch, when it crosses).
+            let crossed = !held && last.holds_batch_size(batch_size);
+            Some((last.result.clone(), index, last.is_full() || crossed))
         });
         let (result, index, new_batch, batch_full) = match hit {
             Some((result, index, full)) => (result, index, false, full),
@@ -599,7 +604,7 @@ impl RecordAccumulator {
                     .try_append(rec.timestamp, rec.key, rec.value, rec.headers, batch_size)
                     .unwrap_or(0);
                 let result = batch.result.clone();
-                let full = batch.is_full();
+                let full = batch.is_full() || batch.holds_batch_size(batch_size);
                 dq.push_back(batch);
                 // With an older batch queued, that one is full now: the sender can take it.
                 (result, index, true, full || dq.len() > 1)
@@ -649,15 +654,33 @@ impl RecordAccumulator {
         })
     }
 
-    /// Which leaders have a sendable batch (Java's `ready`).
+    /// Which leaders have a sendable batch (Java's `ready`), counting every leader as idle (see
+    /// [`RecordAccumulator::ready_into`]).
     pub fn ready(&mut self, cluster: &Cluster, now: Instant) -> ReadyCheck {
         let mut out = ReadyCheck::default();
-        self.ready_into(cluster, now, &mut out);
+        self.ready_into(cluster, now, &|_| false, &mut out);
         out
     }
 
-    /// [`RecordAccumulator::ready`] into `out` (cleared first), reusing its set.
-    pub fn ready_into(&mut self, cluster: &Cluster, now: Instant, out: &mut ReadyCheck) {
+    /// [`RecordAccumulator::ready`] into `out` (cleared first), reusing its set. `busy(node)`
+    /// says whether a request to `node` is in flight.
+    ///
+    /// A batch is sendable as in Java when it is full, has lingered, or must go (flush, close,
+    /// callers waiting for memory). One more case departs from Java, for latency: a compressed
+    /// batch is full when its *compressed estimate* reaches `batch.size` (as Java), which for
+    /// compressible data can take many times `batch.size` of records and so always waits out
+    /// `linger.ms`. Such a batch is also sendable once it holds `batch.size` bytes of records
+    /// *uncompressed* (librdkafka's measure, and "batch.size worth of records" in Java's
+    /// `linger.ms` documentation) **if its leader is idle**. With a request in flight the batch
+    /// keeps filling (up to Java's size) until the answer frees the link, so under load batches
+    /// grow with the round trip; an idle link gains nothing by waiting.
+    pub fn ready_into(
+        &mut self,
+        cluster: &Cluster,
+        now: Instant,
+        busy: &dyn Fn(i32) -> bool,
+        out: &mut ReadyCheck,
+    ) {
         out.ready_nodes.clear();
         out.next_check = None;
         out.unknown_leaders = false;
@@ -707,7 +730,9 @@ impl RecordAccumulator {
                 } else {
                     self.cfg.linger
                 };
-                let full = dq.len() > 1 || first.is_full();
+                let full = dq.len() > 1
+                    || first.is_full()
+                    || (first.holds_batch_size(self.cfg.batch_size) && !busy(leader));
                 let expired = now.saturating_duration_since(since) >= wait;
                 if full || expired || exhausted || flushing || self.closed {
                     out.ready_nodes.insert(leader);

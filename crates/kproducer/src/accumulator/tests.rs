@@ -426,6 +426,68 @@ fn sticky_partitioner_keeps_a_partition_until_its_batch_is_full() {
     assert!(distinct.len() >= 2, "it switches partitions: {parts:?}");
 }
 
+/// An accumulator compressing with lz4 whose estimate for topic `t` has learnt a 0.05 ratio
+/// (Java's estimator improves by 0.005 per batch, so this takes 190 batches).
+fn compressing_accumulator() -> RecordAccumulator {
+    let mut cfg = config();
+    cfg.compression = Compression::new(crate::CompressionType::Lz4, 9).expect("lz4");
+    let mut acc = RecordAccumulator::new(cfg);
+    let topic: Arc<str> = Arc::from("t");
+    for _ in 0..200 {
+        acc.observe_compression(&topic, 0.05);
+    }
+    assert!((acc.compression_ratio("t") - 0.05).abs() < 1e-3);
+    acc
+}
+
+#[test]
+fn a_compressed_batch_holding_batch_size_of_records_goes_early_only_to_an_idle_leader() {
+    let t0 = Instant::now();
+    let meta = cluster_with(&[1, 2, 3], t0);
+    let mut acc = compressing_accumulator();
+    let value = [b'x'; 100];
+    // batch.size is 1024: ~9 records uncompressed, ~180 by the compressed estimate.
+    let mut crossed_at = None;
+    for i in 0..12 {
+        let a = append_to(&mut acc, 0, &value, t0);
+        assert!(!a.new_batch || i == 0, "one batch: the estimate has room");
+        if a.batch_full {
+            assert!(crossed_at.is_none(), "signalled once, when it crosses");
+            crossed_at = Some(i);
+        }
+    }
+    let i = crossed_at.expect("reaching batch.size uncompressed is signalled");
+    assert!((8..=10).contains(&i), "crossed at record {i}");
+    assert_eq!(acc.queued_batches(), 1);
+    let busy = |n: i32| n == 1;
+    let mut out = ReadyCheck::default();
+    acc.ready_into(meta.cluster(), t0 + ms(1), &busy, &mut out);
+    assert!(out.ready_nodes.is_empty(), "leader 1 busy: keep filling");
+    assert_eq!(out.next_check, Some(t0 + ms(5)), "linger.ms still applies");
+    acc.ready_into(meta.cluster(), t0 + ms(5), &busy, &mut out);
+    assert_eq!(out.ready_nodes.iter().copied().collect::<Vec<_>>(), vec![1]);
+    acc.ready_into(meta.cluster(), t0 + ms(1), &|_| false, &mut out);
+    assert_eq!(
+        out.ready_nodes.iter().copied().collect::<Vec<_>>(),
+        vec![1],
+        "idle leader: sendable before linger.ms"
+    );
+}
+
+#[test]
+fn a_compressed_batch_below_batch_size_of_records_lingers_on_an_idle_leader() {
+    let t0 = Instant::now();
+    let meta = cluster_with(&[1, 2, 3], t0);
+    let mut acc = compressing_accumulator();
+    for _ in 0..5 {
+        let a = append_to(&mut acc, 0, &[b'x'; 100], t0);
+        assert!(!a.batch_full);
+    }
+    let r = acc.ready(meta.cluster(), t0 + ms(4));
+    assert!(r.ready_nodes.is_empty(), "500 B of records < batch.size");
+    assert_eq!(r.next_check, Some(t0 + ms(5)));
+}
+
 #[test]
 fn charges_match_buffer_memory_with_growing_compressed_batches() {
     let t0 = Instant::now();

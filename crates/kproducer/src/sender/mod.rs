@@ -403,7 +403,13 @@ impl Sender {
 
         let cluster = metadata.cluster().clone();
         let mut ready = std::mem::take(&mut self.ready);
-        acc.ready_into(&cluster, now, &mut ready);
+        let per_node = &self.per_node;
+        acc.ready_into(
+            &cluster,
+            now,
+            &|node| per_node.get(&node).is_some_and(|&n| n > 0),
+            &mut ready,
+        );
         if ready.unknown_leaders {
             metadata.request_update();
         }

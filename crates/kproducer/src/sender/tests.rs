@@ -225,6 +225,72 @@ fn in_flight_limit_holds_back_a_broker() {
 }
 
 #[test]
+fn a_compressed_batch_of_batch_size_records_waits_for_the_answer_not_for_linger() {
+    let mut h = Harness::new(&[1], sender_config());
+    let mut cfg = config();
+    cfg.compression =
+        crate::compression::Compression::new(crate::CompressionType::Lz4, 9).expect("lz4");
+    h.acc = RecordAccumulator::new(cfg);
+    let topic: std::sync::Arc<str> = std::sync::Arc::from("t");
+    for _ in 0..200 {
+        h.acc.observe_compression(&topic, 0.05);
+    }
+    // Idle link: 1 KiB of records (batch.size) goes at once.
+    let value = [b'x'; 100];
+    let append = |h: &mut Harness, now: Instant| {
+        h.acc
+            .append(
+                "t",
+                None,
+                PartitionChoice::Fixed(0),
+                &rec(&value),
+                &mut None,
+                now,
+                &mut rng(),
+            )
+            .expect("append")
+    };
+    let t = h.t0;
+    for _ in 0..11 {
+        append(&mut h, t);
+    }
+    let out = h.poll(h.at(1));
+    assert_eq!(out.requests.len(), 1, "idle: sent before linger.ms");
+    let first = out.requests[0].id;
+    // With that request in flight, the next batch keeps filling past batch.size of records.
+    let t = h.at(1);
+    for _ in 0..11 {
+        append(&mut h, t);
+    }
+    let out = h.poll(h.at(2));
+    assert!(out.requests.is_empty(), "busy: keep filling");
+    let t = h.at(2);
+    for _ in 0..11 {
+        append(&mut h, t);
+    }
+    assert_eq!(h.acc.queued_batches(), 1, "still one batch, 22 records");
+    // The answer frees the link: the batch goes now, at 3 ms, not at linger (6 ms).
+    h.respond(first, &[(0, 0, 0)], h.at(3));
+    let out = h.poll(h.at(3));
+    assert_eq!(out.requests.len(), 1);
+    let batches = h
+        .sender
+        .in_flight
+        .values()
+        .map(|f| f.batches.len())
+        .sum::<usize>();
+    assert_eq!(batches, 1);
+    let records: usize = h
+        .sender
+        .in_flight
+        .values()
+        .flat_map(|f| f.batches.iter())
+        .map(|b| b.record_count())
+        .sum();
+    assert_eq!(records, 22);
+}
+
+#[test]
 fn retriable_error_retries_after_backoff_and_refreshes_metadata() {
     let mut h = Harness::new(&[1], sender_config());
     h.append(0, h.t0);
