@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p kproducer-bench --bin alloc-count -- [--records N] [--size BYTES]
+//!     [--compression none|gzip|snappy|lz4|zstd]
 //! ```
 //!
 //! A counting `#[global_allocator]` counts every allocation except on the sink's thread. The
@@ -194,6 +195,13 @@ fn run() -> Result<()> {
     };
     let n = arg("--records", 200_000)?;
     let size = arg("--size", 100)?;
+    let compression = match args.iter().position(|a| a == "--compression") {
+        Some(i) => args
+            .get(i + 1)
+            .ok_or_else(|| anyhow!("--compression needs a value"))?
+            .clone(),
+        None => "none".to_string(),
+    };
 
     let sink = AckSink::start_with(3, || EXCLUDED.with(|e| e.set(true)))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -207,6 +215,7 @@ fn run() -> Result<()> {
             ("linger.ms", "5"),
             ("batch.size", "16384"),
             ("enable.idempotence", "false"),
+            ("compression.type", compression.as_str()),
         ])?;
         let producer: Producer<Vec<u8>, Vec<u8>> = Producer::new(config)?;
         let topic = "alloc-count";
@@ -218,7 +227,8 @@ fn run() -> Result<()> {
         producer.flush().await;
 
         println!(
-            "kproducer send path, {n} records, {size} B values, 5..10 B keys, acks=1, linger.ms=5"
+            "kproducer send path, {n} records, {size} B values, 5..10 B keys, acks=1, linger.ms=5, \
+             compression.type={compression}"
         );
         println!("{:<22} {:>12} {:>14}", "mode", "allocs/rec", "bytes/rec");
 

@@ -203,6 +203,9 @@ pub struct ProducerBatch {
     /// A batch closed compressed: its (pooled) uncompressed buffer, which goes back to the pool
     /// in place of the compressed one (charged to the batch until then, as before the close).
     spare: Option<Vec<u8>>,
+    /// A completed compressed batch's output buffer, kept with the recycled batch for the next
+    /// compressed close (counted in [`ProducerBatch::table_bytes`], so the recycle list bounds it).
+    out_buf: Option<Vec<u8>>,
     /// Shared result for this batch's futures.
     pub result: Arc<BatchResult>,
     /// Per-record facts, in offset order.
@@ -272,6 +275,7 @@ impl ProducerBatch {
             wire: None,
             shell: None,
             spare: None,
+            out_buf: None,
             records: Vec::new(),
             callbacks: Vec::new(),
             created: now,
@@ -306,7 +310,8 @@ impl ProducerBatch {
             id: this_id,
             builder,
             wire,
-            shell: _, // kept: the next close reuses it
+            shell: _,   // kept: the next close reuses it
+            out_buf: _, // kept: the next compressed close reuses it
             spare,
             result,
             records,
@@ -349,10 +354,12 @@ impl ProducerBatch {
         *deferred = None;
     }
 
-    /// Bytes of heap the record and callback tables hold (for bounding a free list of them).
+    /// Bytes of heap the record and callback tables and a kept compressed output buffer hold
+    /// (for bounding a free list of batches).
     pub(crate) fn table_bytes(&self) -> usize {
         self.records.capacity() * std::mem::size_of::<RecordInfo>()
             + self.callbacks.capacity() * std::mem::size_of::<(u32, Callback)>()
+            + self.out_buf.as_ref().map_or(0, Vec::capacity)
     }
 
     /// Sets the codec applied at close, the topic's current ratio estimate and the size no
@@ -433,6 +440,23 @@ impl ProducerBatch {
         self.builder
             .as_ref()
             .map_or(0, |b| b.capacity().saturating_sub(b.size_in_bytes()))
+    }
+
+    /// Moves the open batch into `buf` (larger than its buffer) and returns the old buffer,
+    /// emptied; `None` (and `buf` dropped) once closed. The caller charges the difference.
+    pub(crate) fn replace_buffer(&mut self, buf: Vec<u8>) -> Option<Vec<u8>> {
+        self.builder.as_mut().map(|b| b.replace_buffer(buf))
+    }
+
+    /// Where the kept compressed output buffer is (tests check it is reused).
+    #[cfg(test)]
+    pub(crate) fn kept_output(&self) -> Option<*const u8> {
+        self.out_buf.as_ref().map(|b| b.as_ptr())
+    }
+
+    /// Bytes in the open batch's buffer (0 once closed).
+    pub(crate) fn buffer_len(&self) -> usize {
+        self.builder.as_ref().map_or(0, RecordBatchBuilder::len)
     }
 
     /// Takes no more records (e.g. growing it would pass `buffer.memory`).
@@ -563,16 +587,19 @@ impl ProducerBatch {
         self.full || self.builder.is_none()
     }
 
-    /// An open compressed batch that holds at least `batch_size` bytes of records
-    /// *uncompressed*, though its compressed estimate still has room. It may go out early
-    /// when its leader has nothing in flight (see `RecordAccumulator::ready_into`).
-    /// Uncompressed batches answer `false`: [`ProducerBatch::is_full`] covers them.
+    /// An open compressed batch that holds `batch_size` bytes of records *uncompressed*, though
+    /// its compressed estimate still has room: one more record of their average size would
+    /// take it past `batch_size` (so its buffer, sized `batch_size`, need not grow before it
+    /// goes). It may go out early when its leader has nothing in flight (see
+    /// `RecordAccumulator::ready_into`). Uncompressed batches answer `false`:
+    /// [`ProducerBatch::is_full`] covers them.
     pub fn holds_batch_size(&self, batch_size: usize) -> bool {
         !self.compression.is_none()
-            && self
-                .builder
-                .as_ref()
-                .is_some_and(|b| b.size_in_bytes() >= batch_size)
+            && self.builder.as_ref().is_some_and(|b| {
+                let size = b.size_in_bytes();
+                let average = size.saturating_sub(BATCH_HEADER_LEN) / self.records.len().max(1);
+                size + average > batch_size
+            })
     }
 
     /// Wire size so far: for open batches an estimate (the compressed size estimated as Java
@@ -605,32 +632,21 @@ impl ProducerBatch {
             } else {
                 let uncompressed = b.records().len();
                 // Compressed after 61 placeholder bytes, then handed to the builder as its
-                // buffer: no copy, and the records survive an encoder failure.
-                let mut prepared = Vec::with_capacity(
-                    BATCH_HEADER_LEN + compression.max_compressed_len(uncompressed),
-                );
+                // buffer: no copy, and the records survive an encoder failure. The output
+                // buffer is an earlier compressed batch's, when this batch is a recycled one.
+                let mut prepared = self.out_buf.take().unwrap_or_default();
+                prepared.clear();
+                prepared.reserve(BATCH_HEADER_LEN + compression.output_capacity(uncompressed));
                 prepared.resize(BATCH_HEADER_LEN, 0);
                 match compression.compress(b.records(), &mut prepared) {
                     Ok(()) => {
                         let compressed = prepared.len() - BATCH_HEADER_LEN;
                         // Java's actualCompressionRatio: compressed / uncompressed records.
                         self.observed_ratio = Some(compressed as f32 / uncompressed.max(1) as f32);
-                        let closed = b.finish_compressed(
-                            header,
-                            compression.codec(),
-                            Vec::new(),
-                            |_, out| {
-                                std::mem::swap(out, &mut prepared);
-                                Ok::<(), std::convert::Infallible>(())
-                            },
-                        );
-                        match closed {
-                            Ok((bytes, spare)) => {
-                                self.spare = Some(spare);
-                                bytes
-                            }
-                            Err(never) => match never {},
-                        }
+                        let (bytes, spare) =
+                            b.finish_precompressed(header, compression.codec(), prepared);
+                        self.spare = Some(spare);
+                        bytes
                     }
                     Err(e) => {
                         tracing::warn!(tp = %self.tp, error = %e, "compression failed; sending the batch uncompressed");
@@ -721,7 +737,15 @@ impl ProducerBatch {
                     self.shell = Some(wire);
                 }
                 match (spare, taken) {
-                    (Some(spare), _) => spare,
+                    (Some(spare), taken) => {
+                        // Closed compressed: the pool takes the uncompressed buffer back, and
+                        // the compressed one stays for this batch's next close.
+                        if let Some(mut out) = taken {
+                            out.clear();
+                            self.out_buf = Some(out);
+                        }
+                        spare
+                    }
                     (None, taken) => taken?,
                 }
             }

@@ -173,6 +173,18 @@ fn new_batch(
     }
 }
 
+/// Most grown buffers kept for reuse (see `RecordAccumulator::grown`).
+pub const GROWN_KEPT: usize = 8;
+/// A grown buffer is kept only up to `buffer.memory` / this.
+pub const GROWN_MAX_SHARE: usize = 16;
+
+/// Frees the kept grown buffers, crediting their charge to `available` (memory ran short).
+fn release_grown(available: &mut usize, grown: &mut Vec<Vec<u8>>) {
+    for b in grown.drain(..) {
+        *available += b.capacity();
+    }
+}
+
 /// Maps on the per-record path hash with Fx: keys are ours (topic names, partition ids), not
 /// attacker-chosen, and SipHash showed in profiles.
 type FxMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
@@ -343,6 +355,12 @@ pub struct RecordAccumulator {
     /// thread that the sending thread allocated (contended allocator locks showed in profiles).
     /// Their bytes count as available memory.
     pool: Vec<Vec<u8>>,
+    /// A few buffers larger than `batch.size` from completed batches (a compressed batch grows
+    /// past batch.size while its leader is busy): an open batch about to grow takes one instead
+    /// of reallocating, and gives its batch.size buffer back to `pool`. At most [`GROWN_KEPT`],
+    /// each at most `buffer.memory` / [`GROWN_MAX_SHARE`]. They stay charged to
+    /// `buffer.memory` while kept, and are freed as soon as memory runs short.
+    grown: Vec<Vec<u8>>,
     /// Drained batches are stamped but closed later, by whoever sends them (see
     /// [`RecordAccumulator::set_defer_close`]).
     defer_close: bool,
@@ -373,6 +391,7 @@ impl RecordAccumulator {
             load_stats: LoadStatsCollector::new(),
             ratios: CompressionRatioEstimator::default(),
             pool: Vec::new(),
+            grown: Vec::new(),
             defer_close: false,
             shells: Vec::new(),
             shell_bytes: 0,
@@ -387,17 +406,19 @@ impl RecordAccumulator {
 
     /// Takes back completed batches ([`ProducerBatch::complete_in_place`], after
     /// [`RecordAccumulator::deallocate`]) so new batches reuse their shared result and record
-    /// table (Java allocates both per batch; here steady state allocates none). Keeps at most
-    /// as many as `buffer.memory` holds batch buffers, and tables of at most `buffer.memory`/4
-    /// bytes in all; drops the rest. `done` is left empty.
+    /// table (Java allocates both per batch; here steady state allocates none), and a compressed
+    /// batch's output buffer for the next compressed close. Keeps at most as many as
+    /// `buffer.memory` holds batch buffers, and tables and output buffers of at most
+    /// `buffer.memory`/4 bytes in all; drops the rest. `done` is left empty.
     pub fn recycle(&mut self, done: &mut Vec<ProducerBatch>) {
         let limit = self.shell_limit();
         let byte_limit = self.cfg.buffer_memory / 4;
         for mut b in done.drain(..) {
+            // Its buffer went back to the pool at deallocate; whatever is left goes now (a
+            // compressed output buffer stays with the batch, weighed with its tables).
+            let _ = b.take_buffer();
             let bytes = b.table_bytes();
             if self.shells.len() < limit && self.shell_bytes + bytes <= byte_limit {
-                // Its buffer went back to the pool at deallocate; whatever is left goes now.
-                let _ = b.take_buffer();
                 self.shell_bytes += bytes;
                 self.shells.push(b);
             }
@@ -435,6 +456,12 @@ impl RecordAccumulator {
     /// Free bytes of `buffer.memory`.
     pub fn available_memory(&self) -> usize {
         self.available_memory
+    }
+
+    /// Bytes of `buffer.memory` charged to grown buffers kept for reuse (freed as soon as
+    /// memory runs short).
+    pub fn grown_bytes(&self) -> usize {
+        self.grown.iter().map(Vec::capacity).sum()
     }
 
     /// The memory a new batch for this record takes: `batch.size`, or more for a big record.
@@ -511,19 +538,56 @@ impl RecordAccumulator {
         // more than the record).
         let cb_charge = callback.as_ref().map_or(0, callback_charge);
         if cb_charge > self.available_memory {
+            release_grown(&mut self.available_memory, &mut self.grown);
+        }
+        if cb_charge > self.available_memory {
             return Err(AppendError::NoMemory { needed: cb_charge });
         }
         let before = dq.back().map_or(0, |b| b.size_in_bytes());
         // 1. The last open batch, if the record fits (a closed batch never takes records).
         let available = &mut self.available_memory;
+        let (pool, grown_bufs) = (&mut self.pool, &mut self.grown);
+        let buffer_memory = self.cfg.buffer_memory;
         let hit = dq.back_mut().and_then(|last| {
-            let capacity = last.buffer_capacity();
-            if capacity > available.saturating_sub(cb_charge)
-                && !last.is_full()
+            let mut capacity = last.buffer_capacity();
+            let must_grow = !last.is_full()
                 && last.record_count() > 0
                 && RecordBatchBuilder::record_size_upper_bound(rec.key, rec.value, rec.headers)
+                    > last.buffer_spare();
+            if must_grow {
+                // The largest kept grown buffer, if big enough (batches that grow tend to grow
+                // alike): no reallocation, and the batch.size buffer goes back to the pool for
+                // the next batch. A kept buffer is already charged: the batch takes over its
+                // charge and hands back what it was charged for its own.
+                let needed = last.buffer_len()
+                    + RecordBatchBuilder::record_size_upper_bound(rec.key, rec.value, rec.headers);
+                let largest = (0..grown_bufs.len()).max_by_key(|&i| grown_bufs[i].capacity());
+                if let Some(i) = largest.filter(|&i| grown_bufs[i].capacity() >= needed) {
+                    let big = grown_bufs.swap_remove(i);
+                    let big_capacity = big.capacity();
+                    if let Some(small) = last.replace_buffer(big) {
+                        if small.capacity() == batch_size
+                            && (pool.len() + 1) * batch_size <= buffer_memory
+                        {
+                            pool.push(small);
+                        }
+                        // (Growth is charged only as far as memory allowed: the charge
+                        // may be short of the capacity.)
+                        let released = capacity.min(last.alloc);
+                        *available += released;
+                        last.alloc = last.alloc - released + big_capacity;
+                        capacity = last.buffer_capacity();
+                    }
+                }
+            }
+            let spare_short = || {
+                RecordBatchBuilder::record_size_upper_bound(rec.key, rec.value, rec.headers)
                     > last.buffer_spare()
-            {
+            };
+            if must_grow && capacity > available.saturating_sub(cb_charge) && spare_short() {
+                release_grown(available, grown_bufs);
+            }
+            if must_grow && capacity > available.saturating_sub(cb_charge) && spare_short() {
                 // Growing the buffer (it doubles) would pass buffer.memory: this batch is done;
                 // the record waits for memory for a new one.
                 last.mark_full();
@@ -554,6 +618,9 @@ impl RecordAccumulator {
                 let alloc = alloc_size(batch_size, rec);
                 if alloc > self.cfg.buffer_memory {
                     return Err(AppendError::TooLarge { size: alloc });
+                }
+                if alloc + cb_charge > self.available_memory {
+                    release_grown(&mut self.available_memory, &mut self.grown);
                 }
                 if alloc + cb_charge > self.available_memory {
                     return Err(AppendError::NoMemory {
@@ -952,15 +1019,29 @@ impl RecordAccumulator {
     pub fn deallocate(&mut self, batch: &mut ProducerBatch) -> bool {
         self.incomplete.remove(batch.id);
         // A batch charged a batch.size buffer (plus its callbacks) gives the buffer back.
-        if batch.alloc >= self.cfg.batch_size
-            && (self.pool.len() + 1) * self.cfg.batch_size <= self.cfg.buffer_memory
-        {
-            // Only a buffer of exactly batch.size is kept, so the charge stays what was checked.
-            if let Some(buf) = batch
-                .take_buffer()
-                .filter(|b| b.capacity() == self.cfg.batch_size)
-            {
-                self.pool.push(buf);
+        let batch_size = self.cfg.batch_size;
+        if batch.alloc >= batch_size {
+            // Only a buffer of exactly batch.size goes to the pool, so the charge stays what
+            // was checked; a few grown ones are kept apart (see `grown`).
+            match batch.take_buffer() {
+                Some(buf)
+                    if buf.capacity() == batch_size
+                        && (self.pool.len() + 1) * batch_size <= self.cfg.buffer_memory =>
+                {
+                    self.pool.push(buf)
+                }
+                Some(buf)
+                    if buf.capacity() > batch_size
+                        && buf.capacity() <= self.cfg.buffer_memory / GROWN_MAX_SHARE
+                        && buf.capacity() <= batch.alloc
+                        && self.grown.len() < GROWN_KEPT
+                        && self.memory_waiters == 0 =>
+                {
+                    // Stays charged while kept: the batch's charge less this buffer is freed.
+                    batch.alloc -= buf.capacity();
+                    self.grown.push(buf)
+                }
+                _ => {}
             }
         }
         self.available_memory = (self.available_memory + batch.alloc).min(self.cfg.buffer_memory);

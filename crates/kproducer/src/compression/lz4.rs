@@ -30,12 +30,19 @@ pub(crate) fn frame_header() -> [u8; 7] {
     [m[0], m[1], m[2], m[3], FLG, BD, hc]
 }
 
+thread_local! {
+    /// The match table, kept per thread (the driver's, in practice): `compress_into` would
+    /// allocate and zero a new one for every block.
+    static TABLE: std::cell::RefCell<lz4_flex::block::CompressTable> =
+        std::cell::RefCell::new(lz4_flex::block::CompressTable::large());
+}
+
 pub(super) fn compress(
     input: &[u8],
     _level: i32,
     out: &mut Vec<u8>,
 ) -> Result<(), CompressionError> {
-    out.reserve(max_compressed_len(input.len()));
+    out.reserve(output_capacity(input.len()));
     out.extend_from_slice(&frame_header());
     for block in input.chunks(BLOCK_SIZE) {
         let len_at = out.len();
@@ -44,12 +51,18 @@ pub(super) fn compress(
             start + lz4_flex::block::get_maximum_output_size(block.len()),
             0,
         );
-        let n = lz4_flex::block::compress_into(block, &mut out[start..]).map_err(|e| {
-            CompressionError::Compress {
+        let n = TABLE
+            .with(|t| match t.try_borrow_mut() {
+                Ok(mut table) => {
+                    lz4_flex::block::compress_into_with_table(block, &mut out[start..], &mut table)
+                }
+                // Only if this thread were already compressing (it never is): a fresh table.
+                Err(_) => lz4_flex::block::compress_into(block, &mut out[start..]),
+            })
+            .map_err(|e| CompressionError::Compress {
                 codec: CODEC,
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         let word = if n >= block.len() {
             // As Java: store the block raw when compression does not shrink it.
             out.truncate(start);
@@ -63,6 +76,13 @@ pub(super) fn compress(
     }
     out.extend_from_slice(&0u32.to_le_bytes()); // end mark
     Ok(())
+}
+
+/// Room `compress` needs in its output while it works: each block is compressed into the
+/// encoder's worst case (a little over the block) before the raw fallback may replace it.
+pub(super) fn output_capacity(len: usize) -> usize {
+    let blocks = len.div_ceil(BLOCK_SIZE).max(1);
+    7 + 4 + blocks * 4 + len + blocks * (BLOCK_SIZE / 255 + 16)
 }
 
 pub(super) fn max_compressed_len(len: usize) -> usize {

@@ -224,6 +224,28 @@ impl Compression {
             CompressionType::Zstd => zstd::max_compressed_len(len),
         }
     }
+
+    /// Capacity to give [`Compression::compress`]'s output for `len` bytes of input so that it
+    /// never reallocates: [`Compression::max_compressed_len`], or more for an encoder that
+    /// needs working room past the final size (LZ4 compresses each block into its worst case).
+    ///
+    /// ```
+    /// use kproducer::compression::Compression;
+    /// use kproducer::CompressionType;
+    /// let c = Compression::with_default_level(CompressionType::Lz4);
+    /// assert!(c.output_capacity(16_384) >= c.max_compressed_len(16_384));
+    /// let data = vec![7u8; 16_384];
+    /// let mut out = Vec::with_capacity(c.output_capacity(data.len()));
+    /// let at = out.as_ptr();
+    /// c.compress(&data, &mut out).unwrap();
+    /// assert_eq!(out.as_ptr(), at, "no reallocation");
+    /// ```
+    pub fn output_capacity(&self, len: usize) -> usize {
+        match self.codec {
+            CompressionType::Lz4 => lz4::output_capacity(len).max(lz4::max_compressed_len(len)),
+            _ => self.max_compressed_len(len),
+        }
+    }
 }
 
 /// Appends the decompressed form of `input` (Kafka-framed, as [`Compression::compress`] or any

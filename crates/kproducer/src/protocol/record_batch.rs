@@ -336,6 +336,21 @@ impl RecordBatchBuilder {
         &self.buf[BATCH_HEADER_LEN..]
     }
 
+    /// Bytes in the buffer (header placeholder and records).
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Moves the batch so far into `buf` (a larger buffer, for one that would otherwise grow by
+    /// reallocating) and returns the old buffer, emptied.
+    pub fn replace_buffer(&mut self, mut buf: Vec<u8>) -> Vec<u8> {
+        buf.clear();
+        buf.extend_from_slice(&self.buf);
+        let mut old = std::mem::replace(&mut self.buf, buf);
+        old.clear();
+        old
+    }
+
     /// Gives the buffer back without closing (e.g. an aborted batch returning to the pool).
     pub fn into_buffer(self) -> Vec<u8> {
         self.buf
@@ -393,7 +408,7 @@ impl RecordBatchBuilder {
     /// [`close_compressed`](Self::close_compressed) that hands out the batch as the buffer
     /// itself (see [`finish`](Self::finish)).
     pub fn finish_compressed<E>(
-        mut self,
+        self,
         header: BatchHeader,
         compression: CompressionType,
         mut out: Vec<u8>,
@@ -405,10 +420,24 @@ impl RecordBatchBuilder {
         }
         out.resize(BATCH_HEADER_LEN, 0);
         compress(&self.buf[BATCH_HEADER_LEN..], &mut out)?;
+        Ok(self.finish_precompressed(header, compression, out))
+    }
+
+    /// Finishes the batch with records compressed beforehand: `out` holds
+    /// [`BATCH_HEADER_LEN`] placeholder bytes, then [`records`](Self::records) compressed with
+    /// `compression`. Writes the header and CRC into `out` and returns it, with the builder's
+    /// own buffer, emptied, as the spare. Compressing first lets a caller keep the builder (and
+    /// its records) should the encoder fail.
+    pub fn finish_precompressed(
+        mut self,
+        header: BatchHeader,
+        compression: CompressionType,
+        out: Vec<u8>,
+    ) -> (Vec<u8>, Vec<u8>) {
         let mut spare = std::mem::replace(&mut self.buf, out);
         self.write_header(header, codec_id(compression));
         spare.clear();
-        Ok((self.buf, spare))
+        (self.buf, spare)
     }
 
     /// Back-fills the header of `self.buf` (which may hold compressed records) and its CRC.
