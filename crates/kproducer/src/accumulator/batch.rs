@@ -203,8 +203,8 @@ pub struct ProducerBatch {
     /// A batch closed compressed: its (pooled) uncompressed buffer, which goes back to the pool
     /// in place of the compressed one (charged to the batch until then, as before the close).
     spare: Option<Vec<u8>>,
-    /// A completed compressed batch's output buffer, kept with the recycled batch for the next
-    /// compressed close (counted in [`ProducerBatch::table_bytes`], so the recycle list bounds it).
+    /// The buffer a compressed close writes into: given at drain from the accumulator's free
+    /// list, and once the batch completes, its compressed bytes' buffer, for that list.
     out_buf: Option<Vec<u8>>,
     /// Shared result for this batch's futures.
     pub result: Arc<BatchResult>,
@@ -310,8 +310,8 @@ impl ProducerBatch {
             id: this_id,
             builder,
             wire,
-            shell: _,   // kept: the next close reuses it
-            out_buf: _, // kept: the next compressed close reuses it
+            shell: _, // kept: the next close reuses it
+            out_buf,
             spare,
             result,
             records,
@@ -339,6 +339,7 @@ impl ProducerBatch {
         *builder = Some(RecordBatchBuilder::new(buf, base_timestamp));
         *wire = None;
         *spare = None;
+        *out_buf = None;
         records.clear();
         callbacks.clear();
         *created = now;
@@ -354,12 +355,26 @@ impl ProducerBatch {
         *deferred = None;
     }
 
-    /// Bytes of heap the record and callback tables and a kept compressed output buffer hold
-    /// (for bounding a free list of batches).
+    /// Bytes of heap the record and callback tables hold (for bounding a free list of them).
     pub(crate) fn table_bytes(&self) -> usize {
         self.records.capacity() * std::mem::size_of::<RecordInfo>()
             + self.callbacks.capacity() * std::mem::size_of::<(u32, Callback)>()
-            + self.out_buf.as_ref().map_or(0, Vec::capacity)
+    }
+
+    /// Gives a drained compressed batch the buffer its close will write into (see `out_buf`).
+    pub(crate) fn give_output_buffer(&mut self, buf: Vec<u8>) {
+        self.out_buf = Some(buf);
+    }
+
+    /// Takes the buffer a completed compressed batch's bytes were in, emptied (after
+    /// [`ProducerBatch::take_buffer`]), for the next compressed close.
+    pub(crate) fn take_output_buffer(&mut self) -> Option<Vec<u8>> {
+        self.out_buf.take()
+    }
+
+    /// Whether this batch is compressed at close.
+    pub(crate) fn is_compressed(&self) -> bool {
+        !self.compression.is_none()
     }
 
     /// Sets the codec applied at close, the topic's current ratio estimate and the size no
@@ -446,12 +461,6 @@ impl ProducerBatch {
     /// emptied; `None` (and `buf` dropped) once closed. The caller charges the difference.
     pub(crate) fn replace_buffer(&mut self, buf: Vec<u8>) -> Option<Vec<u8>> {
         self.builder.as_mut().map(|b| b.replace_buffer(buf))
-    }
-
-    /// Where the kept compressed output buffer is (tests check it is reused).
-    #[cfg(test)]
-    pub(crate) fn kept_output(&self) -> Option<*const u8> {
-        self.out_buf.as_ref().map(|b| b.as_ptr())
     }
 
     /// Bytes in the open batch's buffer (0 once closed).
@@ -633,7 +642,7 @@ impl ProducerBatch {
                 let uncompressed = b.records().len();
                 // Compressed after 61 placeholder bytes, then handed to the builder as its
                 // buffer: no copy, and the records survive an encoder failure. The output
-                // buffer is an earlier compressed batch's, when this batch is a recycled one.
+                // buffer is an earlier compressed batch's, given at drain, when there is one.
                 let mut prepared = self.out_buf.take().unwrap_or_default();
                 prepared.clear();
                 prepared.reserve(BATCH_HEADER_LEN + compression.output_capacity(uncompressed));
@@ -739,7 +748,7 @@ impl ProducerBatch {
                 match (spare, taken) {
                     (Some(spare), taken) => {
                         // Closed compressed: the pool takes the uncompressed buffer back, and
-                        // the compressed one stays for this batch's next close.
+                        // the compressed one is kept for a later close (see `out_buf`).
                         if let Some(mut out) = taken {
                             out.clear();
                             self.out_buf = Some(out);

@@ -175,8 +175,12 @@ fn new_batch(
 
 /// Most grown buffers kept for reuse (see `RecordAccumulator::grown`).
 pub const GROWN_KEPT: usize = 8;
-/// A grown buffer is kept only up to `buffer.memory` / this.
-pub const GROWN_MAX_SHARE: usize = 16;
+/// Grown buffers are kept only up to `buffer.memory` / this in all.
+pub const GROWN_MAX_SHARE: usize = 8;
+/// Most compressed output buffers kept for reuse (see `RecordAccumulator::outputs`).
+pub const OUTPUT_KEPT: usize = 8;
+/// Compressed output buffers are kept only up to `buffer.memory` / this in all.
+pub const OUTPUT_MAX_SHARE: usize = 16;
 
 /// Frees the kept grown buffers, crediting their charge to `available` (memory ran short).
 fn release_grown(available: &mut usize, grown: &mut Vec<Vec<u8>>) {
@@ -358,9 +362,14 @@ pub struct RecordAccumulator {
     /// A few buffers larger than `batch.size` from completed batches (a compressed batch grows
     /// past batch.size while its leader is busy): an open batch about to grow takes one instead
     /// of reallocating, and gives its batch.size buffer back to `pool`. At most [`GROWN_KEPT`],
-    /// each at most `buffer.memory` / [`GROWN_MAX_SHARE`]. They stay charged to
-    /// `buffer.memory` while kept, and are freed as soon as memory runs short.
+    /// `buffer.memory` / [`GROWN_MAX_SHARE`] bytes in all. They stay charged to `buffer.memory`
+    /// while kept, and are freed as soon as memory runs short.
     grown: Vec<Vec<u8>>,
+    /// Completed compressed batches' output buffers, for the next drained compressed batches
+    /// to close into: at most [`OUTPUT_KEPT`], `buffer.memory` / [`OUTPUT_MAX_SHARE`] bytes in
+    /// all. (Like compressed bytes in flight, not charged to `buffer.memory`: the bound is what
+    /// they add to it.)
+    outputs: Vec<Vec<u8>>,
     /// Drained batches are stamped but closed later, by whoever sends them (see
     /// [`RecordAccumulator::set_defer_close`]).
     defer_close: bool,
@@ -392,6 +401,7 @@ impl RecordAccumulator {
             ratios: CompressionRatioEstimator::default(),
             pool: Vec::new(),
             grown: Vec::new(),
+            outputs: Vec::new(),
             defer_close: false,
             shells: Vec::new(),
             shell_bytes: 0,
@@ -408,15 +418,22 @@ impl RecordAccumulator {
     /// [`RecordAccumulator::deallocate`]) so new batches reuse their shared result and record
     /// table (Java allocates both per batch; here steady state allocates none), and a compressed
     /// batch's output buffer for the next compressed close. Keeps at most as many as
-    /// `buffer.memory` holds batch buffers, and tables and output buffers of at most
-    /// `buffer.memory`/4 bytes in all; drops the rest. `done` is left empty.
+    /// `buffer.memory` holds batch buffers, and tables of at most `buffer.memory`/4 bytes in
+    /// all; drops the rest. `done` is left empty.
     pub fn recycle(&mut self, done: &mut Vec<ProducerBatch>) {
         let limit = self.shell_limit();
         let byte_limit = self.cfg.buffer_memory / 4;
         for mut b in done.drain(..) {
-            // Its buffer went back to the pool at deallocate; whatever is left goes now (a
-            // compressed output buffer stays with the batch, weighed with its tables).
+            // Its buffer went back to the pool at deallocate; whatever is left goes now.
             let _ = b.take_buffer();
+            if let Some(out) = b.take_output_buffer() {
+                let kept: usize = self.outputs.iter().map(Vec::capacity).sum();
+                if self.outputs.len() < OUTPUT_KEPT
+                    && kept + out.capacity() <= self.cfg.buffer_memory / OUTPUT_MAX_SHARE
+                {
+                    self.outputs.push(out);
+                }
+            }
             let bytes = b.table_bytes();
             if self.shells.len() < limit && self.shell_bytes + bytes <= byte_limit {
                 self.shell_bytes += bytes;
@@ -889,6 +906,11 @@ impl RecordAccumulator {
                 continue;
             };
             let h = policy.stamp(&batch);
+            if batch.is_compressed() && !batch.is_closed() {
+                if let Some(out) = self.outputs.pop() {
+                    batch.give_output_buffer(out);
+                }
+            }
             if self.defer_close {
                 batch.defer_close(h);
             } else {
@@ -1032,7 +1054,8 @@ impl RecordAccumulator {
                 }
                 Some(buf)
                     if buf.capacity() > batch_size
-                        && buf.capacity() <= self.cfg.buffer_memory / GROWN_MAX_SHARE
+                        && self.grown_bytes() + buf.capacity()
+                            <= self.cfg.buffer_memory / GROWN_MAX_SHARE
                         && buf.capacity() <= batch.alloc
                         && self.grown.len() < GROWN_KEPT
                         && self.memory_waiters == 0 =>
