@@ -567,10 +567,16 @@ impl RecordAccumulator {
         let buffer_memory = self.cfg.buffer_memory;
         let hit = dq.back_mut().and_then(|last| {
             let mut capacity = last.buffer_capacity();
-            let must_grow = !last.is_full()
-                && last.record_count() > 0
-                && RecordBatchBuilder::record_size_upper_bound(rec.key, rec.value, rec.headers)
-                    > last.buffer_spare();
+            // Whether the record may not fit the buffer's spare room. Only a compressed batch
+            // grows (an uncompressed one is full at batch.size, its buffer's size), and the
+            // quick bound, from lengths alone, settles the common case.
+            let compressed = last.is_compressed();
+            let must_grow = compressed && !last.is_full() && last.record_count() > 0 && {
+                let spare = last.buffer_spare();
+                RecordBatchBuilder::record_size_quick_bound(rec.key, rec.value, rec.headers) > spare
+                    && RecordBatchBuilder::record_size_upper_bound(rec.key, rec.value, rec.headers)
+                        > spare
+            };
             if must_grow {
                 // The largest kept grown buffer, if big enough (batches that grow tend to grow
                 // alike): no reallocation, and the batch.size buffer goes back to the pool for
@@ -610,7 +616,7 @@ impl RecordAccumulator {
                 last.mark_full();
                 return None;
             }
-            let held = last.holds_batch_size(batch_size);
+            let held = compressed && last.holds_batch_size(batch_size);
             let index =
                 last.try_append(rec.timestamp, rec.key, rec.value, rec.headers, batch_size)?;
             // A compressed batch fills up to batch.size *compressed*, so its uncompressed
@@ -625,7 +631,7 @@ impl RecordAccumulator {
             last.alloc += grown;
             // Reaching batch.size uncompressed makes the batch sendable on an idle link: the
             // driver must look (once per batch, when it crosses).
-            let crossed = !held && last.holds_batch_size(batch_size);
+            let crossed = compressed && !held && last.holds_batch_size(batch_size);
             Some((last.result.clone(), index, last.is_full() || crossed))
         });
         let (result, index, new_batch, batch_full) = match hit {
