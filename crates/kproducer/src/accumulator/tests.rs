@@ -590,6 +590,26 @@ fn charges_match_buffer_memory_through_drain_and_completion() {
     );
 }
 
+/// Completes the drained batches in `done` successfully, gives their memory back and recycles
+/// them (the driver's order: deallocate, complete in place, recycle).
+fn finish_and_recycle(
+    acc: &mut RecordAccumulator,
+    done: &mut Vec<ProducerBatch>,
+    base_offset: i64,
+) {
+    for b in done.iter_mut() {
+        acc.deallocate(b);
+        b.complete_in_place(
+            Ok(BatchAck {
+                base_offset,
+                log_append_time: -1,
+            }),
+            None,
+        );
+    }
+    acc.recycle(done);
+}
+
 /// Drains partition `p`'s batch (led by broker `p + 1`), completes it and hands it back.
 fn complete_and_recycle(
     acc: &mut RecordAccumulator,
@@ -601,15 +621,7 @@ fn complete_and_recycle(
     let mut done = acc.drain(meta.cluster(), p + 1, 1 << 20, now, &mut plain);
     assert_eq!(done.len(), 1);
     let result = done[0].result.clone();
-    acc.deallocate(&mut done[0]);
-    done[0].complete_in_place(
-        Ok(BatchAck {
-            base_offset: 10,
-            log_append_time: -1,
-        }),
-        None,
-    );
-    acc.recycle(&mut done);
+    finish_and_recycle(acc, &mut done, 10);
     assert!(done.is_empty());
     result
 }
@@ -711,15 +723,7 @@ fn wire_round(
     let writer = done[0].wire_bytes();
     let ptrs = (writer.as_ptr(), writer.shell_ptr());
     let writer = if release { None } else { Some(writer) };
-    acc.deallocate(&mut done[0]);
-    done[0].complete_in_place(
-        Ok(BatchAck {
-            base_offset: 0,
-            log_append_time: -1,
-        }),
-        None,
-    );
-    acc.recycle(&mut done);
+    finish_and_recycle(acc, &mut done, 0);
     (writer, ptrs.0, ptrs.1)
 }
 
@@ -789,15 +793,7 @@ fn in_steady_state_a_compressed_batch_closes_into_the_output_buffer_of_the_last_
             );
         }
         drop(wire);
-        acc.deallocate(&mut done[0]);
-        done[0].complete_in_place(
-            Ok(BatchAck {
-                base_offset: 0,
-                log_append_time: -1,
-            }),
-            None,
-        );
-        acc.recycle(&mut done);
+        finish_and_recycle(&mut acc, &mut done, 0);
         assert_eq!(acc.available_memory(), full);
         assert_eq!(acc.outputs.len(), 1, "round {i}: the output buffer is kept");
         kept = acc.outputs.last().map(|b| b.as_ptr());
