@@ -1,24 +1,24 @@
 //! Response decoding as the producer does it: the broker's bytes go through the reader task's
 //! framing (`next_frame`, with the default 100 MiB `max_response_size`), then each frame is
-//! decoded at the request's version — Produce and Metadata with kafka-protocol's decoders
-//! (response header included), ApiVersions with the bounded hand-written decoder used during
-//! negotiation — and a decoded MetadataResponse is applied to a `Metadata`, as the driver does.
+//! decoded at the request's version — Produce with kafka-protocol's decoder (response header
+//! included, the full path for answers with errors), Metadata with the producer's bounded reader
+//! (`decode_metadata`), ApiVersions with the bounded hand-written decoder used during
+//! negotiation. `core_responses` drives the same decoders through the core itself.
 //!
 //! Input: byte 0 picks the API, byte 1 the version (wrapped into the supported range), the
 //! rest is what the socket delivered.
 #![no_main]
 
-use std::time::{Duration, Instant};
-
 use bytes::BytesMut;
-use kafka_protocol::messages::{
-    ApiVersionsRequest, MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse,
-};
+use kafka_protocol::messages::{ApiVersionsRequest, MetadataRequest, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::{HeaderVersion, Request};
-use kproducer::metadata::Metadata;
-use kproducer::network::fuzzing::{decode_api_versions, decode_response, next_frame};
-use kproducer::network::ConnectionConfig;
+use kproducer::internals::network::fuzzing::{
+    decode_api_versions, decode_metadata, decode_response, next_frame,
+};
 use libfuzzer_sys::fuzz_target;
+
+/// The driver's largest accepted response.
+const MAX_RESPONSE_SIZE: usize = 64 << 20;
 
 fn version_in<R: Request>(pick: u8) -> i16 {
     let (min, max) = (R::VERSIONS.min, R::VERSIONS.max);
@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
     let [api, pick, socket @ ..] = data else {
         return;
     };
-    let limit = ConnectionConfig::default().max_response_size;
+    let limit = MAX_RESPONSE_SIZE;
     let mut buf = BytesMut::from(socket);
     // The reader task stops at the first framing error (it closes the connection).
     while let Ok(Some(frame)) = next_frame(&mut buf, limit) {
@@ -44,27 +44,11 @@ fuzz_target!(|data: &[u8]| {
                 );
             }
             1 => {
-                let v = version_in::<MetadataRequest>(*pick);
-                if let Ok(response) = decode_response::<MetadataResponse>(
-                    frame,
-                    MetadataRequest::KEY,
-                    v,
-                    MetadataResponse::header_version(v),
-                ) {
-                    let now = Instant::now();
-                    let mut metadata = Metadata::new(
-                        Duration::from_millis(100),
-                        Duration::from_secs(300),
-                        Duration::from_secs(300),
-                    );
-                    metadata.add_topic("t", now);
-                    metadata.handle_response(&response, now);
-                    let cluster = metadata.cluster();
-                    if let Some(topic) = cluster.topic("t") {
-                        for p in 0..topic.partition_count().min(64) {
-                            let _ = cluster.leader_for("t", p);
-                        }
-                    }
+                let v = version_in::<MetadataRequest>(*pick).min(12);
+                // The body after the response header (v1 from v9: tagged fields, often none).
+                let skip = if v >= 9 { 5 } else { 4 };
+                if let Some(body) = frame.get(skip..) {
+                    let _ = decode_metadata(body, v);
                 }
             }
             _ => {

@@ -6,7 +6,7 @@
 //! length field fits, and the fuzzer reaches the record parser.
 #![no_main]
 
-use kproducer::protocol::record_batch::decode_batches;
+use kproducer::internals::record_batch::decode_batches;
 use libfuzzer_sys::fuzz_target;
 
 /// Offsets in the v2 batch header.

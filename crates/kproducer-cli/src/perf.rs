@@ -529,7 +529,7 @@ async fn run(o: Options) -> Result<u64> {
 }
 
 /// Java's `ToolsUtils.printMetrics` layout over the counters the producer keeps.
-fn print_metrics(client_id: &str, s: &kproducer::sender::SenderStats) {
+fn print_metrics(client_id: &str, s: &kproducer::SenderStats) {
     let tag = format!("{{client-id={client_id}}}");
     let mut rows: Vec<(String, String)> = vec![
         (

@@ -7,8 +7,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use kproducer::internals::record_batch::{BatchHeader, RecordBatchBuilder};
 use kproducer::partitioner::murmur2;
-use kproducer::protocol::record_batch::{BatchHeader, RecordBatchBuilder};
 use kproducer::serializer::{
     ByteArraySerializer, LongSerializer, Serializer, StringSerializer, UuidSerializer,
 };

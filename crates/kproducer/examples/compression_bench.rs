@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use kproducer::compression::Compression;
-use kproducer::protocol::record_batch::RecordBatchBuilder;
+use kproducer::internals::compression::Compression;
+use kproducer::internals::record_batch::RecordBatchBuilder;
 use kproducer::{CompressionType, Header};
 
 /// The records section of a batch of JSON-like records (~250 bytes each), `size` bytes long.

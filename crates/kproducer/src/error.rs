@@ -9,6 +9,7 @@ use crate::protocol::errors::ErrorCode;
 
 /// A configuration value is missing, malformed or conflicts with another.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The key's value is not allowed.
     #[error("invalid value {value:?} for configuration {key}: {allowed}")]
@@ -48,6 +49,7 @@ pub enum ConfigError {
 
 /// `send` refused the record; nothing of it was buffered or sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SendError {
     /// The key or value serializer failed.
     #[error("serialization failed for {what} of a record to topic {topic}: {reason}")]
@@ -128,6 +130,7 @@ pub enum SendError {
 
 /// A buffered record was not delivered. Cheap to clone: one failure is shared by all records of a batch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProduceError {
     /// The broker answered with an error for this record's partition.
     #[error("{topic}-{partition}: {code}{}", message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default())]
@@ -177,6 +180,7 @@ impl ProduceError {
 
 /// Any kproducer error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KafkaError {
     /// Bad configuration.
     #[error(transparent)]

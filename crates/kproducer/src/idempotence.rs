@@ -41,6 +41,10 @@ struct PartitionSeq {
     next: i32,
     /// Last sequence the broker acknowledged (-1: none yet).
     last_acked: i32,
+    /// Lowest base sequence the broker acknowledged under this epoch (`None`: none yet). Once
+    /// set, the broker keeps state for this producer on the partition, so it accepts only
+    /// sequences that follow on.
+    first_acked: Option<i32>,
     /// Batches sent (or being retried) with a sequence, by base sequence → record count.
     in_flight: BTreeMap<i32, i32>,
 }
@@ -56,6 +60,7 @@ impl PartitionSeq {
         PartitionSeq {
             next: 0,
             last_acked: -1,
+            first_acked: None,
             in_flight: BTreeMap::new(),
         }
     }
@@ -90,7 +95,7 @@ pub enum ErrorDecision {
 /// Producer id, epoch and sequences for an idempotent producer.
 ///
 /// ```
-/// use kproducer::idempotence::Idempotence;
+/// use kproducer::internals::idempotence::Idempotence;
 /// let mut idem = Idempotence::new();
 /// assert!(!idem.is_ready());
 /// assert!(idem.init_request(false, std::time::Instant::now()).is_some(), "asks for a producer id first");
@@ -249,12 +254,33 @@ impl Idempotence {
             return false;
         }
         let Some(seq) = self.current_sequence(first) else {
-            return true; // a new batch: it gets the next sequence
+            // A new batch gets the next sequence. Until the broker acknowledged a batch of this
+            // epoch on the partition it keeps no state for us and accepts any sequence, so a later
+            // batch could overtake an earlier one that failed unwritten, leaving a gap no retry
+            // can fill: one batch at a time until then (a round trip per partition at start).
+            return self
+                .partitions
+                .get(&first.tp)
+                .is_none_or(|p| p.first_acked.is_some() || p.in_flight.is_empty());
         };
-        // A retried batch waits until it is the oldest one in flight for its partition.
-        self.partitions
-            .get(&first.tp)
-            .and_then(|p| p.in_flight.keys().next().copied())
+        let Some(p) = self.partitions.get(&first.tp) else {
+            return true;
+        };
+        if p.first_acked.is_some() {
+            // The broker keeps our sequence state on this partition and refuses a batch that
+            // does not follow on (OUT_OF_ORDER_SEQUENCE_NUMBER, which is retried in order): a
+            // retried batch goes at once, and the batches behind it follow it pipelined, as new
+            // ones do. (The queue holds retries in sequence order, so every lower sequence is
+            // already on its way.) Java keeps one batch in flight while retrying, which under a
+            // storm of spoiled requests sends fewer requests than the storm spoils: the partition
+            // stalls until delivery.timeout.ms.
+            return true;
+        }
+        // No state on the broker yet (it would accept any sequence): the oldest first, alone.
+        p.in_flight
+            .keys()
+            .next()
+            .copied()
             .is_none_or(|oldest| oldest == seq)
     }
 
@@ -299,7 +325,8 @@ impl Idempotence {
         if let Some(seq) = self.current_sequence(batch) {
             if let Some(p) = self.partitions.get_mut(&batch.tp) {
                 if let Some(count) = p.in_flight.remove(&seq) {
-                    p.last_acked = p.last_acked.max(seq + count - 1);
+                    p.last_acked = p.last_acked.max(seq.wrapping_add(count - 1));
+                    p.first_acked = Some(p.first_acked.map_or(seq, |f| f.min(seq)));
                 }
             }
         }
@@ -319,10 +346,35 @@ impl Idempotence {
             return ErrorDecision::AlreadyWritten;
         }
         let decision = if code == ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER {
-            let next_expected = self
-                .partitions
-                .get(&batch.tp)
-                .map(|p| p.last_acked.wrapping_add(1));
+            let last_acked = self.partitions.get(&batch.tp).map(|p| p.last_acked);
+            let next_expected = last_acked.map(|l| l.wrapping_add(1));
+            if let (Some(seq), Some(acked)) = (seq, last_acked) {
+                let last = seq.wrapping_add(batch.record_count() as i32 - 1);
+                if last <= acked {
+                    // A later sequence of this epoch was acknowledged and this batch's retry fell
+                    // out of the broker's window of five batches. Retrying can never succeed (it
+                    // would stall the partition until delivery.timeout.ms), so it is decided now.
+                    let broker_had_state = self
+                        .partitions
+                        .get(&batch.tp)
+                        .and_then(|p| p.first_acked)
+                        .is_some_and(|first| first < seq);
+                    if broker_had_state {
+                        // The broker accepts a sequence only right after the one before it: the
+                        // batch is in the log. Java reports this case (DUPLICATE_SEQUENCE_NUMBER
+                        // from older brokers) as a success with an unknown offset.
+                        self.on_success(batch);
+                        return ErrorDecision::AlreadyWritten;
+                    }
+                    // The later batch may have been the producer's first on this partition,
+                    // which a broker accepts at any sequence: whether this one was written is
+                    // unknown. It fails (no epoch bump: the broker is already past it).
+                    if let Some(p) = self.partitions.get_mut(&batch.tp) {
+                        p.in_flight.remove(&seq);
+                    }
+                    return ErrorDecision::Fail;
+                }
+            }
             if seq.is_some() && seq != next_expected {
                 // An earlier batch failed and will be retried first; this one then fits.
                 ErrorDecision::Retry

@@ -1,10 +1,10 @@
 //! The producer's view of the cluster: brokers, topics, partitions and their leaders, and the
 //! policy for when to refresh it (Java's `ProducerMetadata`).
 //!
-//! Sans-IO: [`Metadata`] decides *when* a refresh is due and *which* topics to ask for; the
-//! driver sends the request and feeds the answer to [`Metadata::handle_response`]. Readers get an
-//! immutable [`Cluster`] snapshot (`Arc`), so a `send` never waits on the driver to look up a
-//! partition count.
+//! Sans-IO: [`Metadata`], owned by the [core](crate::core), decides *when* a refresh is due;
+//! the core asks for the topics the send path wants and feeds the answer to
+//! [`Metadata::handle_response`]. Senders read an immutable [`Cluster`] snapshot (`Arc`) the core
+//! publishes, so a `send` never waits on the network thread to look up a partition count.
 
 use std::collections::{HashMap, HashSet};
 
@@ -16,6 +16,7 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::network::metadata_answer::{MetadataAnswer, PartitionAnswer, TopicAnswer};
 use crate::protocol::errors::ErrorCode;
 
 /// A broker as the cluster advertises it.
@@ -38,6 +39,7 @@ impl BrokerInfo {
 
 /// One partition of a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PartitionInfo {
     /// Partition id.
     pub partition: i32,
@@ -101,40 +103,43 @@ impl Cluster {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use kproducer::metadata::Metadata;
+/// use kproducer::internals::metadata::Metadata;
 /// let now = Instant::now();
-/// let mut m = Metadata::new(Duration::from_millis(100), Duration::from_secs(300), Duration::from_secs(300));
-/// m.add_topic("orders", now);
-/// assert!(m.update_due(now));
-/// assert_eq!(m.request_topics(), vec!["orders".to_string()]);
+/// let mut m = Metadata::new(Duration::from_millis(100), Duration::from_secs(300));
+/// assert!(m.update_due(now), "nothing known yet");
+/// let request = m.build_request(vec!["orders".to_string()], now);
+/// assert_eq!(request.topics.map(|t| t.len()), Some(1));
+/// assert!(!m.update_due(now), "asked: wait for the answer or the backoff");
 /// ```
 #[derive(Debug)]
 pub struct Metadata {
     cluster: Arc<Cluster>,
-    /// Topics we keep metadata for, with when a send last used them.
-    topics: HashMap<String, Instant, FxBuildHasher>,
     need_update: bool,
     last_refresh: Option<Instant>,
     last_attempt: Option<Instant>,
     refresh_backoff: Duration,
     max_age: Duration,
-    max_idle: Duration,
     version: u64,
+    /// Bumped by [`Metadata::request_update_for_new_topics`]; the value when the last request
+    /// was built, so an answer clears only what that request covered (Java's `requestVersion`).
+    new_topic_requests: u64,
+    requested_with: u64,
 }
 
 impl Metadata {
-    /// A policy with `retry.backoff.ms`, `metadata.max.age.ms` and `metadata.max.idle.ms`.
-    pub fn new(refresh_backoff: Duration, max_age: Duration, max_idle: Duration) -> Self {
+    /// A policy with `retry.backoff.ms` (capped at `retry.backoff.max.ms`) and
+    /// `metadata.max.age.ms`.
+    pub fn new(refresh_backoff: Duration, max_age: Duration) -> Self {
         Metadata {
             cluster: Arc::new(Cluster::default()),
-            topics: HashMap::default(),
             need_update: true,
             last_refresh: None,
             last_attempt: None,
             refresh_backoff,
             max_age,
-            max_idle,
             version: 0,
+            new_topic_requests: 0,
+            requested_with: 0,
         }
     }
 
@@ -143,36 +148,22 @@ impl Metadata {
         &self.cluster
     }
 
-    /// Bumped on every answer, so waiters can tell "new answer, still no topic" from "no answer yet".
+    /// Bumped on every change of the snapshot.
     pub fn version(&self) -> u64 {
         self.version
     }
 
-    /// Starts tracking `topic`; a refresh becomes due when it is new. Returns whether it was new.
-    pub fn add_topic(&mut self, topic: &str, now: Instant) -> bool {
-        match self.topics.get_mut(topic) {
-            Some(last_used) => {
-                *last_used = now;
-                false
-            }
-            None => {
-                self.topics.insert(topic.to_string(), now);
-                self.need_update = true;
-                true
-            }
-        }
-    }
-
-    /// Marks the topic used now, so it isn't forgotten after `metadata.max.idle.ms`.
-    pub fn touch(&mut self, topic: &str, now: Instant) {
-        if let Some(t) = self.topics.get_mut(topic) {
-            *t = now;
-        }
-    }
-
-    /// Asks for a refresh at the next opportunity (after an error that suggests stale leaders).
+    /// Asks for a refresh at the next opportunity (an error that suggests stale leaders). An
+    /// answer to a request already in flight satisfies it.
     pub fn request_update(&mut self) {
         self.need_update = true;
+    }
+
+    /// Asks for a refresh that covers topics the send path just added: an answer to a request
+    /// built before this call does not satisfy it.
+    pub fn request_update_for_new_topics(&mut self) {
+        self.need_update = true;
+        self.new_topic_requests += 1;
     }
 
     /// When the next refresh is due: now if one was requested (after the backoff), else when the
@@ -196,24 +187,13 @@ impl Metadata {
         self.next_update(now) <= now
     }
 
-    /// The topics to ask for.
-    pub fn request_topics(&self) -> Vec<String> {
-        let mut t: Vec<String> = self.topics.keys().cloned().collect();
-        t.sort();
-        t
-    }
-
-    /// Whether any topic is tracked (a refresh has something to ask for); cheaper than
-    /// `!request_topics().is_empty()`, which copies the names.
-    pub fn has_topics(&self) -> bool {
-        !self.topics.is_empty()
-    }
-
-    /// Builds the request for [`Metadata::request_topics`] and records the attempt.
-    pub fn build_request(&mut self, now: Instant) -> MetadataRequest {
+    /// A request for `topics`; records the attempt (no other is due before its answer or the
+    /// backoff).
+    pub fn build_request(&mut self, topics: Vec<String>, now: Instant) -> MetadataRequest {
         self.last_attempt = Some(now);
-        let topics = self
-            .request_topics()
+        self.need_update = false;
+        self.requested_with = self.new_topic_requests;
+        let topics = topics
             .into_iter()
             .map(|t| {
                 MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(t))))
@@ -277,27 +257,64 @@ impl Metadata {
         true
     }
 
-    /// Applies an answer. Topics idle for longer than `metadata.max.idle.ms` are forgotten.
-    pub fn handle_response(&mut self, response: &MetadataResponse, now: Instant) {
-        self.topics
-            .retain(|_, last_used| now.saturating_duration_since(*last_used) < self.max_idle);
-        let mut cluster = Cluster::default();
-        for b in &response.brokers {
-            cluster.brokers.insert(
-                b.node_id.0,
-                BrokerInfo {
+    /// Applies an answer decoded by kafka-protocol (see [`Metadata::handle_answer`]).
+    pub fn handle_response(
+        &mut self,
+        response: &MetadataResponse,
+        now: Instant,
+        wanted: &dyn Fn(&str) -> bool,
+    ) {
+        let answer = MetadataAnswer {
+            brokers: response
+                .brokers
+                .iter()
+                .map(|b| BrokerInfo {
                     node_id: b.node_id.0,
                     host: b.host.to_string(),
                     port: b.port,
-                },
-            );
+                })
+                .collect(),
+            topics: response
+                .topics
+                .iter()
+                .filter_map(|t| {
+                    Some(TopicAnswer {
+                        name: t.name.as_ref()?.0.to_string(),
+                        error_code: t.error_code,
+                        partitions: t
+                            .partitions
+                            .iter()
+                            .map(|p| PartitionAnswer {
+                                index: p.partition_index,
+                                leader: p.leader_id.0,
+                                leader_epoch: p.leader_epoch,
+                                error_code: p.error_code,
+                            })
+                            .collect(),
+                    })
+                })
+                .collect(),
+        };
+        self.handle_answer(answer, now, wanted);
+    }
+
+    /// Applies an answer. `wanted(topic)` says whether the send path still wants a topic the answer
+    /// does not mention (its last known metadata is then kept). Consumes the answer so its
+    /// partitions' memory becomes the snapshot's (no second copy of a large topic).
+    pub fn handle_answer(
+        &mut self,
+        answer: MetadataAnswer,
+        now: Instant,
+        wanted: &dyn Fn(&str) -> bool,
+    ) {
+        let mut cluster = Cluster::default();
+        for b in answer.brokers {
+            cluster.brokers.insert(b.node_id, b);
         }
         let mut retry_soon = false;
         let mut seen = HashSet::new();
-        for t in &response.topics {
-            let Some(name) = t.name.as_ref().map(|n| n.0.to_string()) else {
-                continue;
-            };
+        for t in answer.topics {
+            let name = t.name;
             seen.insert(name.clone());
             if let Some(code) = ErrorCode::from_i16(t.error_code) {
                 // LEADER_NOT_AVAILABLE etc. right after creation: ask again soon.
@@ -305,13 +322,13 @@ impl Metadata {
                 cluster.topic_errors.insert(name, code);
                 continue;
             }
+            let brokers = &cluster.brokers;
             let mut partitions: Vec<PartitionInfo> = t
                 .partitions
-                .iter()
+                .into_iter()
                 .map(|p| PartitionInfo {
-                    partition: p.partition_index,
-                    leader: (p.leader_id.0 >= 0 && cluster.brokers.contains_key(&p.leader_id.0))
-                        .then_some(p.leader_id.0),
+                    partition: p.index,
+                    leader: (p.leader >= 0 && brokers.contains_key(&p.leader)).then_some(p.leader),
                     leader_epoch: p.leader_epoch,
                 })
                 .collect();
@@ -348,7 +365,7 @@ impl Metadata {
         }
         // Keep what we knew of topics the answer didn't mention (e.g. a partial answer).
         for (name, info) in self.cluster.topics.iter() {
-            if !seen.contains(name) && self.topics.contains_key(name) {
+            if !seen.contains(name) && wanted(name) {
                 cluster.topics.insert(name.clone(), info.clone());
             }
         }
@@ -356,7 +373,8 @@ impl Metadata {
         self.version += 1;
         self.last_refresh = Some(now);
         self.last_attempt = Some(now);
-        self.need_update = retry_soon;
+        // A new topic asked for while this request was in flight still gets its own refresh.
+        self.need_update = retry_soon || self.new_topic_requests != self.requested_with;
     }
 }
 
@@ -395,67 +413,80 @@ mod tests {
                 )])
     }
 
+    fn policy() -> Metadata {
+        Metadata::new(Duration::from_millis(100), Duration::from_secs(10))
+    }
+
+    fn all(_: &str) -> bool {
+        true
+    }
+
     #[test]
-    fn refresh_is_due_for_new_topics_then_after_max_age() {
+    fn refresh_is_due_at_start_then_after_max_age() {
         let t0 = Instant::now();
-        let mut m = Metadata::new(
-            Duration::from_millis(100),
-            Duration::from_secs(10),
-            Duration::from_secs(300),
-        );
-        m.add_topic("t", t0);
+        let mut m = policy();
         assert!(m.update_due(t0));
-        let _ = m.build_request(t0);
-        m.handle_response(&response(&[1, 2]), t0);
+        let _ = m.build_request(vec!["t".into()], t0);
+        assert!(!m.update_due(t0), "in flight");
+        m.handle_response(&response(&[1, 2]), t0, &all);
         assert!(!m.update_due(t0 + Duration::from_secs(9)));
         assert!(m.update_due(t0 + Duration::from_secs(10)));
-        assert!(!m.add_topic("t", t0), "known topic is not new");
+    }
+
+    #[test]
+    fn an_update_requested_while_a_request_is_in_flight_is_not_lost() {
+        let t0 = Instant::now();
+        let mut m = policy();
+        let _ = m.build_request(vec!["t".into()], t0);
+        m.request_update(); // stale leaders: this answer will do
+        m.request_update_for_new_topics(); // a new topic arrived meanwhile: it won't
+        m.handle_response(&response(&[1, 2]), t0 + Duration::from_millis(5), &all);
+        assert!(
+            m.update_due(t0 + Duration::from_millis(105)),
+            "after the backoff"
+        );
+        let _ = m.build_request(vec!["t".into()], t0 + Duration::from_millis(100));
+        m.request_update();
+        m.handle_response(&response(&[1, 2]), t0 + Duration::from_millis(105), &all);
+        assert!(!m.update_due(t0 + Duration::from_millis(300)), "satisfied");
     }
 
     #[test]
     fn leaders_and_availability() {
         let t0 = Instant::now();
-        let mut m = Metadata::new(
-            Duration::from_millis(100),
-            Duration::from_secs(10),
-            Duration::from_secs(300),
-        );
-        m.add_topic("t", t0);
-        m.handle_response(&response(&[1, -1, 2]), t0);
+        let mut m = policy();
+        m.handle_response(&response(&[1, -1, 2]), t0, &all);
         let t = m.cluster().topic("t").cloned().expect("topic");
         assert_eq!(t.partition_count(), 3);
         assert_eq!(t.available, vec![0, 2]);
         assert_eq!(m.cluster().leader_for("t", 2), Some(2));
         assert_eq!(m.cluster().leader_for("t", 1), None);
         // A partition without leader makes the next refresh due after the backoff only.
-        assert!(!m.update_due(t0 + Duration::from_millis(50)));
+        assert!(!m.update_due(t0 + Duration::from_millis(99)));
         assert!(m.update_due(t0 + Duration::from_millis(100)));
     }
 
     #[test]
     fn failure_backs_off() {
         let t0 = Instant::now();
-        let mut m = Metadata::new(
-            Duration::from_millis(100),
-            Duration::from_secs(10),
-            Duration::from_secs(300),
-        );
-        m.add_topic("t", t0);
+        let mut m = policy();
         m.handle_failure(t0);
         assert!(!m.update_due(t0 + Duration::from_millis(99)));
         assert!(m.update_due(t0 + Duration::from_millis(100)));
     }
 
     #[test]
-    fn idle_topics_are_forgotten() {
+    fn topics_missing_from_an_answer_are_kept_only_while_wanted() {
         let t0 = Instant::now();
-        let mut m = Metadata::new(
-            Duration::from_millis(100),
-            Duration::from_secs(10),
-            Duration::from_secs(60),
+        let mut m = policy();
+        m.handle_response(&response(&[1]), t0, &all);
+        let empty = MetadataResponse::default().with_brokers(response(&[1]).brokers);
+        m.handle_response(&empty, t0, &|t| t == "t");
+        assert!(m.cluster().topic("t").is_some(), "still wanted: kept");
+        m.handle_response(&empty, t0, &|_| false);
+        assert!(
+            m.cluster().topic("t").is_none(),
+            "no longer wanted: dropped"
         );
-        m.add_topic("t", t0);
-        m.handle_response(&response(&[1]), t0 + Duration::from_secs(61));
-        assert!(m.request_topics().is_empty());
     }
 }

@@ -174,6 +174,7 @@ impl<K, V> ProducerRecord<K, V> {
 
 /// Where a record landed (Java's `RecordMetadata`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RecordMetadata {
     /// Topic (shared with the batch: no allocation per record).
     pub topic: Arc<str>,

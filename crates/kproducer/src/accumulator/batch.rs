@@ -237,6 +237,22 @@ pub struct ProducerBatch {
     deferred: Option<BatchHeader>,
 }
 
+/// An empty wire buffer, for a batch not closed yet.
+static NO_WIRE: std::sync::LazyLock<WireBuf> = std::sync::LazyLock::new(WireBuf::default);
+
+/// A closed batch is one partition's part of a Produce request, written from its own buffer.
+impl crate::network::ProducePart for ProducerBatch {
+    fn topic(&self) -> &str {
+        &self.tp.topic
+    }
+    fn partition(&self) -> i32 {
+        self.tp.partition
+    }
+    fn records(&self) -> &WireBuf {
+        self.wire.as_ref().unwrap_or(&NO_WIRE)
+    }
+}
+
 /// A batch dropped without being completed (only if a bug or panic cut its path short) still
 /// resolves its futures, with [`ProduceError::Closed`], so no caller waits forever. Completing a
 /// batch consumes it after setting the result, so this does nothing on the normal path.
@@ -790,9 +806,13 @@ impl ProducerBatch {
     ) {
         let ack = result.as_ref().ok();
         let err = result.as_ref().err();
+        // User code: a panic in it is caught and logged, and the next record's callback still runs
+        // (Java catches callback exceptions the same way). Nothing here is left half-updated by
+        // an unwinding callback, so the batch is safe to keep using.
         if let Some(obs) = observer {
             for (i, info) in self.records.iter().enumerate() {
-                obs(&info.metadata(&self.tp, i, ack), err);
+                let md = info.metadata(&self.tp, i, ack);
+                guarded("interceptor on_acknowledgement", &self.tp, || obs(&md, err));
             }
         }
         for (i, cb) in self.callbacks.drain(..) {
@@ -805,9 +825,21 @@ impl ProducerBatch {
                 ))),
                 (Err(e), _) => Err(e.clone()),
             };
-            cb(r);
+            guarded("callback", &self.tp, || cb(r));
         }
         self.result.complete(result);
+    }
+}
+
+/// Runs user code `f`; a panic is logged (ERROR, with the partition) and swallowed.
+fn guarded(what: &str, tp: &TopicPartition, f: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic payload".into());
+        tracing::error!(%tp, %message, "a {what} panicked; the producer goes on");
     }
 }
 
@@ -924,5 +956,60 @@ mod wire_tests {
         });
         assert_eq!(third.as_ptr(), at);
         assert_eq!(decode_batches(&third).expect("valid")[0].base_sequence, 5);
+    }
+}
+
+#[cfg(test)]
+mod completion_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn a_panicking_callback_does_not_stop_the_others_or_the_futures() {
+        let tp = TopicPartition {
+            topic: Arc::from("t"),
+            partition: 0,
+        };
+        let mut b = ProducerBatch::new(tp, 1, Vec::with_capacity(1024), 1_000, Instant::now());
+        let ran = Arc::new(AtomicUsize::new(0));
+        for i in 0..3u32 {
+            let index = b
+                .try_append(1_000, None, Some(b"v"), &[], 1024)
+                .expect("room");
+            let ran = ran.clone();
+            b.callbacks.push((
+                index as u32,
+                Box::new(move |r: Result<RecordMetadata, ProduceError>| {
+                    if i == 1 {
+                        panic!("callback {i} panics");
+                    }
+                    assert_eq!(r.expect("acked").offset, 10 + i64::from(i));
+                    ran.fetch_add(1, Ordering::SeqCst);
+                }),
+            ));
+        }
+        let result = b.result.clone();
+        let observed = Arc::new(AtomicUsize::new(0));
+        let seen = observed.clone();
+        let observer = move |_: &RecordMetadata, _: Option<&ProduceError>| {
+            if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("an interceptor panics too");
+            }
+        };
+        b.complete(
+            Ok(BatchAck {
+                base_offset: 10,
+                log_append_time: -1,
+            }),
+            Some(&observer),
+        );
+        assert_eq!(ran.load(Ordering::SeqCst), 2, "the other callbacks ran");
+        assert_eq!(
+            observed.load(Ordering::SeqCst),
+            3,
+            "every record was observed"
+        );
+        assert!(result.is_done(), "the futures resolve");
     }
 }

@@ -119,6 +119,13 @@ pub enum AppendError {
     Closed,
     /// [`PartitionChoice::Sticky`] needs the topic's metadata.
     NoMetadata,
+    /// An explicit partition the topic does not have.
+    InvalidPartition {
+        /// The partition asked for.
+        partition: i32,
+        /// The topic's partition count.
+        partitions: i32,
+    },
 }
 
 /// What [`RecordAccumulator::ready`] found.
@@ -324,7 +331,7 @@ impl PartitionQueues {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use kproducer::accumulator::*;
+/// use kproducer::internals::accumulator::*;
 /// let cfg = AccumulatorConfig { batch_size: 16384, linger: Duration::from_millis(5),
 ///     buffer_memory: 1 << 20, delivery_timeout: Duration::from_secs(120),
 ///     retry_backoff: Duration::from_millis(100), adaptive_partitioning: true,
@@ -1127,6 +1134,25 @@ impl RecordAccumulator {
             .flat_map(|q| q.partitions.values())
             .map(|dq| dq.len())
             .sum()
+    }
+
+    /// Every queued batch as (partition, base sequence if stamped, records, attempts), queue by
+    /// queue in order: for diagnostics (simulation failures).
+    pub fn describe_queues(&self) -> Vec<(TopicPartition, Option<i32>, usize, u32)> {
+        let mut out = Vec::new();
+        for q in self.topics.values() {
+            for dq in q.partitions.values() {
+                for b in dq {
+                    out.push((
+                        b.tp.clone(),
+                        b.stamped.map(|h| h.base_sequence),
+                        b.record_count(),
+                        b.attempts,
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// Batches not yet complete (queued or in flight).

@@ -19,6 +19,11 @@ pub(crate) fn ms(n: u64) -> Duration {
 
 /// A cluster of brokers 1..=3 with topic `t`, partition `p` led by `leaders[p]`.
 pub(crate) fn cluster_with(leaders: &[i32], t0: Instant) -> Metadata {
+    topics_with(&["t"], leaders, t0)
+}
+
+/// A cluster of brokers 1..=3 with `topics`, each with partition `p` led by `leaders[p]`.
+pub(crate) fn topics_with(topics: &[&str], leaders: &[i32], t0: Instant) -> Metadata {
     let resp = MetadataResponse::default()
         .with_brokers(
             (1..=3)
@@ -30,22 +35,28 @@ pub(crate) fn cluster_with(leaders: &[i32], t0: Instant) -> Metadata {
                 })
                 .collect(),
         )
-        .with_topics(vec![MetadataResponseTopic::default()
-            .with_name(Some(TopicName(StrBytes::from_static_str("t"))))
-            .with_partitions(
-                leaders
-                    .iter()
-                    .enumerate()
-                    .map(|(i, l)| {
-                        MetadataResponsePartition::default()
-                            .with_partition_index(i as i32)
-                            .with_leader_id(BrokerId(*l))
-                    })
-                    .collect(),
-            )]);
-    let mut m = Metadata::new(ms(100), Duration::from_secs(300), Duration::from_secs(300));
-    m.add_topic("t", t0);
-    m.handle_response(&resp, t0);
+        .with_topics(
+            topics
+                .iter()
+                .map(|t| {
+                    MetadataResponseTopic::default()
+                        .with_name(Some(TopicName(StrBytes::from_string(t.to_string()))))
+                        .with_partitions(
+                            leaders
+                                .iter()
+                                .enumerate()
+                                .map(|(i, l)| {
+                                    MetadataResponsePartition::default()
+                                        .with_partition_index(i as i32)
+                                        .with_leader_id(BrokerId(*l))
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        );
+    let mut m = Metadata::new(ms(100), Duration::from_secs(300));
+    m.handle_response(&resp, t0, &|_| true);
     m
 }
 

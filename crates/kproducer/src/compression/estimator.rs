@@ -18,7 +18,7 @@ const DETERIORATE_STEP: f32 = 0.05;
 /// with the same `float` arithmetic).
 ///
 /// ```
-/// use kproducer::compression::estimated_size;
+/// use kproducer::internals::compression::estimated_size;
 /// assert_eq!(estimated_size(61, 10_000, 1.0), 61 + 10_500);
 /// assert_eq!(estimated_size(61, 10_000, 0.5), 61 + 5_250);
 /// ```
@@ -35,7 +35,7 @@ pub fn estimated_size(header: usize, uncompressed_records: usize, ratio: f32) ->
 ///
 /// ```
 /// use std::sync::Arc;
-/// use kproducer::compression::CompressionRatioEstimator;
+/// use kproducer::internals::compression::CompressionRatioEstimator;
 /// let mut est = CompressionRatioEstimator::default();
 /// let t: Arc<str> = Arc::from("orders");
 /// assert_eq!(est.estimation(&t), 1.0);

@@ -190,7 +190,7 @@ const P5: u32 = 0x1656_67B1;
 /// xxHash32 of `data` with `seed` (the LZ4 frame's checksum function).
 ///
 /// ```
-/// use kproducer::compression::xxh32;
+/// use kproducer::internals::compression::xxh32;
 /// assert_eq!(xxh32(b"", 0), 0x02CC_5D05);
 /// assert_eq!(xxh32(b"abc", 0), 0x32D1_53FF);
 /// ```

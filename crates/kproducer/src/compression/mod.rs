@@ -13,7 +13,7 @@
 //! | zstd | standard frame, no content checksum | `structured-zstd` (decoded by `ruzstd`); libzstd with feature `zstd-c` | -131072..=22 |
 //!
 //! ```
-//! use kproducer::compression::{decompress, Compression};
+//! use kproducer::internals::compression::{decompress, Compression};
 //! use kproducer::CompressionType;
 //!
 //! let codec = Compression::new(CompressionType::Lz4, 9).unwrap();
@@ -119,7 +119,7 @@ impl Compression {
     /// and `snappy`).
     ///
     /// ```
-    /// use kproducer::compression::Compression;
+    /// use kproducer::internals::compression::Compression;
     /// use kproducer::CompressionType;
     /// assert!(Compression::new(CompressionType::Gzip, -1).is_ok());
     /// assert!(Compression::new(CompressionType::Gzip, 0).is_err());
@@ -207,7 +207,7 @@ impl Compression {
     /// incompressible input every codec stores the data nearly as is).
     ///
     /// ```
-    /// use kproducer::compression::Compression;
+    /// use kproducer::internals::compression::Compression;
     /// use kproducer::CompressionType;
     /// let c = Compression::with_default_level(CompressionType::Snappy);
     /// let data: Vec<u8> = (0..100_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
@@ -230,7 +230,7 @@ impl Compression {
     /// needs working room past the final size (LZ4 compresses each block into its worst case).
     ///
     /// ```
-    /// use kproducer::compression::Compression;
+    /// use kproducer::internals::compression::Compression;
     /// use kproducer::CompressionType;
     /// let c = Compression::with_default_level(CompressionType::Lz4);
     /// assert!(c.output_capacity(16_384) >= c.max_compressed_len(16_384));

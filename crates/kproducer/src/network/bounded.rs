@@ -16,10 +16,10 @@ pub(crate) struct Malformed(pub String);
 
 type R<T> = Result<T, Malformed>;
 
-struct Walk<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    flexible: bool,
+pub(crate) struct Walk<'a> {
+    pub(crate) buf: &'a [u8],
+    pub(crate) pos: usize,
+    pub(crate) flexible: bool,
 }
 
 impl<'a> Walk<'a> {
@@ -27,7 +27,7 @@ impl<'a> Walk<'a> {
         self.buf.len() - self.pos
     }
 
-    fn take(&mut self, n: usize) -> R<()> {
+    pub(crate) fn take(&mut self, n: usize) -> R<()> {
         if n > self.remaining() {
             return Err(Malformed(format!(
                 "field of {n} bytes at offset {} but only {} left",
@@ -39,14 +39,14 @@ impl<'a> Walk<'a> {
         Ok(())
     }
 
-    fn i32(&mut self) -> R<i32> {
+    pub(crate) fn i32(&mut self) -> R<i32> {
         let at = self.pos;
         self.take(4)?;
         let b = &self.buf[at..at + 4];
         Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    fn i16(&mut self) -> R<i16> {
+    pub(crate) fn i16(&mut self) -> R<i16> {
         let at = self.pos;
         self.take(2)?;
         Ok(i16::from_be_bytes([self.buf[at], self.buf[at + 1]]))
@@ -66,8 +66,27 @@ impl<'a> Walk<'a> {
         Err(Malformed("varint longer than 5 bytes".into()))
     }
 
+    /// A string's bytes (`None`: null), borrowed from the buffer.
+    pub(crate) fn str_bytes(&mut self) -> R<Option<&'a [u8]>> {
+        let len = if self.flexible {
+            match self.uvarint()? {
+                0 => return Ok(None),
+                n => n as usize - 1,
+            }
+        } else {
+            match self.i16()? {
+                -1 => return Ok(None),
+                n if n < 0 => return Err(Malformed(format!("negative string length {n}"))),
+                n => n as usize,
+            }
+        };
+        let at = self.pos;
+        self.take(len)?;
+        Ok(Some(&self.buf[at..at + len]))
+    }
+
     /// A string, nullable or not (the length prefix tells; we only need to skip it).
-    fn string(&mut self) -> R<()> {
+    pub(crate) fn string(&mut self) -> R<()> {
         let len = if self.flexible {
             (self.uvarint()? as usize).saturating_sub(1)
         } else {
@@ -77,7 +96,7 @@ impl<'a> Walk<'a> {
     }
 
     /// An array's element count, refused unless `count * min_element` bytes remain.
-    fn array(&mut self, min_element: usize) -> R<usize> {
+    pub(crate) fn array(&mut self, min_element: usize) -> R<usize> {
         let count = if self.flexible {
             (self.uvarint()? as usize).saturating_sub(1)
         } else {
@@ -109,7 +128,7 @@ impl<'a> Walk<'a> {
         Ok(())
     }
 
-    fn no_tags(&mut self) -> R<()> {
+    pub(crate) fn no_tags(&mut self) -> R<()> {
         self.tagged(&mut |_, _| Ok(false))
     }
 }
@@ -126,6 +145,13 @@ pub(crate) fn check(api_key: i16, version: i16, body: &[u8]) -> Result<(), Malfo
 }
 
 fn produce(body: &[u8], v: i16) -> R<()> {
+    produce_partitions(body, v).map(|_| ())
+}
+
+/// Walks a Produce response body and returns how many partitions it answers (so an answer can
+/// be held to the request it answers before anything is decoded).
+pub(crate) fn produce_partitions(body: &[u8], v: i16) -> R<usize> {
+    let mut total = 0usize;
     let mut w = Walk {
         buf: body,
         pos: 0,
@@ -139,6 +165,7 @@ fn produce(body: &[u8], v: i16) -> R<()> {
             w.take(16)?; // topic id
         }
         let partitions = w.array(22)?;
+        total += partitions;
         for _ in 0..partitions {
             w.take(4 + 2 + 8 + 8)?; // index, error, base offset, log append time
             if v >= 5 {
@@ -166,7 +193,7 @@ fn produce(body: &[u8], v: i16) -> R<()> {
         w.no_tags()?;
     }
     w.take(4)?; // throttle time
-    w.tagged(&mut |tag, w| {
+    let endpoints_ok = w.tagged(&mut |tag, w| {
         if tag == 0 && v >= 10 {
             let endpoints = w.array(11)?;
             for _ in 0..endpoints {
@@ -180,7 +207,8 @@ fn produce(body: &[u8], v: i16) -> R<()> {
         } else {
             Ok(false)
         }
-    })
+    });
+    endpoints_ok.map(|()| total)
 }
 
 fn metadata(body: &[u8], v: i16) -> R<()> {

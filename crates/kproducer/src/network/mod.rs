@@ -1,34 +1,24 @@
-//! tokio connections to brokers: framing, correlation ids, pipelining, ApiVersions negotiation.
+//! Moving bytes to and from brokers, and the wire formats the core speaks.
 //!
-//! This layer only moves bytes; every producer decision (what to send, when to retry) lives in
-//! the sender. One [`Connection`] is one TCP socket driven by two background tasks:
+//! - [`transport`]: how a byte stream to `host:port` is opened ([`Transport`]; TCP now, TLS and
+//!   in-memory pipes next).
+//! - `io`: one connection's two tokio tasks — the writer (queued frame pieces, vectored writes,
+//!   record batches from their own buffers) and the reader (length-prefixed response frames).
+//!   They know nothing of Kafka beyond framing.
+//! - `frame`, `produce_ack`, `versions`, `bounded`: encoding requests (Produce by hand, from the
+//!   batches, no copy; everything else through kafka-protocol) and reading responses (the
+//!   Produce acknowledgements straight from the frame; counts bounded by the bytes present).
 //!
-//! ```text
-//!  send()/send_no_response()          (any task, never blocks)
-//!     │  encode header+body into one length-prefixed frame, assign correlation id,
-//!     │  register a pending slot (FIFO) and queue the frame — all under one lock,
-//!     ▼  so the write order and the pending order are the same
-//!     │  (send_produce_parts: the frame in pieces, record batches as their own buffers)
-//!  writer task ──► socket ──► broker ──► socket ──► reader task
-//!  (whatever is queued in one writev)
-//!                                                   │ length-prefixed frames (mini-redis style:
-//!                                                   │ check the frame is complete before parsing),
-//!                                                   ▼ pop the oldest pending slot, check its id
-//!                                         PendingResponse<T> (decodes T on the caller's task)
-//! ```
-//!
-//! Kafka answers the requests of one connection in order, so responses are matched in FIFO
-//! order and a correlation id that does not match the oldest pending request is a protocol
-//! error that closes the connection.
+//! Correlation ids, which request an answer belongs to, and every decision about connections
+//! live in the [core](crate::core).
 
-mod bounded;
-mod connection;
-mod frame;
+pub(crate) mod bounded;
+pub(crate) mod frame;
+pub(crate) mod io;
+pub(crate) mod metadata_answer;
 pub(crate) mod produce_ack;
-mod versions;
-
-#[cfg(test)]
-mod tests;
+pub mod transport;
+pub(crate) mod versions;
 
 /// The response path's pure steps, exposed for the fuzz targets in `fuzz/` so they exercise
 /// exactly what a connection runs on a broker's bytes. Not a stable API.
@@ -51,7 +41,86 @@ pub mod fuzzing {
         version: i16,
         header_version: i16,
     ) -> Result<T, NetworkError> {
-        super::connection::decode_response(frame, api_key, version, header_version)
+        super::frame::decode_response(frame, api_key, version, header_version)
+    }
+
+    /// One acknowledgement: topic name bytes, partition, base offset, log append time.
+    pub type Ack = (Vec<u8>, i32, i64, i64);
+
+    /// The Produce answer fast path on a response frame (header included): `Some` acks
+    /// `(topic, partition, base offset, log append time)` when it reads every partition as a
+    /// success, `None` when it defers to the full decoder (an error somewhere, or unreadable).
+    pub fn produce_acks(frame: &[u8], version: i16) -> Option<Vec<Ack>> {
+        let mut acks = Vec::new();
+        match super::produce_ack::decode_produce_acks(frame, version, &mut acks) {
+            Ok(super::produce_ack::AckDecode::AllAcked) => Some(
+                acks.iter()
+                    .map(|a| {
+                        (
+                            frame.get(a.topic.clone()).unwrap_or_default().to_vec(),
+                            a.partition,
+                            a.base_offset,
+                            a.log_append_time,
+                        )
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// The hand-written Produce encoder on `(topic, partition, records)` parts (grouped by topic,
+    /// as the sender groups them): the whole frame, size prefix included.
+    pub fn encode_produce(
+        acks: i16,
+        timeout_ms: i32,
+        parts: &[(String, i32, Vec<u8>)],
+        version: i16,
+    ) -> Result<Vec<u8>, NetworkError> {
+        struct Part<'a>(&'a str, i32, crate::protocol::record_batch::WireBuf);
+        impl super::ProducePart for Part<'_> {
+            fn topic(&self) -> &str {
+                self.0
+            }
+            fn partition(&self) -> i32 {
+                self.1
+            }
+            fn records(&self) -> &crate::protocol::record_batch::WireBuf {
+                &self.2
+            }
+        }
+        let parts: Vec<Part<'_>> = parts
+            .iter()
+            .map(|(t, p, r)| {
+                Part(
+                    t,
+                    *p,
+                    crate::protocol::record_batch::WireBuf::from_vec(r.clone()),
+                )
+            })
+            .collect();
+        let client = kafka_protocol::protocol::StrBytes::from_static_str("fuzz");
+        let (mut scratch, mut pieces) = (BytesMut::new(), Vec::new());
+        let head = super::frame::encode_produce_parts(
+            acks,
+            timeout_ms,
+            &parts,
+            version,
+            &client,
+            &mut scratch,
+            &mut pieces,
+        )?;
+        let mut out = head.to_vec();
+        for p in &pieces {
+            out.extend_from_slice(p);
+        }
+        Ok(out)
+    }
+
+    /// Reads a Metadata response body as the core does (every topic wanted).
+    pub fn decode_metadata(body: &[u8], version: i16) -> Result<usize, String> {
+        super::metadata_answer::decode_metadata(body, version, &|_| true)
+            .map(|a| a.topics.iter().map(|t| t.partitions.len()).sum())
     }
 
     /// Decodes an ApiVersions response body, as negotiation does: (error code, ranges).
@@ -60,66 +129,28 @@ pub mod fuzzing {
     }
 }
 
-use std::time::Duration;
-
-pub(crate) use connection::{decode_response, ProduceReply};
-pub use connection::{Connection, PendingResponse};
 pub use frame::{FramePiece, ProducePart};
+pub use transport::{Connecting, ReadHalf, TcpTransport, Transport, WriteHalf};
 pub use versions::ApiVersions;
-
-/// How to open a [`Connection`].
-///
-/// ```
-/// use kproducer::network::ConnectionConfig;
-/// let config = ConnectionConfig { client_id: "producer-1".into(), ..ConnectionConfig::default() };
-/// assert_eq!(config.send_buffer_bytes, 131072);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectionConfig {
-    /// `client.id`, sent in every request header.
-    pub client_id: String,
-    /// Bounds the whole connection set-up: TCP connect plus ApiVersions negotiation
-    /// (`socket.connection.setup.timeout.ms`).
-    pub connect_timeout: Duration,
-    /// `send.buffer.bytes` (SO_SNDBUF); -1 keeps the OS default.
-    pub send_buffer_bytes: i32,
-    /// `receive.buffer.bytes` (SO_RCVBUF); -1 keeps the OS default.
-    pub receive_buffer_bytes: i32,
-    /// Largest response frame accepted; a larger size prefix closes the connection with
-    /// [`NetworkError::FrameTooLarge`] before anything of that size is allocated.
-    pub max_response_size: usize,
-}
-
-impl Default for ConnectionConfig {
-    /// Java's defaults; `max_response_size` is the broker's `socket.request.max.bytes` (100 MiB).
-    fn default() -> Self {
-        ConnectionConfig {
-            client_id: String::new(),
-            connect_timeout: Duration::from_millis(10_000),
-            send_buffer_bytes: 131_072,
-            receive_buffer_bytes: 32_768,
-            max_response_size: 104_857_600,
-        }
-    }
-}
 
 /// A connection-level failure. Cheap to clone: one failure is delivered to every pending request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum NetworkError {
     /// The TCP connection (or the address lookup) failed.
     #[error("cannot connect to {addr}: {reason}")]
     Connect {
-        /// The address given to [`Connection::connect`].
+        /// The address connected to.
         addr: String,
         /// The OS error or lookup failure.
         reason: String,
     },
-    /// Connection set-up (TCP connect and ApiVersions) took longer than `connect_timeout`.
+    /// Connection set-up took longer than `socket.connection.setup.timeout.ms`.
     #[error(
         "connection to {addr} not ready after {after_ms} ms (socket.connection.setup.timeout.ms)"
     )]
     ConnectTimeout {
-        /// The address given to [`Connection::connect`].
+        /// The address connected to.
         addr: String,
         /// The configured timeout.
         after_ms: u64,
@@ -127,7 +158,7 @@ pub enum NetworkError {
     /// Reading or writing failed, or the peer closed the connection.
     #[error("network I/O failed: {0}")]
     Io(String),
-    /// The connection was closed by this side ([`Connection::close`] or the last handle dropped).
+    /// The connection was closed by this side.
     #[error("the connection was closed")]
     Closed,
     /// The broker announced a response larger than `max_response_size`.

@@ -216,7 +216,7 @@ mod tests {
 
     /// What kafka-protocol's decoder makes of the same frame, as acks.
     fn reference(frame: &bytes::Bytes, version: i16) -> Vec<(String, i32, i64, i64)> {
-        let resp: ProduceResponse = crate::network::connection::decode_response(
+        let resp: ProduceResponse = crate::network::frame::decode_response(
             frame.clone(),
             0,
             version,

@@ -5,7 +5,7 @@ use kafka_protocol::messages::ApiVersionsResponse;
 /// The version ranges a broker announced in its ApiVersions response.
 ///
 /// ```
-/// use kproducer::network::ApiVersions;
+/// use kproducer::internals::network::ApiVersions;
 /// // Produce (key 0) v3..=11, Metadata (key 3) v0..=12.
 /// let versions = ApiVersions::new([(0, 3, 11), (3, 0, 12)]);
 /// assert_eq!(versions.range(0), Some((3, 11)));

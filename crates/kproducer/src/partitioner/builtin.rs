@@ -61,7 +61,8 @@ struct Sticky {
 /// connection could take a request. Skip it when the availability timeout is zero.
 ///
 /// ```
-/// use kproducer::partitioner::{BuiltInPartitioner, TopicPartitions};
+/// use kproducer::internals::partitioner::BuiltInPartitioner;
+/// use kproducer::partitioner::TopicPartitions;
 ///
 /// let tp = TopicPartitions { topic: "orders", partition_count: 3, available: &[0, 1, 2] };
 /// let mut rng = rand::rng();
@@ -288,7 +289,7 @@ impl BuiltInPartitioner {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use kproducer::partitioner::NodeLatencyStats;
+/// use kproducer::internals::partitioner::NodeLatencyStats;
 ///
 /// let t0 = Instant::now();
 /// let mut stats = NodeLatencyStats::new(t0);
@@ -347,7 +348,7 @@ pub enum LeaderStatus {
 /// and reuse it: its buffers are kept between passes.
 ///
 /// ```
-/// use kproducer::partitioner::{BuiltInPartitioner, LeaderStatus, LoadStatsCollector};
+/// use kproducer::internals::partitioner::{BuiltInPartitioner, LeaderStatus, LoadStatsCollector};
 ///
 /// let mut partitioner = BuiltInPartitioner::new("orders", 16384);
 /// let mut collector = LoadStatsCollector::new();

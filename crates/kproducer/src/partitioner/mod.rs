@@ -3,14 +3,14 @@
 //! The order is Java's `KafkaProducer.partition()`: an explicit partition on the record wins,
 //! then a user [`Partitioner`] (when it returns `Some`), then [`choose_partition`]: the murmur2
 //! hash of the serialized key ([`partition_for_key`]) unless `partitioner.ignore.keys`, else the
-//! per-topic [`BuiltInPartitioner`], which the accumulator drives while appending.
+//! per-topic built-in sticky partitioner (KIP-794), which the accumulator drives while appending.
 //! [`RoundRobinPartitioner`] is the one user partitioner Java ships that is still supported.
 
-mod builtin;
+pub(crate) mod builtin;
 mod murmur2;
 mod round_robin;
 
-pub use builtin::{BuiltInPartitioner, LeaderStatus, LoadStatsCollector, NodeLatencyStats};
+pub(crate) use builtin::{BuiltInPartitioner, LeaderStatus, LoadStatsCollector};
 pub use murmur2::{murmur2, partition_for_key, to_positive};
 pub use round_robin::RoundRobinPartitioner;
 
@@ -39,7 +39,8 @@ pub trait Partitioner: Send + Sync {
     ) -> Option<i32>;
 }
 
-/// Where a record goes, before the accumulator is involved.
+/// Where a record goes, before the accumulator is involved (internal: used by the accumulator).
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PartitionChoice {
     /// This partition: explicit on the record, or the key's hash.
@@ -69,6 +70,7 @@ pub enum PartitionChoice {
 /// assert_eq!(choose_partition(None, Some(b"k"), true, 6), PartitionChoice::Sticky);
 /// assert_eq!(choose_partition(None, None, false, 6), PartitionChoice::Sticky);
 /// ```
+#[doc(hidden)]
 pub fn choose_partition(
     explicit: Option<i32>,
     key: Option<&[u8]>,

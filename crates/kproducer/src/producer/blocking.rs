@@ -42,7 +42,7 @@ impl<K, V> Drop for BlockingProducer<K, V> {
     fn drop(&mut self) {
         let runtime = self.runtime.clone();
         let inner = self.producer.inner.clone();
-        if inner.lock().driver_exited {
+        if inner.shared.lock().driver_exited {
             return;
         }
         let timeout = inner.config.delivery_timeout;

@@ -13,7 +13,7 @@ mod future;
 mod timer;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::SmallRng;
@@ -28,24 +28,27 @@ use crate::accumulator::{
     RecordRef,
 };
 use crate::config::ProducerConfig;
+use crate::core::{CoreConfig, ProducerCore};
 use crate::error::{KafkaError, ProduceError, SendError};
 use crate::interceptor::{InterceptorChain, ProducerInterceptor};
-use crate::metadata::{Metadata, TopicInfo};
+use crate::metadata::TopicInfo;
+use crate::network::{TcpTransport, Transport};
 use crate::partitioner::{choose_partition, Partitioner, TopicPartitions};
 use crate::protocol::errors::ErrorCode;
 use crate::protocol::record_batch::{RecordBatchBuilder, BATCH_HEADER_LEN};
 use crate::record::{ProducerRecord, RecordMetadata};
-use crate::sender::{Sender, SenderConfig};
 use crate::serializer::{DefaultSerializer, Serializer};
+use crate::shared::{SendState, Shared};
 
 /// Sees every record's outcome on the network thread (the interceptors' `on_acknowledgement`).
 pub(crate) type AckFn = Arc<crate::accumulator::batch::AckObserverFn>;
 
-/// State shared by every producer handle and the driver. Decisions live in `Core` (sans-IO);
-/// the notifies only wake whoever waits.
+/// What every producer handle and the driver share: the [`Shared`] state (accumulator and
+/// metadata snapshot) and the notifies that wake whoever waits. Decisions live in the core, on
+/// the network thread.
 pub(crate) struct Inner {
     pub(crate) config: ProducerConfig,
-    pub(crate) core: Mutex<Core>,
+    pub(crate) shared: Arc<Shared>,
     /// Something for the driver to do (new batch, full batch, new topic, flush, close).
     pub(crate) wake_driver: Notify,
     /// Buffer memory was returned to the pool.
@@ -58,45 +61,12 @@ pub(crate) struct Inner {
     pub(crate) closed: AtomicBool,
 }
 
-pub(crate) struct Core {
-    pub(crate) acc: RecordAccumulator,
-    pub(crate) metadata: Metadata,
-    pub(crate) sender: Sender,
-    pub(crate) rng: SmallRng,
-    pub(crate) memory_waiters: usize,
-    /// Fail whatever is left now (close timed out).
-    pub(crate) abort: bool,
-    pub(crate) driver_exited: bool,
-    /// Last connection or metadata error, for clearer timeout messages.
-    pub(crate) last_error: Option<String>,
-    /// The metadata snapshot and topic the last fast-path send used.
-    pub(crate) last_topic: Option<(Arc<crate::metadata::Cluster>, Arc<TopicInfo>)>,
-}
-
-/// Rounds of `try_lock` (with growing pauses between them, a few tens of µs in all) before
-/// [`Inner::lock`] blocks.
-const LOCK_SPINS: u32 = 40;
-
 impl Inner {
-    /// The core lock. Every critical section is short and never blocks (a few µs at most for the
-    /// driver), so a contended lock is first waited for by spinning: a thread that sleeps on it
-    /// costs a futex wait, a wake-up syscall for whoever unlocks, and two context switches, which
-    /// profiles showed as the largest cost left on the send path when the driver and a sending
-    /// thread met. After the spin budget it blocks as usual (the holder may have been preempted).
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
-        for round in 0..LOCK_SPINS {
-            match self.core.try_lock() {
-                Ok(guard) => return guard,
-                // A panic elsewhere must not wedge every sender: keep going with the state as it is.
-                Err(std::sync::TryLockError::Poisoned(e)) => return e.into_inner(),
-                Err(std::sync::TryLockError::WouldBlock) => {
-                    for _ in 0..(1u32 << round.min(6)) {
-                        std::hint::spin_loop();
-                    }
-                }
-            }
-        }
-        self.core.lock().unwrap_or_else(|e| e.into_inner())
+    /// Wakes every waiter (the driver stopped, or everything changed).
+    pub(crate) fn wake_all(&self) {
+        self.progress.notify_waiters();
+        self.metadata_changed.notify_waiters();
+        self.memory_freed.notify_waiters();
     }
 }
 
@@ -111,7 +81,7 @@ impl Drop for CloseOnDrop {
 
 fn begin_close(inner: &Inner) {
     inner.closed.store(true, Ordering::SeqCst);
-    inner.lock().acc.close();
+    inner.shared.lock().acc.close();
     inner.wake_driver.notify_one();
 }
 
@@ -133,6 +103,8 @@ fn begin_close(inner: &Inner) {
 /// ```
 pub struct Producer<K, V> {
     inner: Arc<Inner>,
+    /// `inner.shared`, one pointer hop closer for the per-record path.
+    shared: Arc<Shared>,
     key_serializer: Arc<dyn Serializer<K>>,
     value_serializer: Arc<dyn Serializer<V>>,
     partitioner: Option<Arc<dyn Partitioner>>,
@@ -144,6 +116,7 @@ impl<K, V> Clone for Producer<K, V> {
     fn clone(&self) -> Self {
         Producer {
             inner: self.inner.clone(),
+            shared: self.shared.clone(),
             key_serializer: self.key_serializer.clone(),
             value_serializer: self.value_serializer.clone(),
             partitioner: self.partitioner.clone(),
@@ -166,6 +139,7 @@ impl<K, V> Clone for Producer<K, V> {
 /// ```
 pub struct ProducerBuilder<K, V> {
     config: ProducerConfig,
+    transport: Option<Arc<dyn Transport>>,
     key_serializer: Option<Arc<dyn Serializer<K>>>,
     value_serializer: Option<Arc<dyn Serializer<V>>>,
     partitioner: Option<Arc<dyn Partitioner>>,
@@ -177,6 +151,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
     pub fn new(config: ProducerConfig) -> Self {
         ProducerBuilder {
             config,
+            transport: None,
             key_serializer: None,
             value_serializer: None,
             partitioner: None,
@@ -199,6 +174,13 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
     /// Chooses partitions with `p` (Java's `partitioner.class`).
     pub fn partitioner(mut self, p: impl Partitioner + 'static) -> Self {
         self.partitioner = Some(Arc::new(p));
+        self
+    }
+
+    /// Reaches brokers through `t` instead of TCP (e.g. an in-memory pipe to an in-process
+    /// cluster in tests).
+    pub fn transport(mut self, t: impl Transport) -> Self {
+        self.transport = Some(Arc::new(t));
         self
     }
 
@@ -250,11 +232,18 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
                 move |m: &RecordMetadata, e: Option<&ProduceError>| chain.on_acknowledgement(m, e),
             ))
         };
+        let transport = self.transport.unwrap_or_else(|| {
+            Arc::new(TcpTransport {
+                send_buffer_bytes: self.config.send_buffer_bytes,
+                receive_buffer_bytes: self.config.receive_buffer_bytes,
+            })
+        });
         let inner = Arc::new(new_inner(self.config, observer));
         drop(handle);
-        spawn_network_thread(&inner)?;
+        spawn_network_thread(&inner, transport)?;
         Ok(Producer {
             _close_on_drop: Arc::new(CloseOnDrop(inner.clone())),
+            shared: inner.shared.clone(),
             inner,
             key_serializer,
             value_serializer,
@@ -269,23 +258,31 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
 /// caller uses, and a caller that keeps its own threads busy never starves it. Measured against
 /// running it as a task on the caller's multi-threaded runtime: about 10 % less CPU per record and
 /// 10–20 % more throughput (no work-stealing hand-offs between workers for every wake-up).
-fn spawn_network_thread(inner: &Arc<Inner>) -> Result<(), KafkaError> {
+fn spawn_network_thread(
+    inner: &Arc<Inner>,
+    transport: Arc<dyn Transport>,
+) -> Result<(), KafkaError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| KafkaError::Runtime(format!("cannot build the network runtime: {e}")))?;
+    let core = ProducerCore::new(
+        CoreConfig::from_producer(&inner.config, rand::random()),
+        inner.shared.clone(),
+    );
     let driver_inner = inner.clone();
     std::thread::Builder::new()
         .name(format!(
             "kproducer-network-thread | {}",
             inner.config.client_id
         ))
-        .spawn(move || runtime.block_on(driver::run(driver_inner)))
+        .spawn(move || runtime.block_on(driver::run(driver_inner, core, transport)))
         .map_err(|e| KafkaError::Runtime(format!("cannot start the network thread: {e}")))?;
     Ok(())
 }
 
-fn new_inner(config: ProducerConfig, observer: Option<AckFn>) -> Inner {
+/// The accumulator for `config` (the core closes drained batches outside its lock).
+pub(crate) fn new_accumulator(config: &ProducerConfig) -> RecordAccumulator {
     let mut acc = RecordAccumulator::new(AccumulatorConfig {
         batch_size: config.batch_size,
         linger: config.linger,
@@ -293,39 +290,17 @@ fn new_inner(config: ProducerConfig, observer: Option<AckFn>) -> Inner {
         delivery_timeout: config.delivery_timeout,
         retry_backoff: config.retry_backoff,
         adaptive_partitioning: config.partitioner_adaptive_partitioning_enable,
-        compression: crate::compression::Compression::from_config(&config),
+        compression: crate::compression::Compression::from_config(config),
         max_request_size: config.max_request_size,
     });
-    // The driver compresses and checksums batches outside the lock senders append under.
     acc.set_defer_close(true);
-    let sender = Sender::new(SenderConfig {
-        acks: config.acks,
-        request_timeout: config.request_timeout,
-        delivery_timeout: config.delivery_timeout,
-        retries: config.retries,
-        retry_backoff: config.retry_backoff,
-        retry_backoff_max: config.retry_backoff_max,
-        max_in_flight: config.max_in_flight_requests_per_connection,
-        max_request_size: config.max_request_size,
-        idempotence: config.enable_idempotence,
-    });
-    let metadata = Metadata::new(
-        config.retry_backoff,
-        config.metadata_max_age,
-        config.metadata_max_idle,
-    );
+    acc
+}
+
+fn new_inner(config: ProducerConfig, observer: Option<AckFn>) -> Inner {
+    let state = SendState::new(new_accumulator(&config), SmallRng::from_os_rng());
     Inner {
-        core: Mutex::new(Core {
-            acc,
-            metadata,
-            sender,
-            rng: SmallRng::from_os_rng(),
-            memory_waiters: 0,
-            abort: false,
-            driver_exited: false,
-            last_error: None,
-            last_topic: None,
-        }),
+        shared: Arc::new(Shared::new(state)),
         config,
         wake_driver: Notify::new(),
         memory_freed: Notify::new(),
@@ -356,16 +331,12 @@ impl<K, V> Producer<K, V> {
     /// The idempotent producer's id and epoch (`None` before the first InitProducerId answer,
     /// or with `enable.idempotence=false`).
     pub fn producer_id_and_epoch(&self) -> Option<crate::idempotence::ProducerIdAndEpoch> {
-        self.inner
-            .lock()
-            .sender
-            .idempotence()
-            .and_then(|i| i.producer_id_and_epoch())
+        self.inner.shared.view.pid()
     }
 
     /// Counters of requests, batches and records sent so far.
     pub fn stats(&self) -> crate::sender::SenderStats {
-        self.inner.lock().sender.stats().clone()
+        self.inner.shared.view.stats()
     }
 
     /// Buffers a record for sending. The `await` covers only waiting for the topic's metadata
@@ -491,7 +462,14 @@ impl<K, V> Producer<K, V> {
         // Fast path, the common case: known topic, built-in partitioner, memory available —
         // metadata lookup, partition choice and append under one short lock.
         if self.partitioner.is_none() {
-            if let Some(r) = fast_append(inner, topic, record.partition, &rec, &mut callback) {
+            if let Some(r) = fast_append(
+                inner,
+                &self.shared,
+                topic,
+                record.partition,
+                &rec,
+                &mut callback,
+            ) {
                 return r;
             }
         }
@@ -627,7 +605,9 @@ fn serialization_error(
 /// Wall-clock milliseconds since the epoch (a record's CreateTime), read once per send.
 ///
 /// On Linux straight from `clock_gettime` (vDSO): `SystemTime::duration_since` alone cost
-/// twice the clock read in instruction counts of the send path.
+/// twice the clock read in instruction counts of the send path. The crate's one `unsafe` block:
+/// a libc call with a valid out-pointer.
+#[allow(unsafe_code)]
 pub(crate) fn now_ms() -> i64 {
     #[cfg(target_os = "linux")]
     {
@@ -667,9 +647,9 @@ fn ensure_valid_size(config: &ProducerConfig, size: usize) -> Result<(), SendErr
 
 /// The topic's metadata if already known: the common case, one short lock, no waiting.
 fn known_topic(inner: &Inner, topic: &str, now: Instant) -> Option<Arc<TopicInfo>> {
-    let mut core = inner.lock();
-    let t = core.metadata.cluster().topic(topic).cloned()?;
-    core.metadata.touch(topic, now);
+    let mut st = inner.shared.lock();
+    let t = st.cluster.topic(topic).cloned()?;
+    st.topics.touch(topic, now);
     Some(t)
 }
 
@@ -685,13 +665,13 @@ async fn wait_for_topic(
         tokio::pin!(notified);
         notified.as_mut().enable();
         let last_error = {
-            let mut core = inner.lock();
+            let mut st = inner.shared.lock();
             let now = Instant::now();
-            if let Some(t) = core.metadata.cluster().topic(topic).cloned() {
-                core.metadata.touch(topic, now);
+            if let Some(t) = st.cluster.topic(topic).cloned() {
+                st.topics.touch(topic, now);
                 return Ok(t);
             }
-            let topic_error = core.metadata.cluster().topic_errors.get(topic).copied();
+            let topic_error = st.cluster.topic_errors.get(topic).copied();
             if let Some(code) = topic_error {
                 if !is_transient_topic_error(code) {
                     return Err(SendError::TopicError {
@@ -700,10 +680,10 @@ async fn wait_for_topic(
                     });
                 }
             }
-            if !core.metadata.add_topic(topic, now) {
-                core.metadata.request_update();
+            if !st.topics.add(topic, now) {
+                st.topics.request_update();
             }
-            (topic_error, core.last_error.clone())
+            (topic_error, st.last_error.clone())
         };
         inner.wake_driver.notify_one();
         if inner.closed.load(Ordering::Relaxed) {
@@ -718,15 +698,10 @@ async fn wait_for_topic(
             let waited_ms = started.elapsed().as_millis() as u64;
             // The freshest cause: connection errors arrive without waking metadata waiters.
             let last_error = {
-                let core = inner.lock();
+                let st = inner.shared.lock();
                 (
-                    core.metadata
-                        .cluster()
-                        .topic_errors
-                        .get(topic)
-                        .copied()
-                        .or(last_error.0),
-                    core.last_error.clone().or(last_error.1),
+                    st.cluster.topic_errors.get(topic).copied().or(last_error.0),
+                    st.last_error.clone().or(last_error.1),
                 )
             };
             return Err(match last_error {
@@ -748,6 +723,24 @@ async fn wait_for_topic(
 /// Errors under which Java keeps waiting for the topic (it may be being created).
 fn is_transient_topic_error(code: ErrorCode) -> bool {
     code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION || code.is_retriable()
+}
+
+/// Counts a caller waiting for buffer memory while it lives (batches then go without lingering).
+/// A guard, so a `send` future dropped while it waits (a `timeout` or `select!` around it) takes
+/// its count away with it.
+struct MemoryWaiter<'a>(&'a Inner);
+
+impl<'a> MemoryWaiter<'a> {
+    fn new(inner: &'a Inner) -> Self {
+        inner.shared.lock().add_memory_waiters(1);
+        MemoryWaiter(inner)
+    }
+}
+
+impl Drop for MemoryWaiter<'_> {
+    fn drop(&mut self) {
+        self.0.shared.lock().add_memory_waiters(-1);
+    }
 }
 
 /// Appends the record, waiting for buffer memory (≤ `max.block.ms`) when the pool is empty.
@@ -775,30 +768,25 @@ async fn append(
             total: inner.config.buffer_memory,
         });
     }
-    {
-        let mut core = inner.lock();
-        core.memory_waiters += 1;
-        let n = core.memory_waiters;
-        core.acc.set_memory_waiters(n);
-    }
+    let _waiting = MemoryWaiter::new(inner);
     // Drain without lingering so memory comes back sooner.
     inner.wake_driver.notify_one();
     let wait_started = Instant::now();
-    let result = loop {
+    loop {
         let notified = inner.memory_freed.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         let now = Instant::now();
         match try_append(inner, topic, topic_info, choice, rec, &mut callback, now) {
-            Ok(f) => break Ok(f),
-            Err(Err(e)) => break Err(e),
+            Ok(f) => return Ok(f),
+            Err(Err(e)) => return Err(e),
             Err(Ok(needed)) => {
                 let timed_out = now >= deadline
                     || tokio::time::timeout(deadline - now, notified)
                         .await
                         .is_err();
                 if timed_out {
-                    break Err(SendError::BufferExhausted {
+                    return Err(SendError::BufferExhausted {
                         size: needed,
                         waited_ms: wait_started.elapsed().as_millis() as u64,
                         total: inner.config.buffer_memory,
@@ -806,12 +794,7 @@ async fn append(
                 }
             }
         }
-    };
-    let mut core = inner.lock();
-    core.memory_waiters = core.memory_waiters.saturating_sub(1);
-    let n = core.memory_waiters;
-    core.acc.set_memory_waiters(n);
-    result
+    }
 }
 
 /// The send fast path: one lock for the topic lookup, the built-in partitioner and the append.
@@ -822,57 +805,20 @@ async fn append(
 /// since every record sits in a batch created at most `delivery.timeout.ms` earlier.
 fn fast_append(
     inner: &Inner,
+    shared: &Shared,
     topic: &str,
     explicit: Option<i32>,
     rec: &RecordRef<'_>,
     callback: &mut Option<Callback>,
 ) -> Option<Result<DeliveryFuture, SendError>> {
-    let mut read: Option<Instant> = None;
-    let mut guard = inner.lock();
-    let core = &mut *guard;
-    // The last topic's metadata, if the snapshot is unchanged: one name comparison instead of
-    // a hash lookup per record.
-    let cluster = core.metadata.cluster();
-    let hit = core
-        .last_topic
-        .as_ref()
-        .is_some_and(|(snapshot, info)| Arc::ptr_eq(snapshot, cluster) && info.name == topic);
-    if !hit {
-        let info = cluster.topic(topic)?.clone();
-        core.last_topic = Some((cluster.clone(), info));
-    }
-    let (_, info) = core.last_topic.as_ref()?;
-    let info: &TopicInfo = info;
-    let partitions = info.partition_count();
-    let choice = match explicit {
-        Some(p) if p < 0 || p >= partitions => {
-            return Some(Err(SendError::InvalidPartition {
-                topic: topic.to_string(),
-                partition: p,
-                partitions,
-            }))
-        }
-        Some(p) => PartitionChoice::Fixed(p),
-        None => choose_partition(
-            None,
-            rec.key,
-            inner.config.partitioner_ignore_keys,
-            partitions,
-        ),
-    };
-    let r = core.acc.append_with_clock(
+    let r = shared.lock().fast_append(
         topic,
-        Some(info),
-        choice,
+        explicit,
+        inner.config.partitioner_ignore_keys,
         rec,
         callback,
-        &mut || *read.get_or_insert_with(Instant::now),
-        &mut core.rng,
-    );
-    if let Some(now) = read {
-        core.metadata.touch(topic, now);
-    }
-    drop(guard);
+        Instant::now,
+    )?;
     match r {
         Ok(a) => Some(Ok(appended(inner, rec, a))),
         Err(AppendError::NoMemory { .. }) => None,
@@ -910,6 +856,14 @@ fn append_error(inner: &Inner, topic: &str, e: AppendError) -> SendError {
         AppendError::NoMetadata => SendError::UnknownTopic {
             topic: topic.to_string(),
         },
+        AppendError::InvalidPartition {
+            partition,
+            partitions,
+        } => SendError::InvalidPartition {
+            topic: topic.to_string(),
+            partition,
+            partitions,
+        },
     }
 }
 
@@ -925,16 +879,16 @@ fn try_append(
     callback: &mut Option<Callback>,
     now: Instant,
 ) -> Result<DeliveryFuture, Result<usize, SendError>> {
-    let mut guard = inner.lock();
-    let core = &mut *guard;
-    let r = core.acc.append(
+    let mut guard = inner.shared.lock();
+    let st = &mut *guard;
+    let r = st.acc.append(
         topic,
         Some(topic_info),
         choice,
         rec,
         callback,
         now,
-        &mut core.rng,
+        &mut st.rng,
     );
     drop(guard);
     match r {
@@ -945,18 +899,15 @@ fn try_append(
 }
 
 async fn flush(inner: &Inner) {
-    let mark = {
-        let mut core = inner.lock();
-        core.acc.begin_flush()
-    };
+    let mark = inner.shared.lock().acc.begin_flush();
     inner.wake_driver.notify_one();
     loop {
         let notified = inner.progress.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         {
-            let core = inner.lock();
-            if core.acc.flush_done(mark) || core.driver_exited {
+            let st = inner.shared.lock();
+            if st.acc.flush_done(mark) || st.driver_exited {
                 return;
             }
         }
@@ -971,7 +922,7 @@ async fn close(inner: &Inner, timeout: Duration) {
         let notified = inner.progress.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        if inner.lock().driver_exited {
+        if inner.shared.lock().driver_exited {
             return;
         }
         let now = Instant::now();
@@ -981,13 +932,13 @@ async fn close(inner: &Inner, timeout: Duration) {
                 .is_err()
         {
             // Out of time: fail what is left (Java's forced close).
-            inner.lock().abort = true;
+            inner.shared.lock().abort = true;
             inner.wake_driver.notify_one();
             loop {
                 let notified = inner.progress.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                if inner.lock().driver_exited {
+                if inner.shared.lock().driver_exited {
                     return;
                 }
                 notified.await;

@@ -13,7 +13,7 @@ use std::fmt;
 /// A Kafka protocol error code. Unknown codes are kept as they are.
 ///
 /// ```
-/// use kproducer::protocol::errors::ErrorCode;
+/// use kproducer::ErrorCode;
 /// let e = ErrorCode(6);
 /// assert_eq!(e, ErrorCode::NOT_LEADER_OR_FOLLOWER);
 /// assert_eq!(e.name(), "NotLeaderOrFollowerException");
@@ -474,7 +474,7 @@ impl ErrorCode {
     /// The code for a non-zero error field; `None` for 0 (no error). Unknown codes are kept.
     ///
     /// ```
-    /// use kproducer::protocol::errors::ErrorCode;
+    /// use kproducer::ErrorCode;
     /// assert_eq!(ErrorCode::from_i16(7), Some(ErrorCode::REQUEST_TIMED_OUT));
     /// assert_eq!(ErrorCode::from_i16(0), None);
     /// assert_eq!(ErrorCode::from_i16(9999), Some(ErrorCode(9999)));

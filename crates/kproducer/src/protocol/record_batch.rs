@@ -101,7 +101,7 @@ impl BatchHeader {
 ///
 /// ```
 /// use kproducer::CompressionType;
-/// use kproducer::protocol::record_batch::codec_id;
+/// use kproducer::internals::record_batch::codec_id;
 /// assert_eq!(codec_id(CompressionType::None), 0);
 /// assert_eq!(codec_id(CompressionType::Zstd), 4);
 /// ```
@@ -122,7 +122,7 @@ pub const fn codec_id(compression: CompressionType) -> u8 {
 ///
 /// ```
 /// use kproducer::Header;
-/// use kproducer::protocol::record_batch::{decode_batches, BatchHeader, RecordBatchBuilder};
+/// use kproducer::internals::record_batch::{decode_batches, BatchHeader, RecordBatchBuilder};
 ///
 /// let mut batch = RecordBatchBuilder::new(Vec::with_capacity(16 * 1024), 1_700_000_000_000);
 /// let headers = [Header::new("trace", &b"t1"[..])];
@@ -164,7 +164,7 @@ impl RecordBatchBuilder {
     /// the length, the timestamp delta and the offset delta, so it holds whatever the deltas are.
     ///
     /// ```
-    /// use kproducer::protocol::record_batch::{RecordBatchBuilder, MAX_RECORD_OVERHEAD};
+    /// use kproducer::internals::record_batch::{RecordBatchBuilder, MAX_RECORD_OVERHEAD};
     /// // key: 1 + 3 bytes, null value: 1, no headers: 1.
     /// assert_eq!(
     ///     RecordBatchBuilder::record_size_upper_bound(Some(b"abc"), None, &[]),
@@ -382,7 +382,7 @@ impl RecordBatchBuilder {
     ///
     /// ```
     /// use kproducer::CompressionType;
-    /// use kproducer::protocol::record_batch::{BatchHeader, RecordBatchBuilder};
+    /// use kproducer::internals::record_batch::{BatchHeader, RecordBatchBuilder};
     /// let mut batch = RecordBatchBuilder::new(Vec::new(), 0);
     /// batch.append(0, None, Some(b"v"), &[]);
     /// let (bytes, spare) = batch
@@ -498,7 +498,7 @@ pub enum RestampError {
 /// `bytes` starts with the batch; anything after its batch length is left alone.
 ///
 /// ```
-/// use kproducer::protocol::record_batch::{decode_batches, restamp, BatchHeader, RecordBatchBuilder};
+/// use kproducer::internals::record_batch::{decode_batches, restamp, BatchHeader, RecordBatchBuilder};
 /// let mut batch = RecordBatchBuilder::new(Vec::new(), 10);
 /// batch.append(10, None, Some(b"v"), &[]);
 /// let mut bytes = batch.close(BatchHeader::PLAIN).to_vec();

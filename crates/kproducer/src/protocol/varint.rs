@@ -24,7 +24,7 @@ pub const fn zigzag64(v: i64) -> u64 {
 /// Encoded size of `v` as a zig-zag varint (1..=5 bytes).
 ///
 /// ```
-/// use kproducer::protocol::varint::size_of_varint;
+/// use kproducer::internals::varint::size_of_varint;
 /// assert_eq!(size_of_varint(0), 1);
 /// assert_eq!(size_of_varint(-1), 1);
 /// assert_eq!(size_of_varint(64), 2);
@@ -86,7 +86,7 @@ pub enum VarintError {
 /// Reads a zig-zag varint from the front of `input`, advancing it.
 ///
 /// ```
-/// use kproducer::protocol::varint::{read_varint, write_varint};
+/// use kproducer::internals::varint::{read_varint, write_varint};
 /// let mut buf = Vec::new();
 /// write_varint(&mut buf, -300);
 /// let mut cursor = &buf[..];

@@ -1,17 +1,22 @@
-//! The Sender's decisions (Java's `Sender`), free of I/O and clocks.
+//! The Sender's decisions (Java's `Sender`), free of I/O and clocks: which batches go in which
+//! Produce request, what to do with each answer, retries, delivery timeouts, idempotence.
 //!
-//! Inputs (`handle_*`) and outputs (`poll`), quinn-style. The driver calls, in a loop:
-//! 1. [`Sender::poll`]`(now)` → Produce requests to write (one per broker, many partitions each),
-//!    batches to complete, brokers to connect to or drop, and when to call again;
-//! 2. [`Sender::handle_response`] / [`Sender::handle_failure`] as answers or errors arrive.
+//! It is one part of the [core](crate::core), which owns it, opens connections, encodes and
+//! routes requests and hands answers back:
+//! 1. [`Sender::poll_into`]`(now)` drains ready batches into requests (one per broker, many
+//!    partitions each, batches stamped but not yet compressed: the core closes them after
+//!    releasing the accumulator's lock), expires batches, and says when to look again;
+//! 2. [`Sender::handle_acks_into`] / [`Sender::handle_response_into`] /
+//!    [`Sender::handle_failure`] as answers or errors arrive.
 //!
-//! Completions come back as values; the driver runs them (futures, callbacks, interceptors)
-//! outside its lock.
+//! Completions come back as values; the network thread runs them (futures, callbacks,
+//! interceptors) outside any lock.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::{
     InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse, TopicName,
 };
@@ -19,6 +24,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::accumulator::{BatchAck, DrainPolicy, ProducerBatch, ReadyCheck, RecordAccumulator};
 use crate::config::Acks;
+use crate::core::backoff::{ExponentialBackoff, Jitter};
 use crate::error::ProduceError;
 use crate::idempotence::{ErrorDecision, Idempotence};
 use crate::metadata::Metadata;
@@ -48,84 +54,14 @@ pub struct SenderConfig {
     pub idempotence: bool,
 }
 
-/// A Produce request to write to `node`.
-#[derive(Debug)]
+/// A Produce request drained by [`Sender::poll_into`]: its batches stay with the sender
+/// ([`Sender::request_batches_mut`]) until answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutgoingRequest {
-    /// Pass back to [`Sender::handle_response`] / [`Sender::handle_failure`].
+    /// Pass back to [`Sender::handle_acks_into`] and friends.
     pub id: u64,
     /// Leader to send it to.
     pub node: i32,
-    /// `acks` as sent.
-    pub acks: i16,
-    /// The request's `timeout_ms` (`request.timeout.ms`).
-    pub timeout_ms: i32,
-    /// One closed batch per partition: the request is encoded straight from these
-    /// ([`OutgoingRequest::to_request`] builds kafka-protocol's form).
-    pub parts: Vec<RequestPart>,
-    /// False with acks=0: the broker does not answer.
-    pub expects_response: bool,
-    /// The batches' close was deferred (see [`RecordAccumulator::set_defer_close`]):
-    /// `parts` is empty until filled from the batches taken with [`Sender::take_deferred`]
-    /// (see [`OutgoingRequest::fill_parts`]) and given back with [`Sender::restore_deferred`].
-    pub deferred: bool,
-}
-
-/// One partition's closed batch in an [`OutgoingRequest`].
-#[derive(Debug, Clone)]
-pub struct RequestPart {
-    /// Topic.
-    pub topic: std::sync::Arc<str>,
-    /// Partition id.
-    pub partition: i32,
-    /// The batch's wire bytes (shared, not copied).
-    pub records: crate::protocol::record_batch::WireBuf,
-}
-
-impl crate::network::ProducePart for RequestPart {
-    fn topic(&self) -> &str {
-        &self.topic
-    }
-    fn partition(&self) -> i32 {
-        self.partition
-    }
-    fn records(&self) -> &crate::protocol::record_batch::WireBuf {
-        &self.records
-    }
-}
-
-impl OutgoingRequest {
-    /// Sets `parts` from closed batches (a deferred request, once its batches are closed).
-    pub fn fill_parts(&mut self, batches: &[ProducerBatch]) {
-        self.parts.clear();
-        self.parts.extend(batches.iter().map(|b| RequestPart {
-            topic: b.tp.topic.clone(),
-            partition: b.tp.partition,
-            records: b.wire_bytes(),
-        }));
-    }
-
-    /// The request as kafka-protocol's `ProduceRequest` (same bytes on the wire; allocates,
-    /// so the driver does not use it).
-    pub fn to_request(&self) -> ProduceRequest {
-        let mut topics: Vec<TopicProduceData> = Vec::new();
-        for p in &self.parts {
-            let data = PartitionProduceData::default()
-                .with_index(p.partition)
-                .with_records(Some(p.records.to_bytes()));
-            match topics.iter_mut().find(|t| t.name.0.as_str() == &*p.topic) {
-                Some(t) => t.partition_data.push(data),
-                None => topics.push(
-                    TopicProduceData::default()
-                        .with_name(TopicName(StrBytes::from_string(p.topic.to_string())))
-                        .with_partition_data(vec![data]),
-                ),
-            }
-        }
-        ProduceRequest::default()
-            .with_acks(self.acks)
-            .with_timeout_ms(self.timeout_ms)
-            .with_topic_data(topics)
-    }
 }
 
 /// A batch whose fate is decided.
@@ -137,36 +73,30 @@ pub struct Completion {
     pub result: Result<BatchAck, ProduceError>,
 }
 
-/// What [`Sender::poll`] decided.
+/// What [`Sender::poll_into`] decided.
 #[derive(Debug, Default)]
 pub struct SenderOutput {
     /// Requests to write now.
     pub requests: Vec<OutgoingRequest>,
     /// Batches to complete.
     pub completions: Vec<Completion>,
-    /// Leaders with data but no connection: connect to them.
+    /// Leaders with data but no usable connection: connect to them.
     pub connect: Vec<i32>,
-    /// Connections to drop (a request on them timed out).
-    pub disconnect: Vec<i32>,
-    /// Call `poll` again by then at the latest.
+    /// Call `poll_into` again by then at the latest.
     pub next_wakeup: Option<Instant>,
-    /// Send this InitProducerId request to any broker and feed the answer to
-    /// [`Sender::handle_init_producer_id`].
-    pub init_producer_id: Option<InitProducerIdRequest>,
-    /// Emptied `parts` vectors of requests already written, for the next requests: a driver
-    /// that gives them back here allocates none per request.
-    pub spare_parts: Vec<Vec<RequestPart>>,
 }
 
 #[derive(Debug)]
 struct InFlight {
     node: i32,
     batches: Vec<ProducerBatch>,
-    deadline: Instant,
+    /// False with acks=0: complete once written ([`Sender::written`]).
+    expects_response: bool,
 }
 
 /// Counters of what the sender did (a small subset of Java's producer metrics).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SenderStats {
     /// Produce requests written.
     pub produce_requests: u64,
@@ -182,16 +112,19 @@ pub struct SenderStats {
     pub requests_by_node: std::collections::BTreeMap<i32, u64>,
 }
 
-/// In-flight bookkeeping, retries and timeouts.
+/// In-flight bookkeeping, retries and delivery timeouts.
 #[derive(Debug)]
 pub struct Sender {
     cfg: SenderConfig,
     stats: SenderStats,
+    /// Bumped whenever `stats` changes, so the core publishes them only then.
+    stats_version: u64,
     idem: Option<Idempotence>,
     in_flight: HashMap<u64, InFlight>,
     per_node: HashMap<i32, usize>,
     next_id: u64,
-    jitter_state: u64,
+    retry_backoff: ExponentialBackoff,
+    jitter: Jitter,
     /// Scratch reused by every poll: which leaders are ready, in order.
     ready: ReadyCheck,
     nodes: Vec<i32>,
@@ -206,16 +139,21 @@ const MAX_SPARE_VECS: usize = 64;
 impl Sender {
     /// A sender with nothing in flight.
     pub fn new(cfg: SenderConfig) -> Self {
+        // Java's producer: ExponentialBackoff(retry.backoff.ms, 2, retry.backoff.max.ms, 0.2).
+        let retry_backoff =
+            ExponentialBackoff::new(cfg.retry_backoff, 2, cfg.retry_backoff_max, 0.2);
         Sender {
-            idem: cfg
-                .idempotence
-                .then(|| Idempotence::new().with_backoff(cfg.retry_backoff)),
+            idem: cfg.idempotence.then(|| {
+                Idempotence::new().with_backoff(cfg.retry_backoff.min(cfg.retry_backoff_max))
+            }),
             cfg,
             stats: SenderStats::default(),
+            stats_version: 0,
             in_flight: HashMap::new(),
             per_node: HashMap::new(),
             next_id: 1,
-            jitter_state: 0x9E37_79B9_7F4A_7C15,
+            retry_backoff,
+            jitter: Jitter::new(0x9E37_79B9_7F4A_7C15),
             ready: ReadyCheck::default(),
             nodes: Vec::new(),
             spare_vecs: Vec::new(),
@@ -235,14 +173,37 @@ impl Sender {
         }
     }
 
+    /// The settings.
+    pub fn config(&self) -> &SenderConfig {
+        &self.cfg
+    }
+
     /// What the sender has done so far.
     pub fn stats(&self) -> &SenderStats {
         &self.stats
     }
 
+    /// Changes whenever [`Sender::stats`] does.
+    pub fn stats_version(&self) -> u64 {
+        self.stats_version
+    }
+
     /// The idempotent producer's state, when `enable.idempotence` is on.
     pub fn idempotence(&self) -> Option<&Idempotence> {
         self.idem.as_ref()
+    }
+
+    /// An InitProducerId request when the idempotent producer needs one now (first start, or an
+    /// epoch bump once nothing is in flight). Send it to any broker and feed the answer to
+    /// [`Sender::handle_init_producer_id`].
+    pub fn init_request(&mut self, now: Instant) -> Option<InitProducerIdRequest> {
+        let busy = !self.in_flight.is_empty();
+        self.idem.as_mut()?.init_request(busy, now)
+    }
+
+    /// When a held-back InitProducerId may go.
+    pub fn next_init(&self) -> Option<Instant> {
+        self.idem.as_ref().and_then(Idempotence::next_init)
     }
 
     /// Applies an InitProducerId answer (`None`: the request failed; it is asked again after
@@ -267,47 +228,6 @@ impl Sender {
         }
     }
 
-    /// Takes the batches of a request whose close was deferred, to close them and build the
-    /// request without the producer's lock; give them back with [`Sender::restore_deferred`]
-    /// before anything else touches the sender (the request still counts as in flight).
-    pub fn take_deferred(&mut self, id: u64) -> Vec<ProducerBatch> {
-        self.in_flight
-            .get_mut(&id)
-            .map(|f| std::mem::take(&mut f.batches))
-            .unwrap_or_default()
-    }
-
-    /// Puts back batches taken with [`Sender::take_deferred`], now closed
-    /// ([`ProducerBatch::run_deferred_close`]), and reports their compression ratios to the
-    /// accumulator.
-    pub fn restore_deferred(
-        &mut self,
-        id: u64,
-        mut batches: Vec<ProducerBatch>,
-        acc: &mut RecordAccumulator,
-        now: Instant,
-    ) {
-        for b in &mut batches {
-            if let Some(ratio) = b.take_compression_ratio() {
-                acc.observe_compression(&b.tp.topic, ratio);
-            }
-        }
-        match self.in_flight.get_mut(&id) {
-            // Usually empty (taken whole): take the vector back rather than copy into a new one.
-            Some(f) if f.batches.is_empty() => {
-                let empty = std::mem::replace(&mut f.batches, batches);
-                self.give_back(empty);
-            }
-            Some(f) => f.batches.append(&mut batches),
-            // Not expected (nothing runs between take and restore); don't lose the batches.
-            None => {
-                for b in batches {
-                    acc.reenqueue(b, Duration::ZERO, now);
-                }
-            }
-        }
-    }
-
     /// Requests awaiting an answer.
     pub fn in_flight_requests(&self) -> usize {
         self.in_flight.len()
@@ -318,53 +238,60 @@ impl Sender {
         self.per_node.get(&node).copied().unwrap_or(0)
     }
 
-    /// Decides what to do now: expire, drain ready batches into requests, time out requests.
-    pub fn poll(
-        &mut self,
-        acc: &mut RecordAccumulator,
-        metadata: &mut Metadata,
-        is_connected: &dyn Fn(i32) -> bool,
-        now: Instant,
-    ) -> SenderOutput {
-        let mut out = SenderOutput::default();
-        self.poll_into(acc, metadata, is_connected, now, &mut out);
-        out
+    /// The batches of drained request `id`, to close (compress, checksum) and encode; empty once
+    /// the request is answered or failed.
+    pub fn request_batches_mut(&mut self, id: u64) -> &mut [ProducerBatch] {
+        match self.in_flight.get_mut(&id) {
+            Some(f) => &mut f.batches,
+            None => &mut [],
+        }
     }
 
-    /// [`Sender::poll`] into `out`, cleared first except for `completions`, which are appended
-    /// to: its vectors are reused, so a driver that keeps one allocates nothing per round.
+    /// Whether request `id` expects an answer (false with acks=0).
+    pub fn expects_response(&self, id: u64) -> bool {
+        self.in_flight.get(&id).is_some_and(|f| f.expects_response)
+    }
+
+    /// Request `id` was written to the socket. With acks=0 that completes its batches (offset
+    /// unknown, nothing retried: Java's semantics); otherwise nothing happens until the answer.
+    pub fn written(&mut self, id: u64, acc: &mut RecordAccumulator, out: &mut Vec<Completion>) {
+        if self.expects_response(id) {
+            return;
+        }
+        let Some(flight) = self.take(id) else {
+            return;
+        };
+        let mut batches = flight.batches;
+        for b in batches.drain(..) {
+            acc.unmute(&b.tp);
+            out.push(self.succeed(
+                acc,
+                b,
+                Ok(BatchAck {
+                    base_offset: -1,
+                    log_append_time: -1,
+                }),
+            ));
+        }
+        self.give_back(batches);
+    }
+
+    /// Decides what to do now: expire batches past `delivery.timeout.ms`, drain ready batches into
+    /// requests for leaders that `is_ready` (connected, able to take a request), name leaders to
+    /// connect to. `out` is cleared first except for `completions`, which are appended to: its
+    /// vectors are reused, so a caller that keeps one allocates nothing per round.
     pub fn poll_into(
         &mut self,
         acc: &mut RecordAccumulator,
         metadata: &mut Metadata,
-        is_connected: &dyn Fn(i32) -> bool,
+        is_ready: &dyn Fn(i32) -> bool,
         now: Instant,
         out: &mut SenderOutput,
     ) {
         // Completions are appended to: dropping one would fail its records.
         out.requests.clear();
         out.connect.clear();
-        out.disconnect.clear();
         out.next_wakeup = None;
-        out.init_producer_id = None;
-
-        // Requests past request.timeout.ms: the broker is stalled. Drop the connection; its
-        // in-flight batches are retried or failed (Java closes the connection too).
-        let timed_out: Vec<i32> = self
-            .in_flight
-            .values()
-            .filter(|f| f.deadline <= now)
-            .map(|f| f.node)
-            .collect();
-        for node in dedup(timed_out) {
-            out.disconnect.push(node);
-            let msg = format!(
-                "request to broker {node} timed out after {} ms (request.timeout.ms)",
-                self.cfg.request_timeout.as_millis()
-            );
-            out.completions
-                .extend(self.fail_node(node, &msg, acc, metadata, now));
-        }
 
         // Batches that waited in the queue past delivery.timeout.ms.
         for batch in acc.expired(now) {
@@ -388,16 +315,10 @@ impl Sender {
             out.completions.push(self.expire(acc, batch, now));
         }
 
-        // The idempotent producer needs an id before anything is sent; a fatal error fails all.
-        if let Some(idem) = self.idem.as_mut() {
-            if let Some(err) = idem.fatal_error().cloned() {
-                for batch in acc.abort_all() {
-                    out.completions.push(finish(acc, batch, Err(err.clone())));
-                }
-            }
-            out.init_producer_id = idem.init_request(!self.in_flight.is_empty(), now);
-            if let Some(t) = idem.next_init() {
-                out.next_wakeup = Some(t);
+        // A fatal idempotence error fails everything queued.
+        if let Some(err) = self.idem.as_ref().and_then(|i| i.fatal_error().cloned()) {
+            for batch in acc.abort_all() {
+                out.completions.push(finish(acc, batch, Err(err.clone())));
             }
         }
 
@@ -418,7 +339,7 @@ impl Sender {
         nodes.extend(ready.ready_nodes.iter().copied());
         nodes.sort_unstable();
         for &node in &nodes {
-            if !is_connected(node) {
+            if !is_ready(node) {
                 out.connect.push(node);
                 continue;
             }
@@ -453,89 +374,47 @@ impl Sender {
                     acc.mute(b.tp.clone());
                 }
             }
-            let mut batches = batches;
-            if self.cfg.acks == Acks::None {
-                // Completed as soon as written: their bytes are needed now.
-                for b in &mut batches {
-                    if let Some(ratio) = b.close_deferred() {
-                        acc.observe_compression(&b.tp.topic, ratio);
-                    }
-                }
-            }
-            let deferred = batches.iter().any(ProducerBatch::close_is_deferred);
-            let mut request = OutgoingRequest {
-                id: 0,
-                node,
-                acks: self.cfg.acks.as_i16(),
-                timeout_ms: self.cfg.request_timeout.as_millis().min(i32::MAX as u128) as i32,
-                parts: out.spare_parts.pop().unwrap_or_default(),
-                expects_response: self.cfg.acks != Acks::None,
-                deferred,
-            };
-            if !deferred {
-                request.fill_parts(&batches);
-            }
+            // Partitions of one topic side by side: the request groups them by topic in one pass.
+            batches.sort_by(|a, b| a.tp.topic.cmp(&b.tp.topic));
             self.stats.produce_requests += 1;
             self.stats.batches += batches.len() as u64;
             self.stats.records += batches.iter().map(|b| b.record_count() as u64).sum::<u64>();
             *self.stats.requests_by_node.entry(node).or_default() += 1;
+            self.stats_version += 1;
             let id = self.next_id;
             self.next_id += 1;
-            request.id = id;
-            if self.cfg.acks == Acks::None {
-                // No answer will come: the batches are done once written (offset unknown).
-                for b in batches.drain(..) {
-                    acc.unmute(&b.tp);
-                    out.completions.push(finish(
-                        acc,
-                        b,
-                        Ok(BatchAck {
-                            base_offset: -1,
-                            log_append_time: -1,
-                        }),
-                    ));
-                }
-                self.give_back(batches);
-                out.requests.push(request);
-            } else {
-                *self.per_node.entry(node).or_default() += 1;
-                self.in_flight.insert(
-                    id,
-                    InFlight {
-                        node,
-                        batches,
-                        deadline: now + self.cfg.request_timeout,
-                    },
-                );
-                out.requests.push(request);
-            }
+            let expects_response = self.cfg.acks != Acks::None;
+            *self.per_node.entry(node).or_default() += 1;
+            self.in_flight.insert(
+                id,
+                InFlight {
+                    node,
+                    batches,
+                    expects_response,
+                },
+            );
+            out.requests.push(OutgoingRequest { id, node });
         }
 
         // Leaders with queued data that we can't reach yet.
         nodes.clear();
         acc.nodes_with_data_into(&cluster, &mut nodes);
         for &node in &nodes {
-            if !is_connected(node) && !out.connect.contains(&node) {
+            if !is_ready(node) && !out.connect.contains(&node) {
                 out.connect.push(node);
             }
         }
         self.nodes = nodes;
 
-        let mut wake = match (ready.next_check, out.next_wakeup) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let mut wake = ready.next_check;
+        if let Some(t) = self.next_init() {
+            wake = Some(wake.map_or(t, |w| w.min(t)));
+        }
         let in_flight_expiry = self
             .in_flight
             .values()
             .flat_map(|f| f.batches.iter().map(|b| b.created + delivery_timeout));
-        for t in self
-            .in_flight
-            .values()
-            .map(|f| f.deadline)
-            .chain(acc.next_expiry())
-            .chain(in_flight_expiry)
-        {
+        for t in acc.next_expiry().into_iter().chain(in_flight_expiry) {
             wake = Some(wake.map_or(t, |w: Instant| w.min(t)));
         }
         out.next_wakeup = wake;
@@ -569,14 +448,21 @@ impl Sender {
         let Some(mut batches) = self.answered(id) else {
             return; // already failed (timed out or disconnected)
         };
+        // Each partition's answer, found in one pass (not one scan per batch).
+        let answers: HashMap<(&str, i32), &PartitionProduceResponse> = response
+            .responses
+            .iter()
+            .flat_map(|t| {
+                t.partition_responses
+                    .iter()
+                    .map(move |p| ((t.name.0.as_str(), p.index), p))
+            })
+            .collect();
         for batch in batches.drain(..) {
             acc.unmute(&batch.tp);
-            let part = response
-                .responses
-                .iter()
-                .filter(|t| t.name.0.as_str() == &*batch.tp.topic)
-                .flat_map(|t| t.partition_responses.iter())
-                .find(|p| p.index == batch.tp.partition);
+            let part = answers
+                .get(&(&*batch.tp.topic, batch.tp.partition))
+                .copied();
             let Some(p) = part else {
                 self.no_answer(acc, batch, now, out);
                 continue;
@@ -648,6 +534,7 @@ impl Sender {
                                     idem.on_split_of(&snapshot.0, snapshot.1, &pieces);
                                 }
                                 self.stats.splits += 1;
+                                self.stats_version += 1;
                                 continue;
                             }
                             Err(batch) => *batch,
@@ -662,14 +549,14 @@ impl Sender {
         self.give_back(batches);
     }
 
-    /// The broker answered request `id` with no error for any partition; `ack(topic,
-    /// partition)` gives each partition's acknowledgement (the driver reads them from the frame
-    /// without building a `ProduceResponse`). A batch with no answer is retried as in
+    /// The broker answered request `id` with no error for any partition; `ack(i, tp)` gives the
+    /// acknowledgement of the request's `i`-th batch, of partition `tp` (the core reads them from
+    /// the frame without building a `ProduceResponse`). A batch with no answer is retried as in
     /// [`Sender::handle_response`]. Completions are appended to `out`.
     pub fn handle_acks_into(
         &mut self,
         id: u64,
-        ack: &dyn Fn(&str, i32) -> Option<BatchAck>,
+        ack: &mut dyn FnMut(usize, &crate::accumulator::TopicPartition) -> Option<BatchAck>,
         acc: &mut RecordAccumulator,
         now: Instant,
         out: &mut Vec<Completion>,
@@ -677,9 +564,9 @@ impl Sender {
         let Some(mut batches) = self.answered(id) else {
             return; // already failed (timed out or disconnected)
         };
-        for batch in batches.drain(..) {
+        for (i, batch) in batches.drain(..).enumerate() {
             acc.unmute(&batch.tp);
-            match ack(&batch.tp.topic, batch.tp.partition) {
+            match ack(i, &batch.tp) {
                 Some(a) => out.push(self.succeed(acc, batch, Ok(a))),
                 None => self.no_answer(acc, batch, now, out),
             }
@@ -750,18 +637,6 @@ impl Sender {
         out
     }
 
-    /// The connection to `node` is gone: every request in flight there failed.
-    pub fn handle_disconnect(
-        &mut self,
-        node: i32,
-        reason: &str,
-        acc: &mut RecordAccumulator,
-        metadata: &mut Metadata,
-        now: Instant,
-    ) -> Vec<Completion> {
-        self.fail_node(node, reason, acc, metadata, now)
-    }
-
     /// Fails everything in flight (abortive close).
     pub fn abort_all(&mut self, acc: &mut RecordAccumulator, err: ProduceError) -> Vec<Completion> {
         let mut out = Vec::new();
@@ -772,30 +647,6 @@ impl Sender {
             }
         }
         self.per_node.clear();
-        out
-    }
-
-    fn fail_node(
-        &mut self,
-        node: i32,
-        reason: &str,
-        acc: &mut RecordAccumulator,
-        metadata: &mut Metadata,
-        now: Instant,
-    ) -> Vec<Completion> {
-        let mut ids: Vec<u64> = self
-            .in_flight
-            .iter()
-            .filter(|(_, f)| f.node == node)
-            .map(|(id, _)| *id)
-            .collect();
-        // Retry in send order so batches of one partition stay in order.
-        ids.sort_unstable();
-        ids.reverse();
-        let mut out = Vec::new();
-        for id in ids {
-            out.extend(self.handle_failure(id, reason, acc, metadata, now));
-        }
         out
     }
 
@@ -830,9 +681,21 @@ impl Sender {
         };
         match decision {
             ErrorDecision::Retry => {
-                let backoff = self.backoff(batch.attempts);
+                // A broker that answered with a retriable error is alive: the retry goes after
+                // retry.backoff.ms (±20 %) without growth, so a storm of spoiled answers meets as
+                // many retries as the configured pace allows (growing to retry.backoff.max.ms
+                // would let the storm spoil every attempt). A request that got no answer (a
+                // timeout, a lost connection) backs off exponentially up to retry.backoff.max.ms,
+                // sparing a broker that may be overloaded (Java's ExponentialBackoff).
+                let growth = if code.is_some() {
+                    0
+                } else {
+                    batch.attempts.saturating_sub(1)
+                };
+                let backoff = self.retry_backoff.backoff(growth, &mut self.jitter);
                 tracing::debug!(tp = %batch.tp, attempts = batch.attempts, ?backoff, error = %err, "retrying batch");
                 self.stats.retries += 1;
+                self.stats_version += 1;
                 acc.reenqueue(batch, backoff, now);
                 None
             }
@@ -878,21 +741,6 @@ impl Sender {
         };
         finish(acc, batch, Err(err))
     }
-
-    /// `retry.backoff.ms * 2^(attempts-1)`, capped at `retry.backoff.max.ms`, ±20 % jitter (Java's
-    /// `ExponentialBackoff`).
-    fn backoff(&mut self, attempts: u32) -> Duration {
-        let base = self.cfg.retry_backoff.as_secs_f64();
-        let max = self.cfg.retry_backoff_max.as_secs_f64().max(base);
-        let exp = base * 2f64.powi(attempts.saturating_sub(1).min(30) as i32);
-        // xorshift: deterministic, no clock or global RNG.
-        self.jitter_state ^= self.jitter_state << 13;
-        self.jitter_state ^= self.jitter_state >> 7;
-        self.jitter_state ^= self.jitter_state << 17;
-        let unit = (self.jitter_state >> 11) as f64 / (1u64 << 53) as f64;
-        let jitter = 0.8 + 0.4 * unit;
-        Duration::from_secs_f64((exp.min(max) * jitter).min(max))
-    }
 }
 
 /// The idempotent producer's drain rules: no batch before a producer id; a retried batch only
@@ -907,12 +755,6 @@ impl DrainPolicy for IdempotentDrain<'_> {
     fn stamp(&mut self, batch: &ProducerBatch) -> BatchHeader {
         self.0.stamp(batch)
     }
-}
-
-fn dedup(mut v: Vec<i32>) -> Vec<i32> {
-    v.sort_unstable();
-    v.dedup();
-    v
 }
 
 fn finish(

@@ -178,7 +178,7 @@ pub const MAX_DECOMPRESSED_RECORDS: usize = 256 << 20;
 /// could hold, whatever the input.
 ///
 /// ```
-/// use kproducer::protocol::record_batch::{decode_batches, BatchHeader, DecodeError, RecordBatchBuilder};
+/// use kproducer::internals::record_batch::{decode_batches, BatchHeader, DecodeError, RecordBatchBuilder};
 /// let mut b = RecordBatchBuilder::new(Vec::new(), 0);
 /// b.append(0, Some(b"k"), None, &[]);
 /// let mut bytes = b.close(BatchHeader::PLAIN).to_vec();

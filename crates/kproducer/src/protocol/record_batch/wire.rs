@@ -12,7 +12,7 @@ use std::sync::Arc;
 /// for the next close ([`WireBuf::refill`]), so steady state allocates nothing per batch.
 ///
 /// ```
-/// use kproducer::protocol::record_batch::WireBuf;
+/// use kproducer::internals::record_batch::WireBuf;
 /// let mut wire = WireBuf::from_vec(vec![1, 2, 3]);
 /// let writer = wire.clone();
 /// assert_eq!(&writer[..], &[1, 2, 3]);

@@ -1,0 +1,14 @@
+//! The sans-IO cluster driven with request frames built by kafka-protocol, answers decoded by it.
+
+mod api_versions;
+mod cluster_control;
+mod common;
+mod determinism;
+mod faults;
+mod fetch;
+mod idempotence;
+mod init_producer_id;
+mod metadata;
+mod produce;
+mod robustness;
+mod validation;

@@ -1,0 +1,4 @@
+//! The TCP server and `serve_connection`, and cross-client tests with librdkafka.
+
+mod rdkafka_client;
+mod server;

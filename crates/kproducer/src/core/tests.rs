@@ -1,0 +1,722 @@
+//! The core on a virtual clock against a scripted broker that speaks the real wire format: every
+//! request the core writes is decoded with kafka-protocol and answered with an encoded frame.
+//! No sockets, no sleeps.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{
+    ApiVersionsRequest, ApiVersionsResponse, BrokerId, InitProducerIdRequest,
+    InitProducerIdResponse, MetadataRequest, ProduceRequest, RequestHeader, ResponseHeader,
+    TopicName,
+};
+use kafka_protocol::protocol::{
+    decode_request_header_from_buffer, Decodable, Encodable, HeaderVersion, StrBytes,
+};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+
+use super::*;
+use crate::accumulator::{PartitionChoice, RecordRef};
+use crate::config::Acks;
+use crate::protocol::errors::ErrorCode;
+use crate::shared::SendState;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A request as the broker decoded it.
+#[derive(Debug, Clone)]
+#[allow(dead_code)] // the bodies show in failure messages
+enum Req {
+    ApiVersions(ApiVersionsRequest),
+    Metadata(MetadataRequest),
+    InitProducerId(InitProducerIdRequest),
+    Produce(ProduceRequest),
+}
+
+/// A scripted cluster at the frame level.
+struct Broker {
+    /// node id → port (host 127.0.0.1).
+    nodes: Vec<(i32, i32)>,
+    /// topic → leader per partition.
+    topics: Vec<(String, Vec<i32>)>,
+    /// Error codes the next Produce partitions get, in order (then success).
+    produce_errors: Vec<i16>,
+    /// The ApiVersions answer's ranges (api key, min, max).
+    versions: Vec<(i16, i16, i16)>,
+    /// Answer Produce partitions in reverse order (brokers need not keep the request's order).
+    reverse_answers: bool,
+    next_offset: HashMap<(String, i32), i64>,
+    next_pid: i64,
+}
+
+impl Broker {
+    fn new(nodes: &[i32], topics: &[(&str, &[i32])]) -> Self {
+        Broker {
+            nodes: nodes.iter().map(|n| (*n, 9000 + n)).collect(),
+            topics: topics
+                .iter()
+                .map(|(t, l)| (t.to_string(), l.to_vec()))
+                .collect(),
+            produce_errors: Vec::new(),
+            versions: vec![(0, 3, 12), (3, 0, 12), (18, 0, 3), (22, 0, 5)],
+            reverse_answers: false,
+            next_offset: HashMap::new(),
+            next_pid: 1000,
+        }
+    }
+
+    fn decode(frame: &[u8]) -> (RequestHeader, Req) {
+        let mut buf = Bytes::copy_from_slice(&frame[4..]);
+        let header = decode_request_header_from_buffer(&mut buf).expect("request header");
+        let v = header.request_api_version;
+        let req = match header.request_api_key {
+            18 => Req::ApiVersions(ApiVersionsRequest::decode(&mut buf, v).expect("body")),
+            3 => Req::Metadata(MetadataRequest::decode(&mut buf, v).expect("body")),
+            22 => Req::InitProducerId(InitProducerIdRequest::decode(&mut buf, v).expect("body")),
+            0 => Req::Produce(ProduceRequest::decode(&mut buf, v).expect("body")),
+            k => panic!("unexpected api key {k}"),
+        };
+        (header, req)
+    }
+
+    fn encode<R: Encodable + HeaderVersion>(correlation_id: i32, version: i16, body: &R) -> Bytes {
+        let mut buf = BytesMut::new();
+        ResponseHeader::default()
+            .with_correlation_id(correlation_id)
+            .encode(&mut buf, R::header_version(version))
+            .expect("header");
+        body.encode(&mut buf, version).expect("body");
+        buf.freeze()
+    }
+
+    /// The answer frame (without size prefix) to `frame`, or `None` for acks=0.
+    fn answer(&mut self, frame: &[u8]) -> Option<Bytes> {
+        let (h, req) = Self::decode(frame);
+        let (corr, v) = (h.correlation_id, h.request_api_version);
+        Some(match req {
+            Req::ApiVersions(_) => {
+                // Header v0 always (KIP-511).
+                let body = ApiVersionsResponse::default().with_api_keys(
+                    self.versions
+                        .iter()
+                        .map(|(k, min, max)| {
+                            ApiVersion::default()
+                                .with_api_key(*k)
+                                .with_min_version(*min)
+                                .with_max_version(*max)
+                        })
+                        .collect(),
+                );
+                let mut buf = BytesMut::new();
+                ResponseHeader::default()
+                    .with_correlation_id(corr)
+                    .encode(&mut buf, 0)
+                    .expect("header");
+                body.encode(&mut buf, v).expect("body");
+                buf.freeze()
+            }
+            Req::Metadata(_) => {
+                let body = kafka_protocol::messages::MetadataResponse::default()
+                    .with_brokers(
+                        self.nodes
+                            .iter()
+                            .map(|(n, port)| {
+                                MetadataResponseBroker::default()
+                                    .with_node_id(BrokerId(*n))
+                                    .with_host(StrBytes::from_static_str("127.0.0.1"))
+                                    .with_port(*port)
+                            })
+                            .collect(),
+                    )
+                    .with_topics(
+                        self.topics
+                            .iter()
+                            .map(|(t, leaders)| {
+                                MetadataResponseTopic::default()
+                                    .with_name(Some(TopicName(StrBytes::from_string(t.clone()))))
+                                    .with_partitions(
+                                        leaders
+                                            .iter()
+                                            .enumerate()
+                                            .map(|(i, l)| {
+                                                MetadataResponsePartition::default()
+                                                    .with_partition_index(i as i32)
+                                                    .with_leader_id(BrokerId(*l))
+                                            })
+                                            .collect(),
+                                    )
+                            })
+                            .collect(),
+                    );
+                Self::encode(corr, v, &body)
+            }
+            Req::InitProducerId(_) => {
+                self.next_pid += 1;
+                let body = InitProducerIdResponse::default()
+                    .with_producer_id(ProducerId(self.next_pid))
+                    .with_producer_epoch(0);
+                Self::encode(corr, v, &body)
+            }
+            Req::Produce(p) => {
+                if p.acks == 0 {
+                    return None;
+                }
+                let mut topics = Vec::new();
+                for t in &p.topic_data {
+                    let mut parts = Vec::new();
+                    for pd in &t.partition_data {
+                        let code = if self.produce_errors.is_empty() {
+                            0
+                        } else {
+                            self.produce_errors.remove(0)
+                        };
+                        let records = pd
+                            .records
+                            .as_ref()
+                            .map(|r| {
+                                crate::protocol::record_batch::decode_batches(r)
+                                    .expect("valid batches")
+                                    .iter()
+                                    .map(|b| b.records.len() as i64)
+                                    .sum::<i64>()
+                            })
+                            .unwrap_or(0);
+                        let next = self
+                            .next_offset
+                            .entry((t.name.0.to_string(), pd.index))
+                            .or_insert(0);
+                        let base = *next;
+                        if code == 0 {
+                            *next += records;
+                        }
+                        parts.push(
+                            PartitionProduceResponse::default()
+                                .with_index(pd.index)
+                                .with_error_code(code)
+                                .with_base_offset(if code == 0 { base } else { -1 })
+                                .with_log_append_time_ms(-1),
+                        );
+                    }
+                    if self.reverse_answers {
+                        parts.reverse();
+                    }
+                    topics.push(
+                        TopicProduceResponse::default()
+                            .with_name(t.name.clone())
+                            .with_partition_responses(parts),
+                    );
+                }
+                if self.reverse_answers {
+                    topics.reverse();
+                }
+                let body =
+                    kafka_protocol::messages::ProduceResponse::default().with_responses(topics);
+                Self::encode(corr, v, &body)
+            }
+        })
+    }
+}
+
+/// The core, its shared state, the broker and what travels between them.
+struct Net {
+    t0: Instant,
+    core: ProducerCore,
+    shared: Arc<Shared>,
+    broker: Broker,
+    /// Connections the core asked for and the test has not answered.
+    connecting: Vec<(ConnId, Arc<str>)>,
+    /// Requests written, not yet answered: (conn, frame).
+    written: Vec<(ConnId, Bytes)>,
+    /// Everything written, decoded, in order.
+    log: Vec<(ConnId, Req)>,
+    closed: Vec<ConnId>,
+    completions: Vec<Completion>,
+    done: Vec<ProducerBatch>,
+    frame: Vec<FramePiece>,
+}
+
+fn producer_config(extra: &[(&str, &str)]) -> crate::ProducerConfig {
+    let mut kv = vec![
+        ("bootstrap.servers", "127.0.0.1:9001"),
+        ("linger.ms", "5"),
+        ("retry.backoff.ms", "100"),
+        ("request.timeout.ms", "300"),
+        ("delivery.timeout.ms", "1000"),
+    ];
+    kv.extend_from_slice(extra);
+    crate::ProducerConfig::from_map(kv).expect("config")
+}
+
+impl Net {
+    fn new(broker: Broker, extra: &[(&str, &str)]) -> Self {
+        let config = producer_config(extra);
+        let state = SendState::new(
+            crate::producer::new_accumulator(&config),
+            SmallRng::seed_from_u64(1),
+        );
+        let shared = Arc::new(Shared::new(state));
+        let core = ProducerCore::new(CoreConfig::from_producer(&config, 7), shared.clone());
+        Net {
+            t0: Instant::now(),
+            core,
+            shared,
+            broker,
+            connecting: Vec::new(),
+            written: Vec::new(),
+            log: Vec::new(),
+            closed: Vec::new(),
+            completions: Vec::new(),
+            done: Vec::new(),
+            frame: Vec::new(),
+        }
+    }
+
+    fn at(&self, n: u64) -> Instant {
+        self.t0 + ms(n)
+    }
+
+    /// A send of `value` to `topic`-`partition` (the topic is wanted first).
+    fn send(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        value: &[u8],
+        now: Instant,
+    ) -> Arc<crate::accumulator::BatchResult> {
+        let mut st = self.shared.lock();
+        st.topics.add(topic, now);
+        let rec = RecordRef {
+            timestamp: 1,
+            key: None,
+            value: Some(value),
+            headers: &[],
+        };
+        let st = &mut *st;
+        st.acc
+            .append(
+                topic,
+                None,
+                PartitionChoice::Fixed(partition),
+                &rec,
+                &mut None,
+                now,
+                &mut st.rng,
+            )
+            .expect("append")
+            .result
+    }
+
+    /// Pumps the core once at `now`: timeouts, then every output.
+    fn step(&mut self, now: Instant) {
+        self.core.handle_timeout(now);
+        self.drain(now);
+    }
+
+    fn drain(&mut self, now: Instant) {
+        while let Some(t) = self.core.poll_transmit(now, &mut self.frame) {
+            match t {
+                Transmit::Connect { conn, addr } => self.connecting.push((conn, addr)),
+                Transmit::Send { conn } => {
+                    let mut bytes = Vec::new();
+                    for p in self.frame.drain(..) {
+                        bytes.extend_from_slice(&p);
+                    }
+                    let size = i32::from_be_bytes(bytes[..4].try_into().expect("prefix")) as usize;
+                    assert_eq!(size + 4, bytes.len(), "one whole frame per Send");
+                    let (_, req) = Broker::decode(&bytes);
+                    self.log.push((conn, req));
+                    self.written.push((conn, Bytes::from(bytes)));
+                }
+                Transmit::Close { conn } => self.closed.push(conn),
+            }
+        }
+        self.core.poll_completions(&mut self.completions);
+        for c in self.completions.drain(..) {
+            let mut b = c.batch;
+            b.complete_in_place(c.result, None);
+            self.done.push(b);
+        }
+        self.core.recycle(&mut self.done);
+    }
+
+    /// Accepts every pending connection.
+    fn accept(&mut self, now: Instant) {
+        for (conn, _) in std::mem::take(&mut self.connecting) {
+            self.core.handle_connected(conn, now);
+        }
+        self.drain(now);
+    }
+
+    /// Answers every written request, in order.
+    fn answer(&mut self, now: Instant) {
+        for (conn, frame) in std::mem::take(&mut self.written) {
+            if self.closed.contains(&conn) {
+                continue;
+            }
+            if let Some(resp) = self.broker.answer(&frame) {
+                self.core.handle_response(conn, resp, now);
+            }
+        }
+        self.drain(now);
+    }
+
+    /// Runs the exchange to quiescence at `now` (connections accepted, everything answered).
+    fn settle(&mut self, now: Instant) {
+        for _ in 0..20 {
+            self.step(now);
+            self.accept(now);
+            self.answer(now);
+            if self.connecting.is_empty() && self.written.is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn produce_requests(&self) -> usize {
+        self.log
+            .iter()
+            .filter(|(_, r)| matches!(r, Req::Produce(_)))
+            .count()
+    }
+}
+
+fn done_offset(r: &crate::accumulator::BatchResult) -> Option<i64> {
+    match r.try_outcome()? {
+        crate::accumulator::batch::Outcome::Done(Ok(a)) => Some(a.base_offset),
+        _ => None,
+    }
+}
+
+#[test]
+fn the_first_record_goes_once_connected_whatever_retry_backoff_ms() {
+    // Before the core, the producer id was asked for before any connection existed, failed, and
+    // waited out retry.backoff.ms: 100 s here for the first record.
+    let broker = Broker::new(&[1], &[("t", &[1])]);
+    let mut net = Net::new(
+        broker,
+        &[
+            ("retry.backoff.ms", "100000"),
+            ("retry.backoff.max.ms", "100000"),
+            ("delivery.timeout.ms", "300000"),
+            ("request.timeout.ms", "30000"),
+            ("linger.ms", "0"),
+        ],
+    );
+    let result = net.send("t", 0, b"first", net.t0);
+    // Every exchange takes 1 ms of virtual time.
+    for n in 0..20 {
+        let now = net.at(n);
+        net.step(now);
+        net.accept(now);
+        net.answer(now);
+        if result.is_done() {
+            break;
+        }
+    }
+    assert_eq!(done_offset(&result), Some(0), "acknowledged within 20 ms");
+    let kinds: Vec<&'static str> = net
+        .log
+        .iter()
+        .map(|(_, r)| match r {
+            Req::ApiVersions(_) => "ApiVersions",
+            Req::Metadata(_) => "Metadata",
+            Req::InitProducerId(_) => "InitProducerId",
+            Req::Produce(_) => "Produce",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["ApiVersions", "Metadata", "InitProducerId", "Produce"],
+        "the bootstrap server is the leader: one connection"
+    );
+}
+
+#[test]
+fn api_versions_v3_carries_the_client_software_and_rejections_retry_lower() {
+    let mut broker = Broker::new(&[1], &[("t", &[1])]);
+    // The broker answers only v0..=2 of ApiVersions: an answer with UNSUPPORTED_VERSION and its
+    // range, as Kafka does, makes us retry at v2 on the same connection.
+    broker.versions = vec![(0, 3, 12), (3, 0, 12), (18, 0, 2), (22, 0, 5)];
+    let mut net = Net::new(broker, &[]);
+    net.send("t", 0, b"v", net.t0);
+    net.step(net.t0);
+    net.accept(net.t0);
+    let (conn, frame) = net.written.remove(0);
+    let (h, req) = Broker::decode(&frame);
+    assert_eq!(h.request_api_version, 3);
+    match req {
+        Req::ApiVersions(r) => {
+            assert_eq!(r.client_software_name.as_str(), "kproducer");
+            assert_eq!(
+                r.client_software_version.as_str(),
+                env!("CARGO_PKG_VERSION")
+            );
+        }
+        other => panic!("expected ApiVersions, got {other:?}"),
+    }
+    let unsupported = {
+        let body = ApiVersionsResponse::default()
+            .with_error_code(UNSUPPORTED_VERSION)
+            .with_api_keys(vec![ApiVersion::default()
+                .with_api_key(18)
+                .with_min_version(0)
+                .with_max_version(2)]);
+        let mut buf = BytesMut::new();
+        ResponseHeader::default()
+            .with_correlation_id(h.correlation_id)
+            .encode(&mut buf, 0)
+            .expect("header");
+        body.encode(&mut buf, 0).expect("body");
+        buf.freeze()
+    };
+    net.core.handle_response(conn, unsupported, net.t0);
+    net.drain(net.t0);
+    let (_, frame) = net.written.first().expect("a retry");
+    assert_eq!(Broker::decode(frame).0.request_api_version, 2);
+    net.settle(net.at(10));
+    assert_eq!(net.produce_requests(), 1, "then on to the records");
+}
+
+#[test]
+fn an_undecodable_api_versions_answer_retries_at_v0() {
+    let broker = Broker::new(&[1], &[("t", &[1])]);
+    let mut net = Net::new(broker, &[]);
+    net.send("t", 0, b"v", net.t0);
+    net.step(net.t0);
+    net.accept(net.t0);
+    let (conn, frame) = net.written.remove(0);
+    let corr = Broker::decode(&frame).0.correlation_id;
+    // librdkafka's mock answers v3 with a body that claims ~16 M entries read as v3.
+    let mut garbage = BytesMut::new();
+    garbage.extend_from_slice(&corr.to_be_bytes());
+    garbage.extend_from_slice(&[0, 0, 0xff, 0xff, 0xff, 0x7f]);
+    net.core.handle_response(conn, garbage.freeze(), net.t0);
+    net.drain(net.t0);
+    let (_, frame) = net.written.first().expect("a retry");
+    assert_eq!(Broker::decode(frame).0.request_api_version, 0);
+}
+
+#[test]
+fn a_broker_closing_on_api_versions_v3_is_reconnected_at_v0_after_the_backoff() {
+    let broker = Broker::new(&[1], &[("t", &[1])]);
+    let mut net = Net::new(broker, &[]);
+    net.send("t", 0, b"v", net.t0);
+    net.step(net.t0);
+    net.accept(net.t0);
+    let (conn, _) = net.written.remove(0);
+    net.core
+        .handle_disconnected(conn, "connection closed by the broker", net.t0);
+    net.step(net.t0);
+    assert!(net.connecting.is_empty(), "reconnect backoff first");
+    let next = net.core.poll_timeout().expect("a deadline");
+    assert!(next <= net.at(60), "reconnect.backoff.ms = 50 ± 20 %");
+    net.step(next);
+    net.accept(next);
+    let (_, frame) = net.written.first().expect("ApiVersions again");
+    assert_eq!(Broker::decode(frame).0.request_api_version, 0);
+}
+
+#[test]
+fn a_response_out_of_order_closes_the_connection_and_retries_its_requests() {
+    let broker = Broker::new(&[1], &[("t", &[1])]);
+    let mut net = Net::new(broker, &[("enable.idempotence", "false"), ("acks", "1")]);
+    let result = net.send("t", 0, b"v", net.t0);
+    net.settle(net.t0);
+    assert_eq!(done_offset(&result), None, "lingering");
+    net.step(net.at(5));
+    let (conn, frame) = net.written.remove(0);
+    // An answer whose correlation id is not the one in flight.
+    let mut resp = net.broker.answer(&frame).expect("answer").to_vec();
+    resp[3] ^= 0x55;
+    net.core.handle_response(conn, Bytes::from(resp), net.at(6));
+    net.drain(net.at(6));
+    assert_eq!(net.closed, vec![conn]);
+    assert!(!result.is_done(), "retried, not failed");
+    // The retry goes on a new connection after the backoff. (Without idempotence the broker,
+    // which had written the first copy, writes it again.)
+    net.settle(net.at(200));
+    assert_eq!(done_offset(&result), Some(1));
+}
+
+#[test]
+fn a_request_past_request_timeout_closes_its_connection_and_is_retried() {
+    let broker = Broker::new(&[1], &[("t", &[1])]);
+    let mut net = Net::new(broker, &[("enable.idempotence", "false"), ("acks", "1")]);
+    let result = net.send("t", 0, b"v", net.t0);
+    net.settle(net.t0);
+    net.step(net.at(5));
+    let (conn, _) = net.written.remove(0);
+    assert_eq!(
+        net.core.poll_timeout(),
+        Some(net.at(305)),
+        "request.timeout.ms"
+    );
+    net.step(net.at(305));
+    assert_eq!(net.closed, vec![conn]);
+    assert!(!result.is_done());
+    assert_eq!(net.shared.lock().acc.queued_batches(), 1, "queued again");
+    net.settle(net.at(600));
+    assert_eq!(done_offset(&result), Some(0));
+}
+
+#[test]
+fn a_connection_not_set_up_in_time_is_abandoned_and_retried() {
+    let broker = Broker::new(&[1], &[("t", &[1])]);
+    let mut net = Net::new(
+        broker,
+        &[
+            ("socket.connection.setup.timeout.ms", "1000"),
+            ("socket.connection.setup.timeout.max.ms", "1000"),
+        ],
+    );
+    net.send("t", 0, b"v", net.t0);
+    net.step(net.t0);
+    let (conn, addr) = net.connecting.remove(0);
+    assert_eq!(&*addr, "127.0.0.1:9001");
+    assert_eq!(net.core.poll_timeout(), Some(net.at(1000)));
+    net.step(net.at(1000));
+    assert_eq!(net.closed, vec![conn], "given up");
+    assert!(net
+        .shared
+        .lock()
+        .last_error
+        .as_deref()
+        .is_some_and(|e| e.contains("socket.connection.setup.timeout.ms")));
+    net.step(net.at(1100));
+    assert_eq!(net.connecting.len(), 1, "tried again after the backoff");
+}
+
+#[test]
+fn acks_answered_in_any_order_reach_their_batches_in_one_pass() {
+    const PARTITIONS: usize = 2_000;
+    let leaders = vec![1; PARTITIONS];
+    let mut broker = Broker::new(&[1], &[("t", &leaders)]);
+    broker.reverse_answers = true;
+    let mut net = Net::new(
+        broker,
+        &[
+            ("enable.idempotence", "false"),
+            ("acks", "1"),
+            ("max.request.size", "10000000"),
+        ],
+    );
+    let results: Vec<_> = (0..PARTITIONS)
+        .map(|p| net.send("t", p as i32, b"v", net.t0))
+        .collect();
+    net.settle(net.at(5));
+    assert_eq!(net.produce_requests(), 1, "one request for every partition");
+    assert!(results.iter().all(|r| done_offset(r) == Some(0)));
+    assert!(
+        net.core.ack_probes <= 3 * PARTITIONS,
+        "{} probes for {PARTITIONS} partitions",
+        net.core.ack_probes
+    );
+}
+
+#[test]
+fn a_retriable_error_is_retried_and_metadata_refreshed() {
+    let mut broker = Broker::new(&[1], &[("t", &[1])]);
+    broker.produce_errors = vec![ErrorCode::NOT_LEADER_OR_FOLLOWER.0];
+    let mut net = Net::new(broker, &[]);
+    let result = net.send("t", 0, b"v", net.t0);
+    net.settle(net.t0);
+    net.settle(net.at(5));
+    assert!(!result.is_done(), "retried");
+    let metadata_before = net
+        .log
+        .iter()
+        .filter(|(_, r)| matches!(r, Req::Metadata(_)))
+        .count();
+    net.settle(net.at(200));
+    assert_eq!(done_offset(&result), Some(0));
+    let metadata_after = net
+        .log
+        .iter()
+        .filter(|(_, r)| matches!(r, Req::Metadata(_)))
+        .count();
+    assert!(
+        metadata_after > metadata_before,
+        "leader error refreshed metadata"
+    );
+}
+
+#[test]
+fn acks_zero_requests_complete_once_written() {
+    let broker = Broker::new(&[1], &[("t", &[1])]);
+    let mut net = Net::new(broker, &[("enable.idempotence", "false"), ("acks", "0")]);
+    let result = net.send("t", 0, b"v", net.t0);
+    net.settle(net.at(5));
+    assert_eq!(done_offset(&result), Some(-1));
+    assert_eq!(net.produce_requests(), 1);
+    let acks = net.log.iter().find_map(|(_, r)| match r {
+        Req::Produce(p) => Some(p.acks),
+        _ => None,
+    });
+    assert_eq!(acks, Some(Acks::None.as_i16()));
+}
+
+#[test]
+fn a_close_finishes_once_everything_is_delivered() {
+    let broker = Broker::new(&[1], &[("t", &[1])]);
+    let mut net = Net::new(broker, &[]);
+    let result = net.send("t", 0, b"v", net.t0);
+    net.shared.lock().acc.close();
+    net.settle(net.t0);
+    assert_eq!(done_offset(&result), Some(0), "closing sends at once");
+    net.step(net.at(1));
+    assert!(net.core.is_finished());
+}
+
+#[test]
+fn a_produce_answer_listing_more_partitions_than_asked_is_refused_before_decoding() {
+    let broker = Broker::new(&[1], &[("t", &[1])]);
+    let mut net = Net::new(broker, &[("enable.idempotence", "false"), ("acks", "1")]);
+    let result = net.send("t", 0, b"v", net.t0);
+    net.settle(net.t0);
+    net.step(net.at(5));
+    let (conn, frame) = net.written.remove(0);
+    let (h, _) = Broker::decode(&frame);
+    // An error answer (the full decoder's path) for 1,000 partitions: the request had one.
+    let body = kafka_protocol::messages::ProduceResponse::default().with_responses(vec![
+        TopicProduceResponse::default()
+            .with_name(TopicName(StrBytes::from_static_str("t")))
+            .with_partition_responses(
+                (0..1_000)
+                    .map(|p| {
+                        PartitionProduceResponse::default()
+                            .with_index(p)
+                            .with_error_code(ErrorCode::NOT_LEADER_OR_FOLLOWER.0)
+                    })
+                    .collect(),
+            ),
+    ]);
+    let answer = Broker::encode(h.correlation_id, h.request_api_version, &body);
+    net.core.handle_response(conn, answer, net.at(6));
+    net.drain(net.at(6));
+    assert_eq!(
+        net.closed,
+        vec![conn],
+        "the connection is not trusted any more"
+    );
+    assert!(
+        net.shared
+            .lock()
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("1000 partitions for a request of 1")),
+        "{:?}",
+        net.shared.lock().last_error
+    );
+    assert!(!result.is_done(), "retried");
+    net.settle(net.at(200));
+    assert_eq!(done_offset(&result), Some(0));
+}
