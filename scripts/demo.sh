@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The demo: starts a local Tansu broker, sends 100,000 records through kproducer, reads them back
-# with librdkafka and prints a summary. Installs what it needs first (scripts/setup.sh).
+# The demo: an in-process 3-broker Kafka cluster, 100,000 records sent through kproducer, read
+# back from the cluster's log, a one-screen summary. Needs nothing but cargo.
+# Pass `--bootstrap-server HOST:PORT` to produce to a real broker instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-bash scripts/setup.sh
-exec cargo run --quiet --release -p kproducer-testkit --bin kproducer-demo -- "$@"
+exec cargo run --quiet --release -p kproducer-cli --bin kproducer-demo -- "$@"

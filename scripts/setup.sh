@@ -3,7 +3,6 @@
 # that has only the Rust toolchain, gcc and python3.
 #
 # - system packages the dev-dependency `rdkafka` needs to build librdkafka (C; tests only);
-# - the Tansu broker 0.6 (Rust, Apache-2.0), built once into cargo's bin dir;
 # - Apache Kafka 4.x and Java's kafka-clients (jars from Maven Central, needs java 17+ and mvn),
 #   cached in ~/.cache/kproducer/kafka-<version>, plus the Java interop helper compiled there;
 # - kafka-tools (Java's ProducerPerformance) there too, and the franz-go client (needs `go`),
@@ -33,16 +32,6 @@ if [ "${#need_pkgs[@]}" -gt 0 ]; then
     log "missing packages ${need_pkgs[*]} and no apt-get: install them by hand"
     exit 1
   fi
-fi
-
-# 2. Tansu 0.6 (memory:// storage needs the dynostore feature).
-if tansu --version 2>/dev/null | grep -q ' 0\.6\.'; then
-  log "tansu already installed: $(tansu --version)"
-else
-  log "building tansu 0.6.0 into $CARGO_BIN (once per machine; about 9 minutes on 2 cores)"
-  start=$(date +%s)
-  cargo install tansu --version 0.6.0 --locked --features dynostore --quiet
-  log "tansu installed in $(( $(date +%s) - start )) s: $(tansu --version)"
 fi
 
 # 3. Apache Kafka 4.x jars (broker + kafka-clients) and the Java interop helper, for the

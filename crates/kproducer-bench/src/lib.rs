@@ -5,7 +5,7 @@
 //! client holds while blocked on a broker that never answers (a stalled [`AckSink`]).
 //!
 //! The `kproducer-bench` binary runs every workload through every client, each in its own
-//! subprocess, against Tansu and the ack sink; `alloc-count` counts heap allocations per record.
+//! subprocess, against the in-process cluster and the ack sink; `alloc-count` counts heap allocations per record.
 #![warn(missing_docs)]
 
 pub mod client;

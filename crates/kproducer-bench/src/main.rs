@@ -1,10 +1,10 @@
 //! `kproducer-bench`: the same workloads through kproducer, librdkafka, Java's producer and
-//! franz-go, side by side, against a local Tansu broker and an in-process ack sink. Each client
+//! franz-go, side by side, against the in-process cluster (kproducer-mock) and an in-process ack sink. Each client
 //! runs in its own subprocess (this binary's `client` command, which for Java and franz-go runs
 //! their own program) so CPU time and peak RSS are the client's alone.
 //!
 //! ```text
-//! cargo run --release -p kproducer-bench -- [--quick] [--repeat N] [--targets sink,tansu]
+//! cargo run --release -p kproducer-bench -- [--quick] [--repeat N] [--targets sink,mock]
 //!     [--clients kproducer,librdkafka,java,franz-go] [--out FILE]
 //! ```
 //!
@@ -54,12 +54,9 @@ const PARTITIONS: i32 = 3;
 const CLIENTS: &[&str] = &["kproducer", "librdkafka", "java", "franz-go"];
 /// A client subprocess taking longer than this is killed and reported.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(300);
-/// Why Java is left out on Tansu.
-const JAVA_ON_TANSU: &str = "Tansu 0.6 closes the connection on the ApiVersions v5 request \
-    (with a cluster id) that Java 4.4 sends to a broker it found in metadata";
 
 const HELP: &str = "\
-usage: kproducer-bench [--quick] [--repeat N] [--targets sink,tansu] [--clients LIST]
+usage: kproducer-bench [--quick] [--repeat N] [--targets sink,mock] [--clients LIST]
                        [--compressions LIST] [--out FILE]
        kproducer-bench sink     (an ack sink alone, until stdin closes; prints its address)
        kproducer-bench stall [--buffer-memory BYTES] [--sizes 100,1024]
@@ -67,10 +64,11 @@ usage: kproducer-bench [--quick] [--repeat N] [--targets sink,tansu] [--clients 
 
 Runs every workload (100 B and 1 KiB records, acks=1 and all, linger.ms=5, batch.size=16384)
 through kproducer, librdkafka, Java's producer (ProducerPerformance) and franz-go, against an
-in-process ack sink and a local Tansu broker (Java: the sink only).
+in-process ack sink and the in-process cluster (kproducer-mock, one broker on loopback TCP: it
+stores and validates every batch and checks idempotent sequences).
   --quick          short smoke run (fewer records, 1 s latency phase)
   --repeat N       throughput runs per client, alternating; the best counts (default 1)
-  --targets LIST   comma-separated subset of: sink, tansu, stall (default: sink,tansu)
+  --targets LIST   comma-separated subset of: sink, mock, stall (default: sink,mock)
   --clients LIST   comma-separated subset of: kproducer, librdkafka, java, franz-go (default: all;
                    java and franz-go need scripts/setup.sh)
   --compressions LIST  codecs to run, of: none, gzip, snappy, lz4, zstd (default: none,lz4,zstd)
@@ -176,7 +174,7 @@ fn parse(args: &[String]) -> Result<Options> {
     let mut o = Options {
         quick: false,
         repeat: 1,
-        targets: vec!["sink".into(), "tansu".into()],
+        targets: vec!["sink".into(), "mock".into()],
         clients: CLIENTS.iter().map(|c| c.to_string()).collect(),
         compressions: COMPRESSIONS.iter().map(|c| c.to_string()).collect(),
         out: default_out(),
@@ -197,9 +195,9 @@ fn parse(args: &[String]) -> Result<Options> {
                 if let Some(bad) = o
                     .targets
                     .iter()
-                    .find(|t| !["sink", "tansu", "stall"].contains(&t.as_str()))
+                    .find(|t| !["sink", "mock", "stall"].contains(&t.as_str()))
                 {
-                    bail!("unknown target {bad:?} (sink, tansu, stall)");
+                    bail!("unknown target {bad:?} (sink, mock, stall)");
                 }
             }
             "--clients" => {
@@ -321,28 +319,18 @@ fn bench_main(args: &[String]) -> Result<()> {
         kproducer_bench::peers::franz_bench_bin()?;
     }
     let mut rows = Vec::new();
-    let mut skipped = Vec::new();
+    let skipped: Vec<String> = Vec::new();
     for target in o.targets.iter().filter(|t| *t != "stall") {
-        let clients: Vec<&str> = o
-            .clients
-            .iter()
-            .map(String::as_str)
-            .filter(|c| !(*c == "java" && target == "tansu"))
-            .collect();
-        if clients.len() < o.clients.len() {
-            let note = format!("java on tansu: {JAVA_ON_TANSU}");
-            eprintln!("skipping {note}");
-            skipped.push(note);
-        }
+        let clients: Vec<&str> = o.clients.iter().map(String::as_str).collect();
         let sink = if target == "sink" {
             Some(AckSink::start(PARTITIONS)?)
         } else {
             None
         };
         for w in &workloads {
-            // A fresh Tansu per workload keeps its in-memory log small.
+            // A fresh cluster per workload keeps its in-memory log small.
             let broker = if sink.is_none() {
-                Some(Broker::start().context("starting Tansu (scripts/setup.sh installs it)")?)
+                Some(Broker::start().context("starting the in-process cluster")?)
             } else {
                 None
             };

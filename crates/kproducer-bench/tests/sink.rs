@@ -60,6 +60,9 @@ fn kproducer_and_librdkafka_are_acknowledged_by_the_sink() {
 /// and every record, warm-up included, is acknowledged.
 #[test]
 fn java_is_acknowledged_by_the_sink() {
+    if kproducer_testkit::skip_without_kafka("java_is_acknowledged_by_the_sink") {
+        return;
+    }
     let sink = AckSink::start(3).expect("sink starts");
     let phase = Phase {
         records: 20_000,
@@ -98,6 +101,12 @@ fn java_is_acknowledged_by_the_sink() {
 /// and paced too.
 #[test]
 fn franz_go_is_acknowledged_by_the_sink() {
+    if std::env::var_os(kproducer_testkit::REQUIRE_BROKERS_ENV).is_none() {
+        if let Err(e) = kproducer_bench::peers::franz_bench_bin() {
+            eprintln!("SKIPPED franz_go_is_acknowledged_by_the_sink: {e:#}");
+            return;
+        }
+    }
     let sink = AckSink::start(3).expect("sink starts");
     let mut w = workload("1");
     w.compression = "lz4".into();

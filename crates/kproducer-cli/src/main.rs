@@ -3,9 +3,11 @@
 //! ```text
 //! kproducer console --bootstrap-server HOST:PORT --topic TOPIC [options]   one record per stdin line
 //! kproducer perf --topic TOPIC --num-records N --record-size B --throughput -1 --producer-props K=V...
+//! kproducer mock [--brokers N] [--port P] [--partitions K]                  an in-process cluster
 //! ```
 
 mod console;
+mod mock;
 mod perf;
 
 use std::fmt::Display;
@@ -18,6 +20,7 @@ usage: kproducer <command> [options]
 commands:
   console   read records from stdin, one per line, and send them (like kafka-console-producer)
   perf      send N records and report throughput and latency (like kafka-producer-perf-test)
+  mock      run an in-process Kafka cluster; prints its bootstrap address first
 
 run `kproducer <command> --help` for a command's options";
 
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("console") => console::main(&args[1..]),
         Some("perf") => perf::main(&args[1..]),
+        Some("mock") => run_command("mock", mock::HELP, mock::parse(&args[1..]), mock::run),
         Some("-h") | Some("--help") | Some("help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

@@ -26,7 +26,7 @@ fn console(args: &[&str], stdin: &str) -> std::process::Output {
 
 #[test]
 fn console_sends_one_record_per_line_with_keys() {
-    let broker = Broker::start().expect("tansu starts");
+    let broker = Broker::start().expect("broker starts");
     let topic = unique_name("console");
     broker.create_topic(&topic, 2).expect("topic");
     let props = std::env::temp_dir().join(format!("{topic}.properties"));
@@ -88,7 +88,7 @@ fn console_sends_one_record_per_line_with_keys() {
 
 #[test]
 fn console_exits_non_zero_with_the_error() {
-    let broker = Broker::start().expect("tansu starts");
+    let broker = Broker::start().expect("broker starts");
     let topic = unique_name("console-bad");
     broker.create_topic(&topic, 1).expect("topic");
     // A record over max.request.size fails.

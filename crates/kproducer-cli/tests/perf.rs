@@ -1,4 +1,4 @@
-//! `kproducer perf` against a real broker (Tansu): the output has Java's
+//! `kproducer perf` against a broker on a real socket (the in-process cluster): the output has Java's
 //! `kafka-producer-perf-test` lines and every record arrives (read back by librdkafka).
 
 use std::process::{Command, Output};
@@ -44,7 +44,7 @@ fn parse_total(line: &str) -> Option<(u64, f64, f64, f64, f64, [u64; 4])> {
 
 #[test]
 fn perf_prints_javas_summary_and_every_record_arrives() {
-    let broker = Broker::start().expect("tansu starts");
+    let broker = Broker::start().expect("broker starts");
     let topic = unique_name("perf");
     broker.create_topic(&topic, 2).expect("topic");
     let bootstrap = format!("bootstrap.servers={}", broker.bootstrap());
@@ -105,7 +105,7 @@ fn perf_prints_javas_summary_and_every_record_arrives() {
 
 #[test]
 fn perf_paces_and_reads_payload_files() {
-    let broker = Broker::start().expect("tansu starts");
+    let broker = Broker::start().expect("broker starts");
     let topic = unique_name("perf-file");
     broker.create_topic(&topic, 1).expect("topic");
     let file = std::env::temp_dir().join(format!("{topic}.payloads"));

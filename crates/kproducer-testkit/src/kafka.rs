@@ -76,6 +76,33 @@ fn pom_version(pom: &str) -> Option<&str> {
     Some(pom[start..start + len].trim())
 }
 
+/// The environment variable that makes the Apache Kafka tier mandatory (`scripts/test.sh` and CI
+/// set it): without it, tests that need Apache Kafka skip themselves when its jars are missing,
+/// so that a plain `cargo test` with no set-up runs everything else.
+pub const REQUIRE_BROKERS_ENV: &str = "KPRODUCER_REQUIRE_BROKERS";
+
+/// Whether a test that needs Apache Kafka should skip itself: the jars `scripts/setup.sh` fetches
+/// are missing and [`REQUIRE_BROKERS_ENV`] is not set. Prints why on stderr when it skips.
+///
+/// ```
+/// if kproducer_testkit::skip_without_kafka("my_test") {
+///     return;
+/// }
+/// // ... start a KafkaCluster ...
+/// ```
+pub fn skip_without_kafka(test: &str) -> bool {
+    if std::env::var_os(REQUIRE_BROKERS_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
+        return false;
+    }
+    match kafka_lib() {
+        Ok(_) => false,
+        Err(e) => {
+            eprintln!("SKIPPED {test}: {e:#} (set {REQUIRE_BROKERS_ENV}=1 to make this a failure)");
+            true
+        }
+    }
+}
+
 /// The directory holding the fetched jars and the compiled interop helper.
 pub(crate) fn kafka_home() -> anyhow::Result<PathBuf> {
     if let Some(explicit) = std::env::var_os("KPRODUCER_KAFKA_HOME") {

@@ -2,8 +2,8 @@
 //!
 //! Everything here is test code (the crate is `publish = false` and only a dev-dependency):
 //!
-//! - [`Broker`]: a private [Tansu](https://github.com/tansu-io/tansu) broker per test, in-memory
-//!   storage, on a free loopback port, killed on drop and when the test process dies.
+//! - [`Broker`]: a private single-node broker per test, kproducer-mock's in-process cluster on a
+//!   free loopback port (real protocol, Kafka's idempotence rules), stopped on drop.
 //! - [`MockKafka`] / [`MockKafkaThread`]: librdkafka's multi-broker mock cluster with fault
 //!   injection (errors, leader moves, broker down, latency).
 //! - [`read_all`]: reads a whole topic back with librdkafka (CRCs checked), the independent
@@ -15,7 +15,7 @@
 //!   run Java's own KafkaProducer / KafkaConsumer against it.
 //! - [`api_versions_probe`]: a hand-encoded ApiVersions v0 round trip over a plain `TcpStream`.
 //!
-//! ```no_run
+//! ```
 //! use std::time::Duration;
 //! use kproducer_testkit::{rdkafka_produce, read_all, Broker, TestRecord};
 //!
@@ -42,7 +42,9 @@ mod spawn;
 mod verify;
 
 pub use broker::Broker;
-pub use kafka::{kafka_version, KafkaCluster, KafkaOptions};
+pub use kafka::{
+    kafka_version, skip_without_kafka, KafkaCluster, KafkaOptions, REQUIRE_BROKERS_ENV,
+};
 pub use kafka_interop::{
     java_consume, java_move_leaders, java_produce, java_produce_with, JavaProduced, LeaderMove,
 };

@@ -100,7 +100,7 @@ impl Shared {
 ///   delay each chunk (pipelined, like a long cable: throughput is kept);
 /// - [`refuse`](FaultProxy::refuse): reset new connections as they arrive.
 ///
-/// To put it in front of Tansu so that every connection goes through it, the broker must
+/// To put it in front of the in-process `Broker` so that every connection goes through it, the broker must
 /// advertise the proxy's address: [`bind`](FaultProxy::bind) the proxy, start the broker with
 /// [`Broker::start_with_advertised`](crate::Broker::start_with_advertised)`(proxy.addr())`,
 /// then [`set_upstream`](FaultProxy::set_upstream)`(broker.bootstrap())` before creating topics.

@@ -83,7 +83,7 @@ impl Default for ReadOptions {
 /// rather than silently skipped. The read ends when every partition reported end-of-partition
 /// and, if `expected_total` is given, at least that many records arrived; otherwise it fails
 /// after `timeout`. Offsets must come back strictly ascending per partition. Works against
-/// Tansu, the mock cluster and Apache Kafka.
+/// the in-process broker, the mock cluster and Apache Kafka.
 ///
 /// ```no_run
 /// use std::time::Duration;

@@ -4,7 +4,7 @@
 //! Every scenario prints one `FAULTS ...` line (records, acked, lost, duplicated, reordered,
 //! worst send-to-resolution time) and asserts: nothing lost, order kept per partition, every
 //! acknowledged offset holds its record, every future resolved within delivery.timeout.ms + 1 s,
-//! and no duplicates where they can be judged: on Tansu behind the fault proxy (the broker
+//! and no duplicates where they can be judged: on the in-process broker behind the fault proxy (the broker
 //! checks sequence numbers) and on librdkafka's mock only where no response can be lost (the
 //! mock deduplicates nothing for non-transactional producers; see test-infrastructure.md).
 //!
@@ -18,10 +18,10 @@ mod helpers;
 use std::time::Duration;
 
 use helpers::{
-    assert_clean, assert_worst_within_delivery_timeout, base_config, judge, produce,
-    tansu_behind_proxy, Checks, PARTITIONS, RECORDS,
+    assert_clean, assert_worst_within_delivery_timeout, base_config, broker_behind_proxy, judge,
+    produce, Checks, PARTITIONS, RECORDS,
 };
-use kproducer::protocol::errors::ErrorCode;
+use kproducer::ErrorCode;
 use kproducer::ProduceError;
 use kproducer_testkit::{unique_name, MockKafkaThread, RDKafkaApiKey, RDKafkaRespErr};
 
@@ -63,7 +63,7 @@ async fn bounded<F: std::future::Future<Output = ()>>(f: F) {
 /// 1. A burst of every retriable Produce error at each tenth of the run. The mock appends
 ///    nothing it answers with an error, so duplicates are judged. Order is reported but not
 ///    asserted: the mock does not check sequence numbers, so when a request fails while a later
-///    one of the same partition is in flight, the later one is appended first (Kafka and Tansu
+///    one of the same partition is in flight, the later one is appended first (Kafka and the in-process broker
 ///    answer it OUT_OF_ORDER_SEQUENCE_NUMBER instead). Each injected error is taken by the next
 ///    Produce request, whatever it carries, and costs that batch a backoff (≤ 1 s): bursts stay
 ///    small so that their sum fits well inside delivery.timeout.ms.
@@ -175,14 +175,14 @@ async fn leader_down_for_two_seconds_on_mock() {
     .await;
 }
 
-/// 4. Connections cut in the middle of a response, at each tenth of the run, with Tansu
+/// 4. Connections cut in the middle of a response, at each tenth of the run, with the in-process broker
 ///    behind the proxy: the broker appended the batch but the producer never saw the answer,
 ///    so its retry must be recognised as a duplicate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_cut_mid_response_on_tansu() {
+async fn connections_cut_mid_response_behind_proxy() {
     bounded(async {
         let topic = unique_name("f-cut");
-        let (proxy, _broker, bootstrap) = tansu_behind_proxy(&topic);
+        let (proxy, _broker, bootstrap) = broker_behind_proxy(&topic);
         let proxy = std::sync::Arc::new(proxy);
         let p = proxy.clone();
         let run = produce(
@@ -198,7 +198,7 @@ async fn connections_cut_mid_response_on_tansu() {
         )
         .await;
         let stats = proxy.stats();
-        let report = judge("4 cut mid-response (tansu+proxy)", &bootstrap, &run).await;
+        let report = judge("4 cut mid-response (broker+proxy)", &bootstrap, &run).await;
         println!("FAULTS   proxy: {stats:?}");
         assert!(stats.cuts >= 1, "the proxy did cut: {stats:?}");
         assert_clean(
@@ -217,10 +217,10 @@ async fn connections_cut_mid_response_on_tansu() {
 ///    request.timeout.ms = 2 s, at 30% of the run. Requests held by the proxy reach the broker
 ///    late, after the producer gave up on them and retried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broker_stalled_past_request_timeout_on_tansu() {
+async fn broker_stalled_past_request_timeout_behind_proxy() {
     bounded(async {
         let topic = unique_name("f-stall");
-        let (proxy, _broker, bootstrap) = tansu_behind_proxy(&topic);
+        let (proxy, _broker, bootstrap) = broker_behind_proxy(&topic);
         let proxy = std::sync::Arc::new(proxy);
         let p = proxy.clone();
         let config = base_config(&bootstrap, &[("request.timeout.ms", "2000")]);
@@ -230,7 +230,7 @@ async fn broker_stalled_past_request_timeout_on_tansu() {
         })
         .await;
         let report = judge(
-            "5 stall 3 s > request.timeout 2 s (tansu)",
+            "5 stall 3 s > request.timeout 2 s (broker+proxy)",
             &bootstrap,
             &run,
         )
@@ -272,16 +272,16 @@ async fn three_hundred_ms_round_trip_on_mock() {
     .await;
 }
 
-/// 6b. The same round trip from the proxy's latency in front of Tansu (150 ms each way).
+/// 6b. The same round trip from the proxy's latency in front of the broker (150 ms each way).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_hundred_ms_round_trip_on_tansu() {
+async fn three_hundred_ms_round_trip_behind_proxy() {
     bounded(async {
         let topic = unique_name("f-latency");
-        let (proxy, _broker, bootstrap) = tansu_behind_proxy(&topic);
+        let (proxy, _broker, bootstrap) = broker_behind_proxy(&topic);
         proxy.latency(Duration::from_millis(150));
         let run = produce(base_config(&bootstrap, &[]), &topic, RECORDS, |_| async {}).await;
         proxy.latency(Duration::ZERO);
-        let report = judge("6b 300 ms round trip (tansu+proxy)", &bootstrap, &run).await;
+        let report = judge("6b 300 ms round trip (broker+proxy)", &bootstrap, &run).await;
         assert_clean(
             &report,
             &run,
@@ -298,7 +298,7 @@ async fn three_hundred_ms_round_trip_on_tansu() {
 /// fails with a timeout by delivery.timeout.ms (3 s here), and nothing hangs.
 async fn never_comes_back(scenario: &str, hung: bool) {
     let topic = unique_name("f-gone");
-    let (proxy, _broker, bootstrap) = tansu_behind_proxy(&topic);
+    let (proxy, _broker, bootstrap) = broker_behind_proxy(&topic);
     let proxy = std::sync::Arc::new(proxy);
     let p = proxy.clone();
     let config = base_config(
@@ -346,7 +346,7 @@ async fn never_comes_back(scenario: &str, hung: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_gone_for_good_every_record_times_out() {
     bounded(never_comes_back(
-        "7 broker gone for good (tansu+proxy)",
+        "7 broker gone for good (broker+proxy)",
         false,
     ))
     .await;
@@ -355,7 +355,7 @@ async fn broker_gone_for_good_every_record_times_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_hung_for_good_every_record_times_out() {
     bounded(never_comes_back(
-        "7b broker hung for good (tansu+proxy)",
+        "7b broker hung for good (broker+proxy)",
         true,
     ))
     .await;
@@ -396,6 +396,177 @@ async fn no_idempotence_no_retries_errors_reach_the_caller() {
         assert_eq!(report.duplicated, 0, "{}", report.line());
         assert_eq!(report.reordered, 0, "{}", report.line());
         assert_worst_within_delivery_timeout(&report, &run);
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same scenarios on the in-process cluster (kproducer-mock, 3 brokers on loopback TCP). It
+// enforces Kafka's idempotence rules, so duplicates *and* order are asserted in every one, and
+// it can lose answers, which librdkafka's mock cannot do without inventing duplicates.
+
+/// Kafka's codes of the retriable Produce errors of scenario 1.
+const RETRIABLE_CODES: [i16; 8] = [
+    kproducer_mock::codes::NOT_LEADER_OR_FOLLOWER,
+    5,  // LEADER_NOT_AVAILABLE
+    7,  // REQUEST_TIMED_OUT
+    19, // NOT_ENOUGH_REPLICAS
+    20, // NOT_ENOUGH_REPLICAS_AFTER_APPEND (appended, then answered with the error)
+    13, // NETWORK_EXCEPTION
+    3,  // UNKNOWN_TOPIC_OR_PARTITION
+    2,  // CORRUPT_MESSAGE
+];
+
+async fn ours_with_topic(name: &str) -> (kproducer_mock::MockServer, String, String) {
+    let server = kproducer_mock::MockServer::start(kproducer_mock::ClusterConfig {
+        brokers: 3,
+        ..Default::default()
+    })
+    .await
+    .expect("in-process cluster");
+    let topic = unique_name(name);
+    server
+        .cluster()
+        .lock()
+        .unwrap()
+        .create_topic(&topic, PARTITIONS)
+        .expect("topic");
+    let bootstrap = server.bootstrap_servers();
+    (server, topic, bootstrap)
+}
+
+const STRICT: Checks = Checks {
+    duplicates: true,
+    order: true,
+};
+
+/// 1'. Scenario 1 on our cluster: a burst of every retriable error at each tenth of the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retriable_error_bursts_on_ours() {
+    bounded(async {
+        let (server, topic, bootstrap) = ours_with_topic("o-errors").await;
+        let cluster = server.cluster();
+        let run = produce(
+            base_config(&bootstrap, &[]),
+            &topic,
+            RECORDS,
+            |mut progress| async move {
+                for at in tenths() {
+                    progress.resolved(at).await;
+                    let mut c = cluster.lock().unwrap();
+                    for code in RETRIABLE_CODES {
+                        c.add_fault(
+                            kproducer_mock::FaultRule::new(
+                                kproducer_mock::FaultAction::Error(code),
+                                kproducer_mock::Schedule::Next(1),
+                            )
+                            .api(0),
+                        );
+                    }
+                }
+            },
+        )
+        .await;
+        let fired = server.cluster().lock().unwrap().faults().fired();
+        assert!(fired >= 9 * 8, "only {fired} faults fired");
+        let report = judge("1' retriable error bursts (ours)", &bootstrap, &run).await;
+        assert_clean(&report, &run, STRICT);
+    })
+    .await;
+}
+
+/// 2'. Scenario 2 on our cluster: every leader moves at each tenth of the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaders_move_during_the_run_on_ours() {
+    bounded(async {
+        let (server, topic, bootstrap) = ours_with_topic("o-leaders").await;
+        let cluster = server.cluster();
+        let t = topic.clone();
+        let run = produce(
+            base_config(&bootstrap, &[]),
+            &topic,
+            RECORDS,
+            |mut progress| async move {
+                for (round, at) in tenths().enumerate() {
+                    progress.resolved(at).await;
+                    let mut c = cluster.lock().unwrap();
+                    for p in 0..PARTITIONS {
+                        let leader = (p + round as i32 + 1) % 3 + 1;
+                        c.set_leader(&t, p, leader).expect("move leader");
+                    }
+                }
+            },
+        )
+        .await;
+        let report = judge("2' leaders moving (ours)", &bootstrap, &run).await;
+        assert_clean(&report, &run, STRICT);
+    })
+    .await;
+}
+
+/// 3'. Scenario 3 on our cluster: broker 1 down for 2 s at 30 % of the run (its connections
+///     closed, answers in flight lost), duplicates judged too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_down_for_two_seconds_on_ours() {
+    bounded(async {
+        let (server, topic, bootstrap) = ours_with_topic("o-down").await;
+        let server = std::sync::Arc::new(server);
+        let s = server.clone();
+        let run = produce(
+            base_config(&bootstrap, &[]),
+            &topic,
+            RECORDS,
+            |mut progress| async move {
+                progress.resolved(3 * RECORDS / 10).await;
+                s.set_broker_up(1, false);
+                // The fault's length, not a synchronisation.
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                s.set_broker_up(1, true);
+            },
+        )
+        .await;
+        let report = judge("3' leader down 2 s (ours)", &bootstrap, &run).await;
+        assert_clean(&report, &run, STRICT);
+    })
+    .await;
+}
+
+/// 8. Answers lost: at each tenth of the run the next three Produce answers are dropped after
+///    the batches were appended, so the client times out (request.timeout.ms 2 s) and retries
+///    batches the broker already holds. The broker's duplicate detection must absorb them: no
+///    record twice, none lost, order kept. librdkafka's mock cannot run this one (it would
+///    append every retry again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_lost_after_append_on_ours() {
+    bounded(async {
+        let (server, topic, bootstrap) = ours_with_topic("o-lost").await;
+        let cluster = server.cluster();
+        let run = produce(
+            base_config(&bootstrap, &[("request.timeout.ms", "2000")]),
+            &topic,
+            RECORDS,
+            |mut progress| async move {
+                for at in tenths() {
+                    progress.resolved(at).await;
+                    cluster.lock().unwrap().add_fault(
+                        kproducer_mock::FaultRule::new(
+                            kproducer_mock::FaultAction::DropResponse,
+                            kproducer_mock::Schedule::Next(3),
+                        )
+                        .api(0),
+                    );
+                }
+            },
+        )
+        .await;
+        let stats = server.cluster().lock().unwrap().stats();
+        let report = judge("8 answers lost after append (ours)", &bootstrap, &run).await;
+        eprintln!("cluster stats: {stats:?}");
+        assert!(
+            stats.duplicates > 0,
+            "no retry reached the broker as a duplicate: the faults did not hit ({stats:?})"
+        );
+        assert_clean(&report, &run, STRICT);
     })
     .await;
 }

@@ -251,6 +251,11 @@ fn settle(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotent_producer_survives_a_broker_killed_and_restarted() {
+    if kproducer_testkit::skip_without_kafka(
+        "idempotent_producer_survives_a_broker_killed_and_restarted",
+    ) {
+        return;
+    }
     let outcome = produce_through("idem-kill", &[], |f| {
         let (cluster, leader, acked) = (f.cluster, f.leader, f.acked);
         wait_acked(&acked, 10_000, "before the kill");
@@ -267,6 +272,11 @@ async fn idempotent_producer_survives_a_broker_killed_and_restarted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotent_producer_survives_a_broker_frozen_past_the_request_timeout() {
+    if kproducer_testkit::skip_without_kafka(
+        "idempotent_producer_survives_a_broker_frozen_past_the_request_timeout",
+    ) {
+        return;
+    }
     const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
     let outcome = produce_through("idem-pause", &[("request.timeout.ms", "3000")], |f| {
         let (cluster, leader, acked) = (f.cluster, f.leader, f.acked);
@@ -305,6 +315,10 @@ fn wait_leaders(bootstrap: &str, topic: &str, want: &BTreeMap<i32, i32>) -> BTre
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotent_producer_follows_controlled_leader_moves() {
+    if kproducer_testkit::skip_without_kafka("idempotent_producer_follows_controlled_leader_moves")
+    {
+        return;
+    }
     /// Rounds of moves; each moves every partition's leader to the next broker.
     const ROUNDS: usize = 4;
     let outcome = produce_through("idem-moves", &[], |f| {

@@ -93,6 +93,11 @@ fn keys() -> Vec<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyed_records_land_on_the_same_partitions_as_with_javas_producer() {
+    if kproducer_testkit::skip_without_kafka(
+        "keyed_records_land_on_the_same_partitions_as_with_javas_producer",
+    ) {
+        return;
+    }
     let keys = keys();
     for partitions in [1, 3, 7, 16, 100] {
         let topic = blocking(move || new_topic("same-partition", partitions)).await;
@@ -254,6 +259,10 @@ const CODECS: &[&str] = &["none", "gzip", "snappy", "lz4", "zstd"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn javas_consumer_reads_back_everything_kproducer_wrote() {
+    if kproducer_testkit::skip_without_kafka("javas_consumer_reads_back_everything_kproducer_wrote")
+    {
+        return;
+    }
     const N: usize = 5_000;
     for codec in CODECS {
         let topic = blocking(|| new_topic("java-reads", 4)).await;
@@ -273,6 +282,9 @@ async fn javas_consumer_reads_back_everything_kproducer_wrote() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_producer_properties_file_drives_both_clients() {
+    if kproducer_testkit::skip_without_kafka("one_producer_properties_file_drives_both_clients") {
+        return;
+    }
     let path = std::env::temp_dir().join(format!("{}.properties", unique_name("producer")));
     // Java .properties syntax on purpose: comments, ':' separators, spaces.
     let text = format!(
@@ -342,6 +354,10 @@ async fn one_producer_properties_file_drives_both_clients() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trip_20k_mixed_records_verified_by_librdkafka() {
+    if kproducer_testkit::skip_without_kafka("round_trip_20k_mixed_records_verified_by_librdkafka")
+    {
+        return;
+    }
     const N: usize = 20_000;
     let topic = blocking(|| new_topic("roundtrip", 3)).await;
     let started = Instant::now();

@@ -389,11 +389,11 @@ pub fn assert_worst_within_delivery_timeout(report: &Report, run: &Run) {
     );
 }
 
-/// Tansu behind a [`FaultProxy`]: the broker advertises the proxy, so every connection of
+/// The in-process broker behind a [`FaultProxy`]: the broker advertises the proxy, so every connection of
 /// every client (ours and the verifier) goes through it. Returns (proxy, broker, bootstrap).
-pub fn tansu_behind_proxy(topic: &str) -> (FaultProxy, Broker, String) {
+pub fn broker_behind_proxy(topic: &str) -> (FaultProxy, Broker, String) {
     let proxy = FaultProxy::bind().expect("proxy");
-    let broker = Broker::start_with_advertised(&proxy.addr().to_string()).expect("tansu");
+    let broker = Broker::start_with_advertised(&proxy.addr().to_string()).expect("broker starts");
     proxy.set_upstream(&broker.bootstrap());
     broker.create_topic(topic, PARTITIONS).expect("topic");
     let bootstrap = proxy.addr().to_string();

@@ -1,4 +1,4 @@
-//! End to end against a real Kafka-protocol broker (Tansu), read back by an independent client
+//! End to end against a Kafka-protocol broker on a real socket (the in-process cluster, `Broker`), read back by an independent client
 //! (librdkafka through the testkit's verifier).
 
 use std::collections::BTreeMap;
@@ -9,6 +9,7 @@ use kproducer::partitioner::partition_for_key;
 use kproducer::{
     BlockingProducer, Header, KafkaError, Producer, ProducerConfig, ProducerRecord, SendError,
 };
+use kproducer_mock::ClusterConfig;
 use kproducer_testkit::{read_all, unique_name, Broker, ConsumedRecord};
 
 fn config(bootstrap: &str, extra: &[(&str, &str)]) -> ProducerConfig {
@@ -62,7 +63,13 @@ fn record(topic: &str, i: usize) -> ProducerRecord<Vec<u8>, Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trip_100k_mixed_records_over_3_partitions() {
-    let broker = Broker::start().expect("tansu starts");
+    // Some records are ~1 MiB: the broker takes what max.request.size lets through (Kafka's
+    // default message.max.bytes, 1 MB, would refuse them with MESSAGE_TOO_LARGE).
+    let cfg = ClusterConfig {
+        max_message_bytes: 2_097_152 + 1024,
+        ..ClusterConfig::default()
+    };
+    let broker = Broker::start_with(cfg, None).expect("broker starts");
     let topic = unique_name("roundtrip");
     broker.create_topic(&topic, 3).expect("topic");
     let producer: Producer<Vec<u8>, Vec<u8>> = Producer::new(config(
@@ -171,7 +178,7 @@ async fn round_trip_100k_mixed_records_over_3_partitions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callbacks_complete_in_send_order_per_partition() {
-    let broker = Broker::start().expect("tansu starts");
+    let broker = Broker::start().expect("broker starts");
     let topic = unique_name("callbacks");
     broker.create_topic(&topic, 2).expect("topic");
     let producer: Producer<String, String> =
@@ -203,7 +210,7 @@ async fn callbacks_complete_in_send_order_per_partition() {
 
 #[test]
 fn blocking_producer_sends_without_a_runtime() {
-    let broker = Broker::start().expect("tansu starts");
+    let broker = Broker::start().expect("broker starts");
     let topic = unique_name("blocking");
     broker.create_topic(&topic, 1).expect("topic");
     let producer: BlockingProducer<String, String> =
@@ -237,7 +244,7 @@ fn blocking_producer_sends_without_a_runtime() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acks_zero_and_one_deliver() {
-    let broker = Broker::start().expect("tansu starts");
+    let broker = Broker::start().expect("broker starts");
     let topic = unique_name("acks");
     broker.create_topic(&topic, 1).expect("topic");
     for acks in ["0", "1", "all"] {
@@ -272,7 +279,7 @@ async fn acks_zero_and_one_deliver() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_delivers_what_is_buffered() {
-    let broker = Broker::start().expect("tansu starts");
+    let broker = Broker::start().expect("broker starts");
     let topic = unique_name("close");
     broker.create_topic(&topic, 1).expect("topic");
     // A long linger: only close makes the batch go.
@@ -310,7 +317,7 @@ async fn close_delivers_what_is_buffered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_record_is_refused_at_once() {
-    let broker = Broker::start().expect("tansu starts");
+    let broker = Broker::start().expect("broker starts");
     let topic = unique_name("oversize");
     broker.create_topic(&topic, 1).expect("topic");
     let producer: Producer<Vec<u8>, Vec<u8>> = Producer::new(config(
@@ -365,7 +372,7 @@ async fn oversize_record_is_refused_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_topic_fails_after_max_block_ms() {
-    let broker = Broker::start().expect("tansu starts");
+    let broker = Broker::start().expect("broker starts");
     let producer: Producer<String, String> =
         Producer::new(config(&broker.bootstrap(), &[("max.block.ms", "1500")])).expect("producer");
     let t = Instant::now();
@@ -375,7 +382,7 @@ async fn unknown_topic_fails_after_max_block_ms() {
         .await;
     let waited = t.elapsed();
     match r {
-        // Tansu may auto-create the topic; then the record is delivered.
+        // The broker auto-creates the topic (Kafka's default); then the record is delivered.
         Ok(f) => {
             f.await.expect("auto-created topic takes the record");
         }
@@ -501,7 +508,7 @@ impl kproducer::interceptor::ProducerInterceptor<String, String> for Broken {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interceptors_and_a_custom_partitioner_take_part() {
-    let broker = Broker::start().expect("tansu starts");
+    let broker = Broker::start().expect("broker starts");
     let topic = unique_name("intercept");
     broker.create_topic(&topic, 4).expect("topic");
     let counts = Arc::new(Mutex::new((0usize, 0usize)));
@@ -547,7 +554,7 @@ async fn interceptors_and_a_custom_partitioner_take_part() {
 
 #[test]
 fn dropping_a_blocking_producer_still_delivers_what_it_buffered() {
-    let broker = Broker::start().expect("tansu starts");
+    let broker = Broker::start().expect("broker starts");
     let topic = unique_name("drop");
     broker.create_topic(&topic, 1).expect("topic");
     let futures: Vec<_> = {
