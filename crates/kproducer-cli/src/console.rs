@@ -14,7 +14,8 @@ const HELP: &str = "\
 usage: kproducer console --bootstrap-server HOST:PORT --topic TOPIC [options]
 
 Reads records from standard input, one per line, and sends them to TOPIC.
-Exits non-zero, printing the error, if any record failed.
+Exits non-zero, printing the error, if any record failed or a line could not be parsed; every
+record read before that is still delivered (also on SIGINT/SIGTERM, as Java's shutdown hook does).
 
 options:
   --bootstrap-server LIST       brokers to bootstrap from (bootstrap.servers)
@@ -108,29 +109,68 @@ pub fn main(args: &[String]) -> ExitCode {
 }
 
 /// Sends every stdin line; returns how many records failed.
+///
+/// What was read is never dropped: a line that cannot be parsed, a closed pipe or SIGINT/SIGTERM
+/// all close the producer (which delivers every record already accepted) before exiting, as
+/// Java's console producer does from its shutdown hook. A record the producer refuses (too
+/// large, say) is reported and the lines after it are still sent.
 async fn run(o: Options) -> Result<usize> {
-    let producer: Producer<Vec<u8>, Vec<u8>> = Producer::new(config(&o)?)?;
+    let cfg = config(&o)?;
+    crate::print_config_warnings(&cfg);
+    let producer: Producer<Vec<u8>, Vec<u8>> = Producer::new(cfg)?;
     let failed = Arc::new(AtomicUsize::new(0));
     let first_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let on_signal = tokio::spawn(close_on_signal(producer.clone(), failed.clone()));
+    let outcome = send_lines(&o, &producer, &failed, &first_error).await;
+    // Whatever happened, deliver what was accepted before reporting it.
+    producer.flush().await;
+    producer.close(Duration::from_secs(30)).await;
+    on_signal.abort();
+    if let Some(e) = first_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        errln!("kproducer console: {e}");
+    }
+    outcome?;
+    Ok(failed.load(Ordering::Relaxed))
+}
+
+/// Reads stdin line by line (invalid UTF-8 is kept byte for byte in values, shown with
+/// replacement characters in messages) and sends each line.
+async fn send_lines(
+    o: &Options,
+    producer: &Producer<Vec<u8>, Vec<u8>>,
+    failed: &Arc<AtomicUsize>,
+    first_error: &Arc<Mutex<Option<String>>>,
+) -> Result<()> {
     let stdin = std::io::stdin();
-    for line in stdin.lock().lines() {
-        let line = line.context("reading stdin")?;
-        let (key, value) = split_line(&o, &line)?;
+    let mut input = stdin.lock();
+    let mut buf = Vec::new();
+    let mut line_no = 0usize;
+    loop {
+        buf.clear();
+        if input.read_until(b'\n', &mut buf).context("reading stdin")? == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+        }
+        let (key, value) = split_line(o, &buf).with_context(|| format!("line {line_no}"))?;
         let mut record = ProducerRecord::empty(o.topic.clone());
         record.key = key;
         record.value = value;
-        let failed = failed.clone();
-        let first_error = first_error.clone();
+        let (failed_cb, first_cb) = (failed.clone(), first_error.clone());
         let verbose = o.verbose;
         let sent = producer
             .send_with_callback(record, move |r| match r {
-                Ok(md) if verbose => {
-                    eprintln!("{}-{}@{}", md.topic, md.partition, md.offset)
-                }
+                Ok(md) if verbose => errln!("{}-{}@{}", md.topic, md.partition, md.offset),
                 Ok(_) => {}
                 Err(e) => {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                    let mut first = first_error.lock().unwrap_or_else(|e| e.into_inner());
+                    failed_cb.fetch_add(1, Ordering::Relaxed);
+                    errln!("kproducer console: record failed: {e}");
+                    let mut first = first_cb.lock().unwrap_or_else(|e| e.into_inner());
                     if first.is_none() {
                         *first = Some(e.to_string());
                     }
@@ -138,35 +178,63 @@ async fn run(o: Options) -> Result<usize> {
             })
             .await;
         if let Err(e) = sent {
-            producer.close(Duration::from_secs(30)).await;
-            bail!("{e}");
+            // Java reports a refused record through the callback and goes on.
+            failed.fetch_add(1, Ordering::Relaxed);
+            errln!("kproducer console: line {line_no} not sent: {e}");
+            if matches!(e, kproducer::SendError::Closed) {
+                return Err(anyhow!("{e}"));
+            }
         }
     }
-    producer.flush().await;
+}
+
+/// On SIGINT or SIGTERM: close the producer (delivering what it holds) and exit 130 / 143.
+async fn close_on_signal(producer: Producer<Vec<u8>, Vec<u8>>, failed: Arc<AtomicUsize>) {
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    let code = tokio::select! {
+        _ = tokio::signal::ctrl_c() => 130,
+        _ = term => 143,
+    };
     producer.close(Duration::from_secs(30)).await;
-    if let Some(e) = first_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
-        eprintln!("kproducer console: {e}");
+    let n = failed.load(Ordering::Relaxed);
+    if n > 0 {
+        errln!("kproducer console: {n} record(s) failed");
     }
-    Ok(failed.load(Ordering::Relaxed))
+    std::process::exit(code);
 }
 
 type KeyValue = (Option<Vec<u8>>, Option<Vec<u8>>);
 
-fn split_line(o: &Options, line: &str) -> Result<KeyValue> {
-    let field = |s: &str| -> Option<Vec<u8>> {
+fn split_line(o: &Options, line: &[u8]) -> Result<KeyValue> {
+    let field = |s: &[u8]| -> Option<Vec<u8>> {
         match &o.null_marker {
-            Some(m) if m == s => None,
-            _ => Some(s.as_bytes().to_vec()),
+            Some(m) if m.as_bytes() == s => None,
+            _ => Some(s.to_vec()),
         }
     };
     if !o.parse_key {
         return Ok((None, field(line)));
     }
-    match line.split_once(o.key_separator.as_str()) {
-        Some((k, v)) => Ok((field(k), field(v))),
+    let sep = o.key_separator.as_bytes();
+    let at = (!sep.is_empty())
+        .then(|| line.windows(sep.len()).position(|w| w == sep))
+        .flatten();
+    match at {
+        Some(i) => Ok((field(&line[..i]), field(&line[i + sep.len()..]))),
         None => bail!(
-            "no key separator {:?} in line {line:?} (parse.key=true)",
-            o.key_separator
+            "no key separator {:?} in {:?} (parse.key=true)",
+            o.key_separator,
+            String::from_utf8_lossy(line)
         ),
     }
 }
@@ -201,10 +269,16 @@ mod tests {
         assert!(o.parse_key);
         assert_eq!(o.key_separator, ":");
         assert_eq!(o.producer_props.get("acks").map(String::as_str), Some("1"));
-        let (k, v) = split_line(&o, "k1:v:1").unwrap();
+        let (k, v) = split_line(&o, b"k1:v:1").unwrap();
         assert_eq!(k.as_deref(), Some(&b"k1"[..]));
         assert_eq!(v.as_deref(), Some(&b"v:1"[..]));
-        assert!(split_line(&o, "no-separator").is_err());
+        assert!(split_line(&o, b"no-separator").is_err());
+        let (_, v) = split_line(&o, b"k:\xff\xfe").unwrap();
+        assert_eq!(
+            v.as_deref(),
+            Some(&b"\xff\xfe"[..]),
+            "invalid UTF-8 kept byte for byte"
+        );
         let cfg = config(&o).unwrap();
         assert_eq!(cfg.acks, kproducer::Acks::Leader);
     }

@@ -6,6 +6,23 @@
 //! kproducer mock [--brokers N] [--port P] [--partitions K]                  an in-process cluster
 //! ```
 
+/// `println!` that never panics: a closed stdout (`kproducer perf ... | head -1`) must not kill
+/// a callback on the producer's network thread.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `eprintln!` that never panics (a closed stderr).
+macro_rules! errln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 mod console;
 mod mock;
 mod perf;
@@ -31,17 +48,25 @@ fn main() -> ExitCode {
         Some("perf") => perf::main(&args[1..]),
         Some("mock") => run_command("mock", mock::HELP, mock::parse(&args[1..]), mock::run),
         Some("-h") | Some("--help") | Some("help") => {
-            println!("{USAGE}");
+            outln!("{USAGE}");
             ExitCode::SUCCESS
         }
         Some(other) => {
-            eprintln!("kproducer: unknown command {other:?}\n\n{USAGE}");
+            errln!("kproducer: unknown command {other:?}\n\n{USAGE}");
             ExitCode::from(2)
         }
         None => {
-            eprintln!("{USAGE}");
+            errln!("{USAGE}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Prints what the configuration accepted but ignores (unknown or unused keys, Java's notices) on
+/// stderr: a misspelt `lnger.ms` must not pass unnoticed.
+pub(crate) fn print_config_warnings(cfg: &kproducer::ProducerConfig) {
+    for w in cfg.warnings() {
+        errln!("WARN {w}");
     }
 }
 
@@ -60,11 +85,11 @@ where
     let opts = match parsed {
         Ok(Some(o)) => o,
         Ok(None) => {
-            println!("{help}");
+            outln!("{help}");
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("kproducer {name}: {e}\n\n{help}");
+            errln!("kproducer {name}: {e}\n\n{help}");
             return ExitCode::from(2);
         }
     };
@@ -75,18 +100,18 @@ where
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("kproducer {name}: cannot start runtime: {e}");
+            errln!("kproducer {name}: cannot start runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
     match rt.block_on(run(opts)) {
         Ok(failed) if failed == N::default() => ExitCode::SUCCESS,
         Ok(failed) => {
-            eprintln!("kproducer {name}: {failed} record(s) failed");
+            errln!("kproducer {name}: {failed} record(s) failed");
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("kproducer {name}: {e:#}");
+            errln!("kproducer {name}: {e:#}");
             ExitCode::FAILURE
         }
     }

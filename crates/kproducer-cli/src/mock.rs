@@ -113,7 +113,7 @@ pub async fn run(o: Options) -> Result<u64> {
         writeln!(out, "{}", server.bootstrap_servers())?;
         out.flush()?;
     }
-    eprintln!(
+    errln!(
         "kproducer mock: {} broker(s) serving; {}",
         o.brokers,
         if o.until_signal {
@@ -141,9 +141,9 @@ pub async fn run(o: Options) -> Result<u64> {
             .collect::<Vec<_>>()
     };
     server.shutdown().await;
-    eprintln!("kproducer mock: stopped ({why})");
+    errln!("kproducer mock: stopped ({why})");
     for line in summary {
-        eprintln!("  {line}");
+        errln!("  {line}");
     }
     Ok(0)
 }

@@ -245,8 +245,8 @@ fn payloads(o: &Options) -> Result<Vec<Bytes>> {
             if list.is_empty() {
                 bail!("payload file {path} is empty");
             }
-            println!("Reading payloads from: {path}");
-            println!("Number of messages read: {}", list.len());
+            outln!("Reading payloads from: {path}");
+            outln!("Number of messages read: {}", list.len());
             Ok(list)
         }
         Payload::Monotonic => Ok(Vec::new()),
@@ -410,7 +410,7 @@ impl Printer {
     fn line(&self, s: &str) {
         match &self.0 {
             Some(pb) => pb.println(s),
-            None => println!("{s}"),
+            None => outln!("{s}"),
         }
     }
 }
@@ -423,6 +423,7 @@ pub fn main(args: &[String]) -> ExitCode {
 /// Sends the records; returns how many failed.
 async fn run(o: Options) -> Result<u64> {
     let cfg = config(&o)?;
+    crate::print_config_warnings(&cfg);
     let client_id = cfg.client_id.clone();
     let pool = payloads(&o)?;
     let producer: Producer<Vec<u8>, Bytes> = Producer::new(cfg)?;
@@ -487,7 +488,7 @@ async fn run(o: Options) -> Result<u64> {
                     Err(e) => {
                         // Java prints each failure's stack trace; one line each here.
                         failed_cb.fetch_add(1, Ordering::Relaxed);
-                        eprintln!("kproducer perf: record failed: {e}");
+                        errln!("kproducer perf: record failed: {e}");
                     }
                 }
             })
@@ -520,7 +521,7 @@ async fn run(o: Options) -> Result<u64> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .total_line(Instant::now());
-    println!("{total}");
+    outln!("{total}");
     if o.print_metrics {
         print_metrics(&client_id, &producer.stats());
         producer.close(CLOSE_TIMEOUT).await;
@@ -564,9 +565,9 @@ fn print_metrics(client_id: &str, s: &kproducer::SenderStats) {
     }
     rows.sort();
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(11);
-    println!("\n{:<width$}   Value", "Metric Name");
+    outln!("\n{:<width$}   Value", "Metric Name");
     for (k, v) in rows {
-        println!("{k:<width$} : {v}");
+        outln!("{k:<width$} : {v}");
     }
 }
 

@@ -107,6 +107,20 @@ fn console_exits_non_zero_with_the_error() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("RecordTooLarge"), "{stderr}");
+    // A transactional.id is refused, not ignored.
+    let out = console(
+        &[
+            "--bootstrap-server",
+            &broker.bootstrap(),
+            "--topic",
+            &topic,
+            "--producer-property",
+            "transactional.id=tx",
+        ],
+        "v\n",
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("transactional.id"));
     // A bad setting names the key.
     let out = console(
         &[
@@ -121,4 +135,156 @@ fn console_exits_non_zero_with_the_error() {
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("acks"));
+}
+
+/// Records stored in `topic` (all partitions) of the in-process broker.
+fn stored(broker: &Broker, topic: &str) -> Vec<kproducer_mock::StoredRecord> {
+    let cluster = broker.cluster();
+    let cluster = cluster.lock().unwrap();
+    let n = cluster.partition_count(topic).unwrap_or(0);
+    (0..n)
+        .flat_map(|p| cluster.records(topic, p).unwrap())
+        .collect()
+}
+
+/// A line without the key separator after 1,000 good ones: the run fails naming the line, and
+/// the 1,000 records read before it are delivered (they used to be dropped with the producer).
+#[test]
+fn a_bad_line_fails_the_run_but_keeps_the_lines_before_it() {
+    let broker = Broker::start().expect("broker starts");
+    let topic = unique_name("console-badline");
+    broker.create_topic(&topic, 1).expect("topic");
+    let mut input: String = (0..1000).map(|i| format!("k{i}:v{i}\n")).collect();
+    input.push_str("no separator here\nk:after\n");
+    let out = console(
+        &[
+            "--bootstrap-server",
+            &broker.bootstrap(),
+            "--topic",
+            &topic,
+            "--property",
+            "parse.key=true",
+            "--property",
+            "key.separator=:",
+            "--producer-property",
+            "linger.ms=1000",
+        ],
+        &input,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("line 1001"), "{stderr}");
+    assert_eq!(stored(&broker, &topic).len(), 1000, "{stderr}");
+}
+
+/// A record over max.request.size between others is reported, and the lines after it are
+/// still sent; invalid UTF-8 is sent byte for byte.
+#[test]
+fn a_refused_record_does_not_stop_the_lines_after_it() {
+    let broker = Broker::start().expect("broker starts");
+    let topic = unique_name("console-toolarge");
+    broker.create_topic(&topic, 1).expect("topic");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kproducer"))
+        .args([
+            "console",
+            "--bootstrap-server",
+            &broker.bootstrap(),
+            "--topic",
+            &topic,
+            "--producer-property",
+            "max.request.size=1000",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut input = b"before\n".to_vec();
+    input.extend_from_slice(&[b'x'; 2000]);
+    input.extend_from_slice(b"\nafter\n\xff\xfe-bytes\n");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&input)
+        .expect("stdin");
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("RecordTooLarge"), "{stderr}");
+    let values: Vec<Vec<u8>> = stored(&broker, &topic)
+        .into_iter()
+        .filter_map(|r| r.value.map(|v| v.to_vec()))
+        .collect();
+    assert_eq!(
+        values,
+        vec![
+            b"before".to_vec(),
+            b"after".to_vec(),
+            b"\xff\xfe-bytes".to_vec()
+        ]
+    );
+}
+
+/// SIGTERM with records still lingering (linger.ms=5000): they are delivered before exit.
+#[cfg(unix)]
+#[test]
+fn sigterm_delivers_what_was_read() {
+    let broker = Broker::start().expect("broker starts");
+    let topic = unique_name("console-sigterm");
+    broker.create_topic(&topic, 1).expect("topic");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kproducer"))
+        .args([
+            "console",
+            "--bootstrap-server",
+            &broker.bootstrap(),
+            "--topic",
+            &topic,
+            "--producer-property",
+            "linger.ms=5000",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().unwrap();
+    let input: String = (0..1000).map(|i| format!("line-{i}\n")).collect();
+    stdin.write_all(input.as_bytes()).expect("stdin");
+    stdin.flush().unwrap();
+    // Time for the console to read the lines (stdin stays open: only the signal ends the run).
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(stored(&broker, &topic).len(), 0, "still lingering");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(143));
+    drop(stdin);
+    assert_eq!(stored(&broker, &topic).len(), 1000);
+}
+
+/// A misspelt key is accepted as Java does, but not silently.
+#[test]
+fn an_unknown_key_is_reported() {
+    let broker = Broker::start().expect("broker starts");
+    let topic = unique_name("console-lnger");
+    let out = console(
+        &[
+            "--bootstrap-server",
+            &broker.bootstrap(),
+            "--topic",
+            &topic,
+            "--producer-property",
+            "lnger.ms=5",
+        ],
+        "v\n",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("WARN") && stderr.contains("lnger.ms"),
+        "{stderr}"
+    );
 }

@@ -179,3 +179,39 @@ fn perf_rejects_missing_settings() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--producer-props"));
 }
+
+/// `kproducer perf ... | head -1`: stdout closed from the start. Printing used to panic (in a
+/// callback on the producer's network thread, and in the summary), leaving records undelivered.
+#[test]
+fn a_closed_stdout_loses_nothing() {
+    let broker = Broker::start().expect("broker starts");
+    let topic = unique_name("perf-epipe");
+    broker.create_topic(&topic, 2).expect("topic");
+    let bootstrap = format!("bootstrap.servers={}", broker.bootstrap());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kproducer"))
+        .args([
+            "perf",
+            "--topic",
+            &topic,
+            "--num-records",
+            "50000",
+            "--record-size",
+            "100",
+            "--throughput",
+            "-1",
+            "--producer-props",
+            &bootstrap,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take()); // the reader is gone: every write to stdout fails with EPIPE
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    let cluster = broker.cluster();
+    let cluster = cluster.lock().unwrap();
+    let stored: i64 = (0..2).map(|p| cluster.high_watermark(&topic, p)).sum();
+    assert_eq!(stored, 50_000);
+}

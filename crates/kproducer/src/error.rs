@@ -37,6 +37,15 @@ pub enum ConfigError {
         /// Why, in Java's words where there are some.
         reason: String,
     },
+    /// The key asks for a feature kproducer does not have yet: refused rather than ignored, so
+    /// nobody believes they got it.
+    #[error("configuration {key} is not supported: {reason}")]
+    Unsupported {
+        /// Java property name.
+        key: String,
+        /// What is missing and what to do instead.
+        reason: String,
+    },
     /// A properties file could not be read or parsed.
     #[error("cannot load properties file {path}: {reason}")]
     File {

@@ -149,3 +149,30 @@ async fn a_panicking_callback_does_not_stop_the_producer() {
     }
     producer.close(Duration::from_secs(5)).await;
 }
+
+/// `transactional.id` used to be accepted and ignored (a `tracing` warning nobody saw), so a
+/// user believed they had a transactional producer. Until transactions exist, building a
+/// producer with it fails, naming the key; both APIs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transactional_id_is_refused_not_ignored() {
+    let cfg = config("127.0.0.1:9", &[("transactional.id", "orders-tx")]);
+    let err = match Producer::<String, String>::new(cfg.clone()) {
+        Ok(_) => panic!("a transactional.id producer was built"),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(
+            &err,
+            kproducer::KafkaError::Config(kproducer::ConfigError::Unsupported { key, .. })
+                if key == "transactional.id"
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("transactional.id"), "{err}");
+    let blocking = tokio::task::spawn_blocking(move || {
+        kproducer::BlockingProducer::<String, String>::new(cfg).map(|_| ())
+    })
+    .await
+    .expect("join");
+    assert!(blocking.is_err_and(|e| e.to_string().contains("transactional.id")));
+}

@@ -102,7 +102,8 @@ impl ProducerConfigBuilder {
         partitioner_adaptive_partitioning_enable: bool => "partitioner.adaptive.partitioning.enable", |v| v.to_string();
         /// `partitioner.availability.timeout.ms`.
         partitioner_availability_timeout: Duration => "partitioner.availability.timeout.ms", |v| ms(v);
-        /// `transactional.id` (accepted; transactions are not implemented yet).
+        /// `transactional.id` (a producer refuses it with `ConfigError::Unsupported` until
+        /// transactions are implemented).
         transactional_id: &str => "transactional.id", |v| v;
         /// `transaction.timeout.ms`.
         transaction_timeout: Duration => "transaction.timeout.ms", |v| ms(v);

@@ -29,7 +29,7 @@ use crate::accumulator::{
 };
 use crate::config::ProducerConfig;
 use crate::core::{CoreConfig, ProducerCore};
-use crate::error::{KafkaError, ProduceError, SendError};
+use crate::error::{ConfigError, KafkaError, ProduceError, SendError};
 use crate::interceptor::{InterceptorChain, ProducerInterceptor};
 use crate::metadata::TopicInfo;
 use crate::network::{TcpTransport, Transport};
@@ -215,6 +215,17 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
         key_serializer: Arc<dyn Serializer<K>>,
         value_serializer: Arc<dyn Serializer<V>>,
     ) -> Result<Producer<K, V>, KafkaError> {
+        // A transactional producer that silently is not one would break exactly-once
+        // pipelines: refuse it, naming the key, until transactions exist.
+        if self.config.transactional_id.is_some() {
+            return Err(ConfigError::Unsupported {
+                key: "transactional.id".into(),
+                reason: "transactions are not implemented yet; remove transactional.id for an \
+                         idempotent (not transactional) producer"
+                    .into(),
+            }
+            .into());
+        }
         let handle = tokio::runtime::Handle::try_current().map_err(|_| {
             KafkaError::Runtime(
                 "Producer must be built inside a tokio runtime; use BlockingProducer otherwise"
