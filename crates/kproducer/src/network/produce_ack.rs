@@ -60,16 +60,21 @@ impl<'a> Reader<'a> {
         a.copy_from_slice(b);
         Ok(i64::from_be_bytes(a))
     }
+    /// An unsigned varint of at most 5 bytes (a u32), as Java's `ByteUtils.readUnsignedVarint`
+    /// reads it: a longer one is malformed. (Reading on to 10 bytes would desynchronise from
+    /// every other Kafka decoder on the same bytes; a fuzzed frame showed it.)
     fn uvarint(&mut self) -> Result<u64, String> {
         let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
+        for shift in (0..35).step_by(7) {
             let b = self.take(1)?[0];
             v |= u64::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {
-                return Ok(v);
+                return u32::try_from(v)
+                    .map(u64::from)
+                    .map_err(|_| "varint above u32".into());
             }
         }
-        Err("varint too long".into())
+        Err("varint longer than 5 bytes".into())
     }
     /// An array's element count (`None`: null).
     fn count(&mut self, flexible: bool) -> Result<Option<usize>, String> {
@@ -212,6 +217,23 @@ mod tests {
                     .with_partition_responses(vec![part(1, 1 << 40, -1)]),
             ])
             .with_throttle_time_ms(5)
+    }
+
+    /// A varint longer than 5 bytes is malformed (Java refuses it; kafka-protocol stops after 5
+    /// bytes): reading on would parse the rest of the frame out of step with every other decoder.
+    #[test]
+    fn a_varint_longer_than_five_bytes_is_refused() {
+        // v9 (flexible): correlation id, then a header with one tagged field whose tag is a
+        // 7-byte varint, size 0, then an empty topics array and throttle time.
+        let mut f = vec![0, 0, 0, 1, 1, 0x9f, 0x9f, 0x9f, 0x9f, 0x9f, 0x9f, 0x00, 0, 1];
+        f.extend_from_slice(&[0, 0, 0, 0, 0]);
+        let mut out = Vec::new();
+        let err = decode_produce_acks(&f, 9, &mut out).unwrap_err();
+        assert!(err.contains("varint"), "{err}");
+        // The same field with a 5-byte tag is fine.
+        let mut ok = vec![0, 0, 0, 1, 1, 0x9f, 0x9f, 0x9f, 0x9f, 0x0f, 0x00, 1];
+        ok.extend_from_slice(&[0, 0, 0, 0, 0]);
+        assert!(matches!(decode_produce_acks(&ok, 9, &mut out), Ok(AckDecode::AllAcked)));
     }
 
     /// What kafka-protocol's decoder makes of the same frame, as acks.
