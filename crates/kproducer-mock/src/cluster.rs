@@ -77,7 +77,8 @@ pub(crate) struct Topic {
 /// random choice comes from [`ClusterConfig::seed`]. Replication, disk, controllers and
 /// coordinators are not modelled: each partition is one in-memory log whose replicas are always
 /// in sync, and leadership moves only when told to ([`set_leader`](Self::set_leader),
-/// [`set_broker_up`](Self::set_broker_up)).
+/// [`set_broker_up`](Self::set_broker_up)); a coordinator is only a placement
+/// ([`coordinator`](Self::coordinator)) that FindCoordinator reports.
 ///
 /// ```
 /// use kproducer_mock::{ClusterConfig, MockCluster, Outcome};
@@ -119,6 +120,9 @@ pub struct MockCluster {
     pub(crate) faults: Faults,
     pub(crate) stats: ClusterStats,
 }
+
+/// Kafka's `offsets.topic.num.partitions` and `transaction.state.log.num.partitions` defaults.
+const COORDINATOR_PARTITIONS: usize = 50;
 
 /// `Topic.validate`: what Kafka accepts as a topic name.
 pub(crate) fn valid_topic_name(name: &str) -> bool {
@@ -365,6 +369,36 @@ impl MockCluster {
                 }
             }
         }
+    }
+
+    /// The coordinator of a group (`key_type` 0) or transactional id (`key_type` 1), as
+    /// FindCoordinator answers: `None` for another key type or when no broker is up.
+    ///
+    /// As Kafka places it: the key's partition of `__consumer_offsets` or
+    /// `__transaction_state` (`abs(key.hashCode()) % 50`, Java's `String.hashCode` and Kafka's
+    /// default of 50 partitions), led by the broker a mock topic's partition of that index gets
+    /// (broker `1 + p % brokers`), or, when that one is down, the next broker up in node id
+    /// order, wrapping. Unlike a partition's leadership it moves back when that broker is up
+    /// again (as after Kafka's preferred leader election). Both key types place a key alike.
+    pub fn coordinator(&self, key_type: i8, key: &str) -> Option<i32> {
+        if !(0..=1).contains(&key_type) {
+            return None;
+        }
+        let hash = key
+            .encode_utf16()
+            .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+        // Kafka's `Utils.abs`: i32::MIN maps to 0.
+        let abs = if hash == i32::MIN {
+            0
+        } else {
+            hash.unsigned_abs()
+        };
+        let partition = abs as usize % COORDINATOR_PARTITIONS;
+        let n = self.brokers.len();
+        (0..n)
+            .map(|k| &self.brokers[(partition + k) % n])
+            .find(|b| b.up)
+            .map(|b| b.id)
     }
 
     /// Whether a broker is up (unknown brokers are not).

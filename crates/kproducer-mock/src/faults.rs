@@ -7,8 +7,9 @@
 //! # Matching
 //! - `api_key`, `broker`: the request's API key and the broker that received it.
 //! - `topic`, `partition`: Produce requests are matched per partition; Metadata requests per
-//!   topic of the answer (a rule with a `partition` filter never matches Metadata); a rule with
-//!   a topic or partition filter never matches other APIs. A request-level action (anything but
+//!   topic of the answer, CreateTopics requests per topic of the request (a rule with a
+//!   `partition` filter never matches them); a rule with a topic or partition filter never
+//!   matches other APIs. A request-level action (anything but
 //!   `Error` on Produce) with such a filter applies to the whole request when at least one of its
 //!   partitions (topics) matches.
 //!
@@ -22,7 +23,9 @@
 //!    then `CloseConnection { before_processing: false }` wins over `DropResponse`, which wins
 //!    over a reply. `Delay`s add up; the largest `Throttle` is used; the first `Error` that fires
 //!    is the API's error (ApiVersions and InitProducerId: the top-level error code; Metadata: the
-//!    error of each matching topic, listed without partitions).
+//!    error of each matching topic, listed without partitions; CreateTopics: the error of each
+//!    matching topic, which is not created; FindCoordinator: the top-level error in v0–v3, every
+//!    key's error in v4+, with node id -1).
 //! 2. Produce `Error` rules are consulted per partition, in rule order, until one fires: that
 //!    partition gets the error and is not appended — except NOT_ENOUGH_REPLICAS_AFTER_APPEND
 //!    (20), which, as in Kafka, is returned after the records were appended. They are not
@@ -103,7 +106,8 @@ impl FaultRule {
             schedule,
         }
     }
-    /// Only requests of this API key (0 Produce, 3 Metadata, 18 ApiVersions, 22 InitProducerId…).
+    /// Only requests of this API key (0 Produce, 3 Metadata, 10 FindCoordinator, 18 ApiVersions,
+    /// 19 CreateTopics, 22 InitProducerId…).
     pub fn api(mut self, api_key: i16) -> Self {
         self.api_key = Some(api_key);
         self

@@ -7,8 +7,9 @@
 //!   broker, so that any Kafka client (kproducer, librdkafka, Java, franz-go) can connect;
 //!   `serve_connection` serves any byte stream.
 //!
-//! It speaks the real protocol (ApiVersions, Metadata, InitProducerId, Produce, and enough of
-//! ListOffsets and Fetch for a consumer to read back), validates record batches as Kafka does
+//! It speaks the real protocol (ApiVersions, Metadata, InitProducerId, Produce, enough of
+//! ListOffsets and Fetch for a consumer to read back, and the admin and lookup APIs
+//! CreateTopics and FindCoordinator), validates record batches as Kafka does
 //! ([`batch`] checks: CRC32C, magic, sizes, record structure, all four codecs), and enforces
 //! Kafka 4.x's idempotence rules ([`producer_state`]): a retried batch still among a producer's
 //! last five is acknowledged with its original offset and not written twice. [`faults`] scripts
@@ -17,8 +18,10 @@
 //! [`MockCluster::records`].
 //!
 //! What it does not model (kept in memory or left out): disk, replication (replicas are always
-//! in sync), controllers, retention and producer id expiration, consumer groups, transactions
-//! (for now), security.
+//! in sync), controllers, retention and producer id expiration, consumer groups (FindCoordinator
+//! answers, JoinGroup and the other group APIs are not served), transactions (for now),
+//! security. CreateTopics places every partition on every broker and refuses manual replica
+//! assignments (INVALID_REQUEST).
 
 #![warn(missing_docs)]
 #![deny(unsafe_code)]

@@ -31,6 +31,9 @@ pub struct ClusterStats {
     pub faults_fired: u64,
     /// Answers lost on purpose (`DropResponse`).
     pub responses_dropped: u64,
+    /// Topics created by CreateTopics requests (not those of `validate_only` requests, of
+    /// [`MockCluster::create_topic`](crate::MockCluster::create_topic) or of auto-creation).
+    pub topics_created: u64,
     /// Connections the cluster asked to close (faults, malformed requests, down brokers,
     /// acks=0 errors).
     pub connections_closed: u64,

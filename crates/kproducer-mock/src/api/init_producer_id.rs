@@ -7,7 +7,8 @@
 //! when the request carries the producer's current id and epoch (KIP-360 epoch bump of an
 //! idempotent producer): the client gets a new id, not a bumped epoch. An empty transactional id
 //! is INVALID_REQUEST. A non-empty one is answered NOT_COORDINATOR: the mock runs no
-//! transaction coordinator yet (nor FindCoordinator).
+//! transaction coordinator yet (FindCoordinator names a broker for a transactional id, see
+//! `MockCluster::coordinator`, but none of them serves transactions).
 
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId};

@@ -19,7 +19,9 @@ use crate::faults::RequestFaults;
 use crate::wire::{self, Reader, RequestHeader};
 
 pub(crate) mod api_versions;
+pub(crate) mod create_topics;
 pub(crate) mod fetch;
+pub(crate) mod find_coordinator;
 pub(crate) mod init_producer_id;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
@@ -28,13 +30,15 @@ pub(crate) mod produce;
 /// The APIs and versions served, as ApiVersions advertises them: (key, min, max).
 ///
 /// Produce v13 and Fetch v13+ address topics by id and are left out; Kafka 4.x's minimums are
-/// kept (Produce 3, Fetch 4, ListOffsets 1: KIP-896 removed the older ones).
+/// kept (Produce 3, Fetch 4, ListOffsets 1, CreateTopics 2: KIP-896 removed the older ones).
 pub const SUPPORTED_APIS: &[(i16, i16, i16)] = &[
     (ApiKey::Produce as i16, 3, 12),
     (ApiKey::Fetch as i16, 4, 12),
     (ApiKey::ListOffsets as i16, 1, 8),
     (ApiKey::Metadata as i16, 0, 12),
+    (ApiKey::FindCoordinator as i16, 0, 6),
     (ApiKey::ApiVersions as i16, 0, 4),
+    (ApiKey::CreateTopics as i16, 2, 7),
     (ApiKey::InitProducerId as i16, 0, 5),
 ];
 
@@ -103,6 +107,8 @@ pub(crate) enum Body {
     Produce(produce::Request),
     Fetch(fetch::Request),
     ListOffsets(list_offsets::Request),
+    CreateTopics(create_topics::Request),
+    FindCoordinator(find_coordinator::Request),
 }
 
 pub(crate) fn handle(cluster: &mut MockCluster, broker: i32, frame: Bytes, now_ms: i64) -> Outcome {
@@ -155,6 +161,10 @@ pub(crate) fn handle(cluster: &mut MockCluster, broker: i32, frame: Bytes, now_m
         ApiKey::Produce => produce::read(&mut r, version).map(Body::Produce),
         ApiKey::Fetch => fetch::read(&mut r, version).map(Body::Fetch),
         ApiKey::ListOffsets => list_offsets::read(&mut r, version).map(Body::ListOffsets),
+        ApiKey::CreateTopics => create_topics::read(&mut r, version).map(Body::CreateTopics),
+        ApiKey::FindCoordinator => {
+            find_coordinator::read(&mut r, version).map(Body::FindCoordinator)
+        }
         _ => Err("not served".to_string()),
     };
     let body = match body {
@@ -168,6 +178,7 @@ pub(crate) fn handle(cluster: &mut MockCluster, broker: i32, frame: Bytes, now_m
         match &body {
             Body::Produce(p) => p.units(),
             Body::Metadata(m) => metadata::units(cluster, m),
+            Body::CreateTopics(c) => c.units(),
             _ => Vec::new(),
         }
     } else {
@@ -196,6 +207,8 @@ pub(crate) fn handle(cluster: &mut MockCluster, broker: i32, frame: Bytes, now_m
         Body::Produce(req) => produce::handle(cluster, &call, &req),
         Body::Fetch(req) => fetch::handle(cluster, &call, &req),
         Body::ListOffsets(req) => list_offsets::handle(cluster, &call, &req),
+        Body::CreateTopics(req) => create_topics::handle(cluster, &call, &req),
+        Body::FindCoordinator(req) => find_coordinator::handle(cluster, &call, &req),
     };
     let handled = match handled {
         Ok(h) => h,

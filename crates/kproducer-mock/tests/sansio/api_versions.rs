@@ -29,6 +29,8 @@ fn every_version_lists_the_served_apis_with_header_v0() {
         assert!(got.contains(&(METADATA, 0, 12)));
         assert!(got.contains(&(INIT_PRODUCER_ID, 0, 5)));
         assert!(got.contains(&(API_VERSIONS, 0, 4)));
+        assert!(got.contains(&(FIND_COORDINATOR, 0, 6)));
+        assert!(got.contains(&(CREATE_TOPICS, 2, 7)));
     }
 }
 

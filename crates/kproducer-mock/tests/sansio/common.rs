@@ -18,7 +18,9 @@ use kproducer_mock::{ClusterConfig, MockCluster, Outcome};
 
 pub const PRODUCE: i16 = 0;
 pub const METADATA: i16 = 3;
+pub const FIND_COORDINATOR: i16 = 10;
 pub const API_VERSIONS: i16 = 18;
+pub const CREATE_TOPICS: i16 = 19;
 pub const INIT_PRODUCER_ID: i16 = 22;
 
 /// A request frame (no size prefix) for `body` at `version`.

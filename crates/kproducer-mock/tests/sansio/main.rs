@@ -3,9 +3,11 @@
 mod api_versions;
 mod cluster_control;
 mod common;
+mod create_topics;
 mod determinism;
 mod faults;
 mod fetch;
+mod find_coordinator;
 mod idempotence;
 mod init_producer_id;
 mod metadata;

@@ -1,9 +1,13 @@
 //! Malformed requests never panic the cluster: they close the connection or get an error code.
 
+use kafka_protocol::messages::create_topics_request::{
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
+};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
-    ApiVersionsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest, TopicName,
+    ApiVersionsRequest, BrokerId, CreateTopicsRequest, FetchRequest, FindCoordinatorRequest,
+    ListOffsetsRequest, MetadataRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kproducer_mock::{Outcome, SplitMix64};
@@ -28,6 +32,33 @@ fn valid_frames() -> Vec<bytes::Bytes> {
     for version in [4, 7, 12] {
         v.push(frame(version, 1, &fetch));
     }
+    let mut create = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_static_str("fresh")))
+        .with_num_partitions(2)
+        .with_replication_factor(1)
+        .with_configs(vec![CreatableTopicConfig::default()
+            .with_name(StrBytes::from_static_str("max.message.bytes"))
+            .with_value(Some(StrBytes::from_static_str("1000")))])]);
+    create.topics[0].assignments = vec![CreatableReplicaAssignment::default()
+        .with_partition_index(0)
+        .with_broker_ids(vec![BrokerId(1)])];
+    for version in [2, 5, 7] {
+        v.push(frame(version, 1, &create));
+    }
+    for version in [0, 3] {
+        v.push(frame(
+            version,
+            1,
+            &FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("g")),
+        ));
+    }
+    v.push(frame(
+        6,
+        1,
+        &FindCoordinatorRequest::default()
+            .with_key_type(1)
+            .with_coordinator_keys(vec![StrBytes::from_static_str("t1"); 3]),
+    ));
     for version in [1, 6, 8] {
         v.push(frame(version, 1, &list));
     }
@@ -130,6 +161,33 @@ fn hostile_array_lengths_are_refused_without_allocating() {
             ..
         }
     ));
+    // CreateTopics v2 and FindCoordinator v4 whose arrays claim i32::MAX entries.
+    let create = CreateTopicsRequest::default().with_topics(vec![]);
+    let mut f = frame(2, 1, &create).to_vec();
+    let n = f.len();
+    // The topic array, then timeout_ms and validate_only.
+    f[n - 9..n - 5].copy_from_slice(&i32::MAX.to_be_bytes());
+    assert!(matches!(
+        c.handle_request(1, &f, 0),
+        Outcome::Close {
+            processed: false,
+            ..
+        }
+    ));
+    let mut f = frame(4, 1, &FindCoordinatorRequest::default()).to_vec();
+    let n = f.len();
+    // Compact array length (varint), then the empty tagged fields.
+    f.truncate(n - 2);
+    f.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x07, 0]);
+    assert!(matches!(
+        c.handle_request(1, &f, 0),
+        Outcome::Close {
+            processed: false,
+            ..
+        }
+    ));
+    assert_eq!(c.stats().malformed_requests, 3, "with the Metadata one");
+    assert!(c.topics().is_empty());
     // Produce v3 whose topic array claims i32::MAX entries.
     let mut f = frame(3, 1, &produce_request(1, &[])).to_vec();
     let n = f.len();

@@ -1,4 +1,5 @@
 //! The TCP server and `serve_connection`, and cross-client tests with librdkafka.
 
+mod admin;
 mod rdkafka_client;
 mod server;
