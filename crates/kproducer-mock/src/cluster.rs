@@ -118,6 +118,7 @@ pub struct MockCluster {
     pub(crate) rng: SplitMix64,
     pub(crate) faults: Faults,
     pub(crate) stats: ClusterStats,
+    pub(crate) txn: crate::txn::Coordinator,
 }
 
 /// `Topic.validate`: what Kafka accepts as a topic name.
@@ -150,6 +151,7 @@ impl MockCluster {
             rng: SplitMix64::new(cfg.seed),
             faults: Faults::new(cfg.seed),
             stats: ClusterStats::default(),
+            txn: crate::txn::Coordinator::default(),
             cfg,
         }
     }

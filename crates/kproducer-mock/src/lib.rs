@@ -37,6 +37,7 @@ mod rng;
 #[cfg(feature = "tcp")]
 mod server;
 mod stats;
+mod txn;
 mod wire;
 
 pub use api::SUPPORTED_APIS;
@@ -51,3 +52,4 @@ pub use rng::SplitMix64;
 #[cfg(feature = "tcp")]
 pub use server::{serve_connection, MockServer, MAX_REQUEST_BYTES};
 pub use stats::ClusterStats;
+pub use txn::{TransactionInfo, TransactionState, TxnStatus};

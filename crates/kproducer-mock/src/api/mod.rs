@@ -18,12 +18,16 @@ use crate::cluster::{MockCluster, Outcome};
 use crate::faults::RequestFaults;
 use crate::wire::{self, Reader, RequestHeader};
 
+pub(crate) mod add_offsets_to_txn;
+pub(crate) mod add_partitions_to_txn;
 pub(crate) mod api_versions;
+pub(crate) mod end_txn;
 pub(crate) mod fetch;
 pub(crate) mod init_producer_id;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
 pub(crate) mod produce;
+pub(crate) mod txn_offset_commit;
 
 /// The APIs and versions served, as ApiVersions advertises them: (key, min, max).
 ///
@@ -36,6 +40,10 @@ pub const SUPPORTED_APIS: &[(i16, i16, i16)] = &[
     (ApiKey::Metadata as i16, 0, 12),
     (ApiKey::ApiVersions as i16, 0, 4),
     (ApiKey::InitProducerId as i16, 0, 5),
+    (ApiKey::AddPartitionsToTxn as i16, 0, 5),
+    (ApiKey::AddOffsetsToTxn as i16, 0, 4),
+    (ApiKey::EndTxn as i16, 0, 5),
+    (ApiKey::TxnOffsetCommit as i16, 0, 5),
 ];
 
 pub(crate) fn supported_range(api_key: i16) -> Option<(i16, i16)> {
@@ -103,6 +111,10 @@ pub(crate) enum Body {
     Produce(produce::Request),
     Fetch(fetch::Request),
     ListOffsets(list_offsets::Request),
+    AddPartitionsToTxn(add_partitions_to_txn::Request),
+    AddOffsetsToTxn(add_offsets_to_txn::Request),
+    EndTxn(end_txn::Request),
+    TxnOffsetCommit(txn_offset_commit::Request),
 }
 
 pub(crate) fn handle(cluster: &mut MockCluster, broker: i32, frame: Bytes, now_ms: i64) -> Outcome {
@@ -155,6 +167,16 @@ pub(crate) fn handle(cluster: &mut MockCluster, broker: i32, frame: Bytes, now_m
         ApiKey::Produce => produce::read(&mut r, version).map(Body::Produce),
         ApiKey::Fetch => fetch::read(&mut r, version).map(Body::Fetch),
         ApiKey::ListOffsets => list_offsets::read(&mut r, version).map(Body::ListOffsets),
+        ApiKey::AddPartitionsToTxn => {
+            add_partitions_to_txn::read(&mut r, version).map(Body::AddPartitionsToTxn)
+        }
+        ApiKey::AddOffsetsToTxn => {
+            add_offsets_to_txn::read(r.rest(), version).map(Body::AddOffsetsToTxn)
+        }
+        ApiKey::EndTxn => end_txn::read(r.rest(), version).map(Body::EndTxn),
+        ApiKey::TxnOffsetCommit => {
+            txn_offset_commit::read(&mut r, version).map(Body::TxnOffsetCommit)
+        }
         _ => Err("not served".to_string()),
     };
     let body = match body {
@@ -190,12 +212,18 @@ pub(crate) fn handle(cluster: &mut MockCluster, broker: i32, frame: Bytes, now_m
         now_ms,
     };
     let handled = match body {
-        Body::ApiVersions(req) => api_versions::handle(&call, &req),
+        Body::ApiVersions(req) => {
+            api_versions::handle(&call, &req, cluster.cfg.transaction_version)
+        }
         Body::Metadata(req) => metadata::handle(cluster, &call, &req),
         Body::InitProducerId(req) => init_producer_id::handle(cluster, &call, &req),
         Body::Produce(req) => produce::handle(cluster, &call, &req),
         Body::Fetch(req) => fetch::handle(cluster, &call, &req),
         Body::ListOffsets(req) => list_offsets::handle(cluster, &call, &req),
+        Body::AddPartitionsToTxn(req) => add_partitions_to_txn::handle(cluster, &call, &req),
+        Body::AddOffsetsToTxn(req) => add_offsets_to_txn::handle(cluster, &call, &req),
+        Body::EndTxn(req) => end_txn::handle(cluster, &call, &req),
+        Body::TxnOffsetCommit(req) => txn_offset_commit::handle(cluster, &call, &req),
     };
     let handled = match handled {
         Ok(h) => h,
