@@ -208,6 +208,8 @@ pub(crate) fn handle(
                                         })
                                         .collect(),
                                 );
+                            } else {
+                                pd.aborted_transactions = None;
                             }
                             codes::NONE
                         }

@@ -108,10 +108,10 @@ pub(crate) fn handle(
         let mut out = Vec::with_capacity(parts.len());
         for &(partition, offset) in parts {
             let code = match check {
-                Err(code) => code,
-                Ok(()) if cluster.partition(topic, partition).is_none() => {
+                _ if cluster.partition(topic, partition).is_none() => {
                     codes::UNKNOWN_TOPIC_OR_PARTITION
                 }
+                Err(code) => code,
                 Ok(()) => {
                     txn::stage_offset(
                         cluster,
