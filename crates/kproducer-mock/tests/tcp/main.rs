@@ -1,4 +1,5 @@
 //! The TCP server and `serve_connection`, and cross-client tests with librdkafka.
 
 mod rdkafka_client;
+mod rdkafka_txn;
 mod server;
