@@ -82,7 +82,11 @@ fn consume_committed(bootstrap: &str) -> Vec<String> {
             None => {}
         }
     }
-    assert_eq!(eof.len(), PARTITIONS as usize, "every partition read to its end");
+    assert_eq!(
+        eof.len(),
+        PARTITIONS as usize,
+        "every partition read to its end"
+    );
     out
 }
 
@@ -113,6 +117,7 @@ async fn librdkafka_transactions_are_read_committed() {
         let info = c.transaction(TXN_ID).unwrap();
         assert_eq!(info.state, TransactionState::CompleteCommit);
         let stats = c.stats();
+        eprintln!("{info:?}\n{stats:?}");
         assert_eq!(
             (stats.transactions_committed, stats.transactions_aborted),
             (2, 1),
@@ -138,7 +143,11 @@ async fn librdkafka_transactions_are_read_committed() {
         .await
         .unwrap();
     let got: BTreeSet<String> = consumed.iter().cloned().collect();
-    assert_eq!(consumed.len(), 40, "each committed record once: {consumed:?}");
+    assert_eq!(
+        consumed.len(),
+        40,
+        "each committed record once: {consumed:?}"
+    );
     let expected: BTreeSet<String> = ["c1", "c2"]
         .iter()
         .flat_map(|r| (0..20).map(move |i| format!("{r}-{i}")))
