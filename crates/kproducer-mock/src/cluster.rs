@@ -413,7 +413,9 @@ impl MockCluster {
             .map_or(&[], |p| &p.log.batches)
     }
 
-    /// The records of a partition, decoded, in offset order.
+    /// The records of a partition, decoded, in offset order: every record of the log, the
+    /// control records of transaction markers included (`is_control`; see
+    /// [`committed_records`](Self::committed_records) for what a read_committed consumer gets).
     pub fn records(&self, topic: &str, partition: i32) -> Result<Vec<StoredRecord>, MockError> {
         let p = self.known_partition(topic, partition)?;
         let mut out = Vec::new();

@@ -15,12 +15,12 @@
 //!   duplicate check runs first, and a duplicate is answered with the original batch's offsets,
 //!   without error and without appending.
 //!
-//! Transaction markers set the producer's epoch on the partition ([`crate::log`]), so a
+//! Transaction markers set the producer's epoch on the partition (`log.rs`), so a
 //! fenced producer's next batch is INVALID_PRODUCER_EPOCH there too.
 //!
 //! Not modelled (no disk, no retention): producer id expiration (`producer.id.expiration.ms`),
 //! state rebuilt from snapshots, the transaction verification state entry (KIP-890: the mock's
-//! coordinator answers at once, so verification is a direct check, see [`crate::txn`]).
+//! coordinator answers at once, so verification is a direct check, see `txn.rs`).
 
 use std::collections::VecDeque;
 

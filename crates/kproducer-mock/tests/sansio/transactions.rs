@@ -806,3 +806,41 @@ fn transaction_apis_go_through_faults_and_api_versions() {
         assert_eq!(resp.supported_features[0].max_version, 2);
     }
 }
+
+#[test]
+fn hostile_or_truncated_transaction_requests_close_the_connection() {
+    use kproducer_mock::Outcome;
+    let mut c = txn_cluster(1, 2);
+    let closed = |o: Outcome| {
+        matches!(
+            o,
+            Outcome::Close {
+                processed: false,
+                ..
+            }
+        )
+    };
+    // AddPartitionsToTxn v2 whose topic array claims i32::MAX entries.
+    let req = AddPartitionsToTxnRequest::default().with_v3_and_below_transactional_id(tid("tx"));
+    let mut f = frame(2, 1, &req).to_vec();
+    let n = f.len();
+    f[n - 4..].copy_from_slice(&i32::MAX.to_be_bytes());
+    assert!(closed(c.handle_request(1, &f, 0)));
+    // TxnOffsetCommit v2 likewise.
+    let req = TxnOffsetCommitRequest::default().with_transactional_id(tid("tx"));
+    let mut f = frame(2, 1, &req).to_vec();
+    let n = f.len();
+    f[n - 4..].copy_from_slice(&i32::MAX.to_be_bytes());
+    assert!(closed(c.handle_request(1, &f, 0)));
+    // Truncated EndTxn and AddOffsetsToTxn.
+    let f = frame(
+        3,
+        1,
+        &EndTxnRequest::default().with_transactional_id(tid("tx")),
+    );
+    assert!(closed(c.handle_request(1, &f[..f.len() - 3], 0)));
+    let f = frame(3, 1, &AddOffsetsToTxnRequest::default());
+    assert!(closed(c.handle_request(1, &f[..f.len() - 1], 0)));
+    assert_eq!(c.stats().malformed_requests, 4);
+    assert!(c.transaction("tx").is_none());
+}
