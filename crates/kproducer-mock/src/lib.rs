@@ -40,7 +40,8 @@
 //! Simplified: every transition completes at once (no PrepareCommit/PrepareAbort, so
 //! CONCURRENT_TRANSACTIONS only answers an InitProducerId that fences an ongoing transaction,
 //! which the client retries); markers are written directly, not by WriteTxnMarkers, and there
-//! are no `__transaction_state` or `__consumer_offsets` topics; transactions never time out
+//! are no `__transaction_state` or `__consumer_offsets` topics; a transaction open longer than
+//! its timeout is aborted (epoch fenced) on the first request after it, not by a 10 s timer,
 //! and transactional ids never expire; the coordinator of a transactional id is a
 //! deterministic broker that is up (another broker answers NOT_COORDINATOR); TxnOffsetCommit is
 //! answered by any broker and its offsets are only kept for

@@ -38,6 +38,8 @@ pub struct ClusterStats {
     pub transactions_committed: u64,
     /// Transactions aborted (EndTxn with abort, or fenced by InitProducerId).
     pub transactions_aborted: u64,
+    /// Of the aborted transactions, those aborted because they outlived their timeout.
+    pub transactions_timed_out: u64,
     /// Control batches (COMMIT/ABORT markers) written to partitions.
     pub markers_written: u64,
     /// The last 32 refusals explained (Kafka's exception messages), oldest first.

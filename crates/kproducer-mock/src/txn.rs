@@ -11,7 +11,8 @@
 //! - markers are written to the partitions directly (no WriteTxnMarkers requests, no
 //!   `__transaction_state` or `__consumer_offsets` topics); transactional offsets are kept per
 //!   group and become visible on commit;
-//! - transactions never time out and transactional ids never expire;
+//! - transactions time out on the first request after their timeout (Kafka checks every 10
+//!   s); transactional ids never expire;
 //! - the coordinator of a transactional id is a deterministic broker that is up (Kafka's
 //!   partition of `__transaction_state`, `abs(hashCode) % 50`, led as the mock leads topic
 //!   partitions); requests reaching another broker are NOT_COORDINATOR. TxnOffsetCommit is
@@ -81,9 +82,21 @@ pub(crate) struct TxnMeta {
     last_producer_id: i64,
     producer_epoch: i16,
     timeout_ms: i32,
+    /// When the ongoing transaction started (its first partition or group).
+    txn_start_ms: i64,
     state: TransactionState,
     partitions: BTreeSet<(String, i32)>,
     groups: BTreeSet<String>,
+}
+
+impl TxnMeta {
+    /// `prepareAddPartitions`: a transaction starts unless one is ongoing.
+    fn begin(&mut self, now_ms: i64) {
+        if self.state != TransactionState::Ongoing {
+            self.state = TransactionState::Ongoing;
+            self.txn_start_ms = now_ms;
+        }
+    }
 }
 
 /// The cluster's transaction coordinator state and transactional offsets.
@@ -176,6 +189,7 @@ pub(crate) fn init_producer_id(
                 last_producer_id: -1,
                 producer_epoch: -1,
                 timeout_ms,
+                txn_start_ms: now_ms,
                 state: TransactionState::Empty,
                 partitions: BTreeSet::new(),
                 groups: BTreeSet::new(),
@@ -233,10 +247,11 @@ pub(crate) fn add_partitions(
     producer_id: i64,
     producer_epoch: i16,
     partitions: &[(String, i32)],
+    now_ms: i64,
 ) -> Result<(), i16> {
     let meta = meta_for(c, transactional_id, producer_id, producer_epoch)?;
+    meta.begin(now_ms);
     meta.partitions.extend(partitions.iter().cloned());
-    meta.state = TransactionState::Ongoing;
     Ok(())
 }
 
@@ -248,10 +263,11 @@ pub(crate) fn add_group(
     producer_id: i64,
     producer_epoch: i16,
     group: &str,
+    now_ms: i64,
 ) -> Result<(), i16> {
     let meta = meta_for(c, transactional_id, producer_id, producer_epoch)?;
+    meta.begin(now_ms);
     meta.groups.insert(group.to_string());
-    meta.state = TransactionState::Ongoing;
     Ok(())
 }
 
@@ -290,6 +306,7 @@ pub(crate) fn produce_check(
     topic: &str,
     partition: i32,
     produce_version: i16,
+    now_ms: i64,
 ) -> Result<(), Refusal> {
     let result = if c.cfg.transaction_version >= 2 && produce_version >= 12 {
         add_partitions(
@@ -298,6 +315,7 @@ pub(crate) fn produce_check(
             producer_id,
             producer_epoch,
             &[(topic.to_string(), partition)],
+            now_ms,
         )
     } else {
         verify(
@@ -338,9 +356,17 @@ pub(crate) fn offset_commit_check(
     producer_epoch: i16,
     group: &str,
     version: i16,
+    now_ms: i64,
 ) -> Result<(), i16> {
     let result = if c.cfg.transaction_version >= 2 && version >= 5 {
-        add_group(c, transactional_id, producer_id, producer_epoch, group)
+        add_group(
+            c,
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            group,
+            now_ms,
+        )
     } else {
         verify(
             c,
@@ -453,6 +479,31 @@ pub(crate) fn end_txn(
         c.next_producer_id += 1;
     }
     Ok((meta.producer_id, meta.producer_epoch))
+}
+
+/// Aborts the transactions open for longer than their timeout (Kafka's
+/// `abortTimedOutTransactions`, which runs every
+/// `transaction.abort.timed.out.transaction.cleanup.interval.ms`; the mock checks on every
+/// request, with the request's `now_ms`): the epoch is fenced (+1, never returned) and the
+/// transaction aborted under it, so the producer's next request is fenced.
+pub(crate) fn abort_timed_out(c: &mut MockCluster, now_ms: i64) {
+    let expired: Vec<String> = c
+        .txn
+        .txns
+        .iter()
+        .filter(|(_, m)| {
+            m.state == TransactionState::Ongoing
+                && now_ms > m.txn_start_ms.saturating_add(i64::from(m.timeout_ms))
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in expired {
+        if let Some(meta) = c.txn.txns.get_mut(&id) {
+            meta.producer_epoch = meta.producer_epoch.saturating_add(1);
+            complete(c, &id, false, now_ms);
+            c.stats.transactions_timed_out += 1;
+        }
+    }
 }
 
 /// Ends the transaction: a marker under the current producer id and epoch on every partition

@@ -40,6 +40,7 @@ pub(crate) fn handle(
             req.producer_id.0,
             req.producer_epoch,
             req.group_id.0.as_str(),
+            call.now_ms,
         ) {
             Ok(()) => codes::NONE,
             Err(code) => txn::fenced_for(code, call.version(), 2),

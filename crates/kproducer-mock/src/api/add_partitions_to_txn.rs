@@ -169,7 +169,14 @@ fn transaction(
         .iter()
         .flat_map(|(name, parts)| parts.iter().map(move |&p| (name.clone(), p)))
         .collect();
-    match txn::add_partitions(cluster, id, t.producer_id, t.producer_epoch, &partitions) {
+    match txn::add_partitions(
+        cluster,
+        id,
+        t.producer_id,
+        t.producer_epoch,
+        &partitions,
+        call.now_ms,
+    ) {
         Ok(()) => all(codes::NONE),
         Err(code) => all(txn::fenced_for(code, version, 2)),
     }

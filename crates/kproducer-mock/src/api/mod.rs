@@ -125,6 +125,8 @@ pub(crate) fn handle(cluster: &mut MockCluster, broker: i32, frame: Bytes, now_m
         cluster.stats.refused_down += 1;
         return close(cluster, false, format!("broker {broker} is down"));
     }
+    // Transactions past their timeout are aborted before anything else is handled.
+    crate::txn::abort_timed_out(cluster, now_ms);
     if frame.len() < 4 {
         return malformed(cluster, "", "shorter than a request header");
     }

@@ -337,6 +337,7 @@ fn partition(
             topic,
             p.index,
             call.version(),
+            call.now_ms,
         ) {
             return refuse(r);
         }

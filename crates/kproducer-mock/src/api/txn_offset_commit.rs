@@ -101,6 +101,7 @@ pub(crate) fn handle(
             req.producer_epoch,
             &req.group_id,
             version,
+            call.now_ms,
         ),
     };
     let mut topics = Vec::with_capacity(req.topics.len());

@@ -844,3 +844,55 @@ fn hostile_or_truncated_transaction_requests_close_the_connection() {
     assert_eq!(c.stats().malformed_requests, 4);
     assert!(c.transaction("tx").is_none());
 }
+
+#[test]
+fn a_transaction_past_its_timeout_is_aborted_and_its_producer_fenced() {
+    let mut c = txn_cluster(1, 1);
+    let r = call(
+        &mut c,
+        1,
+        4,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(Some(tid("tx")))
+            .with_transaction_timeout_ms(5_000),
+    );
+    let (pid, epoch) = (r.producer_id.0, r.producer_epoch);
+    // The transaction starts at t = 1000 (the helpers' clock).
+    assert_eq!(add_partitions(&mut c, 3, "tx", pid, epoch, &[0]), [0]);
+    assert_eq!(
+        produce_txn(&mut c, 9, "tx", 0, txn_batch(pid, epoch, 0, 1)).0,
+        0
+    );
+    // Any request at its deadline leaves it alone...
+    call_at(&mut c, 1, 1, &MetadataRequest::default(), 6_000);
+    assert_eq!(
+        c.transaction("tx").unwrap().state,
+        TransactionState::Ongoing
+    );
+    // ...one after it aborts it under a fenced epoch.
+    call_at(&mut c, 1, 1, &MetadataRequest::default(), 6_001);
+    let info = c.transaction("tx").unwrap();
+    assert_eq!(
+        (info.state, info.producer_epoch),
+        (TransactionState::CompleteAbort, epoch + 1)
+    );
+    assert_eq!(c.transaction_status("t", 0, 0), Some(TxnStatus::Aborted));
+    assert_eq!(c.last_stable_offset("t", 0), 2);
+    let stats = c.stats();
+    assert_eq!(
+        (stats.transactions_aborted, stats.transactions_timed_out),
+        (1, 1)
+    );
+    let r = call_at(
+        &mut c,
+        1,
+        3,
+        &EndTxnRequest::default()
+            .with_transactional_id(tid("tx"))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+            .with_committed(true),
+        6_002,
+    );
+    assert_eq!(r.error_code, codes::PRODUCER_FENCED);
+}
