@@ -303,8 +303,7 @@ pub(crate) fn produce_check(
     transactional_id: &str,
     producer_id: i64,
     producer_epoch: i16,
-    topic: &str,
-    partition: i32,
+    (topic, partition): (&str, i32),
     produce_version: i16,
     now_ms: i64,
 ) -> Result<(), Refusal> {

@@ -334,8 +334,7 @@ fn partition(
             txn_id,
             h.producer_id,
             h.producer_epoch,
-            topic,
-            p.index,
+            (topic, p.index),
             call.version(),
             call.now_ms,
         ) {
