@@ -648,6 +648,51 @@ pub(crate) fn rewrite_for_log(
     (b.freeze(), max_ts)
 }
 
+/// A control batch holding one end-transaction marker, as Kafka's `MemoryRecords
+/// .withEndTransactionMarker` writes it: magic 2, transactional and control attributes, the
+/// producer id and epoch, no sequence, one record whose key is the control record type (version
+/// 0; 0 ABORT, 1 COMMIT) and whose value is the `EndTxnMarker` (version 0, coordinator epoch).
+pub(crate) fn end_txn_marker(
+    base_offset: i64,
+    leader_epoch: i32,
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    coordinator_epoch: i32,
+    timestamp: i64,
+) -> Bytes {
+    let key: [u8; 4] = [0, 0, 0, u8::from(commit)];
+    let mut value = [0u8; 6];
+    value[2..].copy_from_slice(&coordinator_epoch.to_be_bytes());
+    // One record: attributes, timestamp delta 0, offset delta 0, key, value, no headers
+    // (all varints below 64, so one byte each).
+    let mut record = vec![0u8, 0, 0, (key.len() as u8) << 1];
+    record.extend_from_slice(&key);
+    record.push((value.len() as u8) << 1);
+    record.extend_from_slice(&value);
+    record.push(0);
+    let mut b = BytesMut::with_capacity(RECORD_BATCH_OVERHEAD + record.len() + 1);
+    b.extend_from_slice(&base_offset.to_be_bytes());
+    let length = (RECORD_BATCH_OVERHEAD - LOG_OVERHEAD + 1 + record.len()) as i32;
+    b.extend_from_slice(&length.to_be_bytes());
+    b.extend_from_slice(&leader_epoch.to_be_bytes());
+    b.extend_from_slice(&[2]); // magic
+    b.extend_from_slice(&[0; 4]); // crc, below
+    b.extend_from_slice(&(TRANSACTIONAL_BIT | CONTROL_BIT).to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes()); // last offset delta
+    b.extend_from_slice(&timestamp.to_be_bytes());
+    b.extend_from_slice(&timestamp.to_be_bytes());
+    b.extend_from_slice(&producer_id.to_be_bytes());
+    b.extend_from_slice(&producer_epoch.to_be_bytes());
+    b.extend_from_slice(&NO_SEQUENCE.to_be_bytes());
+    b.extend_from_slice(&1i32.to_be_bytes()); // records count
+    b.extend_from_slice(&[(record.len() as u8) << 1]);
+    b.extend_from_slice(&record);
+    let crc = compute_crc(&b);
+    b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    b.freeze()
+}
+
 /// A batch as stored in a partition's log (read it back with
 /// [`MockCluster::batches`](crate::MockCluster::batches)).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -666,6 +711,8 @@ pub struct StoredBatch {
     pub record_count: i32,
     /// The transactional attribute bit.
     pub is_transactional: bool,
+    /// The control attribute bit: a transaction marker (COMMIT or ABORT) the cluster wrote.
+    pub is_control: bool,
     /// The codec the producer used (the mock never recompresses).
     pub compression: Compression,
     /// The batch's timestamp type after append (the topic's).
@@ -689,6 +736,7 @@ impl StoredBatch {
             base_sequence: h.base_sequence,
             record_count: h.records_count,
             is_transactional: h.is_transactional(),
+            is_control: h.is_control(),
             compression: h.compression()?,
             timestamp_type: h.timestamp_type(),
             max_timestamp: h.max_timestamp,
@@ -706,6 +754,20 @@ impl StoredBatch {
                 self.base_sequence,
                 (self.last_offset - self.base_offset) as i32,
             )
+        }
+    }
+
+    /// For a control batch, the marker it holds: `Some(true)` COMMIT, `Some(false)` ABORT
+    /// (`None` for a data batch or an unreadable control record).
+    pub fn control_type(&self) -> Option<bool> {
+        if !self.is_control {
+            return None;
+        }
+        let key = self.records().ok()?.into_iter().next()?.key?;
+        match key.get(..4)? {
+            [0, 0, 0, 1] => Some(true),
+            [0, 0, 0, 0] => Some(false),
+            _ => None,
         }
     }
 
@@ -763,6 +825,7 @@ impl StoredBatch {
                     NO_SEQUENCE
                 },
                 is_transactional: self.is_transactional,
+                is_control: self.is_control,
             });
         })
         .map_err(corrupt)?;
@@ -803,6 +866,9 @@ pub struct StoredRecord {
     pub sequence: i32,
     /// Whether the batch was transactional.
     pub is_transactional: bool,
+    /// Whether this is a control record (a transaction marker: its key is the control record
+    /// type, see [`StoredBatch::control_type`]).
+    pub is_control: bool,
 }
 
 #[cfg(test)]

@@ -119,6 +119,7 @@ pub struct MockCluster {
     pub(crate) rng: SplitMix64,
     pub(crate) faults: Faults,
     pub(crate) stats: ClusterStats,
+    pub(crate) txn: crate::txn::Coordinator,
 }
 
 /// Kafka's `offsets.topic.num.partitions` and `transaction.state.log.num.partitions` defaults.
@@ -154,6 +155,7 @@ impl MockCluster {
             rng: SplitMix64::new(cfg.seed),
             faults: Faults::new(cfg.seed),
             stats: ClusterStats::default(),
+            txn: crate::txn::Coordinator::default(),
             cfg,
         }
     }
@@ -445,7 +447,9 @@ impl MockCluster {
             .map_or(&[], |p| &p.log.batches)
     }
 
-    /// The records of a partition, decoded, in offset order.
+    /// The records of a partition, decoded, in offset order: every record of the log, the
+    /// control records of transaction markers included (`is_control`; see
+    /// [`committed_records`](Self::committed_records) for what a read_committed consumer gets).
     pub fn records(&self, topic: &str, partition: i32) -> Result<Vec<StoredRecord>, MockError> {
         let p = self.known_partition(topic, partition)?;
         let mut out = Vec::new();

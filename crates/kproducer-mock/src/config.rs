@@ -56,6 +56,15 @@ pub struct ClusterConfig {
     /// CORRUPT_MESSAGE. Kafka has no such limit; it keeps a hostile batch from exhausting
     /// memory. Default 256 MiB.
     pub max_decompressed_bytes: usize,
+    /// The finalized feature level `transaction.version` (default 2, as Apache Kafka 4.x
+    /// finalizes it). ApiVersions v3+ advertises it; at 2 (KIP-890 part 2) a transactional
+    /// Produce v12+ adds its partition to the transaction implicitly, TxnOffsetCommit v5+ its
+    /// group, and EndTxn v5+ bumps the producer epoch on every commit and abort. At 0 or 1
+    /// partitions must be added with AddPartitionsToTxn (AddOffsetsToTxn for groups) first.
+    pub transaction_version: i16,
+    /// Kafka's `transaction.max.timeout.ms` (default 900000, 15 minutes): InitProducerId with a
+    /// larger `transaction_timeout_ms` (or one not above 0) is INVALID_TRANSACTION_TIMEOUT.
+    pub transaction_max_timeout_ms: i32,
 }
 
 impl Default for ClusterConfig {
@@ -72,6 +81,8 @@ impl Default for ClusterConfig {
             message_timestamp_before_max_ms: None,
             message_timestamp_after_max_ms: None,
             max_decompressed_bytes: 256 << 20,
+            transaction_version: 2,
+            transaction_max_timeout_ms: 900_000,
         }
     }
 }

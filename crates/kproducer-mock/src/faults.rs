@@ -22,10 +22,12 @@
 //!    wins over everything (the request is not processed); otherwise the request is processed,
 //!    then `CloseConnection { before_processing: false }` wins over `DropResponse`, which wins
 //!    over a reply. `Delay`s add up; the largest `Throttle` is used; the first `Error` that fires
-//!    is the API's error (ApiVersions and InitProducerId: the top-level error code; Metadata: the
-//!    error of each matching topic, listed without partitions; CreateTopics: the error of each
-//!    matching topic, which is not created; FindCoordinator: the top-level error in v0–v3, every
-//!    key's error in v4+, with node id -1).
+//!    is the API's error (ApiVersions, InitProducerId, AddOffsetsToTxn, EndTxn and
+//!    AddPartitionsToTxn v4+: the top-level error code; AddPartitionsToTxn v0–v3 and
+//!    TxnOffsetCommit: the error of every partition; Fetch and ListOffsets: of every partition;
+//!    Metadata: the error of each matching topic, listed without partitions; CreateTopics: the
+//!    error of each matching topic, which is not created; FindCoordinator: the top-level error in
+//!    v0–v3, every key's error in v4+, with node id -1). The request then has no other effect.
 //! 2. Produce `Error` rules are consulted per partition, in rule order, until one fires: that
 //!    partition gets the error and is not appended — except NOT_ENOUGH_REPLICAS_AFTER_APPEND
 //!    (20), which, as in Kafka, is returned after the records were appended. They are not

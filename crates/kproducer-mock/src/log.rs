@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use crate::batch::{self, Refusal, StoredBatch, ValidationContext};
 use crate::config::TimestampType;
 use crate::producer_state::{self, BatchMetadata, ProducerState, Verdict};
+use crate::txn::TxnStatus;
 
 /// The result of a successful append (or of a duplicate acknowledged without appending).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +29,21 @@ pub(crate) struct PartitionLog {
     pub(crate) log_start_offset: i64,
     pub(crate) log_end_offset: i64,
     pub(crate) producers: BTreeMap<i64, ProducerState>,
+    /// Open transactions on this partition: producer id → offset of its first transactional
+    /// batch (Kafka's `ProducerStateEntry.currentTxnFirstOffset`).
+    pub(crate) ongoing: BTreeMap<i64, i64>,
+    /// Aborted transactions, in marker order (Kafka's transaction index).
+    pub(crate) aborted: Vec<AbortedTxn>,
+}
+
+/// One aborted transaction of a partition (an entry of Kafka's `.txnindex`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AbortedTxn {
+    pub(crate) producer_id: i64,
+    /// Offset of its first batch here (the marker's own offset when it wrote nothing here).
+    pub(crate) first_offset: i64,
+    /// Offset of its ABORT marker.
+    pub(crate) last_offset: i64,
 }
 
 impl PartitionLog {
@@ -40,18 +56,6 @@ impl PartitionLog {
         ctx: &ValidationContext,
         leader_epoch: i32,
     ) -> Result<Appended, Refusal> {
-        if batch::BatchHeader::parse(&raw).is_some_and(|h| h.is_transactional()) {
-            // Kafka verifies a transactional batch with the transaction coordinator (KIP-890)
-            // before appending; the mock runs no coordinator yet, so no transaction is ongoing
-            // and verification fails, with the custom message Kafka translates it to.
-            return Err(Refusal {
-                message: Some("Partition was not added to the transaction".to_string()),
-                ..Refusal::plain(
-                    crate::codes::INVALID_TXN_STATE,
-                    "Partition was not added to the transaction",
-                )
-            });
-        }
         let v = batch::validate(raw, ctx)?;
         let h = v.header;
         if h.has_producer_id() {
@@ -106,6 +110,9 @@ impl PartitionLog {
                     },
                 );
         }
+        if h.is_transactional() {
+            self.ongoing.entry(h.producer_id).or_insert(base_offset);
+        }
         self.batches.push(stored);
         Ok(Appended {
             base_offset,
@@ -121,6 +128,85 @@ impl PartitionLog {
 
     pub(crate) fn high_watermark(&self) -> i64 {
         self.log_end_offset
+    }
+
+    /// The last stable offset: the first offset of the oldest open transaction, else the high
+    /// watermark.
+    pub(crate) fn last_stable_offset(&self) -> i64 {
+        self.ongoing
+            .values()
+            .copied()
+            .min()
+            .map_or(self.high_watermark(), |first| {
+                first.min(self.high_watermark())
+            })
+    }
+
+    /// Appends a COMMIT or ABORT marker of `producer_id` (as `UnifiedLog.appendAsLeader` with
+    /// origin COORDINATOR): the transaction leaves the open set (an abort is indexed), and the
+    /// producer's epoch on this partition becomes the marker's (`maybeUpdateProducerEpoch`: a
+    /// new epoch forgets the retained batches, so the next one starts at sequence 0).
+    pub(crate) fn append_marker(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) {
+        let offset = self.log_end_offset;
+        let bytes = batch::end_txn_marker(
+            offset,
+            leader_epoch,
+            producer_id,
+            producer_epoch,
+            commit,
+            0,
+            now_ms,
+        );
+        let Some(stored) = StoredBatch::from_bytes(bytes) else {
+            return;
+        };
+        let first = self.ongoing.remove(&producer_id);
+        if !commit {
+            self.aborted.push(AbortedTxn {
+                producer_id,
+                first_offset: first.unwrap_or(offset),
+                last_offset: offset,
+            });
+        }
+        self.producers
+            .entry(producer_id)
+            .or_insert_with(ProducerState::empty)
+            .set_epoch(producer_epoch);
+        self.log_end_offset += 1;
+        self.batches.push(stored);
+    }
+
+    /// Where a stored batch stands in its transaction.
+    pub(crate) fn txn_status(&self, b: &StoredBatch) -> TxnStatus {
+        if b.is_control {
+            return TxnStatus::Marker;
+        }
+        if !b.is_transactional {
+            return TxnStatus::NotTransactional;
+        }
+        if self
+            .ongoing
+            .get(&b.producer_id)
+            .is_some_and(|&first| first <= b.base_offset)
+        {
+            return TxnStatus::Open;
+        }
+        if self.aborted.iter().any(|a| {
+            a.producer_id == b.producer_id
+                && a.first_offset <= b.base_offset
+                && b.base_offset <= a.last_offset
+        }) {
+            TxnStatus::Aborted
+        } else {
+            TxnStatus::Committed
+        }
     }
 
     /// Index of the first batch whose last offset is at or after `offset`.

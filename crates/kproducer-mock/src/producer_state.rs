@@ -15,9 +15,12 @@
 //!   duplicate check runs first, and a duplicate is answered with the original batch's offsets,
 //!   without error and without appending.
 //!
-//! Not modelled (no disk, no retention, no transactions yet): producer id expiration
-//! (`producer.id.expiration.ms`), state rebuilt from snapshots, the transaction verification
-//! state (KIP-890).
+//! Transaction markers set the producer's epoch on the partition (`log.rs`), so a
+//! fenced producer's next batch is INVALID_PRODUCER_EPOCH there too.
+//!
+//! Not modelled (no disk, no retention): producer id expiration (`producer.id.expiration.ms`),
+//! state rebuilt from snapshots, the transaction verification state entry (KIP-890: the mock's
+//! coordinator answers at once, so verification is a direct check, see `txn.rs`).
 
 use std::collections::VecDeque;
 
@@ -92,6 +95,15 @@ impl ProducerState {
             self.batches.pop_front();
         }
         self.batches.push_back(meta);
+    }
+
+    /// `ProducerStateEntry.maybeUpdateProducerEpoch` (a transaction marker): a new epoch
+    /// forgets the retained batches.
+    pub(crate) fn set_epoch(&mut self, epoch: i16) {
+        if epoch != self.producer_epoch {
+            self.producer_epoch = epoch;
+            self.batches.clear();
+        }
     }
 
     pub(crate) fn empty() -> Self {

@@ -37,6 +37,14 @@ pub struct ClusterStats {
     /// Connections the cluster asked to close (faults, malformed requests, down brokers,
     /// acks=0 errors).
     pub connections_closed: u64,
+    /// Transactions committed (EndTxn with commit, markers written).
+    pub transactions_committed: u64,
+    /// Transactions aborted (EndTxn with abort, or fenced by InitProducerId).
+    pub transactions_aborted: u64,
+    /// Of the aborted transactions, those aborted because they outlived their timeout.
+    pub transactions_timed_out: u64,
+    /// Control batches (COMMIT/ABORT markers) written to partitions.
+    pub markers_written: u64,
     /// The last 32 refusals explained (Kafka's exception messages), oldest first.
     pub recent_errors: VecDeque<String>,
 }

@@ -5,12 +5,17 @@
 //! versions); an unsupported version is answered in v0 with UNSUPPORTED_VERSION and the
 //! ApiVersions range only (KIP-511), so the client can retry with a version it shares; from v3
 //! the client software name and version must match `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`
-//! or the answer is INVALID_REQUEST.
+//! or the answer is INVALID_REQUEST. From v3 the answer lists the `transaction.version`
+//! feature (supported 0–2, finalized at [`ClusterConfig::transaction_version`]).
+//!
+//! [`ClusterConfig::transaction_version`]: crate::ClusterConfig::transaction_version
 
 use bytes::Bytes;
-use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::api_versions_response::{
+    ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
+};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
-use kafka_protocol::protocol::Decodable;
+use kafka_protocol::protocol::{Decodable, StrBytes};
 
 use super::{Call, Handled, SUPPORTED_APIS};
 use crate::codes;
@@ -63,7 +68,29 @@ pub(crate) fn unsupported(header: &RequestHeader) -> Result<Bytes, String> {
     wire::response_frame(header.correlation_id, 0, &body, 0)
 }
 
-pub(crate) fn handle(call: &Call<'_>, req: &Request) -> Result<Handled, String> {
+/// The `transaction.version` feature: supported 0..=2, finalized at the cluster's level (v3+,
+/// as Kafka 4.x's `ApiVersionsResponse` lists features; a level of 0 is not listed as
+/// finalized).
+fn features(body: &mut ApiVersionsResponse, transaction_version: i16) {
+    let name = StrBytes::from_static_str("transaction.version");
+    body.supported_features = vec![SupportedFeatureKey::default()
+        .with_name(name.clone())
+        .with_min_version(0)
+        .with_max_version(2)];
+    body.finalized_features_epoch = 1;
+    if transaction_version > 0 {
+        body.finalized_features = vec![FinalizedFeatureKey::default()
+            .with_name(name)
+            .with_min_version_level(transaction_version)
+            .with_max_version_level(transaction_version)];
+    }
+}
+
+pub(crate) fn handle(
+    call: &Call<'_>,
+    req: &Request,
+    transaction_version: i16,
+) -> Result<Handled, String> {
     let version = call.version();
     let mut body = ApiVersionsResponse::default().with_throttle_time_ms(call.faults.throttle_ms());
     if let Some((code, _)) = &call.faults.error {
@@ -78,6 +105,9 @@ pub(crate) fn handle(call: &Call<'_>, req: &Request) -> Result<Handled, String> 
         body.error_code = codes::INVALID_REQUEST;
     } else {
         body.api_keys = api_keys();
+        if version >= 3 {
+            features(&mut body, transaction_version);
+        }
     }
     wire::response_frame(call.header.correlation_id, 0, &body, version)
         .map(|f| Handled::Reply(f, std::time::Duration::ZERO))

@@ -7,17 +7,20 @@
 //! UNKNOWN_LEADER_EPOCH against the request's current leader epoch (v9+),
 //! OFFSET_OUT_OF_RANGE outside `[log start, high watermark]`; otherwise the stored batches from
 //! the one holding the fetch offset, within `partition_max_bytes` and the request's
-//! `max_bytes`, the first batch of the answer always included (KIP-74). The last stable offset
-//! is the high watermark (no transactions yet). When there is no data at all the answer waits
+//! `max_bytes`, the first batch of the answer always included (KIP-74). With
+//! `isolation_level` 1 (read_committed) only batches below the last stable offset are read and
+//! the aborted transactions overlapping the range read are listed (producer id, first offset),
+//! as `UnifiedLog.collectAbortedTransactions` lists them; the answer's `last_stable_offset` is
+//! the partition's in both isolation levels. When there is no data at all the answer waits
 //! `max_wait_ms` (returned as the outcome's delay), as a broker waits for `min_bytes`; data
 //! produced meanwhile is not added to it.
 
 use std::time::Duration;
 
 use kafka_protocol::messages::fetch_response::{
-    FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
+    AbortedTransaction, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
 };
-use kafka_protocol::messages::{ApiKey, BrokerId, FetchResponse, TopicName};
+use kafka_protocol::messages::{ApiKey, BrokerId, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{Call, Handled};
@@ -161,15 +164,22 @@ pub(crate) fn handle(
                     } else if fp.current_leader_epoch > p.leader_epoch {
                         codes::UNKNOWN_LEADER_EPOCH
                     } else {
+                        let lso = p.log.last_stable_offset();
                         pd.high_watermark = hw;
-                        pd.last_stable_offset = hw;
+                        pd.last_stable_offset = lso;
                         pd.log_start_offset = start;
                         if fp.fetch_offset < start || fp.fetch_offset > hw {
                             codes::OFFSET_OUT_OF_RANGE
                         } else {
                             let mut out = bytes::BytesMut::new();
                             let limit = i64::from(fp.partition_max_bytes.max(0));
-                            for b in &p.log.batches[p.log.batch_index_for(fp.fetch_offset)..] {
+                            // read_committed reads below the last stable offset only.
+                            let upper = if req.isolation_level == 1 { lso } else { hw };
+                            let mut end = fp.fetch_offset;
+                            for b in p.log.batches[p.log.batch_index_for(fp.fetch_offset)..]
+                                .iter()
+                                .take_while(|b| b.base_offset < upper)
+                            {
                                 let len = b.bytes.len() as i64;
                                 let first_of_answer = !any_data && out.is_empty();
                                 let fits = out.len() as i64 + len <= limit && len <= budget;
@@ -178,11 +188,28 @@ pub(crate) fn handle(
                                 }
                                 out.extend_from_slice(&b.bytes);
                                 budget -= len;
+                                end = b.last_offset + 1;
                             }
                             any_data |= !out.is_empty();
                             pd.records = Some(out.freeze());
                             if req.isolation_level == 1 {
-                                pd.aborted_transactions = Some(Vec::new());
+                                // `UnifiedLog.collectAbortedTransactions` over the range read.
+                                pd.aborted_transactions = Some(
+                                    p.log
+                                        .aborted
+                                        .iter()
+                                        .filter(|a| {
+                                            a.last_offset >= fp.fetch_offset && a.first_offset < end
+                                        })
+                                        .map(|a| {
+                                            AbortedTransaction::default()
+                                                .with_producer_id(ProducerId(a.producer_id))
+                                                .with_first_offset(a.first_offset)
+                                        })
+                                        .collect(),
+                                );
+                            } else {
+                                pd.aborted_transactions = None;
                             }
                             codes::NONE
                         }

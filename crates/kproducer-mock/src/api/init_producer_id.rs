@@ -1,4 +1,4 @@
-//! InitProducerId (key 22), v0–v5, for idempotent producers.
+//! InitProducerId (key 22), v0–v5, for idempotent and transactional producers.
 //!
 //! As `KafkaApis.handleInitProducerIdRequest` and `TransactionCoordinator.handleInitProducerId`
 //! (core/src/main/scala/kafka/coordinator/transaction/TransactionCoordinator.scala): a producer
@@ -6,9 +6,13 @@
 //! transactional id the coordinator "blindly" allocates a fresh producer id with epoch 0 — also
 //! when the request carries the producer's current id and epoch (KIP-360 epoch bump of an
 //! idempotent producer): the client gets a new id, not a bumped epoch. An empty transactional id
-//! is INVALID_REQUEST. A non-empty one is answered NOT_COORDINATOR: the mock runs no
-//! transaction coordinator yet (FindCoordinator names a broker for a transactional id, see
-//! `MockCluster::coordinator`, but none of them serves transactions).
+//! is INVALID_REQUEST. A transactional id goes to its coordinator ([`crate::txn`]; another
+//! broker answers NOT_COORDINATOR): INVALID_TRANSACTION_TIMEOUT for a timeout not in
+//! `1..=transaction_max_timeout_ms`; the id keeps its producer id and each call bumps the epoch
+//! (a new producer id when the epoch is exhausted), fencing the previous holder; an ongoing
+//! transaction is aborted under epoch + 1 and the call answered CONCURRENT_TRANSACTIONS, so
+//! that the retry gets epoch + 2, as Kafka does; an expected producer id and epoch (KIP-360)
+//! that do not match are PRODUCER_FENCED (INVALID_PRODUCER_EPOCH before v4).
 
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId};
@@ -17,6 +21,7 @@ use kafka_protocol::protocol::Decodable;
 use super::{Call, Handled};
 use crate::cluster::MockCluster;
 use crate::codes;
+use crate::txn;
 
 pub(crate) type Request = InitProducerIdRequest;
 
@@ -52,7 +57,24 @@ pub(crate) fn handle(
                     .with_producer_epoch(0)
             }
             Some("") => error(codes::INVALID_REQUEST),
-            Some(_) => error(codes::NOT_COORDINATOR),
+            Some(id) if txn::not_coordinator(cluster, call.broker, id) => {
+                error(codes::NOT_COORDINATOR)
+            }
+            Some(id) => {
+                let expected = (pid != -1).then_some((pid, epoch));
+                match txn::init_producer_id(
+                    cluster,
+                    id,
+                    req.transaction_timeout_ms,
+                    expected,
+                    call.now_ms,
+                ) {
+                    Ok((pid, epoch)) => InitProducerIdResponse::default()
+                        .with_producer_id(ProducerId(pid))
+                        .with_producer_epoch(epoch),
+                    Err(code) => error(txn::fenced_for(code, call.version(), 4)),
+                }
+            }
         }
     };
     let body = body.with_throttle_time_ms(call.faults.throttle_ms());

@@ -1,8 +1,8 @@
 //! ListOffsets (key 2), v1–v8.
 //!
 //! As `UnifiedLog.fetchOffsetByTimestamp` on the leader: -2 (earliest) and -4 (earliest local,
-//! v8+) give the log start offset, -1 (latest) the high watermark (also the last stable offset:
-//! no transactions yet), -3 (max timestamp, v7+) the first record with the largest timestamp,
+//! v8+) give the log start offset, -1 (latest) the high watermark (the last stable offset with
+//! `isolation_level` 1, read_committed), -3 (max timestamp, v7+) the first record with the largest timestamp,
 //! any other timestamp the first record at or after it (-1/-1 when there is none). Errors:
 //! UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH /
 //! UNKNOWN_LEADER_EPOCH (v4+), UNSUPPORTED_VERSION for -3 before v7 and -4 before v8.
@@ -30,6 +30,7 @@ pub(crate) struct PartitionQuery {
 }
 
 pub(crate) struct Request {
+    pub(crate) isolation_level: i8,
     pub(crate) topics: Vec<(String, Vec<PartitionQuery>)>,
 }
 
@@ -37,9 +38,7 @@ pub(crate) fn read(r: &mut Reader, version: i16) -> Result<Request, String> {
     let flexible = version >= 6;
     let mut go = || -> crate::wire::WireResult<Request> {
         let _replica_id = r.i32()?;
-        if version >= 2 {
-            let _isolation_level = r.i8()?;
-        }
+        let isolation_level = if version >= 2 { r.i8()? } else { 0 };
         let n = r.array(flexible)?;
         let mut topics = Vec::new();
         for _ in 0..n {
@@ -67,13 +66,16 @@ pub(crate) fn read(r: &mut Reader, version: i16) -> Result<Request, String> {
         if flexible {
             r.skip_tagged_fields()?;
         }
-        Ok(Request { topics })
+        Ok(Request {
+            isolation_level,
+            topics,
+        })
     };
     go().map_err(|e| e.to_string())
 }
 
 /// (timestamp, offset, leader epoch) for a query, or an error code.
-fn lookup(p: &Partition, ts: i64) -> Result<(i64, i64, i32), i16> {
+fn lookup(p: &Partition, ts: i64, read_committed: bool) -> Result<(i64, i64, i32), i16> {
     let epoch_at = |offset: i64| {
         let i = p.log.batch_index_for(offset);
         p.log
@@ -85,6 +87,7 @@ fn lookup(p: &Partition, ts: i64) -> Result<(i64, i64, i32), i16> {
         EARLIEST | EARLIEST_LOCAL => {
             Ok((-1, p.log.log_start_offset, epoch_at(p.log.log_start_offset)))
         }
+        LATEST if read_committed => Ok((-1, p.log.last_stable_offset(), p.leader_epoch)),
         LATEST => Ok((-1, p.log.high_watermark(), p.leader_epoch)),
         MAX_TIMESTAMP => {
             let Some(b) = p.log.batches.iter().reduce(|a, b| {
@@ -148,7 +151,7 @@ pub(crate) fn handle(
                 {
                     Err(codes::UNSUPPORTED_VERSION)
                 }
-                (None, Some(p)) => lookup(p, q.timestamp),
+                (None, Some(p)) => lookup(p, q.timestamp, req.isolation_level == 1),
             };
             match result {
                 Ok((ts, offset, epoch)) => {

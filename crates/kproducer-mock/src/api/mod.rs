@@ -18,14 +18,18 @@ use crate::cluster::{MockCluster, Outcome};
 use crate::faults::RequestFaults;
 use crate::wire::{self, Reader, RequestHeader};
 
+pub(crate) mod add_offsets_to_txn;
+pub(crate) mod add_partitions_to_txn;
 pub(crate) mod api_versions;
 pub(crate) mod create_topics;
+pub(crate) mod end_txn;
 pub(crate) mod fetch;
 pub(crate) mod find_coordinator;
 pub(crate) mod init_producer_id;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
 pub(crate) mod produce;
+pub(crate) mod txn_offset_commit;
 
 /// The APIs and versions served, as ApiVersions advertises them: (key, min, max).
 ///
@@ -40,6 +44,10 @@ pub const SUPPORTED_APIS: &[(i16, i16, i16)] = &[
     (ApiKey::ApiVersions as i16, 0, 4),
     (ApiKey::CreateTopics as i16, 2, 7),
     (ApiKey::InitProducerId as i16, 0, 5),
+    (ApiKey::AddPartitionsToTxn as i16, 0, 5),
+    (ApiKey::AddOffsetsToTxn as i16, 0, 4),
+    (ApiKey::EndTxn as i16, 0, 5),
+    (ApiKey::TxnOffsetCommit as i16, 0, 5),
 ];
 
 pub(crate) fn supported_range(api_key: i16) -> Option<(i16, i16)> {
@@ -109,6 +117,10 @@ pub(crate) enum Body {
     ListOffsets(list_offsets::Request),
     CreateTopics(create_topics::Request),
     FindCoordinator(find_coordinator::Request),
+    AddPartitionsToTxn(add_partitions_to_txn::Request),
+    AddOffsetsToTxn(add_offsets_to_txn::Request),
+    EndTxn(end_txn::Request),
+    TxnOffsetCommit(txn_offset_commit::Request),
 }
 
 pub(crate) fn handle(cluster: &mut MockCluster, broker: i32, frame: Bytes, now_ms: i64) -> Outcome {
@@ -119,6 +131,8 @@ pub(crate) fn handle(cluster: &mut MockCluster, broker: i32, frame: Bytes, now_m
         cluster.stats.refused_down += 1;
         return close(cluster, false, format!("broker {broker} is down"));
     }
+    // Transactions past their timeout are aborted before anything else is handled.
+    crate::txn::abort_timed_out(cluster, now_ms);
     if frame.len() < 4 {
         return malformed(cluster, "", "shorter than a request header");
     }
@@ -165,6 +179,16 @@ pub(crate) fn handle(cluster: &mut MockCluster, broker: i32, frame: Bytes, now_m
         ApiKey::FindCoordinator => {
             find_coordinator::read(&mut r, version).map(Body::FindCoordinator)
         }
+        ApiKey::AddPartitionsToTxn => {
+            add_partitions_to_txn::read(&mut r, version).map(Body::AddPartitionsToTxn)
+        }
+        ApiKey::AddOffsetsToTxn => {
+            add_offsets_to_txn::read(r.rest(), version).map(Body::AddOffsetsToTxn)
+        }
+        ApiKey::EndTxn => end_txn::read(r.rest(), version).map(Body::EndTxn),
+        ApiKey::TxnOffsetCommit => {
+            txn_offset_commit::read(&mut r, version).map(Body::TxnOffsetCommit)
+        }
         _ => Err("not served".to_string()),
     };
     let body = match body {
@@ -201,7 +225,9 @@ pub(crate) fn handle(cluster: &mut MockCluster, broker: i32, frame: Bytes, now_m
         now_ms,
     };
     let handled = match body {
-        Body::ApiVersions(req) => api_versions::handle(&call, &req),
+        Body::ApiVersions(req) => {
+            api_versions::handle(&call, &req, cluster.cfg.transaction_version)
+        }
         Body::Metadata(req) => metadata::handle(cluster, &call, &req),
         Body::InitProducerId(req) => init_producer_id::handle(cluster, &call, &req),
         Body::Produce(req) => produce::handle(cluster, &call, &req),
@@ -209,6 +235,10 @@ pub(crate) fn handle(cluster: &mut MockCluster, broker: i32, frame: Bytes, now_m
         Body::ListOffsets(req) => list_offsets::handle(cluster, &call, &req),
         Body::CreateTopics(req) => create_topics::handle(cluster, &call, &req),
         Body::FindCoordinator(req) => find_coordinator::handle(cluster, &call, &req),
+        Body::AddPartitionsToTxn(req) => add_partitions_to_txn::handle(cluster, &call, &req),
+        Body::AddOffsetsToTxn(req) => add_offsets_to_txn::handle(cluster, &call, &req),
+        Body::EndTxn(req) => end_txn::handle(cluster, &call, &req),
+        Body::TxnOffsetCommit(req) => txn_offset_commit::handle(cluster, &call, &req),
     };
     let handled = match handled {
         Ok(h) => h,

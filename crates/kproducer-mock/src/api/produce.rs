@@ -13,9 +13,13 @@
 //! 4. acks other than -1, 0, 1: INVALID_REQUIRED_ACKS;
 //! 5. NOT_LEADER_OR_FOLLOWER when this broker does not lead the partition, with the KIP-951
 //!    `current_leader` hint and the leader's `node_endpoints` entry from v10;
-//! 6. transactional batches: INVALID_TXN_STATE (no transaction coordinator yet), and a request
-//!    holding them without a transactional id is TRANSACTIONAL_ID_AUTHORIZATION_FAILED as a
-//!    whole;
+//! 6. transactional batches: a request holding them without a transactional id is
+//!    TRANSACTIONAL_ID_AUTHORIZATION_FAILED as a whole; otherwise each is checked against its
+//!    transaction ([`crate::txn::produce_check`], as Kafka's `AddPartitionsToTxnManager`):
+//!    with transaction version 2 and Produce v12+ the partition joins the transaction
+//!    implicitly; else it must have been added (INVALID_TXN_STATE up to v10,
+//!    TRANSACTION_ABORTABLE from v11); an unknown producer id is INVALID_PRODUCER_ID_MAPPING and
+//!    a fenced epoch INVALID_PRODUCER_EPOCH;
 //! 7. the batch checks of [`crate::batch`], the idempotence rules of
 //!    [`crate::producer_state`], then the append.
 //!
@@ -309,21 +313,40 @@ fn partition(
         now_ms: call.now_ms,
         max_decompressed_bytes: cluster.cfg.max_decompressed_bytes,
     };
+    let leader = cluster
+        .partition(topic, p.index)
+        .map_or(-1, |part| part.leader);
+    if leader != call.broker {
+        return refuse(Refusal::plain(
+            codes::NOT_LEADER_OR_FOLLOWER,
+            format!(
+                "broker {} does not lead {topic}-{}; broker {leader} does",
+                call.broker, p.index
+            ),
+        ));
+    }
+    if let (Some(h), Some(txn_id)) = (
+        batch::BatchHeader::parse(&raw).filter(|h| h.is_transactional()),
+        req.transactional_id.as_deref(),
+    ) {
+        if let Err(r) = crate::txn::produce_check(
+            cluster,
+            txn_id,
+            h.producer_id,
+            h.producer_epoch,
+            (topic, p.index),
+            call.version(),
+            call.now_ms,
+        ) {
+            return refuse(r);
+        }
+    }
     let Some(part) = cluster.partition_mut(topic, p.index) else {
         return refuse(Refusal::plain(
             codes::UNKNOWN_TOPIC_OR_PARTITION,
             "unknown partition",
         ));
     };
-    if part.leader != call.broker {
-        return refuse(Refusal::plain(
-            codes::NOT_LEADER_OR_FOLLOWER,
-            format!(
-                "broker {} does not lead {topic}-{}; broker {} does",
-                call.broker, p.index, part.leader
-            ),
-        ));
-    }
     let log_start = part.log.log_start_offset;
     let leader_epoch = part.leader_epoch;
     Answer {

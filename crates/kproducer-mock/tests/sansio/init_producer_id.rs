@@ -55,7 +55,11 @@ fn inconsistent_or_transactional_requests_are_refused() {
     );
     let txn =
         init_pid().with_transactional_id(Some(TransactionalId(StrBytes::from_static_str("tx"))));
-    assert_eq!(call(&mut c, 1, 4, &txn).error_code, codes::NOT_COORDINATOR);
+    // A transactional id needs a valid transaction timeout (kafka-protocol's default is 0).
+    assert_eq!(
+        call(&mut c, 1, 4, &txn).error_code,
+        codes::INVALID_TRANSACTION_TIMEOUT
+    );
     // None of these consumed an id.
     assert_eq!(call(&mut c, 1, 4, &init_pid()).producer_id.0, 0);
 }

@@ -13,4 +13,5 @@ mod init_producer_id;
 mod metadata;
 mod produce;
 mod robustness;
+mod transactions;
 mod validation;

@@ -281,6 +281,21 @@ fn transactional_batches_need_a_transaction() {
             kafka_protocol::protocol::StrBytes::from_static_str("tx"),
         ),
     ));
+    // A transactional id the coordinator does not know.
+    let a = call(&mut c, 1, 8, &req).responses[0].partition_responses[0].clone();
+    assert_eq!(a.error_code, codes::INVALID_PRODUCER_ID_MAPPING);
+    // Known, but the partition was not added (transactions: tests/sansio/transactions.rs).
+    let init = kafka_protocol::messages::InitProducerIdRequest::default()
+        .with_transactional_id(req.transactional_id.clone())
+        .with_transaction_timeout_ms(60_000);
+    let pid = call(&mut c, 1, 4, &init);
+    assert_eq!((pid.producer_id.0, pid.producer_epoch), (0, 0));
+    let tx = batch(&BatchSpec {
+        transactional: true,
+        ..BatchSpec::idempotent(0, 0, 0, 1)
+    });
+    let req = produce_request(-1, &[("t", 0, Some(tx))])
+        .with_transactional_id(init.transactional_id.clone());
     let a = call(&mut c, 1, 8, &req).responses[0].partition_responses[0].clone();
     assert_eq!(a.error_code, codes::INVALID_TXN_STATE);
     assert_eq!(

@@ -2,4 +2,5 @@
 
 mod admin;
 mod rdkafka_client;
+mod rdkafka_txn;
 mod server;

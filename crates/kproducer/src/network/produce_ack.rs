@@ -225,7 +225,9 @@ mod tests {
     fn a_varint_longer_than_five_bytes_is_refused() {
         // v9 (flexible): correlation id, then a header with one tagged field whose tag is a
         // 7-byte varint, size 0, then an empty topics array and throttle time.
-        let mut f = vec![0, 0, 0, 1, 1, 0x9f, 0x9f, 0x9f, 0x9f, 0x9f, 0x9f, 0x00, 0, 1];
+        let mut f = vec![
+            0, 0, 0, 1, 1, 0x9f, 0x9f, 0x9f, 0x9f, 0x9f, 0x9f, 0x00, 0, 1,
+        ];
         f.extend_from_slice(&[0, 0, 0, 0, 0]);
         let mut out = Vec::new();
         let err = decode_produce_acks(&f, 9, &mut out).unwrap_err();
@@ -233,7 +235,10 @@ mod tests {
         // The same field with a 5-byte tag is fine.
         let mut ok = vec![0, 0, 0, 1, 1, 0x9f, 0x9f, 0x9f, 0x9f, 0x0f, 0x00, 1];
         ok.extend_from_slice(&[0, 0, 0, 0, 0]);
-        assert!(matches!(decode_produce_acks(&ok, 9, &mut out), Ok(AckDecode::AllAcked)));
+        assert!(matches!(
+            decode_produce_acks(&ok, 9, &mut out),
+            Ok(AckDecode::AllAcked)
+        ));
     }
 
     /// What kafka-protocol's decoder makes of the same frame, as acks.
