@@ -116,8 +116,9 @@ pub fn main(args: &[String]) -> ExitCode {
 /// large, say) is reported and the lines after it are still sent.
 async fn run(o: Options) -> Result<usize> {
     let cfg = config(&o)?;
-    crate::print_config_warnings(&cfg);
     let producer: Producer<Vec<u8>, Vec<u8>> = Producer::new(cfg)?;
+    // After the build: a key the producer refused is reported once, as the error.
+    crate::print_config_warnings(producer.config());
     let failed = Arc::new(AtomicUsize::new(0));
     let first_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let on_signal = tokio::spawn(close_on_signal(producer.clone(), failed.clone()));
@@ -190,20 +191,9 @@ async fn send_lines(
 
 /// On SIGINT or SIGTERM: close the producer (delivering what it holds) and exit 130 / 143.
 async fn close_on_signal(producer: Producer<Vec<u8>, Vec<u8>>, failed: Arc<AtomicUsize>) {
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    let code = tokio::select! {
-        _ = tokio::signal::ctrl_c() => 130,
-        _ = term => 143,
+    let code = match crate::stop_signal().await {
+        "SIGINT" => 130,
+        _ => 143,
     };
     producer.close(Duration::from_secs(30)).await;
     let n = failed.load(Ordering::Relaxed);

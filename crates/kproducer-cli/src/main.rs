@@ -62,6 +62,28 @@ fn main() -> ExitCode {
     }
 }
 
+/// Resolves on SIGINT or SIGTERM, with the signal's name (never, where neither can be caught).
+pub(crate) async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => match r {
+            Ok(()) => "SIGINT",
+            Err(_) => std::future::pending().await,
+        },
+        _ = term => "SIGTERM",
+    }
+}
+
 /// Prints what the configuration accepted but ignores (unknown or unused keys, Java's notices) on
 /// stderr: a misspelt `lnger.ms` must not pass unnoticed.
 pub(crate) fn print_config_warnings(cfg: &kproducer::ProducerConfig) {

@@ -169,21 +169,9 @@ async fn wait_for_stop(until_signal: bool) -> &'static str {
         });
         let _ = rx.await;
     };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
     tokio::select! {
         _ = stdin_closed => "stdin closed",
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        _ = term => "SIGTERM",
+        name = crate::stop_signal() => name,
     }
 }
 

@@ -423,10 +423,11 @@ pub fn main(args: &[String]) -> ExitCode {
 /// Sends the records; returns how many failed.
 async fn run(o: Options) -> Result<u64> {
     let cfg = config(&o)?;
-    crate::print_config_warnings(&cfg);
     let client_id = cfg.client_id.clone();
     let pool = payloads(&o)?;
     let producer: Producer<Vec<u8>, Bytes> = Producer::new(cfg)?;
+    // After the build: a key the producer refused is reported once, as the error.
+    crate::print_config_warnings(producer.config());
 
     let bar = (std::io::stdout().is_terminal() && std::io::stderr().is_terminal()).then(|| {
         let pb = ProgressBar::with_draw_target(Some(o.num_records), ProgressDrawTarget::stderr());

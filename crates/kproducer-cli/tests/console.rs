@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use kproducer_testkit::{read_all, unique_name, Broker};
 
-fn console(args: &[&str], stdin: &str) -> std::process::Output {
+fn console(args: &[&str], stdin: impl AsRef<[u8]>) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kproducer"))
         .arg("console")
         .args(args)
@@ -19,7 +19,7 @@ fn console(args: &[&str], stdin: &str) -> std::process::Output {
         .stdin
         .take()
         .expect("stdin")
-        .write_all(stdin.as_bytes())
+        .write_all(stdin.as_ref())
         .expect("write stdin");
     child.wait_with_output().expect("wait")
 }
@@ -102,7 +102,7 @@ fn console_exits_non_zero_with_the_error() {
             "--producer-property",
             "max.request.size=1000",
         ],
-        &format!("{big}\n"),
+        format!("{big}\n"),
     );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -184,31 +184,20 @@ fn a_refused_record_does_not_stop_the_lines_after_it() {
     let broker = Broker::start().expect("broker starts");
     let topic = unique_name("console-toolarge");
     broker.create_topic(&topic, 1).expect("topic");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kproducer"))
-        .args([
-            "console",
+    let mut input = b"before\n".to_vec();
+    input.extend_from_slice(&[b'x'; 2000]);
+    input.extend_from_slice(b"\nafter\n\xff\xfe-bytes\n");
+    let out = console(
+        &[
             "--bootstrap-server",
             &broker.bootstrap(),
             "--topic",
             &topic,
             "--producer-property",
             "max.request.size=1000",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut input = b"before\n".to_vec();
-    input.extend_from_slice(&[b'x'; 2000]);
-    input.extend_from_slice(b"\nafter\n\xff\xfe-bytes\n");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&input)
-        .expect("stdin");
-    let out = child.wait_with_output().expect("wait");
+        ],
+        input,
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("RecordTooLarge"), "{stderr}");
     let values: Vec<Vec<u8>> = stored(&broker, &topic)

@@ -531,7 +531,7 @@ async fn leader_down_for_two_seconds_on_ours() {
     .await;
 }
 
-/// 8. Answers lost: at each tenth of the run the next three Produce answers are dropped after
+/// 9. Answers lost: at each tenth of the run the next three Produce answers are dropped after
 ///    the batches were appended, so the client times out (request.timeout.ms 2 s) and retries
 ///    batches the broker already holds. The broker's duplicate detection must absorb them: no
 ///    record twice, none lost, order kept. librdkafka's mock cannot run this one (it would
@@ -560,7 +560,7 @@ async fn answers_lost_after_append_on_ours() {
         )
         .await;
         let stats = server.cluster().lock().unwrap().stats();
-        let report = judge("8 answers lost after append (ours)", &bootstrap, &run).await;
+        let report = judge("9 answers lost after append (ours)", &bootstrap, &run).await;
         eprintln!("cluster stats: {stats:?}");
         assert!(
             stats.duplicates > 0,
