@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every fuzz target: first its committed regression inputs (regressions/<target>/), then
-# fresh fuzzing for FUZZ_SECONDS (default 20) each. Exits non-zero if any target crashes,
+# fresh fuzzing for FUZZ_SECONDS (default 20) each, or for FUZZ_RUNS executions each when set
+# (the long campaign: FUZZ_RUNS=10000000). The corpus (corpus/<target>/, committed, minimized
+# with `cargo fuzz cmin`) is where each run starts and what it grows. Exits non-zero if any target crashes,
 # panics, times out or runs out of memory (-rss_limit_mb=2048, as a hostile broker's answer
 # must not make us allocate gigabytes). New findings land in artifacts/<target>/.
 #
@@ -11,6 +13,7 @@ cd "$(dirname "$0")"
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export RUSTC_BOOTSTRAP=1
 secs="${FUZZ_SECONDS:-20}"
+runs="${FUZZ_RUNS:-}"
 log() { printf '[fuzz] %s\n' "$*" >&2; }
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -36,8 +39,16 @@ for t in $targets; do
       continue
     fi
   fi
-  log "$t: fuzzing ${secs} s"
-  if cargo fuzz run -O "$t" "corpus/$t" -- "${flags[@]}" -max_total_time="$secs" >"/tmp/fuzz-$t.log" 2>&1; then
+  if [ -n "$runs" ]; then
+    budget=(-runs="$runs")
+    log "$t: fuzzing ${runs} executions"
+  else
+    budget=(-max_total_time="$secs")
+    log "$t: fuzzing ${secs} s"
+  fi
+  start=$(date +%s)
+  if cargo fuzz run -O "$t" "corpus/$t" -- "${flags[@]}" "${budget[@]}" >"/tmp/fuzz-$t.log" 2>&1; then
+    log "$t: ok in $(($(date +%s) - start)) s ($(grep -E '^Done [0-9]+ runs' "/tmp/fuzz-$t.log" | tail -1))"
     log "$t: ok ($(grep -E '^Done [0-9]+ runs' "/tmp/fuzz-$t.log" | tail -1))"
   else
     log "$t: FAILED; input saved under fuzz/artifacts/$t/:"

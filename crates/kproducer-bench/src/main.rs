@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use kproducer_bench::client::{run_kproducer, run_rdkafka, ClientResult, Phase, Workload};
-use kproducer_bench::peers::{run_franz, run_java};
+use kproducer_bench::peers::{run_franz, run_java, run_kproducer_perf};
 use kproducer_bench::stall::{
     run_stalled, SendStyle, StallResult, StallRun, TARGET_OVER_BUFFER_MIB,
 };
@@ -51,7 +51,13 @@ const LINGER_MS: u64 = 5;
 const BATCH_SIZE: usize = 16_384;
 const PARTITIONS: i32 = 3;
 /// Every client; kproducer first, since every ratio is kproducer / another.
-const CLIENTS: &[&str] = &["kproducer", "librdkafka", "java", "franz-go"];
+const CLIENTS: &[&str] = &[
+    "kproducer",
+    "librdkafka",
+    "java",
+    "franz-go",
+    "kproducer-perf",
+];
 /// A client subprocess taking longer than this is killed and reported.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -63,14 +69,16 @@ usage: kproducer-bench [--quick] [--repeat N] [--targets sink,mock] [--clients L
                        [--clients kproducer,librdkafka] [--modes no-read,silent] [--out FILE]
 
 Runs every workload (100 B and 1 KiB records, acks=1 and all, linger.ms=5, batch.size=16384)
-through kproducer, librdkafka, Java's producer (ProducerPerformance) and franz-go, against an
+through kproducer (the library's loop), librdkafka, Java's producer (ProducerPerformance),
+franz-go and kproducer's own perf tool (`kproducer perf`, driven as Java's), against an
 in-process ack sink and the in-process cluster (kproducer-mock, one broker on loopback TCP: it
 stores and validates every batch and checks idempotent sequences).
   --quick          short smoke run (fewer records, 1 s latency phase)
   --repeat N       throughput runs per client, alternating; the best counts (default 1)
   --targets LIST   comma-separated subset of: sink, mock, stall (default: sink,mock)
-  --clients LIST   comma-separated subset of: kproducer, librdkafka, java, franz-go (default: all;
-                   java and franz-go need scripts/setup.sh)
+  --clients LIST   comma-separated subset of: kproducer, librdkafka, java, franz-go,
+                   kproducer-perf (default: all; java and franz-go need scripts/setup.sh;
+                   kproducer-perf builds the kproducer tool first)
   --compressions LIST  codecs to run, of: none, gzip, snappy, lz4, zstd (default: none,lz4,zstd)
   --out FILE       JSON results (default: target/bench/results.json)
 
@@ -141,6 +149,7 @@ fn client_main(args: &[String]) -> Result<()> {
         "librdkafka" => run_rdkafka(bootstrap, topic, &workload, phase)?,
         "java" => run_java(bootstrap, topic, &workload, phase)?,
         "franz-go" => run_franz(bootstrap, topic, &workload, phase)?,
+        "kproducer-perf" => run_kproducer_perf(bootstrap, topic, &workload, phase)?,
         other => bail!("unknown client {other}"),
     };
     println!("{}", serde_json::to_string(&result)?);
@@ -285,6 +294,9 @@ struct Report {
     ratios_kproducer_over_librdkafka: Vec<Ratio>,
     ratios_kproducer_over_java: Vec<Ratio>,
     ratios_kproducer_over_franz_go: Vec<Ratio>,
+    /// The library's loop over `kproducer perf` (the tool's own cost: throughput < 1 and CPU > 1
+    /// mean the tool is slower than the library it drives).
+    ratios_kproducer_over_kproducer_perf: Vec<Ratio>,
     /// `--targets stall`: memory while blocked on a stalled broker.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     stall: Vec<StallRow>,
@@ -317,6 +329,9 @@ fn bench_main(args: &[String]) -> Result<()> {
     }
     if workload_targets && o.clients.iter().any(|c| c == "franz-go") {
         kproducer_bench::peers::franz_bench_bin()?;
+    }
+    if workload_targets && o.clients.iter().any(|c| c == "kproducer-perf") {
+        kproducer_bench::peers::build_kproducer_cli()?;
     }
     let mut rows = Vec::new();
     let skipped: Vec<String> = Vec::new();
@@ -443,8 +458,8 @@ fn bench_main(args: &[String]) -> Result<()> {
     for note in &skipped {
         println!("skipped {note}");
     }
-    let [rd, java, franz] =
-        <[Vec<Ratio>; 3]>::try_from(peer_ratios).map_err(|_| anyhow!("three peers expected"))?;
+    let [rd, java, franz, perf] =
+        <[Vec<Ratio>; 4]>::try_from(peer_ratios).map_err(|_| anyhow!("four peers expected"))?;
     let report = Report {
         quick: o.quick,
         repeat: o.repeat,
@@ -455,6 +470,7 @@ fn bench_main(args: &[String]) -> Result<()> {
         ratios_kproducer_over_librdkafka: rd,
         ratios_kproducer_over_java: java,
         ratios_kproducer_over_franz_go: franz,
+        ratios_kproducer_over_kproducer_perf: perf,
         stall,
     };
     if let Some(dir) = o.out.parent() {

@@ -1,6 +1,7 @@
-//! The two peers that run as programs of their own: Java's producer through Apache Kafka's
-//! perf tool (`org.apache.kafka.tools.ProducerPerformance`) and franz-go through the small Go
-//! program in `crates/kproducer-bench/franz`. `scripts/setup.sh` fetches the one and builds the
+//! The clients that run as programs of their own: Java's producer through Apache Kafka's
+//! perf tool (`org.apache.kafka.tools.ProducerPerformance`), our own perf tool (`kproducer perf`,
+//! the same flags and output) and franz-go through the small Go program in
+//! `crates/kproducer-bench/franz`. `scripts/setup.sh` fetches the one and builds the
 //! other into the cache; [`java_tools_dir`] and [`franz_bench_bin`] find them.
 //!
 //! Call [`run_java`] / [`run_franz`] from a process of its own (the bench's `client` command):
@@ -87,14 +88,6 @@ pub fn java_warmup_records(phase: Phase) -> u64 {
 /// measurement, whole milliseconds.
 pub fn run_java(bootstrap: &str, topic: &str, w: &Workload, phase: Phase) -> Result<ClientResult> {
     let tools = java_tools_dir()?;
-    let dir = std::env::temp_dir().join(format!("kproducer-bench-java-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let payload = dir.join("payload");
-    std::fs::write(&payload, vec![b'x'; w.record_size])?;
-    let warmup = java_warmup_records(phase);
-    let throughput = phase
-        .rate
-        .map_or("-1".to_string(), |r| format!("{:.0}", r.max(1.0)));
     let mut cmd = Command::new(java_bin());
     cmd.args(["-Xmx512M", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"])
         .args([
@@ -103,8 +96,115 @@ pub fn run_java(bootstrap: &str, topic: &str, w: &Workload, phase: Phase) -> Res
         ])
         .arg("-cp")
         .arg(format!("{}/*", tools.display()))
-        .arg("org.apache.kafka.tools.ProducerPerformance")
-        .args(["--topic", topic, "--bootstrap-server", bootstrap])
+        .arg("org.apache.kafka.tools.ProducerPerformance");
+    run_perf_tool(
+        "java",
+        cmd,
+        bootstrap,
+        topic,
+        w,
+        phase,
+        java_warmup_records(phase),
+    )
+    .context("running java (a JDK 17+ on PATH or JAVA_HOME)")
+}
+
+/// The `kproducer` command-line tool next to this benchmark's binary (the same build profile).
+pub fn kproducer_cli_bin() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .ok_or_else(|| anyhow!("no directory for {}", exe.display()))?;
+    // `target/<profile>/kproducer-bench`, or `target/<profile>/deps/...` in tests.
+    let dir = if dir.ends_with("deps") {
+        dir.parent().unwrap_or(dir)
+    } else {
+        dir
+    };
+    Ok(dir.join(format!("kproducer{}", std::env::consts::EXE_SUFFIX)))
+}
+
+/// Builds the `kproducer` tool in this benchmark's profile (`cargo build -p kproducer-cli`, a
+/// no-op when up to date), so the benchmark never measures a stale perf tool. Call it from the
+/// parent process: a build inside a client's process would count in its CPU time and RSS.
+pub fn build_kproducer_cli() -> Result<PathBuf> {
+    let bin = kproducer_cli_bin()?;
+    let release = bin
+        .parent()
+        .and_then(|d| d.file_name())
+        .is_some_and(|n| n == "release");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "kproducer-cli",
+            "--bin",
+            "kproducer",
+        ])
+        .arg("--manifest-path")
+        .arg(&manifest);
+    if release {
+        build.arg("--release");
+    }
+    let built = build
+        .stdin(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !built && !bin.is_file() {
+        bail!(
+            "the kproducer tool is not built ({} missing): run `cargo build --release -p kproducer-cli`",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// `kproducer perf` (this project's perf tool, Java's flags and output), driven exactly as
+/// Java's ProducerPerformance: the perf tool against the library's own loop ([`crate::client`])
+/// on the same workload shows what the tool itself costs.
+pub fn run_kproducer_perf(
+    bootstrap: &str,
+    topic: &str,
+    w: &Workload,
+    phase: Phase,
+) -> Result<ClientResult> {
+    let mut cmd = Command::new(kproducer_cli_bin()?);
+    cmd.arg("perf");
+    run_perf_tool(
+        "kproducer-perf",
+        cmd,
+        bootstrap,
+        topic,
+        w,
+        phase,
+        java_warmup_records(phase),
+    )
+}
+
+/// Runs a perf tool with `kafka-producer-perf-test`'s flags (Kafka 4.4) for one phase after
+/// `warmup` records, and reads its steady-state summary. CPU and peak RSS come from
+/// `getrusage(RUSAGE_CHILDREN)`; the warm-up's share of the CPU time is taken off.
+fn run_perf_tool(
+    client: &str,
+    mut cmd: Command,
+    bootstrap: &str,
+    topic: &str,
+    w: &Workload,
+    phase: Phase,
+    warmup: u64,
+) -> Result<ClientResult> {
+    let dir = std::env::temp_dir().join(format!("kproducer-bench-{client}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let payload = dir.join("payload");
+    std::fs::write(&payload, vec![b'x'; w.record_size])?;
+    let throughput = phase
+        .rate
+        .map_or("-1".to_string(), |r| format!("{:.0}", r.max(1.0)));
+    cmd.args(["--topic", topic, "--bootstrap-server", bootstrap])
         .args(["--num-records", &(phase.records + warmup).to_string()])
         .args(["--warmup-records", &warmup.to_string()])
         .args(["--throughput", &throughput])
@@ -117,47 +217,40 @@ pub fn run_java(bootstrap: &str, topic: &str, w: &Workload, phase: Phase) -> Res
         cmd.arg(format!("{k}={v}"));
     }
     cmd.arg("buffer.memory=33554432");
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .context("running java (a JDK 17+ on PATH or JAVA_HOME)")?;
+    let out = cmd.stdin(Stdio::null()).output();
     let _ = std::fs::remove_dir_all(&dir);
+    let out = out.with_context(|| format!("running {client}"))?;
     let usage = children_usage();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         bail!(
-            "ProducerPerformance exited with {}:\n{}\n{}",
+            "{client} exited with {}:\n{}\n{}",
             out.status,
             tail(&stdout),
             tail(&stderr)
         );
     }
-    // Every failed send prints its exception (first line `...Exception: message`).
+    // Every failed send prints a line (Java: its exception, first line `...Exception: message`).
     let failed = stderr
         .lines()
-        .filter(|l| !l.starts_with(char::is_whitespace) && l.contains("Exception"))
+        .filter(|l| {
+            !l.starts_with(char::is_whitespace)
+                && (l.contains("Exception") || l.contains("record failed"))
+        })
         .count() as u64;
     let summary = stdout
         .lines()
         .rev()
         .find(|l| l.contains("steady state records sent"))
-        .ok_or_else(|| {
-            anyhow!(
-                "no steady-state summary from ProducerPerformance:\n{}",
-                tail(&stdout)
-            )
-        })?;
+        .ok_or_else(|| anyhow!("no steady-state summary from {client}:\n{}", tail(&stdout)))?;
     let s = parse_summary(summary)?;
     if s.records_per_s <= 0.0 {
-        bail!(
-            "ProducerPerformance acknowledged nothing:\n{}",
-            tail(&stderr)
-        );
+        bail!("{client} acknowledged nothing:\n{}", tail(&stderr));
     }
     let ms_to_us = |ms: f64| (ms * 1000.0).round() as u64;
     Ok(ClientResult {
-        client: "java".into(),
+        client: client.into(),
         acked: s.records.saturating_sub(failed),
         failed,
         elapsed_s: s.records as f64 / s.records_per_s,

@@ -2,9 +2,12 @@
 //!
 //! ```text
 //! kproducer console --bootstrap-server HOST:PORT --topic TOPIC [options]   one record per stdin line
-//! kproducer perf --topic TOPIC --num-records N --record-size B --throughput -1 --producer-props K=V...
+//! kproducer perf --topic TOPIC --num-records N --record-size B --throughput -1 --bootstrap-server HOST:PORT
 //! kproducer mock [--brokers N] [--port P] [--partitions K]                  an in-process cluster
 //! ```
+//!
+//! Arguments are parsed with clap; each tool takes Kafka 4.4's flags (`--flag value` and
+//! `--flag=value`), `--help` and `--version`.
 
 /// `println!` that never panics: a closed stdout (`kproducer perf ... | head -1`) must not kill
 /// a callback on the producer's network thread.
@@ -31,34 +34,51 @@ use std::fmt::Display;
 use std::future::Future;
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-usage: kproducer <command> [options]
+use clap::{CommandFactory, Parser, Subcommand};
 
-commands:
-  console   read records from stdin, one per line, and send them (like kafka-console-producer)
-  perf      send N records and report throughput and latency (like kafka-producer-perf-test)
-  mock      run an in-process Kafka cluster; prints its bootstrap address first
+/// The command line: one subcommand per tool.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kproducer",
+    version,
+    propagate_version = true,
+    about = "A pure-Rust Apache Kafka producer: Kafka's console and perf tools, and an in-process cluster"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Tool,
+}
 
-run `kproducer <command> --help` for a command's options";
+#[derive(Debug, Subcommand)]
+enum Tool {
+    Console(console::ConsoleArgs),
+    Perf(perf::PerfArgs),
+    Mock(mock::MockArgs),
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("console") => console::main(&args[1..]),
-        Some("perf") => perf::main(&args[1..]),
-        Some("mock") => run_command("mock", mock::HELP, mock::parse(&args[1..]), mock::run),
-        Some("-h") | Some("--help") | Some("help") => {
-            outln!("{USAGE}");
-            ExitCode::SUCCESS
+    let args: Vec<String> = std::env::args().collect();
+    // Java's perf tool prints its help and exits 0 when given no arguments at all.
+    if args.len() == 2 && args[1] == "perf" {
+        let mut cmd = Cli::command();
+        if let Some(perf) = cmd.find_subcommand_mut("perf") {
+            outln!("{}", perf.render_help());
         }
-        Some(other) => {
-            errln!("kproducer: unknown command {other:?}\n\n{USAGE}");
-            ExitCode::from(2)
+        return ExitCode::SUCCESS;
+    }
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version on stdout with 0; usage errors on stderr with 2. Printing may
+            // fail on a closed pipe: nothing to do then.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
-        None => {
-            errln!("{USAGE}");
-            ExitCode::from(2)
-        }
+    };
+    match cli.command {
+        Tool::Console(a) => run_command("console", a, console::run),
+        Tool::Perf(a) => run_command("perf", a, perf::run),
+        Tool::Mock(a) => run_command("mock", a, mock::run),
     }
 }
 
@@ -92,29 +112,14 @@ pub(crate) fn print_config_warnings(cfg: &kproducer::ProducerConfig) {
     }
 }
 
-/// Runs a subcommand: parse errors exit 2 with the help, `--help` prints it, then `run` on a
-/// tokio runtime; any failed record (or error) exits non-zero with the reason on stderr.
-fn run_command<O, N, Fut>(
-    name: &str,
-    help: &str,
-    parsed: anyhow::Result<Option<O>>,
-    run: impl FnOnce(O) -> Fut,
-) -> ExitCode
+/// Runs a subcommand on a tokio runtime; any failed record (or error) exits non-zero with the
+/// reason on stderr. A mistake in the options (checked after parsing, e.g. Java's own rules)
+/// exits 2 like a parse error, with a pointer to `--help`.
+fn run_command<A, N, Fut>(name: &str, args: A, run: impl FnOnce(A) -> Fut) -> ExitCode
 where
     Fut: Future<Output = anyhow::Result<N>>,
     N: PartialEq + Default + Display,
 {
-    let opts = match parsed {
-        Ok(Some(o)) => o,
-        Ok(None) => {
-            outln!("{help}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            errln!("kproducer {name}: {e}\n\n{help}");
-            return ExitCode::from(2);
-        }
-    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -126,11 +131,15 @@ where
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(opts)) {
+    match rt.block_on(run(args)) {
         Ok(failed) if failed == N::default() => ExitCode::SUCCESS,
         Ok(failed) => {
             errln!("kproducer {name}: {failed} record(s) failed");
             ExitCode::FAILURE
+        }
+        Err(e) if e.is::<UsageError>() => {
+            errln!("kproducer {name}: {e}\n\nFor more information, try 'kproducer {name} --help'.");
+            ExitCode::from(2)
         }
         Err(e) => {
             errln!("kproducer {name}: {e:#}");
@@ -138,3 +147,15 @@ where
         }
     }
 }
+
+/// A mistake in a tool's options found after parsing (exit 2, as clap's own errors).
+#[derive(Debug)]
+pub(crate) struct UsageError(pub(crate) String);
+
+impl Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}

@@ -7,92 +7,64 @@
 use std::io::Write;
 
 use anyhow::{bail, Context, Result};
+use clap::Args;
 use kproducer_mock::{ClusterConfig, MockServer};
 
-pub const HELP: &str = "\
-usage: kproducer mock [--brokers N] [--port P] [--partitions K] [--topic NAME]... [--until-signal]
-
-Starts an in-process Kafka cluster (kproducer-mock: real protocol on loopback TCP, Kafka's
-idempotence rules, memory only). Prints the bootstrap address as the first line on stdout, then
-serves until stdin closes or SIGINT/SIGTERM arrives.
-
-  --brokers N        brokers, node ids 1..=N, each on its own listener (default 1)
-  --port P           broker 1 on port P, broker i on P+i-1 (default: ports chosen by the OS)
-  --partitions K     partitions of auto-created topics (Kafka's num.partitions; default 1)
-  --topic NAME       create NAME with K partitions at start (repeatable)
-  --no-auto-create   unknown topics are not created on first use (auto.create.topics.enable=false)
-  --until-signal     ignore stdin; serve until SIGINT/SIGTERM
-  -h, --help         this help";
-
-#[derive(Debug, PartialEq)]
-pub struct Options {
+/// `kproducer mock`'s command line.
+#[derive(Debug, Clone, PartialEq, Args)]
+#[command(
+    about = "Run an in-process Kafka cluster; prints its bootstrap address first",
+    long_about = "Starts an in-process Kafka cluster (kproducer-mock: real protocol on loopback \
+TCP, Kafka's idempotence rules, memory only). Prints the bootstrap address as the first line on \
+stdout, then serves until stdin closes or SIGINT/SIGTERM arrives."
+)]
+pub struct MockArgs {
+    /// Brokers, node ids 1..=N, each on its own listener
+    #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(1..=1000))]
     brokers: i32,
-    port: u16,
+    /// Broker 1 on port P, broker i on P+i-1 (default: ports chosen by the OS)
+    #[arg(long, value_name = "P", value_parser = clap::value_parser!(u16).range(1..))]
+    port: Option<u16>,
+    /// Partitions of auto-created topics (Kafka's num.partitions)
+    #[arg(long, value_name = "K", default_value_t = 1, allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(1..=(1 << 20)))]
     partitions: i32,
-    topics: Vec<String>,
-    auto_create: bool,
+    /// Create NAME with K partitions at start (repeatable)
+    #[arg(long, value_name = "NAME")]
+    topic: Vec<String>,
+    /// Unknown topics are not created on first use (auto.create.topics.enable=false)
+    #[arg(long)]
+    no_auto_create: bool,
+    /// Ignore stdin; serve until SIGINT/SIGTERM
+    #[arg(long)]
     until_signal: bool,
 }
 
-pub fn parse(args: &[String]) -> Result<Option<Options>> {
-    let mut o = Options {
-        brokers: 1,
-        port: 0,
-        partitions: 1,
-        topics: Vec::new(),
-        auto_create: true,
-        until_signal: false,
-    };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .with_context(|| format!("{name} needs a value"))
-        };
-        match name {
-            "--brokers" => o.brokers = number(name, &value()?, 1, 1000)?,
-            "--port" => o.port = number(name, &value()?, 1, 65535)? as u16,
-            "--partitions" => o.partitions = number(name, &value()?, 1, 1 << 20)?,
-            "--topic" => o.topics.push(value()?),
-            "--no-auto-create" => o.auto_create = false,
-            "--until-signal" => o.until_signal = true,
-            "-h" | "--help" => return Ok(None),
-            other => bail!("unknown option {other:?}"),
+/// Checks what clap cannot: the port range of all brokers.
+fn validate(o: &MockArgs) -> Result<()> {
+    if let Some(port) = o.port {
+        if i32::from(port) + o.brokers - 1 > 65535 {
+            bail!(
+                "--port {port} with --brokers {} goes past port 65535",
+                o.brokers
+            );
         }
     }
-    if o.port != 0 && i32::from(o.port) + o.brokers - 1 > 65535 {
-        bail!(
-            "--port {} with --brokers {} goes past port 65535",
-            o.port,
-            o.brokers
-        );
-    }
-    Ok(Some(o))
+    Ok(())
 }
 
-fn number(name: &str, v: &str, min: i32, max: i32) -> Result<i32> {
-    match v.parse::<i32>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => bail!("{name}: {v:?} is not a number in {min}..={max}"),
-    }
-}
-
-pub async fn run(o: Options) -> Result<u64> {
+/// Entry point of `kproducer mock`: serves until stopped; returns 0 (no records can fail).
+pub async fn run(o: MockArgs) -> Result<u64> {
+    validate(&o).map_err(|e| crate::UsageError(format!("{e:#}")))?;
+    let port = o.port.unwrap_or(0);
     let cfg = ClusterConfig {
         brokers: o.brokers,
         default_partitions: o.partitions,
-        auto_create_topics: o.auto_create,
+        auto_create_topics: !o.no_auto_create,
         ..ClusterConfig::default()
     };
-    let server = MockServer::start_at(cfg, o.port)
+    let server = MockServer::start_at(cfg, port)
         .await
-        .with_context(|| match o.port {
+        .with_context(|| match port {
             0 => "binding loopback listeners".to_string(),
             p => format!("binding ports {p}..={}", i32::from(p) + o.brokers - 1),
         })?;
@@ -101,7 +73,7 @@ pub async fn run(o: Options) -> Result<u64> {
         let mut cluster = cluster
             .lock()
             .map_err(|_| anyhow::anyhow!("cluster lock poisoned"))?;
-        for t in &o.topics {
+        for t in &o.topic {
             cluster
                 .create_topic(t, o.partitions)
                 .with_context(|| format!("--topic {t}"))?;
@@ -178,24 +150,28 @@ async fn wait_for_stop(until_signal: bool) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: MockArgs,
+    }
+
+    fn parse(s: &str) -> Result<MockArgs> {
+        let cli = Cli::try_parse_from(std::iter::once("mock").chain(s.split_whitespace()))?;
+        validate(&cli.args)?;
+        Ok(cli.args)
     }
 
     #[test]
     fn parses_the_issue_s_flags() {
-        let o = parse(&args(
-            "--brokers 3 --port=19092 --partitions 4 --topic a --topic b",
-        ))
-        .unwrap()
-        .unwrap();
+        let o = parse("--brokers 3 --port=19092 --partitions 4 --topic a --topic b").unwrap();
         assert_eq!(o.brokers, 3);
-        assert_eq!(o.port, 19092);
+        assert_eq!(o.port, Some(19092));
         assert_eq!(o.partitions, 4);
-        assert_eq!(o.topics, ["a", "b"]);
-        assert!(o.auto_create && !o.until_signal);
-        assert_eq!(parse(&args("--help")).unwrap(), None);
+        assert_eq!(o.topic, ["a", "b"]);
+        assert!(!o.no_auto_create && !o.until_signal);
     }
 
     #[test]
@@ -207,9 +183,9 @@ mod tests {
             ("--port 70000", "--port"),
             ("--port 65535 --brokers 2", "65535"),
             ("--bogus", "--bogus"),
-            ("--topic", "--topic needs a value"),
+            ("--topic", "--topic"),
         ] {
-            let e = parse(&args(a)).unwrap_err().to_string();
+            let e = parse(a).unwrap_err().to_string();
             assert!(e.contains(needle), "{a}: {e}");
         }
     }

@@ -173,7 +173,7 @@ fn a_bad_line_fails_the_run_but_keeps_the_lines_before_it() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains("line 1001"), "{stderr}");
+    assert!(stderr.contains("line number 1001"), "{stderr}");
     assert_eq!(stored(&broker, &topic).len(), 1000, "{stderr}");
 }
 
@@ -276,4 +276,211 @@ fn an_unknown_key_is_reported() {
         stderr.contains("WARN") && stderr.contains("lnger.ms"),
         "{stderr}"
     );
+}
+
+/// Key, value and headers of each stored record, in offset order.
+type Seen = Vec<(
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Vec<(String, Option<Vec<u8>>)>,
+)>;
+
+fn seen(broker: &Broker, topic: &str) -> Seen {
+    stored(broker, topic)
+        .into_iter()
+        .map(|r| {
+            (
+                r.key.map(|b| b.to_vec()),
+                r.value.map(|b| b.to_vec()),
+                r.headers
+                    .into_iter()
+                    .map(|h| (h.key.to_string(), h.value.map(|v| v.to_vec())))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// The line format of Kafka 4.4's reader: headers, key, null marker, ignore.error. The same
+/// input through Java's own ConsoleProducer (when the Apache Kafka tools are installed) and ours
+/// gives the same records; ours is also checked against the expected records directly.
+#[test]
+fn headers_keys_and_null_markers_as_javas_console_producer() {
+    let broker = Broker::start().expect("broker starts");
+    let input = "h1:v1,h2:NULL\tk1\tvalue one\n\
+                 NULL\tNULL\tNULL\n\
+                 lonely\tk3\tv3\n\
+                 just a value\n\
+                 a:1\tk5\twith\ttabs\n";
+    let reader = [
+        "--reader-property",
+        "parse.key=true",
+        "--reader-property",
+        "parse.headers=true",
+        "--reader-property",
+        "null.marker=NULL",
+        "--reader-property",
+        "ignore.error=true",
+    ];
+    let ours = unique_name("console-fmt");
+    broker.create_topic(&ours, 1).expect("topic");
+    let bootstrap = broker.bootstrap();
+    let mut args = vec!["--bootstrap-server", &bootstrap, "--topic", &ours];
+    args.extend(reader);
+    args.push("--sync");
+    let out = console(&args, input);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let b = |s: &str| Some(s.as_bytes().to_vec());
+    let expected: Seen = vec![
+        (
+            b("k1"),
+            b("value one"),
+            vec![("h1".into(), b("v1")), ("h2".into(), None)],
+        ),
+        (None, None, vec![]),
+        (b("k3"), b("v3"), vec![("lonely".into(), None)]),
+        (None, b("just a value"), vec![]),
+        (b("k5"), b("with\ttabs"), vec![("a".into(), b("1"))]),
+    ];
+    assert_eq!(seen(&broker, &ours), expected);
+
+    let java = match kproducer_testkit::java_tool("org.apache.kafka.tools.ConsoleProducer") {
+        Ok(cmd) => cmd,
+        Err(e) if kproducer_testkit::skip_without_kafka("java console producer") => {
+            eprintln!("Java's half skipped: {e:#}");
+            return;
+        }
+        Err(e) => panic!("{e:#}"),
+    };
+    let theirs = unique_name("console-fmt-java");
+    broker.create_topic(&theirs, 1).expect("topic");
+    let mut java = java;
+    let mut child = java
+        .args(["--bootstrap-server", &bootstrap, "--topic", &theirs])
+        .args(reader)
+        .arg("--sync")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn java");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("java");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(seen(&broker, &theirs), expected, "Java's console producer");
+}
+
+/// A line without the key separator: Java's tool and ours both fail (exit 1) and both deliver
+/// the lines read before it.
+#[test]
+fn a_bad_line_ends_the_run_as_in_java() {
+    let broker = Broker::start().expect("broker starts");
+    let bootstrap = broker.bootstrap();
+    let input = "k1\tv1\nk2\tv2\nno separator\nk4\tv4\n";
+    let ours = unique_name("console-bad");
+    broker.create_topic(&ours, 1).expect("topic");
+    let out = console(
+        &[
+            "--bootstrap-server",
+            &bootstrap,
+            "--topic",
+            &ours,
+            "--reader-property",
+            "parse.key=true",
+        ],
+        input,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("No key separator found on line number 3: 'no separator'"),
+        "{stderr}"
+    );
+    assert_eq!(stored(&broker, &ours).len(), 2);
+
+    let Ok(mut java) = kproducer_testkit::java_tool("org.apache.kafka.tools.ConsoleProducer")
+    else {
+        assert!(
+            kproducer_testkit::skip_without_kafka("java console producer"),
+            "Apache Kafka's tools are required"
+        );
+        return;
+    };
+    let theirs = unique_name("console-bad-java");
+    broker.create_topic(&theirs, 1).expect("topic");
+    let mut child = java
+        .args(["--bootstrap-server", &bootstrap, "--topic", &theirs])
+        .args(["--reader-property", "parse.key=true"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn java");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("java");
+    assert_eq!(out.status.code(), Some(1), "Java exits 1 too");
+    assert_eq!(
+        stored(&broker, &theirs).len(),
+        2,
+        "Java delivers the lines before it"
+    );
+}
+
+/// `--version` on the tool and each command; `--help` exits 0; an unknown flag exits 2.
+#[test]
+fn version_help_and_usage_errors() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kproducer"))
+            .args(args)
+            .output()
+            .expect("run kproducer")
+    };
+    let want = format!(" {}", env!("CARGO_PKG_VERSION"));
+    for args in [
+        &["--version"][..],
+        &["console", "--version"],
+        &["perf", "--version"],
+        &["mock", "--version"],
+    ] {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.starts_with("kproducer") && stdout.trim_end().ends_with(&want),
+            "{args:?}: {stdout}"
+        );
+    }
+    let out = run(&["console", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--reader-property",
+        "--command-config",
+        "--sync",
+        "--compression-codec",
+        "--timeout",
+    ] {
+        assert!(help.contains(flag), "{flag} in {help}");
+    }
+    let out = run(&["perf"]);
+    assert!(out.status.success(), "no arguments: help, exit 0 (as Java)");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--warmup-records"));
+    let out = run(&["console", "--topic", "t", "--bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bogus"));
 }

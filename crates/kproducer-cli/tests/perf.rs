@@ -215,3 +215,83 @@ fn a_closed_stdout_loses_nothing() {
     let stored: i64 = (0..2).map(|p| cluster.high_watermark(&topic, p)).sum();
     assert_eq!(stored, 50_000);
 }
+
+/// Kafka 4.4's newer flags: `--bootstrap-server`, `--command-property`, `--warmup-records` (a
+/// second, steady-state summary), `--reporting-interval`, `--key-distribution range`.
+#[test]
+fn warmup_steady_state_and_keys_as_kafka_4_4() {
+    let broker = Broker::start().expect("broker starts");
+    let topic = unique_name("perf-steady");
+    broker.create_topic(&topic, 2).expect("topic");
+    let out = perf(&[
+        "--bootstrap-server",
+        &broker.bootstrap(),
+        "--topic",
+        &topic,
+        "--num-records",
+        "3000",
+        "--warmup-records",
+        "1000",
+        "--record-size",
+        "20",
+        "--throughput",
+        "5000",
+        "--reporting-interval",
+        "100",
+        "--key-distribution",
+        "range",
+        "--record-key-range",
+        "4",
+        "--command-property",
+        "linger.ms=1",
+        "acks=all",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        stdout.starts_with(
+            "Warmup first 1000 records. Steady state results will print after the complete test summary."
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("In steady state."),
+        "window lines every 100 ms over ~0.6 s: {stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .filter(|l| l.ends_with("ms max latency."))
+            .count()
+            >= 2,
+        "{stdout}"
+    );
+    let totals: Vec<_> = stdout.lines().filter_map(parse_total).collect();
+    assert_eq!(totals.len(), 1, "the whole run: {stdout}");
+    assert_eq!(totals[0].0, 3000);
+    let steady = stdout
+        .lines()
+        .find(|l| l.starts_with("2000 steady state records sent, "))
+        .unwrap_or_else(|| panic!("no steady-state summary in {stdout}"));
+    assert!(steady.ends_with(" ms 99.9th."), "{steady}");
+    assert!(!stderr.contains("deprecated"), "{stderr}");
+
+    let read = read_all(
+        &broker.bootstrap(),
+        &topic,
+        Some(3000),
+        Duration::from_secs(60),
+    )
+    .expect("read back");
+    assert_eq!(read.len(), 3000);
+    let mut per_key = std::collections::BTreeMap::new();
+    for r in &read {
+        *per_key
+            .entry(r.key.clone().unwrap_or_default())
+            .or_insert(0) += 1;
+    }
+    let want: std::collections::BTreeMap<Vec<u8>, i32> =
+        (0..4).map(|k| (k.to_string().into_bytes(), 750)).collect();
+    assert_eq!(per_key, want, "round-robin keys 0..4");
+}

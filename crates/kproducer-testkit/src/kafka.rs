@@ -139,6 +139,22 @@ pub(crate) fn java_bin(tool: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(tool))
 }
 
+/// A `java` command that runs one of Apache Kafka's own command-line tools from the fetched
+/// kafka-tools jars, e.g. `java_tool("org.apache.kafka.tools.ConsoleProducer")`, so a test can
+/// run Java's tool and ours on the same input.
+pub fn java_tool(main_class: &str) -> anyhow::Result<std::process::Command> {
+    let tools = kafka_home()?.join("tools");
+    if !tools.join(".complete").is_file() {
+        bail!(
+            "Apache Kafka's tools not found in {} (no .complete marker): run scripts/setup.sh",
+            tools.display()
+        );
+    }
+    let mut cmd = std::process::Command::new(java_bin("java"));
+    cmd.arg("-cp").arg(lib_classpath(&tools)).arg(main_class);
+    Ok(cmd)
+}
+
 /// A classpath of every jar in `lib` (Java expands the `*`).
 pub(crate) fn lib_classpath(lib: &Path) -> String {
     format!("{}/*", lib.display())

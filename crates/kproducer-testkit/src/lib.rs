@@ -43,7 +43,7 @@ mod verify;
 
 pub use broker::Broker;
 pub use kafka::{
-    kafka_version, skip_without_kafka, KafkaCluster, KafkaOptions, REQUIRE_BROKERS_ENV,
+    java_tool, kafka_version, skip_without_kafka, KafkaCluster, KafkaOptions, REQUIRE_BROKERS_ENV,
 };
 pub use kafka_interop::{
     java_consume, java_move_leaders, java_produce, java_produce_with, JavaProduced, LeaderMove,
