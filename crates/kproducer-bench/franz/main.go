@@ -6,6 +6,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -56,6 +57,8 @@ func main() {
 	batchSize := flag.Int("batch-size", 16384, "batch.size (ProducerBatchMaxBytes)")
 	rate := flag.Float64("rate", 0, "records/s; 0: as fast as possible")
 	maxKafka := flag.String("max-kafka", "", "cap request versions at this Kafka release (4.0, 3.9); empty: no cap")
+	payloadFile := flag.String("payload-file", "", "values, one per line, cycled through; empty: -size bytes of 'x'")
+	defaults := flag.Bool("defaults", false, "franz-go's own defaults: only acks and compression are set (-linger-ms and -batch-size ignored)")
 	flag.Parse()
 	if *topic == "" {
 		fail("-topic is required")
@@ -93,13 +96,20 @@ func main() {
 		kgo.DefaultProduceTopic(*topic),
 		kgo.RequiredAcks(ack),
 		kgo.ProducerBatchCompression(codec),
-		kgo.ProducerLinger(time.Duration(*lingerMs) * time.Millisecond),
-		kgo.ProducerBatchMaxBytes(int32(*batchSize)),
-		kgo.DisableIdempotentWrite(),
-		kgo.MaxProduceRequestsInflightPerBroker(5),
-		// Java's buffer.memory (32 MiB) is the bound, as for the other clients; not a record count.
-		kgo.MaxBufferedBytes(32 << 20),
-		kgo.MaxBufferedRecords(10_000_000),
+	}
+	if !*defaults {
+		opts = append(opts,
+			kgo.ProducerLinger(time.Duration(*lingerMs)*time.Millisecond),
+			kgo.ProducerBatchMaxBytes(int32(*batchSize)),
+			kgo.DisableIdempotentWrite(),
+			kgo.MaxProduceRequestsInflightPerBroker(5),
+			// Java's buffer.memory (32 MiB) is the bound, as for the other clients; not a record count.
+			kgo.MaxBufferedBytes(32<<20),
+			kgo.MaxBufferedRecords(10_000_000),
+		)
+	} else if *acks != "all" && *acks != "-1" {
+		// kgo refuses idempotence without acks=all (Java quietly turns it off the same way).
+		opts = append(opts, kgo.DisableIdempotentWrite())
 	}
 	switch *maxKafka {
 	case "":
@@ -119,6 +129,15 @@ func main() {
 	payload := make([]byte, *size)
 	for i := range payload {
 		payload[i] = 'x'
+	}
+	payloads := [][]byte{payload}
+	if *payloadFile != "" {
+		data, err := os.ReadFile(*payloadFile)
+		if err != nil {
+			fail("reading -payload-file: %v", err)
+		}
+		payloads = bytes.Split(data, []byte("\n"))
+		payload = payloads[0]
 	}
 
 	if err := client.ProduceSync(ctx, &kgo.Record{Value: payload}).FirstErr(); err != nil {
@@ -144,7 +163,7 @@ func main() {
 			}
 			sent = time.Now()
 		}
-		client.Produce(ctx, &kgo.Record{Value: payload}, func(_ *kgo.Record, err error) {
+		client.Produce(ctx, &kgo.Record{Value: payloads[i%uint64(len(payloads))]}, func(_ *kgo.Record, err error) {
 			if err != nil {
 				failed.Add(1)
 				firstErr.CompareAndSwap(nil, err.Error())

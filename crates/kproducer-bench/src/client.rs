@@ -21,34 +21,95 @@ use serde::{Deserialize, Serialize};
 
 use crate::usage::self_usage;
 
-/// One benchmark configuration, applied identically to both clients.
+/// Which settings the clients run with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Settings {
+    /// The same settings for every client: `linger.ms`, `batch.size` (Java's 16 KiB), 5 requests
+    /// in flight, 32 MiB buffer, idempotence off. `batch.size` still means different things:
+    /// Java and kproducer count it compressed (estimated), librdkafka uncompressed, franz-go as
+    /// a hard cap.
+    #[default]
+    Equal,
+    /// As [`Settings::Equal`] with `batch.size` 1 MiB (librdkafka's default), so no client's
+    /// compressed batches are cut short by its reading of `batch.size`.
+    Equal1m,
+    /// Each client at its own defaults; only `acks` and `compression.type` are set.
+    Defaults,
+}
+
+impl Settings {
+    /// The name used on the command line and in the table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Settings::Equal => "equal",
+            Settings::Equal1m => "equal-1m",
+            Settings::Defaults => "defaults",
+        }
+    }
+
+    /// Parses [`Settings::name`].
+    pub fn parse(s: &str) -> Option<Settings> {
+        [Settings::Equal, Settings::Equal1m, Settings::Defaults]
+            .into_iter()
+            .find(|x| x.name() == s)
+    }
+}
+
+/// One benchmark configuration, applied identically to every client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Workload {
-    /// Value size in bytes (keys are null).
+    /// Value size in bytes (keys are null; values from [`crate::payload::json_payloads`]).
     pub record_size: usize,
     /// `acks`: "1" or "all".
     pub acks: String,
     /// `compression.type`: "none", "lz4", "zstd", ...
     pub compression: String,
-    /// `linger.ms`.
+    /// `linger.ms` (not set with [`Settings::Defaults`]).
     pub linger_ms: u64,
-    /// `batch.size` (librdkafka's default differs from Java's, so it is always set).
+    /// `batch.size` (librdkafka's default differs from Java's, so it is always set, except with
+    /// [`Settings::Defaults`]; [`Settings::Equal1m`] sets 1 MiB instead).
     pub batch_size: usize,
+    /// Equal settings, or each client's defaults.
+    #[serde(default)]
+    pub settings: Settings,
 }
 
 impl Workload {
-    /// Settings shared by both clients (Java names; librdkafka accepts them as aliases).
-    /// Idempotence is off in both, since acks=1 does not allow it; `buffer.memory` (32 MiB)
-    /// and 5 requests in flight are Java's defaults, mirrored in librdkafka below.
+    /// Settings shared by every client (Java names; librdkafka accepts them as aliases). With
+    /// equal settings, idempotence is off in all, since acks=1 does not allow it; `buffer.memory`
+    /// (32 MiB) and 5 requests in flight are Java's defaults, mirrored in librdkafka and
+    /// franz-go. With each client's defaults, only `acks` and `compression.type`.
     pub fn common_settings(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut s = vec![
             ("acks", self.acks.clone()),
             ("compression.type", self.compression.clone()),
-            ("linger.ms", self.linger_ms.to_string()),
-            ("batch.size", self.batch_size.to_string()),
-            ("enable.idempotence", "false".into()),
-            ("max.in.flight.requests.per.connection", "5".into()),
-        ]
+        ];
+        if self.settings != Settings::Defaults {
+            s.extend([
+                ("linger.ms", self.linger_ms.to_string()),
+                ("batch.size", self.effective_batch_size().to_string()),
+                ("enable.idempotence", "false".into()),
+                ("max.in.flight.requests.per.connection", "5".into()),
+            ]);
+        }
+        s
+    }
+
+    /// `batch.size` as set (1 MiB with [`Settings::Equal1m`]).
+    pub fn effective_batch_size(&self) -> usize {
+        match self.settings {
+            Settings::Equal1m => 1 << 20,
+            _ => self.batch_size,
+        }
+    }
+
+    /// The record values, cycled through in order by the in-process loops.
+    pub fn payloads(&self) -> Vec<Bytes> {
+        crate::payload::json_payloads(self.record_size, crate::payload::PAYLOADS)
+            .into_iter()
+            .map(Bytes::from)
+            .collect()
     }
 }
 
@@ -135,7 +196,8 @@ async fn kproducer_phase(
     let mut settings = w.common_settings();
     settings.push(("bootstrap.servers", bootstrap.to_string()));
     let producer: Producer<Vec<u8>, Bytes> = Producer::new(ProducerConfig::from_map(settings)?)?;
-    let payload = Bytes::from(vec![b'x'; w.record_size]);
+    let payloads = w.payloads();
+    let payload = payloads[0].clone();
     // Shared topic name, as librdkafka's loop passes a borrowed one: no allocation per record.
     let topic: Arc<str> = Arc::from(topic);
 
@@ -173,7 +235,10 @@ async fn kproducer_phase(
     let usage0 = self_usage();
     let t0 = Instant::now();
     for i in 0..phase.records {
-        let record = ProducerRecord::new(&topic, payload.clone());
+        let record = ProducerRecord::new(
+            &topic,
+            payloads[i as usize & (crate::payload::PAYLOADS - 1)].clone(),
+        );
         match phase.rate {
             Some(rate) => {
                 let due = t0 + Duration::from_secs_f64(i as f64 / rate);
@@ -254,10 +319,12 @@ pub fn run_rdkafka(
     phase: Phase,
 ) -> Result<ClientResult> {
     let mut cfg = ClientConfig::new();
-    cfg.set("bootstrap.servers", bootstrap)
+    cfg.set("bootstrap.servers", bootstrap);
+    if w.settings != Settings::Defaults {
         // Java's buffer.memory (32 MiB) is the bound; the message count is not.
-        .set("queue.buffering.max.kbytes", "32768")
-        .set("queue.buffering.max.messages", "10000000");
+        cfg.set("queue.buffering.max.kbytes", "32768")
+            .set("queue.buffering.max.messages", "10000000");
+    }
     for (k, v) in w.common_settings() {
         cfg.set(k, v);
     }
@@ -274,10 +341,10 @@ pub fn run_rdkafka(
             latencies: latencies.clone(),
         })
         .context("creating the librdkafka producer")?;
-    let payload = vec![b'x'; w.record_size];
+    let payloads = w.payloads();
 
     // Warm-up: metadata and connection; its report is not counted below.
-    send_rd(&producer, topic, &payload, 0)?;
+    send_rd(&producer, topic, &payloads[0], 0)?;
     wait_for_reports(&producer, 1)?;
     let (acked0, failed0) = (
         producer.context().acked.load(Ordering::Relaxed),
@@ -302,7 +369,12 @@ pub fn run_rdkafka(
             Some(_) => (base_ns + t0.elapsed()).as_nanos() as usize,
             None => 0,
         };
-        send_rd(&producer, topic, &payload, sent_ns)?;
+        send_rd(
+            &producer,
+            topic,
+            &payloads[i as usize & (crate::payload::PAYLOADS - 1)],
+            sent_ns,
+        )?;
     }
     wait_for_reports(&producer, 1 + phase.records)?;
     let elapsed = t0.elapsed();

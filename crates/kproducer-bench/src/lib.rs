@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod payload;
 pub mod peers;
 pub mod sink;
 pub mod stall;

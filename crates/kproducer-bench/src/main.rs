@@ -29,7 +29,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use kproducer_bench::client::{run_kproducer, run_rdkafka, ClientResult, Phase, Workload};
+use kproducer_bench::client::{
+    run_kproducer, run_rdkafka, ClientResult, Phase, Settings, Workload,
+};
 use kproducer_bench::peers::{run_franz, run_java, run_kproducer_perf};
 use kproducer_bench::stall::{
     run_stalled, SendStyle, StallResult, StallRun, TARGET_OVER_BUFFER_MIB,
@@ -63,12 +65,12 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(300);
 
 const HELP: &str = "\
 usage: kproducer-bench [--quick] [--repeat N] [--targets sink,mock] [--clients LIST]
-                       [--compressions LIST] [--out FILE]
+                       [--compressions LIST] [--settings LIST] [--out FILE]
        kproducer-bench sink     (an ack sink alone, until stdin closes; prints its address)
        kproducer-bench stall [--buffer-memory BYTES] [--sizes 100,1024]
                        [--clients kproducer,librdkafka] [--modes no-read,silent] [--out FILE]
 
-Runs every workload (100 B and 1 KiB records, acks=1 and all, linger.ms=5, batch.size=16384)
+Runs every workload (100 B and 1 KiB JSON-like records, acks=1 and all, compressions, settings)
 through kproducer (the library's loop), librdkafka, Java's producer (ProducerPerformance),
 franz-go and kproducer's own perf tool (`kproducer perf`, driven as Java's), against an
 in-process ack sink and the in-process cluster (kproducer-mock, one broker on loopback TCP: it
@@ -80,6 +82,10 @@ stores and validates every batch and checks idempotent sequences).
                    kproducer-perf (default: all; java and franz-go need scripts/setup.sh;
                    kproducer-perf builds the kproducer tool first)
   --compressions LIST  codecs to run, of: none, gzip, snappy, lz4, zstd (default: none,lz4,zstd)
+  --settings LIST  equal (the same linger.ms=5, batch.size=16384, 5 in flight, 32 MiB buffer and no
+                   idempotence for all), equal-1m (the same with batch.size=1 MiB, librdkafka's
+                   default), defaults (each client at its own defaults; only acks and compression
+                   set) (default: equal,defaults)
   --out FILE       JSON results (default: target/bench/results.json)
 
 stall: RSS while blocked on a stalled broker (issue #7: <= buffer.memory + 16 MiB). Each client
@@ -162,6 +168,7 @@ struct Options {
     targets: Vec<String>,
     clients: Vec<String>,
     compressions: Vec<String>,
+    settings: Vec<Settings>,
     out: PathBuf,
 }
 
@@ -186,6 +193,7 @@ fn parse(args: &[String]) -> Result<Options> {
         targets: vec!["sink".into(), "mock".into()],
         clients: CLIENTS.iter().map(|c| c.to_string()).collect(),
         compressions: COMPRESSIONS.iter().map(|c| c.to_string()).collect(),
+        settings: vec![Settings::Equal, Settings::Defaults],
         out: default_out(),
     };
     let mut it = args.iter();
@@ -239,6 +247,19 @@ fn parse(args: &[String]) -> Result<Options> {
                         ALL_COMPRESSIONS.join(", ")
                     );
                 }
+            }
+            "--settings" => {
+                let v = it
+                    .next()
+                    .ok_or_else(|| anyhow!("--settings needs a value"))?;
+                o.settings = v
+                    .split(',')
+                    .map(|s| {
+                        Settings::parse(s.trim()).ok_or_else(|| {
+                            anyhow!("unknown settings {s:?} (equal, equal-1m, defaults)")
+                        })
+                    })
+                    .collect::<Result<_>>()?;
             }
             "--out" => {
                 o.out = it
@@ -308,16 +329,20 @@ fn bench_main(args: &[String]) -> Result<()> {
         eprintln!("warning: a debug build; run with --release for meaningful numbers");
     }
     let compressions = &o.compressions;
-    let workloads: Vec<Workload> = SIZES
+    let workloads: Vec<Workload> = o
+        .settings
         .iter()
-        .flat_map(|&size| {
-            ACKS.iter().flat_map(move |&acks| {
-                compressions.iter().map(move |c| Workload {
-                    record_size: size,
-                    acks: acks.into(),
-                    compression: c.clone(),
-                    linger_ms: LINGER_MS,
-                    batch_size: BATCH_SIZE,
+        .flat_map(|&settings| {
+            SIZES.iter().flat_map(move |&size| {
+                ACKS.iter().flat_map(move |&acks| {
+                    compressions.iter().map(move |c| Workload {
+                        record_size: size,
+                        acks: acks.into(),
+                        compression: c.clone(),
+                        linger_ms: LINGER_MS,
+                        batch_size: BATCH_SIZE,
+                        settings,
+                    })
                 })
             })
         })
@@ -374,7 +399,8 @@ fn bench_main(args: &[String]) -> Result<()> {
                     let topic = topic_for(client)?;
                     let r = run_client(client, &bootstrap, &topic, w, records, None)?;
                     eprintln!(
-                        "{target} {}B acks={} {}: {client}: {:.0} records/s, {:.2} µs CPU/record",
+                        "{target} {} {}B acks={} {}: {client}: {:.0} records/s, {:.2} µs CPU/record",
+                        w.settings.name(),
                         w.record_size,
                         w.acks,
                         w.compression,
@@ -407,8 +433,13 @@ fn bench_main(args: &[String]) -> Result<()> {
                     Some(rate),
                 )?;
                 eprintln!(
-                    "{target} {}B acks={} {}: {client}: at {rate:.0}/s p50 {:?} µs, p99 {:?} µs",
-                    w.record_size, w.acks, w.compression, lat.p50_us, lat.p99_us
+                    "{target} {} {}B acks={} {}: {client}: at {rate:.0}/s p50 {:?} µs, p99 {:?} µs",
+                    w.settings.name(),
+                    w.record_size,
+                    w.acks,
+                    w.compression,
+                    lat.p50_us,
+                    lat.p99_us
                 );
                 let rps = max_run.acked as f64 / max_run.elapsed_s;
                 rows.push(Row {
@@ -544,8 +575,9 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 
 fn print_table(rows: &[Row], peer_ratios: &[Vec<Ratio>]) {
     println!(
-        "\n{:<6} {:>5} {:>4} {:>5} {:<11} {:>12} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8}",
+        "\n{:<6} {:<8} {:>5} {:>4} {:>5} {:<14} {:>12} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8}",
         "target",
+        "settings",
         "size",
         "acks",
         "comp",
@@ -560,8 +592,9 @@ fn print_table(rows: &[Row], peer_ratios: &[Vec<Ratio>]) {
     );
     for r in rows {
         println!(
-            "{:<6} {:>5} {:>4} {:>5} {:<11} {:>12.0} {:>8.1} {:>9.2} {:>9.0} {:>8} {:>8} {:>8.1}",
+            "{:<6} {:<8} {:>5} {:>4} {:>5} {:<14} {:>12.0} {:>8.1} {:>9.2} {:>9.0} {:>8} {:>8} {:>8.1}",
             r.target,
+            r.workload.settings.name(),
             r.workload.record_size,
             r.workload.acks,
             r.workload.compression,
@@ -584,13 +617,14 @@ fn print_ratios(ratios: &[Ratio]) {
     let peer = ratios.first().map_or("", |r| r.peer.as_str());
     println!(
         "\nkproducer / {peer} (throughput: higher is better; the others: lower is better)\n\
-         {:<6} {:>5} {:>4} {:>5} {:>10} {:>9} {:>6} {:>6} {:>6}",
-        "target", "size", "acks", "comp", "throughput", "CPU/rec", "p50", "p99", "RSS"
+         {:<6} {:<8} {:>5} {:>4} {:>5} {:>10} {:>9} {:>6} {:>6} {:>6}",
+        "target", "settings", "size", "acks", "comp", "throughput", "CPU/rec", "p50", "p99", "RSS"
     );
     for r in ratios {
         println!(
-            "{:<6} {:>5} {:>4} {:>5} {:>10.2} {:>9.2} {:>6} {:>6} {:>6.2}",
+            "{:<6} {:<8} {:>5} {:>4} {:>5} {:>10.2} {:>9.2} {:>6} {:>6} {:>6.2}",
             r.target,
+            r.workload.settings.name(),
             r.workload.record_size,
             r.workload.acks,
             r.workload.compression,

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::client::{ClientResult, Phase, Workload};
+use crate::client::{ClientResult, Phase, Settings, Workload};
 use crate::usage::children_usage;
 
 /// The per-user cache root: `$XDG_CACHE_HOME`, else `~/.cache`, then `kproducer`.
@@ -200,7 +200,7 @@ fn run_perf_tool(
     let dir = std::env::temp_dir().join(format!("kproducer-bench-{client}-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let payload = dir.join("payload");
-    std::fs::write(&payload, vec![b'x'; w.record_size])?;
+    std::fs::write(&payload, payload_file(w))?;
     let throughput = phase
         .rate
         .map_or("-1".to_string(), |r| format!("{:.0}", r.max(1.0)));
@@ -216,7 +216,9 @@ fn run_perf_tool(
     for (k, v) in w.common_settings() {
         cmd.arg(format!("{k}={v}"));
     }
-    cmd.arg("buffer.memory=33554432");
+    if w.settings != Settings::Defaults {
+        cmd.arg("buffer.memory=33554432");
+    }
     let out = cmd.stdin(Stdio::null()).output();
     let _ = std::fs::remove_dir_all(&dir);
     let out = out.with_context(|| format!("running {client}"))?;
@@ -260,6 +262,11 @@ fn run_perf_tool(
         p50_us: phase.rate.map(|_| ms_to_us(s.p50_ms)),
         p99_us: phase.rate.map(|_| ms_to_us(s.p99_ms)),
     })
+}
+
+/// The workload's payloads, one per line, for the perf tools' `--payload-file` and franz-go.
+fn payload_file(w: &Workload) -> Vec<u8> {
+    crate::payload::json_payloads(w.record_size, crate::payload::PAYLOADS).join(&b'\n')
 }
 
 fn tail(s: &str) -> String {
@@ -346,21 +353,29 @@ fn run_franz_at(
     w: &Workload,
     phase: Phase,
 ) -> Result<ClientResult> {
+    let dir = std::env::temp_dir().join(format!("kproducer-bench-franz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let payloads = dir.join("payload");
+    std::fs::write(&payloads, payload_file(w))?;
     let mut cmd = Command::new(bin);
     cmd.args(["-bootstrap", bootstrap, "-topic", topic])
         .args(["-records", &phase.records.to_string()])
         .args(["-size", &w.record_size.to_string()])
+        .arg("-payload-file")
+        .arg(&payloads)
         .args(["-acks", &w.acks, "-compression", &w.compression])
         .args(["-linger-ms", &w.linger_ms.to_string()])
-        .args(["-batch-size", &w.batch_size.to_string()])
+        .args(["-batch-size", &w.effective_batch_size().to_string()])
         .args(["-max-kafka", "4.0"]);
+    if w.settings == Settings::Defaults {
+        cmd.arg("-defaults");
+    }
     if let Some(r) = phase.rate {
         cmd.args(["-rate", &format!("{r:.3}")]);
     }
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("running {}", bin.display()))?;
+    let out = cmd.stdin(Stdio::null()).output();
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = out.with_context(|| format!("running {}", bin.display()))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         bail!(

@@ -125,6 +125,7 @@ impl StallRun {
             compression: "none".into(),
             linger_ms: 5,
             batch_size: 16_384,
+            settings: Default::default(),
         }
     }
 }

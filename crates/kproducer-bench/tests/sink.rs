@@ -13,6 +13,7 @@ fn workload(acks: &str) -> Workload {
         compression: "none".into(),
         linger_ms: 5,
         batch_size: 16_384,
+        settings: Default::default(),
     }
 }
 
