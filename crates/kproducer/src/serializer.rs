@@ -274,6 +274,11 @@ impl Serializer<()> for VoidSerializer {
 /// let s = <i32 as DefaultSerializer>::default_serializer();
 /// assert_eq!(s.serialize("t", &[], &7).unwrap().as_deref(), Some(&[0, 0, 0, 7][..]));
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no built-in serializer",
+    label = "no serializer given for `{Self}`",
+    note = "give one to the builder: `ProducerBuilder::key_serializer` / `value_serializer`"
+)]
 pub trait DefaultSerializer: Sized + Send + Sync + 'static {
     /// The built-in serializer for `Self`.
     fn default_serializer() -> Arc<dyn Serializer<Self>>;
