@@ -36,6 +36,15 @@ log "cargo test --workspace --doc"
 cargo test --workspace --doc --no-fail-fast 2>&1 | tee -a "$out"
 docs=${PIPESTATUS[0]}
 
+# Feature `serde` (JsonSerializer): the tests and doctests that need it (their names say json).
+log "cargo test -p kproducer --features serde (json tests)"
+cargo test -p kproducer --features serde --lib --test api --no-fail-fast -- json 2>&1 | tee -a "$out"
+serde_tests=${PIPESTATUS[0]}
+cargo test -p kproducer --features serde --doc --no-fail-fast -- Json 2>&1 | tee -a "$out"
+serde_docs=${PIPESTATUS[0]}
+[ "$serde_tests" -ne 0 ] && targets=$serde_tests
+[ "$serde_docs" -ne 0 ] && docs=$serde_docs
+
 # One closing line over every test binary's "test result:" line.
 read -r passed failed ignored < <(
   awk '/^test result:/ {

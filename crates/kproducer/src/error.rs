@@ -60,8 +60,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SendError {
-    /// The key or value serializer failed.
-    #[error("serialization failed for {what} of a record to topic {topic}: {reason}")]
+    /// The key or value serializer failed (Java's SerializationException).
+    #[error("SerializationException: cannot serialize the {what} of a record to topic {topic}: {reason}")]
     Serialization {
         /// `"key"` or `"value"`.
         what: &'static str,

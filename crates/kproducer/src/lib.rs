@@ -15,6 +15,7 @@
 //! connections) is made by one sans-IO state machine that takes time as an argument; a thin tokio
 //! driver on the producer's network thread moves the bytes. `docs/architecture.md` draws it.
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 
 pub(crate) mod accumulator;

@@ -144,3 +144,75 @@ impl Serializer<Point> for NeverSerializer {
         Err(SerializationError("the fallback serializer ran".into()))
     }
 }
+
+/// JSON keys and values through the builder; what serde refuses is a typed send error.
+#[cfg(feature = "serde")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_values_are_sent_and_a_serde_failure_is_a_serialization_error() {
+    use std::collections::BTreeMap;
+
+    use kproducer::serializer::JsonSerializer;
+    use kproducer::SendError;
+
+    #[derive(serde::Serialize)]
+    struct Order {
+        id: u64,
+        // Non-string map keys are not JSON: serde_json refuses them.
+        extra: BTreeMap<(i32, i32), i32>,
+    }
+
+    let broker = Broker::start().expect("broker");
+    let topic = unique_name("json");
+    let producer = ProducerBuilder::<Order, Order>::new(config(&broker.bootstrap()))
+        .key_serializer(JsonSerializer)
+        .value_serializer(JsonSerializer)
+        .build()
+        .expect("producer");
+    let order = |id| Order {
+        id,
+        extra: BTreeMap::new(),
+    };
+    producer
+        .send(ProducerRecord::new(&topic, order(2)).with_key(order(1)))
+        .await
+        .expect("accepted")
+        .await
+        .expect("delivered");
+
+    let bad = Order {
+        id: 3,
+        extra: [((1, 2), 3)].into(),
+    };
+    let err = producer
+        .send(ProducerRecord::new(&topic, bad))
+        .await
+        .expect_err("serde refuses the value");
+    match &err {
+        SendError::Serialization { what, topic: t, .. } => {
+            assert_eq!(*what, "value");
+            assert_eq!(t, &topic);
+        }
+        other => panic!("expected a serialization error, got {other:?}"),
+    }
+    assert!(
+        err.to_string().starts_with("SerializationException"),
+        "{err}"
+    );
+    producer.close(Duration::from_secs(10)).await;
+
+    let cluster = broker.cluster();
+    let records = cluster
+        .lock()
+        .expect("lock")
+        .records(&topic, 0)
+        .expect("records");
+    assert_eq!(records.len(), 1, "the refused record was not sent");
+    assert_eq!(
+        records[0].key.as_deref(),
+        Some(&br#"{"id":1,"extra":{}}"#[..])
+    );
+    assert_eq!(
+        records[0].value.as_deref(),
+        Some(&br#"{"id":2,"extra":{}}"#[..])
+    );
+}
