@@ -3,6 +3,7 @@
 //! - [`ConfigError`]: a configuration value is wrong; raised when the producer is built.
 //! - [`SendError`]: `send` refused the record before it was buffered (nothing was sent).
 //! - [`ProduceError`]: a buffered record failed to be delivered; reported through its future or callback.
+//! - [`FlushError`]: a bounded flush ran out of time.
 //! - [`KafkaError`]: any of these, for callers that don't care which stage failed.
 
 use crate::protocol::errors::ErrorCode;
@@ -187,6 +188,34 @@ impl ProduceError {
     }
 }
 
+/// A bounded [`flush`](crate::Producer::flush_timeout) ran out of time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlushError {
+    /// Records sent before the flush were still unacknowledged when the time was up (Java's
+    /// TimeoutException). They are not failed: they go on being sent, each bounded by
+    /// `delivery.timeout.ms`.
+    #[error("TimeoutException: flush did not complete within {timeout_ms} ms; records sent before it are still buffered or in flight")]
+    Timeout {
+        /// The bound given.
+        timeout_ms: u64,
+    },
+}
+
+impl FlushError {
+    /// Whether flushing again might succeed: a timeout is retriable, as in Java.
+    ///
+    /// ```
+    /// let e = kproducer::FlushError::Timeout { timeout_ms: 100 };
+    /// assert!(e.is_retriable());
+    /// ```
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            FlushError::Timeout { .. } => true,
+        }
+    }
+}
+
 /// Any kproducer error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -200,6 +229,9 @@ pub enum KafkaError {
     /// Delivery failed.
     #[error(transparent)]
     Produce(#[from] ProduceError),
+    /// A bounded flush ran out of time.
+    #[error(transparent)]
+    Flush(#[from] FlushError),
     /// The async runtime is missing or could not be started.
     #[error("runtime: {0}")]
     Runtime(String),

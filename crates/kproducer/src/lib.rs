@@ -36,7 +36,7 @@ pub mod serializer;
 mod shared;
 
 pub use config::{Acks, CompressionType, ProducerConfig};
-pub use error::{ConfigError, KafkaError, ProduceError, SendError};
+pub use error::{ConfigError, FlushError, KafkaError, ProduceError, SendError};
 pub use idempotence::ProducerIdAndEpoch;
 pub use metadata::PartitionInfo;
 pub use producer::{BlockingProducer, DeliveryFuture, Producer, ProducerBuilder, Rejected};

@@ -216,3 +216,95 @@ async fn json_values_are_sent_and_a_serde_failure_is_a_serialization_error() {
         Some(&br#"{"id":2,"extra":{}}"#[..])
     );
 }
+
+/// A producer whose Produce answers the broker holds for `hold` (metadata already known).
+fn held_answers(broker: &Broker, hold: Duration) {
+    use kproducer_mock::{FaultAction, FaultRule, Schedule};
+    let cluster = broker.cluster();
+    let mut cluster = cluster.lock().expect("lock");
+    cluster
+        .faults()
+        .add(FaultRule::new(FaultAction::Delay(hold), Schedule::Always).api(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_timeout_returns_a_timeout_within_the_bound_and_ok_once_acknowledged() {
+    use kproducer::FlushError;
+
+    let broker = Broker::start().expect("broker");
+    let topic = unique_name("flush-bound");
+    let producer: kproducer::Producer<String, String> =
+        kproducer::Producer::new(config(&broker.bootstrap())).expect("producer");
+    // Nothing buffered: done at once.
+    producer
+        .flush_timeout(Duration::ZERO)
+        .await
+        .expect("nothing to flush");
+    // Metadata and a connection first, so the flush below waits for the answer only.
+    producer
+        .send(ProducerRecord::new(&topic, "warm".to_string()))
+        .await
+        .expect("accepted")
+        .await
+        .expect("delivered");
+
+    held_answers(&broker, Duration::from_secs(3));
+    let delivery = producer
+        .send(ProducerRecord::new(&topic, "held".to_string()))
+        .await
+        .expect("accepted");
+    let bound = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let err = producer
+        .flush_timeout(bound)
+        .await
+        .expect_err("the answer is held longer than the bound");
+    let waited = started.elapsed();
+    assert_eq!(err, FlushError::Timeout { timeout_ms: 300 });
+    assert!(err.to_string().starts_with("TimeoutException"), "{err}");
+    assert!(err.is_retriable());
+    assert!(
+        waited >= bound && waited < bound + Duration::from_secs(1),
+        "returned after {waited:?}"
+    );
+
+    // The record was not failed by the timed-out flush: a longer one sees it acknowledged.
+    producer
+        .flush_timeout(Duration::from_secs(20))
+        .await
+        .expect("acknowledged within 20 s");
+    delivery.await.expect("delivered");
+    producer.close(Duration::from_secs(10)).await;
+}
+
+#[test]
+fn blocking_flush_timeout_is_bounded_too() {
+    let broker = Broker::start().expect("broker");
+    let topic = unique_name("flush-bound-blocking");
+    let producer: BlockingProducer<String, String> =
+        BlockingProducer::new(config(&broker.bootstrap())).expect("producer");
+    producer
+        .send_and_wait(ProducerRecord::new(&topic, "warm".to_string()))
+        .expect("delivered");
+    held_answers(&broker, Duration::from_secs(3));
+    let delivery = producer
+        .send(ProducerRecord::new(&topic, "held".to_string()))
+        .expect("accepted");
+    let started = std::time::Instant::now();
+    let err = producer
+        .flush_timeout(Duration::from_millis(300))
+        .expect_err("the answer is held longer than the bound");
+    assert!(
+        started.elapsed() < Duration::from_millis(1300),
+        "{:?}",
+        started.elapsed()
+    );
+    // Any kproducer error converts into KafkaError.
+    let any: kproducer::KafkaError = err.into();
+    assert!(matches!(any, kproducer::KafkaError::Flush(_)), "{any:?}");
+    producer
+        .flush_timeout(Duration::from_secs(20))
+        .expect("acknowledged within 20 s");
+    delivery.wait().expect("delivered");
+    producer.close(Duration::from_secs(10));
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{DeliveryFuture, Producer, ProducerBuilder, ResolveSerializer};
 use crate::config::ProducerConfig;
-use crate::error::{KafkaError, ProduceError, SendError};
+use crate::error::{FlushError, KafkaError, ProduceError, SendError};
 use crate::record::{ProducerRecord, RecordMetadata};
 use crate::serializer::{DefaultSerializer, Serializer};
 
@@ -155,9 +155,21 @@ impl<K, V> BlockingProducer<K, V> {
             .block_on(self.producer.send_with_callback(record, callback))
     }
 
-    /// Sends everything buffered and waits for it (Java's `flush`).
+    /// Sends everything buffered and waits for it (Java's `flush`), up to
+    /// `delivery.timeout.ms`; [`flush_timeout`](Self::flush_timeout) takes a bound.
     pub fn flush(&self) {
         self.rt().block_on(self.producer.flush())
+    }
+
+    /// [`flush`](Self::flush), blocking at most `timeout`; see [`Producer::flush_timeout`].
+    ///
+    /// ```no_run
+    /// # fn demo(producer: kproducer::BlockingProducer<String, String>) -> Result<(), kproducer::FlushError> {
+    /// producer.flush_timeout(std::time::Duration::from_secs(5))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
+        self.rt().block_on(self.producer.flush_timeout(timeout))
     }
 
     /// Delivers what is buffered (waiting up to `timeout`) and stops.

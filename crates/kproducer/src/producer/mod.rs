@@ -29,7 +29,7 @@ use crate::accumulator::{
 };
 use crate::config::ProducerConfig;
 use crate::core::{CoreConfig, ProducerCore};
-use crate::error::{ConfigError, KafkaError, ProduceError, SendError};
+use crate::error::{ConfigError, FlushError, KafkaError, ProduceError, SendError};
 use crate::interceptor::{InterceptorChain, ProducerInterceptor};
 use crate::metadata::TopicInfo;
 use crate::network::{TcpTransport, Transport};
@@ -701,9 +701,30 @@ impl<K, V> Producer<K, V> {
     }
 
     /// Sends everything buffered now (ignoring `linger.ms`) and waits until every record sent
-    /// before this call has completed (Java's `flush`).
+    /// before this call has completed (Java's `flush`). It may wait up to
+    /// `delivery.timeout.ms`; [`flush_timeout`](Self::flush_timeout) takes a bound.
     pub async fn flush(&self) {
         flush(&self.inner).await
+    }
+
+    /// [`flush`](Self::flush), waiting at most `timeout`. `Ok` once every record sent before
+    /// the call has completed (delivered or failed: their futures and callbacks say which);
+    /// [`FlushError::Timeout`] otherwise, and the records go on being sent without lingering.
+    ///
+    /// ```no_run
+    /// # async fn demo(producer: kproducer::Producer<String, String>) {
+    /// use std::time::Duration;
+    /// if let Err(e) = producer.flush_timeout(Duration::from_secs(5)).await {
+    ///     eprintln!("{e}"); // TimeoutException: flush did not complete within 5000 ms; ...
+    /// }
+    /// # }
+    /// ```
+    pub async fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
+        tokio::time::timeout(timeout, flush(&self.inner))
+            .await
+            .map_err(|_| FlushError::Timeout {
+                timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            })
     }
 
     /// The partitions of `topic` (fetching metadata if needed, ≤ `max.block.ms`).
