@@ -138,6 +138,36 @@ pub enum SendError {
     Closed,
 }
 
+impl SendError {
+    /// Whether sending the record again might succeed: true where Java's exception is a
+    /// `RetriableException` (metadata and buffer timeouts, an unknown topic, a retriable
+    /// broker code) and for [`BufferFull`](Self::BufferFull); false for a record that cannot
+    /// be sent as it is (serialization, size, partition) or a closed producer.
+    ///
+    /// ```
+    /// use kproducer::SendError;
+    /// assert!(SendError::UnknownTopic { topic: "t".into() }.is_retriable());
+    /// assert!(!SendError::Closed.is_retriable());
+    /// ```
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            // TimeoutException, BufferExhaustedException (a TimeoutException),
+            // UnknownTopicOrPartitionException (an InvalidMetadataException): all retriable.
+            SendError::MetadataTimeout { .. }
+            | SendError::BufferExhausted { .. }
+            | SendError::UnknownTopic { .. }
+            | SendError::BufferFull { .. } => true,
+            SendError::TopicError { code, .. } => code.is_retriable(),
+            // SerializationException, RecordTooLargeException, Java's KafkaException for an
+            // invalid partition, IllegalStateException after close: the same send fails again.
+            SendError::Serialization { .. }
+            | SendError::RecordTooLarge { .. }
+            | SendError::InvalidPartition { .. }
+            | SendError::Closed => false,
+        }
+    }
+}
+
 /// A buffered record was not delivered. Cheap to clone: one failure is shared by all records of a batch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -235,4 +265,60 @@ pub enum KafkaError {
     /// The async runtime is missing or could not be started.
     #[error("runtime: {0}")]
     Runtime(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_errors_are_retriable_where_java_s_are() {
+        let topic = || "t".to_string();
+        let retriable = [
+            SendError::MetadataTimeout {
+                topic: topic(),
+                waited_ms: 1,
+                reason: String::new(),
+            },
+            SendError::BufferExhausted {
+                size: 1,
+                waited_ms: 1,
+                total: 1,
+            },
+            SendError::UnknownTopic { topic: topic() },
+            SendError::BufferFull { size: 1, total: 1 },
+            SendError::TopicError {
+                topic: topic(),
+                code: ErrorCode::LEADER_NOT_AVAILABLE,
+            },
+        ];
+        for e in retriable {
+            assert!(e.is_retriable(), "{e:?}");
+        }
+        let fatal = [
+            SendError::Serialization {
+                what: "value",
+                topic: topic(),
+                reason: String::new(),
+            },
+            SendError::RecordTooLarge {
+                size: 2,
+                limit: 1,
+                limit_key: "max.request.size",
+            },
+            SendError::InvalidPartition {
+                topic: topic(),
+                partition: 9,
+                partitions: 1,
+            },
+            SendError::TopicError {
+                topic: topic(),
+                code: ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+            },
+            SendError::Closed,
+        ];
+        for e in fatal {
+            assert!(!e.is_retriable(), "{e:?}");
+        }
+    }
 }

@@ -35,13 +35,16 @@ pub(crate) mod sender;
 pub mod serializer;
 mod shared;
 
+/// The byte buffer of header values and of [`BytesSerializer`](serializer::BytesSerializer)
+/// (from the `bytes` crate), so users need no direct dependency on it.
+pub use bytes::Bytes;
 pub use config::{Acks, CompressionType, ProducerConfig};
 pub use error::{ConfigError, FlushError, KafkaError, ProduceError, SendError};
 pub use idempotence::ProducerIdAndEpoch;
 pub use metadata::PartitionInfo;
 pub use producer::{BlockingProducer, DeliveryFuture, Producer, ProducerBuilder, Rejected};
 pub use protocol::errors::ErrorCode;
-pub use record::{Header, IntoTopic, ProducerRecord, RecordMetadata};
+pub use record::{Header, IntoHeaderValue, IntoTopic, ProducerRecord, RecordMetadata};
 pub use sender::SenderStats;
 
 /// How the producer reaches brokers: [`Transport`](transport::Transport) opens a byte stream to

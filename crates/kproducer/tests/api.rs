@@ -308,3 +308,22 @@ fn blocking_flush_timeout_is_bounded_too() {
     delivery.wait().expect("delivered");
     producer.close(Duration::from_secs(10));
 }
+
+#[test]
+fn a_header_value_can_borrow_a_local_buffer() {
+    // A slice of a local buffer (E0597 when headers took `Into<Bytes>`, which wants 'static).
+    let trace: Vec<u8> = (0..4).collect();
+    let record: ProducerRecord<String, kproducer::Bytes> =
+        ProducerRecord::new("t", kproducer::Bytes::from_static(b"v"))
+            .with_header("trace", trace.as_slice())
+            .with_header("text", "web")
+            .with_header("owned", trace.clone())
+            .with_header("array", [9u8, 9]);
+    drop(trace);
+    let values: Vec<&[u8]> = record
+        .headers
+        .iter()
+        .map(|h| h.value.as_deref().unwrap_or_default())
+        .collect();
+    assert_eq!(values, [&[0, 1, 2, 3][..], b"web", &[0, 1, 2, 3], &[9, 9]]);
+}
