@@ -45,6 +45,25 @@ serde_docs=${PIPESTATUS[0]}
 [ "$serde_tests" -ne 0 ] && targets=$serde_tests
 [ "$serde_docs" -ne 0 ] && docs=$serde_docs
 
+# Every example of the library runs to completion against its own in-process broker and must
+# exit 0 (compression_bench is a benchmark: built by --all-targets above, not run).
+examples_failed=()
+examples_run=0
+for f in crates/kproducer/examples/*.rs; do
+  ex="$(basename "$f" .rs)"
+  [ "$ex" = compression_bench ] && continue
+  log "cargo run -p kproducer --features serde --example $ex"
+  examples_run=$((examples_run + 1))
+  if ! env -u BOOTSTRAP_SERVERS timeout 300 cargo run -q -p kproducer --features serde --example "$ex" </dev/null; then
+    examples_failed+=("$ex")
+  fi
+done
+if [ "${#examples_failed[@]}" -gt 0 ]; then
+  examples_word="examples FAILED (${examples_failed[*]})"
+else
+  examples_word="$examples_run examples ok"
+fi
+
 # One closing line over every test binary's "test result:" line.
 read -r passed failed ignored < <(
   awk '/^test result:/ {
@@ -58,10 +77,10 @@ read -r passed failed ignored < <(
 word() { [ "$1" -eq 0 ] && echo ok || echo FAILED; }
 # .ci/run passes the names of steps that failed before the tests (fmt, clippy).
 prior="${KPRODUCER_CI_FAILED:-}"
-summary="${prior:+earlier CI steps FAILED: $prior; }all targets $(word "$targets"), doctests $(word "$docs"): $passed passed; $failed failed; $ignored ignored; $(( $(date +%s) - start )) s"
+summary="${prior:+earlier CI steps FAILED: $prior; }all targets $(word "$targets"), doctests $(word "$docs"), $examples_word: $passed passed; $failed failed; $ignored ignored; $(( $(date +%s) - start )) s"
 # The last line is the plain "N passed, N failed" form that CI reads.
 if [ "$sim" -ne 0 ]; then targets=$sim; fi
-if [ "$targets" -ne 0 ] || [ "$docs" -ne 0 ] || [ -n "$prior" ]; then
+if [ "$targets" -ne 0 ] || [ "$docs" -ne 0 ] || [ "${#examples_failed[@]}" -gt 0 ] || [ -n "$prior" ]; then
   echo "test summary: FAILED — $summary"
   echo "tests: $passed passed, $(( failed > 0 ? failed : 1 )) failed, $ignored skipped"
   exit 1
