@@ -47,6 +47,11 @@ pub use protocol::errors::ErrorCode;
 pub use record::{Header, IntoHeaderValue, IntoTopic, ProducerRecord, RecordMetadata};
 pub use sender::SenderStats;
 
+/// The repository README's Rust code, compiled by `cargo test --doc` so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 /// How the producer reaches brokers: [`Transport`](transport::Transport) opens a byte stream to
 /// `host:port`. TCP ([`TcpTransport`](transport::TcpTransport)) is the default; give another to
 /// [`ProducerBuilder::transport`] (e.g. an in-memory pipe to an in-process cluster in tests).
