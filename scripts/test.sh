@@ -45,6 +45,21 @@ serde_docs=${PIPESTATUS[0]}
 [ "$serde_tests" -ne 0 ] && targets=$serde_tests
 [ "$serde_docs" -ne 0 ] && docs=$serde_docs
 
+# MSRV: the library must build with the workspace's rust-version (clippy's incompatible_msrv
+# lint catches newer std APIs; this catches newer language features too). The toolchain is
+# installed once (minimal profile) and reused.
+msrv="$(sed -n 's/^rust-version *= *"\(.*\)"/\1/p' Cargo.toml | head -n 1)"
+log "MSRV: cargo +$msrv check -p kproducer --features serde"
+msrv_ok=1
+if ! rustup run "$msrv" rustc --version >/dev/null 2>&1; then
+  rustup toolchain install "$msrv" --profile minimal >&2 || msrv_ok=0
+fi
+if [ "$msrv_ok" -eq 1 ]; then
+  cargo "+$msrv" check -p kproducer --features serde 2>&1 | tee -a "$out"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || msrv_ok=0
+fi
+[ "$msrv_ok" -eq 1 ] && msrv_word="MSRV $msrv ok" || msrv_word="MSRV $msrv FAILED"
+
 # Every example of the library runs to completion against its own in-process broker and must
 # exit 0 (compression_bench is a benchmark: built by --all-targets above, not run).
 examples_failed=()
@@ -77,10 +92,10 @@ read -r passed failed ignored < <(
 word() { [ "$1" -eq 0 ] && echo ok || echo FAILED; }
 # .ci/run passes the names of steps that failed before the tests (fmt, clippy).
 prior="${KPRODUCER_CI_FAILED:-}"
-summary="${prior:+earlier CI steps FAILED: $prior; }all targets $(word "$targets"), doctests $(word "$docs"), $examples_word: $passed passed; $failed failed; $ignored ignored; $(( $(date +%s) - start )) s"
+summary="${prior:+earlier CI steps FAILED: $prior; }all targets $(word "$targets"), doctests $(word "$docs"), $examples_word, $msrv_word: $passed passed; $failed failed; $ignored ignored; $(( $(date +%s) - start )) s"
 # The last line is the plain "N passed, N failed" form that CI reads.
 if [ "$sim" -ne 0 ]; then targets=$sim; fi
-if [ "$targets" -ne 0 ] || [ "$docs" -ne 0 ] || [ "${#examples_failed[@]}" -gt 0 ] || [ -n "$prior" ]; then
+if [ "$targets" -ne 0 ] || [ "$docs" -ne 0 ] || [ "${#examples_failed[@]}" -gt 0 ] || [ "$msrv_ok" -ne 1 ] || [ -n "$prior" ]; then
   echo "test summary: FAILED — $summary"
   echo "tests: $passed passed, $(( failed > 0 ? failed : 1 )) failed, $ignored skipped"
   exit 1
