@@ -270,7 +270,7 @@ mod tests {
             "invalid UTF-8 kept byte for byte"
         );
         let cfg = config(&o).unwrap();
-        assert_eq!(cfg.acks, kproducer::Acks::Leader);
+        assert_eq!(cfg.acks(), kproducer::Acks::Leader);
     }
 
     #[test]

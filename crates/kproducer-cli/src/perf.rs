@@ -423,7 +423,7 @@ pub fn main(args: &[String]) -> ExitCode {
 /// Sends the records; returns how many failed.
 async fn run(o: Options) -> Result<u64> {
     let cfg = config(&o)?;
-    let client_id = cfg.client_id.clone();
+    let client_id = cfg.client_id().to_string();
     let pool = payloads(&o)?;
     let producer: Producer<Vec<u8>, Bytes> = Producer::new(cfg)?;
     // After the build: a key the producer refused is reported once, as the error.
@@ -605,8 +605,8 @@ mod tests {
         assert_eq!(o.producer_props.as_ref().map(Vec::len), Some(3));
         assert_eq!(o.payload_delimiter, "\n");
         let cfg = config(&o).unwrap();
-        assert_eq!(cfg.acks, kproducer::Acks::Leader);
-        assert_eq!(cfg.client_id, DEFAULT_CLIENT_ID);
+        assert_eq!(cfg.acks(), kproducer::Acks::Leader);
+        assert_eq!(cfg.client_id(), DEFAULT_CLIENT_ID);
     }
 
     #[test]
