@@ -49,7 +49,7 @@ pub use sender::SenderStats;
 
 /// The repository README's Rust code, compiled by `cargo test --doc` so it cannot rot.
 #[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
+#[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
 /// How the producer reaches brokers: [`Transport`](transport::Transport) opens a byte stream to
