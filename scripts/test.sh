@@ -36,6 +36,49 @@ log "cargo test --workspace --doc"
 cargo test --workspace --doc --no-fail-fast 2>&1 | tee -a "$out"
 docs=${PIPESTATUS[0]}
 
+# Feature `serde` (JsonSerializer): the tests and doctests that need it (their names say json).
+log "cargo test -p kproducer --features serde (json tests)"
+cargo test -p kproducer --features serde --lib --test api --no-fail-fast -- json 2>&1 | tee -a "$out"
+serde_tests=${PIPESTATUS[0]}
+cargo test -p kproducer --features serde --doc --no-fail-fast -- Json 2>&1 | tee -a "$out"
+serde_docs=${PIPESTATUS[0]}
+[ "$serde_tests" -ne 0 ] && targets=$serde_tests
+[ "$serde_docs" -ne 0 ] && docs=$serde_docs
+
+# MSRV: the library must build with the workspace's rust-version (clippy's incompatible_msrv
+# lint catches newer std APIs; this catches newer language features too). The toolchain is
+# installed once (minimal profile) and reused.
+msrv="$(sed -n 's/^rust-version *= *"\(.*\)"/\1/p' Cargo.toml | head -n 1)"
+log "MSRV: cargo +$msrv check -p kproducer --features serde"
+msrv_ok=1
+if ! rustup run "$msrv" rustc --version >/dev/null 2>&1; then
+  rustup toolchain install "$msrv" --profile minimal >&2 || msrv_ok=0
+fi
+if [ "$msrv_ok" -eq 1 ]; then
+  cargo "+$msrv" check -p kproducer --features serde 2>&1 | tee -a "$out"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || msrv_ok=0
+fi
+[ "$msrv_ok" -eq 1 ] && msrv_word="MSRV $msrv ok" || msrv_word="MSRV $msrv FAILED"
+
+# Every example of the library runs to completion against its own in-process broker and must
+# exit 0 (compression_bench is a benchmark: built by --all-targets above, not run).
+examples_failed=()
+examples_run=0
+for f in crates/kproducer/examples/*.rs; do
+  ex="$(basename "$f" .rs)"
+  [ "$ex" = compression_bench ] && continue
+  log "cargo run -p kproducer --features serde --example $ex"
+  examples_run=$((examples_run + 1))
+  if ! env -u BOOTSTRAP_SERVERS timeout 300 cargo run -q -p kproducer --features serde --example "$ex" </dev/null; then
+    examples_failed+=("$ex")
+  fi
+done
+if [ "${#examples_failed[@]}" -gt 0 ]; then
+  examples_word="examples FAILED (${examples_failed[*]})"
+else
+  examples_word="$examples_run examples ok"
+fi
+
 # One closing line over every test binary's "test result:" line.
 read -r passed failed ignored < <(
   awk '/^test result:/ {
@@ -49,10 +92,10 @@ read -r passed failed ignored < <(
 word() { [ "$1" -eq 0 ] && echo ok || echo FAILED; }
 # .ci/run passes the names of steps that failed before the tests (fmt, clippy).
 prior="${KPRODUCER_CI_FAILED:-}"
-summary="${prior:+earlier CI steps FAILED: $prior; }all targets $(word "$targets"), doctests $(word "$docs"): $passed passed; $failed failed; $ignored ignored; $(( $(date +%s) - start )) s"
+summary="${prior:+earlier CI steps FAILED: $prior; }all targets $(word "$targets"), doctests $(word "$docs"), $examples_word, $msrv_word: $passed passed; $failed failed; $ignored ignored; $(( $(date +%s) - start )) s"
 # The last line is the plain "N passed, N failed" form that CI reads.
 if [ "$sim" -ne 0 ]; then targets=$sim; fi
-if [ "$targets" -ne 0 ] || [ "$docs" -ne 0 ] || [ -n "$prior" ]; then
+if [ "$targets" -ne 0 ] || [ "$docs" -ne 0 ] || [ "${#examples_failed[@]}" -gt 0 ] || [ "$msrv_ok" -ne 1 ] || [ -n "$prior" ]; then
   echo "test summary: FAILED — $summary"
   echo "tests: $passed passed, $(( failed > 0 ? failed : 1 )) failed, $ignored skipped"
   exit 1

@@ -391,7 +391,11 @@ pub async fn run(args: ConsoleArgs) -> Result<usize> {
     crate::print_config_warnings(producer.config());
     let failed = Arc::new(AtomicUsize::new(0));
     let first_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
-    let on_signal = tokio::spawn(close_on_signal(producer.clone(), failed.clone()));
+    let on_signal = tokio::spawn(close_on_signal(
+        crate::StopSignals::install(),
+        producer.clone(),
+        failed.clone(),
+    ));
     let outcome = send_lines(&o, &producer, &failed, &first_error).await;
     // Whatever happened, deliver what was accepted before reporting it.
     producer.flush().await;
@@ -484,8 +488,12 @@ async fn send_lines(
 }
 
 /// On SIGINT or SIGTERM: close the producer (delivering what it holds) and exit 130 / 143.
-async fn close_on_signal(producer: Producer<Vec<u8>, Vec<u8>>, failed: Arc<AtomicUsize>) {
-    let code = match crate::stop_signal().await {
+async fn close_on_signal(
+    signals: crate::StopSignals,
+    producer: Producer<Vec<u8>, Vec<u8>>,
+    failed: Arc<AtomicUsize>,
+) {
+    let code = match signals.recv().await {
         "SIGINT" => 130,
         _ => 143,
     };
@@ -660,8 +668,8 @@ mod tests {
         assert_eq!(prop(&o, "client.id"), Some("console-producer"));
         assert!(o.notices.is_empty(), "{:?}", o.notices);
         let cfg = ProducerConfig::from_map(o.props.clone()).unwrap();
-        assert_eq!(cfg.acks, kproducer::Acks::Leader);
-        assert_eq!(cfg.linger, Duration::from_millis(5));
+        assert_eq!(cfg.acks(), kproducer::Acks::Leader);
+        assert_eq!(cfg.linger(), Duration::from_millis(5));
     }
 
     #[test]

@@ -82,25 +82,58 @@ fn main() -> ExitCode {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM, with the signal's name (never, where neither can be caught).
-pub(crate) async fn stop_signal() -> &'static str {
+/// SIGINT and SIGTERM handlers, installed when this is created: a signal that arrives before
+/// anyone waits is kept, never the default action that kills the process (the mock prints its
+/// address only after installing them, so a script that signals at once is served).
+pub(crate) struct StopSignals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    int: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    /// Installs the handlers (inside the tokio runtime). One that cannot be installed is never
+    /// reported, as before.
+    pub(crate) fn install() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            StopSignals {
+                int: signal(SignalKind::interrupt()).ok(),
+                term: signal(SignalKind::terminate()).ok(),
             }
-            Err(_) => std::future::pending().await,
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => match r {
-            Ok(()) => "SIGINT",
-            Err(_) => std::future::pending().await,
-        },
-        _ = term => "SIGTERM",
+        #[cfg(not(unix))]
+        StopSignals {}
+    }
+
+    /// Resolves on SIGINT or SIGTERM, with the signal's name (never, where neither is installed).
+    pub(crate) async fn recv(mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            let int = async {
+                match self.int.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let term = async {
+                match self.term.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = int => "SIGINT",
+                _ = term => "SIGTERM",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
     }
 }
 

@@ -79,6 +79,8 @@ pub async fn run(o: MockArgs) -> Result<u64> {
                 .with_context(|| format!("--topic {t}"))?;
         }
     }
+    // Handlers first: a script may signal as soon as it has read the address.
+    let signals = crate::StopSignals::install();
     // The address first and alone on its line, flushed: scripts read it before anything else.
     {
         let mut out = std::io::stdout().lock();
@@ -94,7 +96,7 @@ pub async fn run(o: MockArgs) -> Result<u64> {
             "stop by closing stdin (Ctrl-D) or with SIGINT/SIGTERM"
         }
     );
-    let why = wait_for_stop(o.until_signal).await;
+    let why = wait_for_stop(signals, o.until_signal).await;
     let summary = {
         let cluster = server.cluster();
         let cluster = cluster
@@ -121,7 +123,7 @@ pub async fn run(o: MockArgs) -> Result<u64> {
 }
 
 /// Resolves with the reason to stop: stdin at end (unless `until_signal`), SIGINT or SIGTERM.
-async fn wait_for_stop(until_signal: bool) -> &'static str {
+async fn wait_for_stop(signals: crate::StopSignals, until_signal: bool) -> &'static str {
     let stdin_closed = async {
         if until_signal {
             return std::future::pending().await;
@@ -143,7 +145,7 @@ async fn wait_for_stop(until_signal: bool) -> &'static str {
     };
     tokio::select! {
         _ = stdin_closed => "stdin closed",
-        name = crate::stop_signal() => name,
+        name = signals.recv() => name,
     }
 }
 

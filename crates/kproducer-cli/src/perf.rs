@@ -690,7 +690,7 @@ pub async fn run(args: PerfArgs) -> Result<u64> {
     let payloads = Payloads::load(&o, &mut rng)?;
     let keys = KeySource::new(o.keys);
     let cfg = ProducerConfig::from_map(o.props.clone())?;
-    let client_id = cfg.client_id.clone();
+    let client_id = cfg.client_id().to_string();
     let producer: Producer<Bytes, Bytes> = Producer::new(cfg)?;
     // After the build: a key the producer refused is reported once, as the error.
     crate::print_config_warnings(producer.config());

@@ -3,6 +3,7 @@
 //! - [`ConfigError`]: a configuration value is wrong; raised when the producer is built.
 //! - [`SendError`]: `send` refused the record before it was buffered (nothing was sent).
 //! - [`ProduceError`]: a buffered record failed to be delivered; reported through its future or callback.
+//! - [`FlushError`]: a bounded flush ran out of time.
 //! - [`KafkaError`]: any of these, for callers that don't care which stage failed.
 
 use crate::protocol::errors::ErrorCode;
@@ -60,8 +61,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SendError {
-    /// The key or value serializer failed.
-    #[error("serialization failed for {what} of a record to topic {topic}: {reason}")]
+    /// The key or value serializer failed (Java's SerializationException).
+    #[error("SerializationException: cannot serialize the {what} of a record to topic {topic}: {reason}")]
     Serialization {
         /// `"key"` or `"value"`.
         what: &'static str,
@@ -137,6 +138,36 @@ pub enum SendError {
     Closed,
 }
 
+impl SendError {
+    /// Whether sending the record again might succeed: true where Java's exception is a
+    /// `RetriableException` (metadata and buffer timeouts, an unknown topic, a retriable
+    /// broker code) and for [`BufferFull`](Self::BufferFull); false for a record that cannot
+    /// be sent as it is (serialization, size, partition) or a closed producer.
+    ///
+    /// ```
+    /// use kproducer::SendError;
+    /// assert!(SendError::UnknownTopic { topic: "t".into() }.is_retriable());
+    /// assert!(!SendError::Closed.is_retriable());
+    /// ```
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            // TimeoutException, BufferExhaustedException (a TimeoutException),
+            // UnknownTopicOrPartitionException (an InvalidMetadataException): all retriable.
+            SendError::MetadataTimeout { .. }
+            | SendError::BufferExhausted { .. }
+            | SendError::UnknownTopic { .. }
+            | SendError::BufferFull { .. } => true,
+            SendError::TopicError { code, .. } => code.is_retriable(),
+            // SerializationException, RecordTooLargeException, Java's KafkaException for an
+            // invalid partition, IllegalStateException after close: the same send fails again.
+            SendError::Serialization { .. }
+            | SendError::RecordTooLarge { .. }
+            | SendError::InvalidPartition { .. }
+            | SendError::Closed => false,
+        }
+    }
+}
+
 /// A buffered record was not delivered. Cheap to clone: one failure is shared by all records of a batch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -187,6 +218,34 @@ impl ProduceError {
     }
 }
 
+/// A bounded [`flush`](crate::Producer::flush_timeout) ran out of time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlushError {
+    /// Records sent before the flush were still unacknowledged when the time was up (Java's
+    /// TimeoutException). They are not failed: they go on being sent, each bounded by
+    /// `delivery.timeout.ms`.
+    #[error("TimeoutException: flush did not complete within {timeout_ms} ms; records sent before it are still buffered or in flight")]
+    Timeout {
+        /// The bound given.
+        timeout_ms: u64,
+    },
+}
+
+impl FlushError {
+    /// Whether flushing again might succeed: a timeout is retriable, as in Java.
+    ///
+    /// ```
+    /// let e = kproducer::FlushError::Timeout { timeout_ms: 100 };
+    /// assert!(e.is_retriable());
+    /// ```
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            FlushError::Timeout { .. } => true,
+        }
+    }
+}
+
 /// Any kproducer error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -200,7 +259,66 @@ pub enum KafkaError {
     /// Delivery failed.
     #[error(transparent)]
     Produce(#[from] ProduceError),
+    /// A bounded flush ran out of time.
+    #[error(transparent)]
+    Flush(#[from] FlushError),
     /// The async runtime is missing or could not be started.
     #[error("runtime: {0}")]
     Runtime(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_errors_are_retriable_where_java_s_are() {
+        let topic = || "t".to_string();
+        let retriable = [
+            SendError::MetadataTimeout {
+                topic: topic(),
+                waited_ms: 1,
+                reason: String::new(),
+            },
+            SendError::BufferExhausted {
+                size: 1,
+                waited_ms: 1,
+                total: 1,
+            },
+            SendError::UnknownTopic { topic: topic() },
+            SendError::BufferFull { size: 1, total: 1 },
+            SendError::TopicError {
+                topic: topic(),
+                code: ErrorCode::LEADER_NOT_AVAILABLE,
+            },
+        ];
+        for e in retriable {
+            assert!(e.is_retriable(), "{e:?}");
+        }
+        let fatal = [
+            SendError::Serialization {
+                what: "value",
+                topic: topic(),
+                reason: String::new(),
+            },
+            SendError::RecordTooLarge {
+                size: 2,
+                limit: 1,
+                limit_key: "max.request.size",
+            },
+            SendError::InvalidPartition {
+                topic: topic(),
+                partition: 9,
+                partitions: 1,
+            },
+            SendError::TopicError {
+                topic: topic(),
+                code: ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+            },
+            SendError::Closed,
+        ];
+        for e in fatal {
+            assert!(!e.is_retriable(), "{e:?}");
+        }
+    }
 }

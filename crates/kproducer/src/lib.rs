@@ -15,6 +15,7 @@
 //! connections) is made by one sans-IO state machine that takes time as an argument; a thin tokio
 //! driver on the producer's network thread moves the bytes. `docs/architecture.md` draws it.
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 
 pub(crate) mod accumulator;
@@ -34,14 +35,22 @@ pub(crate) mod sender;
 pub mod serializer;
 mod shared;
 
+/// The byte buffer of header values and of [`BytesSerializer`](serializer::BytesSerializer)
+/// (from the `bytes` crate), so users need no direct dependency on it.
+pub use bytes::Bytes;
 pub use config::{Acks, CompressionType, ProducerConfig};
-pub use error::{ConfigError, KafkaError, ProduceError, SendError};
+pub use error::{ConfigError, FlushError, KafkaError, ProduceError, SendError};
 pub use idempotence::ProducerIdAndEpoch;
 pub use metadata::PartitionInfo;
 pub use producer::{BlockingProducer, DeliveryFuture, Producer, ProducerBuilder, Rejected};
 pub use protocol::errors::ErrorCode;
-pub use record::{Header, IntoTopic, ProducerRecord, RecordMetadata};
+pub use record::{Header, IntoHeaderValue, IntoTopic, ProducerRecord, RecordMetadata};
 pub use sender::SenderStats;
+
+/// The repository README's Rust code, compiled by `cargo test --doc` so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// How the producer reaches brokers: [`Transport`](transport::Transport) opens a byte stream to
 /// `host:port`. TCP ([`TcpTransport`](transport::TcpTransport)) is the default; give another to

@@ -14,16 +14,114 @@ pub struct Header {
 }
 
 impl Header {
-    /// A header with a value.
+    /// A header with a value: bytes or text, owned or borrowed (see [`IntoHeaderValue`]).
     ///
     /// ```
-    /// let h = kproducer::Header::new("trace-id", &b"abc"[..]);
+    /// let h = kproducer::Header::new("trace-id", b"abc");
     /// assert_eq!(h.value.as_deref(), Some(&b"abc"[..]));
     /// ```
-    pub fn new(key: impl Into<String>, value: impl Into<Bytes>) -> Self {
+    pub fn new(key: impl Into<String>, value: impl IntoHeaderValue) -> Self {
         Header {
             key: key.into(),
-            value: Some(value.into()),
+            value: Some(value.into_header_value()),
+        }
+    }
+
+    /// A header with a null value (Java's `headers.add(key, null)`).
+    ///
+    /// ```
+    /// assert_eq!(kproducer::Header::null("tombstone-reason").value, None);
+    /// ```
+    pub fn null(key: impl Into<String>) -> Self {
+        Header {
+            key: key.into(),
+            value: None,
+        }
+    }
+}
+
+/// What a header value can be given as. Owned bytes and text (`Vec<u8>`, `String`, `Bytes`,
+/// `Box<[u8]>`) move in without a copy; borrowed ones (`&[u8]`, `&str`, `&Vec<u8>`, arrays) are
+/// copied, so a slice of a local buffer works:
+///
+/// ```
+/// use kproducer::ProducerRecord;
+/// let trace = vec![1u8, 2, 3];
+/// let r: ProducerRecord<String, String> = ProducerRecord::new("t", "v".to_string())
+///     .with_header("trace", trace.as_slice())
+///     .with_header("source", "web")
+///     .with_header("raw", b"\x00\xff");
+/// assert_eq!(r.headers[0].value.as_deref(), Some(&[1u8, 2, 3][..]));
+/// assert_eq!(r.headers[1].value.as_deref(), Some(&b"web"[..]));
+/// ```
+pub trait IntoHeaderValue {
+    /// The value's bytes.
+    fn into_header_value(self) -> Bytes;
+}
+
+/// Implements [`IntoHeaderValue`] for owned types (moved into `Bytes`, no copy).
+macro_rules! owned_header_value {
+    ($($ty:ty),*) => {
+        $(
+            impl IntoHeaderValue for $ty {
+                fn into_header_value(self) -> Bytes {
+                    Bytes::from(self)
+                }
+            }
+        )*
+    };
+}
+
+owned_header_value!(Bytes, Vec<u8>, String, Box<[u8]>, bytes::BytesMut);
+
+/// Implements [`IntoHeaderValue`] for borrowed types (copied).
+macro_rules! borrowed_header_value {
+    ($($ty:ty),*) => {
+        $(
+            impl IntoHeaderValue for $ty {
+                fn into_header_value(self) -> Bytes {
+                    Bytes::copy_from_slice(self.as_ref())
+                }
+            }
+        )*
+    };
+}
+
+borrowed_header_value!(&[u8], &str, &Vec<u8>, &String);
+
+impl IntoHeaderValue for &Bytes {
+    fn into_header_value(self) -> Bytes {
+        // Shares the buffer (a reference count), no copy.
+        self.clone()
+    }
+}
+
+impl<const N: usize> IntoHeaderValue for [u8; N] {
+    fn into_header_value(self) -> Bytes {
+        Bytes::copy_from_slice(&self)
+    }
+}
+
+impl<const N: usize> IntoHeaderValue for &[u8; N] {
+    fn into_header_value(self) -> Bytes {
+        Bytes::copy_from_slice(self)
+    }
+}
+
+impl IntoHeaderValue for std::borrow::Cow<'_, [u8]> {
+    fn into_header_value(self) -> Bytes {
+        match self {
+            std::borrow::Cow::Borrowed(b) => Bytes::copy_from_slice(b),
+            std::borrow::Cow::Owned(v) => Bytes::from(v),
+        }
+    }
+}
+
+impl IntoHeaderValue for std::borrow::Cow<'_, str> {
+    fn into_header_value(self) -> Bytes {
+        match self {
+            std::borrow::Cow::Borrowed(s) => Bytes::copy_from_slice(s.as_bytes()),
+            std::borrow::Cow::Owned(s) => Bytes::from(s),
         }
     }
 }
@@ -96,7 +194,7 @@ impl IntoTopic for std::borrow::Cow<'_, str> {
 ///     .with_key("customer-7".to_string())
 ///     .with_partition(2)
 ///     .with_timestamp(1_700_000_000_000)
-///     .with_header("source", &b"web"[..]);
+///     .with_header("source", "web");
 /// assert_eq!(r.partition, Some(2));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -165,8 +263,9 @@ impl<K, V> ProducerRecord<K, V> {
         self
     }
 
-    /// Appends a header.
-    pub fn with_header(mut self, key: impl Into<String>, value: impl Into<Bytes>) -> Self {
+    /// Appends a header; the value is bytes or text, owned or borrowed (see
+    /// [`IntoHeaderValue`]).
+    pub fn with_header(mut self, key: impl Into<String>, value: impl IntoHeaderValue) -> Self {
         self.headers.push(Header::new(key, value));
         self
     }

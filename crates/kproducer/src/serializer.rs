@@ -267,6 +267,62 @@ impl Serializer<()> for VoidSerializer {
     }
 }
 
+/// Any [`serde::Serialize`] type as JSON (UTF-8, compact), with `serde_json`. Feature `serde`.
+///
+/// A value serde cannot write as JSON (e.g. a map with non-string keys) fails the send with
+/// [`SendError::Serialization`](crate::SendError::Serialization), Java's `SerializationException`.
+///
+/// ```
+/// use kproducer::serializer::{JsonSerializer, Serializer};
+/// #[derive(serde::Serialize)]
+/// struct Order { id: u64, item: &'static str }
+/// let bytes = JsonSerializer.serialize("t", &[], &Order { id: 7, item: "tea" }).unwrap().unwrap();
+/// assert_eq!(&bytes[..], br#"{"id":7,"item":"tea"}"#);
+/// ```
+///
+/// Give it to the builder for the type it serializes:
+///
+/// ```no_run
+/// use kproducer::producer::ProducerBuilder;
+/// use kproducer::serializer::JsonSerializer;
+/// use kproducer::ProducerConfig;
+/// #[derive(serde::Serialize)]
+/// struct Order { id: u64 }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), kproducer::KafkaError> {
+/// let config = ProducerConfig::from_map([("bootstrap.servers", "127.0.0.1:9092")])?;
+/// let producer = ProducerBuilder::<String, Order>::new(config)
+///     .value_serializer(JsonSerializer)
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JsonSerializer;
+
+#[cfg(feature = "serde")]
+impl<T: serde::Serialize> Serializer<T> for JsonSerializer {
+    fn serialize<'a>(
+        &self,
+        _topic: &str,
+        _headers: &[Header],
+        data: &'a T,
+    ) -> Result<Option<Cow<'a, [u8]>>, SerializationError> {
+        serde_json::to_vec(data)
+            .map(|v| Some(Cow::Owned(v)))
+            .map_err(|e| SerializationError(format!("JSON: {e}")))
+    }
+}
+
+/// A JSON document has a natural serializer: `Producer<String, serde_json::Value>` needs none given.
+#[cfg(feature = "serde")]
+impl DefaultSerializer for serde_json::Value {
+    fn default_serializer() -> Arc<dyn Serializer<Self>> {
+        Arc::new(JsonSerializer)
+    }
+}
+
 /// Types with a built-in serializer, so a `Producer<K, V>` can be built without naming one.
 ///
 /// ```
@@ -274,6 +330,11 @@ impl Serializer<()> for VoidSerializer {
 /// let s = <i32 as DefaultSerializer>::default_serializer();
 /// assert_eq!(s.serialize("t", &[], &7).unwrap().as_deref(), Some(&[0, 0, 0, 7][..]));
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no built-in serializer",
+    label = "no serializer given for `{Self}`",
+    note = "give one to the builder: `ProducerBuilder::key_serializer` / `value_serializer`"
+)]
 pub trait DefaultSerializer: Sized + Send + Sync + 'static {
     /// The built-in serializer for `Self`.
     fn default_serializer() -> Arc<dyn Serializer<Self>>;
@@ -466,6 +527,38 @@ mod tests {
         assert_eq!(VoidSerializer.serialize("t", &[], &()).unwrap(), None);
         assert_eq!(ser(&BooleanSerializer, &true), [1]);
         assert_eq!(ser(&BooleanSerializer, &false), [0]);
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn json_writes_compact_json_and_reports_what_serde_refuses() {
+        #[derive(serde::Serialize)]
+        struct Order {
+            id: u64,
+            tags: Vec<&'static str>,
+            note: Option<String>,
+        }
+        let order = Order {
+            id: 42,
+            tags: vec!["a", "é"],
+            note: None,
+        };
+        assert_eq!(
+            ser(&JsonSerializer, &order),
+            r#"{"id":42,"tags":["a","é"],"note":null}"#.as_bytes()
+        );
+        let value = serde_json::json!({"k": [1, 2]});
+        assert_eq!(
+            serde_json::Value::default_serializer()
+                .serialize("t", &[], &value)
+                .unwrap()
+                .as_deref(),
+            Some(&br#"{"k":[1,2]}"#[..])
+        );
+        // JSON object keys must be strings.
+        let bad: std::collections::BTreeMap<(i32, i32), i32> = [((1, 2), 3)].into();
+        let err = JsonSerializer.serialize("t", &[], &bad).unwrap_err();
+        assert!(err.0.contains("key must be a string"), "{err}");
     }
 
     #[test]

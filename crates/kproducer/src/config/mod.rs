@@ -106,82 +106,280 @@ impl SecurityProtocol {
     }
 }
 
-/// A validated producer configuration. Field names follow the Java keys (`linger.ms` → `linger`).
+/// A validated producer configuration. Built only by [`from_map`](Self::from_map), the
+/// `.properties` loaders or the [`builder`](Self::builder), so every value passed validation;
+/// read it with the getters, named after the Java keys (`linger.ms` → [`linger`](Self::linger)).
+///
+/// ```
+/// use std::time::Duration;
+/// use kproducer::config::{Acks, ProducerConfig};
+/// let cfg = ProducerConfig::from_map([("bootstrap.servers", "a:9092"), ("linger.ms", "20")])?;
+/// assert_eq!(cfg.linger(), Duration::from_millis(20));
+/// assert_eq!(cfg.acks(), Acks::All);
+/// assert_eq!(cfg.bootstrap_servers(), ["a:9092"]);
+/// # Ok::<(), kproducer::ConfigError>(())
+/// ```
+///
+/// A value cannot be changed behind the validator's back; build a new configuration instead:
+///
+/// ```compile_fail,E0616
+/// let mut cfg = kproducer::ProducerConfig::from_map([("bootstrap.servers", "a:9092")]).unwrap();
+/// cfg.linger = std::time::Duration::from_secs(3600 * 24 * 365);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProducerConfig {
     /// `bootstrap.servers`: host:port pairs.
-    pub bootstrap_servers: Vec<String>,
+    pub(crate) bootstrap_servers: Vec<String>,
     /// `client.id`; `producer-N` when not given.
-    pub client_id: String,
+    pub(crate) client_id: String,
     /// `acks`.
-    pub acks: Acks,
+    pub(crate) acks: Acks,
     /// `enable.idempotence` (default `true`, as Java; off when only defaulted and `acks` isn't
     /// `all` or `retries` is 0).
-    pub enable_idempotence: bool,
+    pub(crate) enable_idempotence: bool,
     /// `retries`.
-    pub retries: i32,
+    pub(crate) retries: i32,
     /// `delivery.timeout.ms`.
-    pub delivery_timeout: Duration,
+    pub(crate) delivery_timeout: Duration,
     /// `request.timeout.ms`.
-    pub request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
     /// `linger.ms`.
-    pub linger: Duration,
+    pub(crate) linger: Duration,
     /// `batch.size` in bytes.
-    pub batch_size: usize,
+    pub(crate) batch_size: usize,
     /// `buffer.memory` in bytes.
-    pub buffer_memory: usize,
+    pub(crate) buffer_memory: usize,
     /// `max.block.ms`.
-    pub max_block: Duration,
+    pub(crate) max_block: Duration,
     /// `max.request.size` in bytes.
-    pub max_request_size: usize,
+    pub(crate) max_request_size: usize,
     /// `max.in.flight.requests.per.connection`.
-    pub max_in_flight_requests_per_connection: usize,
+    pub(crate) max_in_flight_requests_per_connection: usize,
     /// `compression.type`.
-    pub compression_type: CompressionType,
+    pub(crate) compression_type: CompressionType,
     /// `compression.gzip.level`.
-    pub compression_gzip_level: i32,
+    pub(crate) compression_gzip_level: i32,
     /// `compression.lz4.level`.
-    pub compression_lz4_level: i32,
+    pub(crate) compression_lz4_level: i32,
     /// `compression.zstd.level`.
-    pub compression_zstd_level: i32,
+    pub(crate) compression_zstd_level: i32,
     /// `retry.backoff.ms`.
-    pub retry_backoff: Duration,
+    pub(crate) retry_backoff: Duration,
     /// `retry.backoff.max.ms`.
-    pub retry_backoff_max: Duration,
+    pub(crate) retry_backoff_max: Duration,
     /// `reconnect.backoff.ms`.
-    pub reconnect_backoff: Duration,
+    pub(crate) reconnect_backoff: Duration,
     /// `reconnect.backoff.max.ms`.
-    pub reconnect_backoff_max: Duration,
+    pub(crate) reconnect_backoff_max: Duration,
     /// `metadata.max.age.ms`.
-    pub metadata_max_age: Duration,
+    pub(crate) metadata_max_age: Duration,
     /// `metadata.max.idle.ms`.
-    pub metadata_max_idle: Duration,
+    pub(crate) metadata_max_idle: Duration,
     /// `connections.max.idle.ms`; [`Duration::MAX`] when negative (Java: never close idle connections).
-    pub connections_max_idle: Duration,
+    pub(crate) connections_max_idle: Duration,
     /// `socket.connection.setup.timeout.ms`.
-    pub socket_connection_setup_timeout: Duration,
+    pub(crate) socket_connection_setup_timeout: Duration,
     /// `socket.connection.setup.timeout.max.ms`.
-    pub socket_connection_setup_timeout_max: Duration,
+    pub(crate) socket_connection_setup_timeout_max: Duration,
     /// `partitioner.ignore.keys`.
-    pub partitioner_ignore_keys: bool,
+    pub(crate) partitioner_ignore_keys: bool,
     /// `partitioner.adaptive.partitioning.enable`.
-    pub partitioner_adaptive_partitioning_enable: bool,
+    pub(crate) partitioner_adaptive_partitioning_enable: bool,
     /// `partitioner.availability.timeout.ms`.
-    pub partitioner_availability_timeout: Duration,
+    pub(crate) partitioner_availability_timeout: Duration,
     /// `transactional.id`.
-    pub transactional_id: Option<String>,
+    pub(crate) transactional_id: Option<String>,
     /// `transaction.timeout.ms`.
-    pub transaction_timeout: Duration,
+    pub(crate) transaction_timeout: Duration,
     /// `send.buffer.bytes` (-1: OS default).
-    pub send_buffer_bytes: i32,
+    pub(crate) send_buffer_bytes: i32,
     /// `receive.buffer.bytes` (-1: OS default).
-    pub receive_buffer_bytes: i32,
+    pub(crate) receive_buffer_bytes: i32,
     /// `security.protocol`.
-    pub security_protocol: SecurityProtocol,
+    pub(crate) security_protocol: SecurityProtocol,
     /// Every key as given (Java name → value), including ones kproducer only accepts.
-    pub raw: BTreeMap<String, String>,
+    pub(crate) raw: BTreeMap<String, String>,
     /// What was accepted but is ignored or was adjusted, one line each (also logged with `tracing::warn!`).
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
+}
+
+/// Read-only access: the values passed validation and stay as they are.
+impl ProducerConfig {
+    /// `bootstrap.servers`: host:port pairs.
+    pub fn bootstrap_servers(&self) -> &[String] {
+        &self.bootstrap_servers
+    }
+
+    /// `client.id`; `producer-N` when not given.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// `acks`.
+    pub fn acks(&self) -> Acks {
+        self.acks
+    }
+
+    /// `enable.idempotence` (default `true`, as Java; off when only defaulted and `acks` isn't
+    /// `all` or `retries` is 0).
+    pub fn enable_idempotence(&self) -> bool {
+        self.enable_idempotence
+    }
+
+    /// `retries`.
+    pub fn retries(&self) -> i32 {
+        self.retries
+    }
+
+    /// `delivery.timeout.ms`.
+    pub fn delivery_timeout(&self) -> Duration {
+        self.delivery_timeout
+    }
+
+    /// `request.timeout.ms`.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// `linger.ms`.
+    pub fn linger(&self) -> Duration {
+        self.linger
+    }
+
+    /// `batch.size` in bytes.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// `buffer.memory` in bytes.
+    pub fn buffer_memory(&self) -> usize {
+        self.buffer_memory
+    }
+
+    /// `max.block.ms`.
+    pub fn max_block(&self) -> Duration {
+        self.max_block
+    }
+
+    /// `max.request.size` in bytes.
+    pub fn max_request_size(&self) -> usize {
+        self.max_request_size
+    }
+
+    /// `max.in.flight.requests.per.connection`.
+    pub fn max_in_flight_requests_per_connection(&self) -> usize {
+        self.max_in_flight_requests_per_connection
+    }
+
+    /// `compression.type`.
+    pub fn compression_type(&self) -> CompressionType {
+        self.compression_type
+    }
+
+    /// `compression.gzip.level`.
+    pub fn compression_gzip_level(&self) -> i32 {
+        self.compression_gzip_level
+    }
+
+    /// `compression.lz4.level`.
+    pub fn compression_lz4_level(&self) -> i32 {
+        self.compression_lz4_level
+    }
+
+    /// `compression.zstd.level`.
+    pub fn compression_zstd_level(&self) -> i32 {
+        self.compression_zstd_level
+    }
+
+    /// `retry.backoff.ms`.
+    pub fn retry_backoff(&self) -> Duration {
+        self.retry_backoff
+    }
+
+    /// `retry.backoff.max.ms`.
+    pub fn retry_backoff_max(&self) -> Duration {
+        self.retry_backoff_max
+    }
+
+    /// `reconnect.backoff.ms`.
+    pub fn reconnect_backoff(&self) -> Duration {
+        self.reconnect_backoff
+    }
+
+    /// `reconnect.backoff.max.ms`.
+    pub fn reconnect_backoff_max(&self) -> Duration {
+        self.reconnect_backoff_max
+    }
+
+    /// `metadata.max.age.ms`.
+    pub fn metadata_max_age(&self) -> Duration {
+        self.metadata_max_age
+    }
+
+    /// `metadata.max.idle.ms`.
+    pub fn metadata_max_idle(&self) -> Duration {
+        self.metadata_max_idle
+    }
+
+    /// `connections.max.idle.ms`; [`Duration::MAX`] when negative (Java: never close idle connections).
+    pub fn connections_max_idle(&self) -> Duration {
+        self.connections_max_idle
+    }
+
+    /// `socket.connection.setup.timeout.ms`.
+    pub fn socket_connection_setup_timeout(&self) -> Duration {
+        self.socket_connection_setup_timeout
+    }
+
+    /// `socket.connection.setup.timeout.max.ms`.
+    pub fn socket_connection_setup_timeout_max(&self) -> Duration {
+        self.socket_connection_setup_timeout_max
+    }
+
+    /// `partitioner.ignore.keys`.
+    pub fn partitioner_ignore_keys(&self) -> bool {
+        self.partitioner_ignore_keys
+    }
+
+    /// `partitioner.adaptive.partitioning.enable`.
+    pub fn partitioner_adaptive_partitioning_enable(&self) -> bool {
+        self.partitioner_adaptive_partitioning_enable
+    }
+
+    /// `partitioner.availability.timeout.ms`.
+    pub fn partitioner_availability_timeout(&self) -> Duration {
+        self.partitioner_availability_timeout
+    }
+
+    /// `transactional.id`.
+    pub fn transactional_id(&self) -> Option<&str> {
+        self.transactional_id.as_deref()
+    }
+
+    /// `transaction.timeout.ms`.
+    pub fn transaction_timeout(&self) -> Duration {
+        self.transaction_timeout
+    }
+
+    /// `send.buffer.bytes` (-1: OS default).
+    pub fn send_buffer_bytes(&self) -> i32 {
+        self.send_buffer_bytes
+    }
+
+    /// `receive.buffer.bytes` (-1: OS default).
+    pub fn receive_buffer_bytes(&self) -> i32 {
+        self.receive_buffer_bytes
+    }
+
+    /// `security.protocol`.
+    pub fn security_protocol(&self) -> SecurityProtocol {
+        self.security_protocol
+    }
+
+    /// Every key as given (Java name → value), including ones kproducer only accepts.
+    pub fn raw(&self) -> &BTreeMap<String, String> {
+        &self.raw
+    }
 }
 
 fn millis(d: Duration) -> String {
@@ -196,9 +394,9 @@ impl ProducerConfig {
     /// use std::time::Duration;
     /// use kproducer::config::{Acks, ProducerConfig};
     /// let d = ProducerConfig::default_values();
-    /// assert_eq!(d.acks, Acks::All);
-    /// assert_eq!(d.linger, Duration::from_millis(5));
-    /// assert_eq!(d.batch_size, 16384);
+    /// assert_eq!(d.acks(), Acks::All);
+    /// assert_eq!(d.linger(), Duration::from_millis(5));
+    /// assert_eq!(d.batch_size(), 16384);
     /// ```
     pub fn default_values() -> ProducerConfig {
         match resolve::resolve(BTreeMap::new(), resolve::Mode::DefaultsOnly) {
@@ -216,8 +414,8 @@ impl ProducerConfig {
     /// ```
     /// use kproducer::config::{Acks, ProducerConfig};
     /// let cfg = ProducerConfig::from_map([("bootstrap.servers", "localhost:9092"), ("acks", "1")]).unwrap();
-    /// assert_eq!(cfg.acks, Acks::Leader);
-    /// assert!(cfg.client_id.starts_with("producer-"));
+    /// assert_eq!(cfg.acks(), Acks::Leader);
+    /// assert!(cfg.client_id().starts_with("producer-"));
     ///
     /// let err = ProducerConfig::from_map([("bootstrap.servers", "localhost:9092"), ("acks", "2")]).unwrap_err();
     /// assert!(err.to_string().contains("acks"));
@@ -240,7 +438,7 @@ impl ProducerConfig {
     /// ```
     /// use kproducer::config::ProducerConfig;
     /// let cfg = ProducerConfig::from_properties_str("bootstrap.servers=a:9092\nlinger.ms: 20\n").unwrap();
-    /// assert_eq!(cfg.linger.as_millis(), 20);
+    /// assert_eq!(cfg.linger().as_millis(), 20);
     /// ```
     pub fn from_properties_str(text: &str) -> Result<ProducerConfig, ConfigError> {
         let pairs = properties::parse(text).map_err(|e| ConfigError::File {
@@ -277,8 +475,8 @@ impl ProducerConfig {
     ///     .batch_size(65536)
     ///     .build()
     ///     .unwrap();
-    /// assert_eq!(cfg.bootstrap_servers, vec!["a:9092", "b:9092"]);
-    /// assert_eq!(cfg.batch_size, 65536);
+    /// assert_eq!(cfg.bootstrap_servers(), ["a:9092", "b:9092"]);
+    /// assert_eq!(cfg.batch_size(), 65536);
     /// ```
     pub fn builder() -> ProducerConfigBuilder {
         ProducerConfigBuilder::new()

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{DeliveryFuture, Producer, ProducerBuilder};
+use super::{DeliveryFuture, Producer, ProducerBuilder, ResolveSerializer};
 use crate::config::ProducerConfig;
-use crate::error::{KafkaError, ProduceError, SendError};
+use crate::error::{FlushError, KafkaError, ProduceError, SendError};
 use crate::record::{ProducerRecord, RecordMetadata};
 use crate::serializer::{DefaultSerializer, Serializer};
 
@@ -64,15 +64,28 @@ where
     pub fn new(config: ProducerConfig) -> Result<Self, KafkaError> {
         Self::from_builder(ProducerBuilder::new(config))
     }
+}
 
-    /// A blocking producer from a configured [`ProducerBuilder`].
-    pub fn from_builder(builder: ProducerBuilder<K, V>) -> Result<Self, KafkaError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("kproducer-blocking")
-            .enable_all()
-            .build()
-            .map_err(|e| KafkaError::Runtime(e.to_string()))?;
+impl<K: Send + Sync + 'static, V: Send + Sync + 'static> BlockingProducer<K, V> {
+    /// A blocking producer from a configured [`ProducerBuilder`] (serializers, partitioner,
+    /// interceptors).
+    ///
+    /// ```no_run
+    /// use kproducer::producer::{BlockingProducer, ProducerBuilder};
+    /// use kproducer::serializer::IntegerSerializer;
+    /// use kproducer::ProducerConfig;
+    /// # fn main() -> Result<(), kproducer::KafkaError> {
+    /// let config = ProducerConfig::from_map([("bootstrap.servers", "127.0.0.1:9092")])?;
+    /// let builder = ProducerBuilder::<String, i32>::new(config).value_serializer(IntegerSerializer);
+    /// let producer = BlockingProducer::from_builder(builder)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn from_builder<KS, VS>(builder: ProducerBuilder<K, V, KS, VS>) -> Result<Self, KafkaError>
+    where
+        KS: ResolveSerializer<K>,
+        VS: ResolveSerializer<V>,
+    {
+        let runtime = blocking_runtime()?;
         let producer = {
             let _guard = runtime.enter();
             builder.build()?
@@ -83,17 +96,14 @@ where
         })
     }
 
-    /// Serializer types without defaults: see [`ProducerBuilder::build_with`].
+    /// A blocking producer with these serializers. Same as
+    /// `from_builder(ProducerBuilder::new(config).key_serializer(..).value_serializer(..))`.
     pub fn with_serializers(
         config: ProducerConfig,
         key: Arc<dyn Serializer<K>>,
         value: Arc<dyn Serializer<V>>,
     ) -> Result<Self, KafkaError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .map_err(|e| KafkaError::Runtime(e.to_string()))?;
+        let runtime = blocking_runtime()?;
         let producer = {
             let _guard = runtime.enter();
             ProducerBuilder::new(config).build_with(key, value)?
@@ -103,6 +113,16 @@ where
             runtime: Arc::new(runtime),
         })
     }
+}
+
+/// The small runtime a blocking producer waits on (metadata, buffer memory).
+fn blocking_runtime() -> Result<tokio::runtime::Runtime, KafkaError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("kproducer-blocking")
+        .enable_all()
+        .build()
+        .map_err(|e| KafkaError::Runtime(e.to_string()))
 }
 
 impl<K, V> BlockingProducer<K, V> {
@@ -135,9 +155,21 @@ impl<K, V> BlockingProducer<K, V> {
             .block_on(self.producer.send_with_callback(record, callback))
     }
 
-    /// Sends everything buffered and waits for it (Java's `flush`).
+    /// Sends everything buffered and waits for it (Java's `flush`), up to
+    /// `delivery.timeout.ms`; [`flush_timeout`](Self::flush_timeout) takes a bound.
     pub fn flush(&self) {
         self.rt().block_on(self.producer.flush())
+    }
+
+    /// [`flush`](Self::flush), blocking at most `timeout`; see [`Producer::flush_timeout`].
+    ///
+    /// ```no_run
+    /// # fn demo(producer: kproducer::BlockingProducer<String, String>) -> Result<(), kproducer::FlushError> {
+    /// producer.flush_timeout(std::time::Duration::from_secs(5))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
+        self.rt().block_on(self.producer.flush_timeout(timeout))
     }
 
     /// Delivers what is buffered (waiting up to `timeout`) and stops.

@@ -29,7 +29,7 @@ use crate::accumulator::{
 };
 use crate::config::ProducerConfig;
 use crate::core::{CoreConfig, ProducerCore};
-use crate::error::{ConfigError, KafkaError, ProduceError, SendError};
+use crate::error::{ConfigError, FlushError, KafkaError, ProduceError, SendError};
 use crate::interceptor::{InterceptorChain, ProducerInterceptor};
 use crate::metadata::TopicInfo;
 use crate::network::{TcpTransport, Transport};
@@ -128,22 +128,105 @@ impl<K, V> Clone for Producer<K, V> {
 
 /// Builds a [`Producer`] with custom serializers, partitioner or interceptors.
 ///
-/// ```no_run
+/// The last two type parameters record whether a key and value serializer were given
+/// ([`BuiltIn`] until [`key_serializer`](Self::key_serializer) /
+/// [`value_serializer`](Self::value_serializer) replace it by [`Given`]), so [`build`](Self::build)
+/// asks for a [`DefaultSerializer`] only for the types that have no serializer of their own.
+///
+/// ```
+/// use std::borrow::Cow;
 /// use kproducer::producer::ProducerBuilder;
-/// use kproducer::ProducerConfig;
-/// # fn demo() -> Result<(), kproducer::KafkaError> {
+/// use kproducer::serializer::{SerializationError, Serializer};
+/// use kproducer::{Header, ProducerConfig};
+///
+/// struct Point { x: i32, y: i32 }
+///
+/// // No built-in serializer for `Point`: give one.
+/// struct PointSerializer;
+/// impl Serializer<Point> for PointSerializer {
+///     fn serialize<'a>(&self, _topic: &str, _headers: &[Header], p: &'a Point)
+///         -> Result<Option<Cow<'a, [u8]>>, SerializationError> {
+///         Ok(Some(Cow::Owned(format!("{},{}", p.x, p.y).into_bytes())))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), kproducer::KafkaError> {
 /// let config = ProducerConfig::from_map([("bootstrap.servers", "127.0.0.1:9092")])?;
-/// # let rt = tokio::runtime::Runtime::new().unwrap(); let _g = rt.enter();
-/// let producer = ProducerBuilder::<Vec<u8>, String>::new(config).build()?;
+/// // The key (`String`) keeps its built-in serializer.
+/// let producer = ProducerBuilder::<String, Point>::new(config)
+///     .value_serializer(PointSerializer)
+///     .build()?;
+/// # producer.close(std::time::Duration::ZERO).await;
 /// # Ok(()) }
 /// ```
-pub struct ProducerBuilder<K, V> {
+///
+/// Without a serializer for `Point`, `build` does not compile ("`Point` has no built-in serializer"):
+///
+/// ```compile_fail,E0277
+/// # use kproducer::producer::ProducerBuilder;
+/// # struct Point;
+/// # fn demo(config: kproducer::ProducerConfig) {
+/// let producer = ProducerBuilder::<String, Point>::new(config).build();
+/// # }
+/// ```
+pub struct ProducerBuilder<K, V, KS = BuiltIn, VS = BuiltIn> {
     config: ProducerConfig,
     transport: Option<Arc<dyn Transport>>,
-    key_serializer: Option<Arc<dyn Serializer<K>>>,
-    value_serializer: Option<Arc<dyn Serializer<V>>>,
+    key_serializer: KS,
+    value_serializer: VS,
     partitioner: Option<Arc<dyn Partitioner>>,
     interceptors: Vec<Arc<dyn ProducerInterceptor<K, V>>>,
+}
+
+/// [`ProducerBuilder`] state: no serializer given, the type's [`DefaultSerializer`] is used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BuiltIn;
+
+/// [`ProducerBuilder`] state: the serializer given for `T`.
+pub type Given<T> = Arc<dyn Serializer<T>>;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::BuiltIn {}
+    impl<T> Sealed for super::Given<T> {}
+}
+
+/// A [`ProducerBuilder`] serializer slot: [`BuiltIn`] or [`Given`]. Sealed.
+pub trait SerializerSlot<T>: sealed::Sealed {
+    /// The serializer given, if any.
+    fn given(self) -> Option<Arc<dyn Serializer<T>>>;
+}
+
+impl<T> SerializerSlot<T> for BuiltIn {
+    fn given(self) -> Option<Arc<dyn Serializer<T>>> {
+        None
+    }
+}
+
+impl<T> SerializerSlot<T> for Given<T> {
+    fn given(self) -> Option<Arc<dyn Serializer<T>>> {
+        Some(self)
+    }
+}
+
+/// A slot [`ProducerBuilder::build`] can resolve: a given serializer, or [`BuiltIn`] for a type
+/// with a [`DefaultSerializer`]. Sealed.
+pub trait ResolveSerializer<T>: SerializerSlot<T> {
+    /// The serializer to use.
+    fn resolve(self) -> Arc<dyn Serializer<T>>;
+}
+
+impl<T: DefaultSerializer> ResolveSerializer<T> for BuiltIn {
+    fn resolve(self) -> Arc<dyn Serializer<T>> {
+        T::default_serializer()
+    }
+}
+
+impl<T> ResolveSerializer<T> for Given<T> {
+    fn resolve(self) -> Arc<dyn Serializer<T>> {
+        self
+    }
 }
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
@@ -152,23 +235,43 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
         ProducerBuilder {
             config,
             transport: None,
-            key_serializer: None,
-            value_serializer: None,
+            key_serializer: BuiltIn,
+            value_serializer: BuiltIn,
             partitioner: None,
             interceptors: Vec::new(),
         }
     }
+}
 
+impl<K: Send + Sync + 'static, V: Send + Sync + 'static, KS, VS> ProducerBuilder<K, V, KS, VS> {
     /// Serializes keys with `s` (Java's `key.serializer`).
-    pub fn key_serializer(mut self, s: impl Serializer<K> + 'static) -> Self {
-        self.key_serializer = Some(Arc::new(s));
-        self
+    pub fn key_serializer(
+        self,
+        s: impl Serializer<K> + 'static,
+    ) -> ProducerBuilder<K, V, Given<K>, VS> {
+        ProducerBuilder {
+            config: self.config,
+            transport: self.transport,
+            key_serializer: Arc::new(s),
+            value_serializer: self.value_serializer,
+            partitioner: self.partitioner,
+            interceptors: self.interceptors,
+        }
     }
 
     /// Serializes values with `s` (Java's `value.serializer`).
-    pub fn value_serializer(mut self, s: impl Serializer<V> + 'static) -> Self {
-        self.value_serializer = Some(Arc::new(s));
-        self
+    pub fn value_serializer(
+        self,
+        s: impl Serializer<V> + 'static,
+    ) -> ProducerBuilder<K, V, KS, Given<V>> {
+        ProducerBuilder {
+            config: self.config,
+            transport: self.transport,
+            key_serializer: self.key_serializer,
+            value_serializer: Arc::new(s),
+            partitioner: self.partitioner,
+            interceptors: self.interceptors,
+        }
     }
 
     /// Chooses partitions with `p` (Java's `partitioner.class`).
@@ -193,24 +296,73 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
     /// Starts the producer's network thread (Java's `kafka-producer-network-thread`), which runs
     /// its driver and connections on a single-threaded tokio runtime of its own. Call it inside a
     /// tokio runtime: `send` waits (for metadata or memory) with the caller's timers.
+    ///
+    /// A key or value type without a serializer given needs a [`DefaultSerializer`].
     pub fn build(self) -> Result<Producer<K, V>, KafkaError>
     where
-        K: DefaultSerializer,
-        V: DefaultSerializer,
+        KS: ResolveSerializer<K>,
+        VS: ResolveSerializer<V>,
     {
-        let ks = self
-            .key_serializer
-            .clone()
-            .unwrap_or_else(K::default_serializer);
-        let vs = self
-            .value_serializer
-            .clone()
-            .unwrap_or_else(V::default_serializer);
-        self.build_with(ks, vs)
+        let ProducerBuilder {
+            config,
+            transport,
+            key_serializer,
+            value_serializer,
+            partitioner,
+            interceptors,
+        } = self;
+        let parts = Parts {
+            config,
+            transport,
+            partitioner,
+            interceptors,
+        };
+        parts.build(key_serializer.resolve(), value_serializer.resolve())
     }
 
-    /// Like [`ProducerBuilder::build`] for types without a default serializer.
+    /// Builds with `key_serializer` / `value_serializer` where none was given with
+    /// [`key_serializer`](Self::key_serializer) / [`value_serializer`](Self::value_serializer)
+    /// (those win). Giving them to the builder and calling [`build`](Self::build) is simpler.
     pub fn build_with(
+        self,
+        key_serializer: Arc<dyn Serializer<K>>,
+        value_serializer: Arc<dyn Serializer<V>>,
+    ) -> Result<Producer<K, V>, KafkaError>
+    where
+        KS: SerializerSlot<K>,
+        VS: SerializerSlot<V>,
+    {
+        let ProducerBuilder {
+            config,
+            transport,
+            key_serializer: ks,
+            value_serializer: vs,
+            partitioner,
+            interceptors,
+        } = self;
+        let parts = Parts {
+            config,
+            transport,
+            partitioner,
+            interceptors,
+        };
+        parts.build(
+            ks.given().unwrap_or(key_serializer),
+            vs.given().unwrap_or(value_serializer),
+        )
+    }
+}
+
+/// The builder without its serializer slots (one `build` for every slot state).
+struct Parts<K, V> {
+    config: ProducerConfig,
+    transport: Option<Arc<dyn Transport>>,
+    partitioner: Option<Arc<dyn Partitioner>>,
+    interceptors: Vec<Arc<dyn ProducerInterceptor<K, V>>>,
+}
+
+impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Parts<K, V> {
+    fn build(
         self,
         key_serializer: Arc<dyn Serializer<K>>,
         value_serializer: Arc<dyn Serializer<V>>,
@@ -232,8 +384,6 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
                     .into(),
             )
         })?;
-        let key_serializer = self.key_serializer.unwrap_or(key_serializer);
-        let value_serializer = self.value_serializer.unwrap_or(value_serializer);
         let interceptors = Arc::new(InterceptorChain::new(self.interceptors));
         let observer: Option<AckFn> = if interceptors.is_empty() {
             None
@@ -551,9 +701,30 @@ impl<K, V> Producer<K, V> {
     }
 
     /// Sends everything buffered now (ignoring `linger.ms`) and waits until every record sent
-    /// before this call has completed (Java's `flush`).
+    /// before this call has completed (Java's `flush`). It may wait up to
+    /// `delivery.timeout.ms`; [`flush_timeout`](Self::flush_timeout) takes a bound.
     pub async fn flush(&self) {
         flush(&self.inner).await
+    }
+
+    /// [`flush`](Self::flush), waiting at most `timeout`. `Ok` once every record sent before
+    /// the call has completed (delivered or failed: their futures and callbacks say which);
+    /// [`FlushError::Timeout`] otherwise, and the records go on being sent without lingering.
+    ///
+    /// ```no_run
+    /// # async fn demo(producer: kproducer::Producer<String, String>) {
+    /// use std::time::Duration;
+    /// if let Err(e) = producer.flush_timeout(Duration::from_secs(5)).await {
+    ///     eprintln!("{e}"); // TimeoutException: flush did not complete within 5000 ms; ...
+    /// }
+    /// # }
+    /// ```
+    pub async fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
+        tokio::time::timeout(timeout, flush(&self.inner))
+            .await
+            .map_err(|_| FlushError::Timeout {
+                timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            })
     }
 
     /// The partitions of `topic` (fetching metadata if needed, ≤ `max.block.ms`).

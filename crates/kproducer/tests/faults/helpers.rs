@@ -125,7 +125,7 @@ where
     F: FnOnce(Progress) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let delivery_timeout = config.delivery_timeout;
+    let delivery_timeout = config.delivery_timeout();
     let producer: Producer<String, String> = Producer::new(config).expect("producer");
     // Metadata first, so the run measures delivery and not topic discovery.
     producer
