@@ -200,7 +200,13 @@ public final class Interop {
                 } catch (Exception e) {
                     failed++;
                     Throwable cause = e.getCause() != null ? e.getCause() : e;
-                    out.println("{\"i\":" + i + ",\"error\":" + json(cause.toString()) + "}");
+                    // The whole chain: e.g. an SSL handshake failure's root cause (expired
+                    // certificate, unknown issuer, host name mismatch) is several levels down.
+                    StringBuilder why = new StringBuilder(cause.toString());
+                    for (Throwable c = cause.getCause(); c != null && c != c.getCause(); c = c.getCause()) {
+                        why.append("; caused by ").append(c);
+                    }
+                    out.println("{\"i\":" + i + ",\"error\":" + json(why.toString()) + "}");
                 }
             }
         }
