@@ -23,6 +23,7 @@ use rdkafka::ClientConfig;
 
 use crate::metadata::wait_for_topic;
 use crate::spawn::spawn_tied_to_process;
+use crate::tls::TlsFiles;
 
 /// The Maven project that pins the Kafka version; the single source of that version.
 const POM: &str = include_str!("../kafka/pom.xml");
@@ -166,6 +167,9 @@ struct Node {
     id: i32,
     port: u16,
     controller_port: u16,
+    /// `(listener name, port)` of the secured listeners ([`SECURED_LISTENERS`] order); empty
+    /// without [`KafkaOptions::security`].
+    secured: Vec<(&'static str, u16)>,
     dir: PathBuf,
     /// `None` while killed. A lock so a shared cluster can be faulted from any thread.
     child: Mutex<Option<Child>>,
@@ -221,6 +225,8 @@ pub struct KafkaCluster {
     cluster_id: String,
     lib: PathBuf,
     startup: Duration,
+    /// With [`KafkaOptions::security`]: the generated certificates and stores.
+    tls: Option<TlsFiles>,
     // Last: removed after the JVMs are killed.
     dir: PathBuf,
 }
@@ -230,7 +236,57 @@ pub struct KafkaCluster {
 pub struct KafkaOptions {
     /// Extra `server.properties` entries, applied after the defaults (they win).
     pub properties: Vec<(String, String)>,
+    /// Adds the secured listeners of [`SECURED_LISTENERS`] to every broker (see
+    /// [`KafkaCluster::bootstrap_for`]), generates their certificates
+    /// ([`KafkaCluster::tls_files`]) and the SASL users of [`crate::sasl`]. `PLAINTEXT` (used
+    /// between brokers and by the harness itself) and the controller listener stay as they are.
+    pub security: bool,
+    /// `connections.max.reauth.ms` (KIP-368): the longest SASL session the brokers grant
+    /// before a client must re-authenticate. `None`: Kafka's default (0, no limit). For
+    /// OAUTHBEARER the token's own expiry bounds the session too (Java's unsecured tokens
+    /// live an hour unless `unsecuredLoginLifetimeSeconds` says otherwise).
+    pub reauth_ms: Option<u64>,
 }
+
+/// SASL users every secured cluster knows ([`KafkaOptions::security`]). No authorizer is
+/// configured, so every authenticated user may do anything.
+pub mod sasl {
+    /// Mechanisms enabled on `SASL_PLAINTEXT` and `SASL_SSL`.
+    pub const MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"];
+    /// The user known to PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512.
+    pub const USER: &str = "alice";
+    /// [`USER`]'s password.
+    pub const PASSWORD: &str = "alice-secret";
+    /// A second user known to PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512.
+    pub const ADMIN_USER: &str = "admin";
+    /// [`ADMIN_USER`]'s password.
+    pub const ADMIN_PASSWORD: &str = "admin-secret";
+}
+
+/// The listeners [`KafkaOptions::security`] adds to every broker, besides `PLAINTEXT`, by the
+/// name [`KafkaCluster::bootstrap_for`] takes:
+///
+/// | name | protocol | what it serves |
+/// |---|---|---|
+/// | `SSL` | SSL | [`TlsFiles::server_pem`], no client authentication |
+/// | `MTLS` | SSL | [`TlsFiles::server_pem`], `ssl.client.auth=required`, trusting [`TlsFiles::ca_pem`] |
+/// | `EXPIRED` | SSL | [`TlsFiles::expired_pem`] (expired on 2021-01-01) |
+/// | `WRONGHOST` | SSL | [`TlsFiles::wrong_host_pem`] (names only `wrong-host.example`) |
+/// | `SASL_PLAINTEXT` | SASL_PLAINTEXT | mechanisms [`sasl::MECHANISMS`] |
+/// | `SASL_SSL` | SASL_SSL | [`TlsFiles::server_pem`], mechanisms [`sasl::MECHANISMS`] |
+///
+/// SASL users: PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 know `alice`/`alice-secret` and
+/// `admin`/`admin-secret` ([`sasl`]; SCRAM credentials are written at storage format time,
+/// KIP-900). OAUTHBEARER uses Kafka's unsecured validator: any unsigned JWT is accepted (e.g.
+/// Java's `OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="alice";`).
+pub const SECURED_LISTENERS: &[&str] = &[
+    "SSL",
+    "MTLS",
+    "EXPIRED",
+    "WRONGHOST",
+    "SASL_PLAINTEXT",
+    "SASL_SSL",
+];
 
 impl KafkaCluster {
     /// Starts `n` nodes (1 or 3 are the tested sizes) and returns once metadata lists `n`
@@ -263,22 +319,42 @@ impl KafkaCluster {
         let started = Instant::now();
         let deadline = started + START_TIMEOUT;
         let dir = make_cluster_dir()?;
-        // Hold every listener at once so the 2n ports are distinct.
-        let ports = free_ports(2 * n)?;
+        let secured: &[&'static str] = if options.security {
+            SECURED_LISTENERS
+        } else {
+            &[]
+        };
+        // Hold every listener at once so all the ports are distinct.
+        let per_node = 2 + secured.len();
+        let ports = free_ports(per_node * n)?;
         let nodes: Vec<Node> = (0..n)
-            .map(|i| Node {
-                id: i as i32 + 1,
-                port: ports[2 * i],
-                controller_port: ports[2 * i + 1],
-                dir: dir.join(format!("node-{}", i + 1)),
-                child: Mutex::new(None),
+            .map(|i| {
+                let ports = &ports[per_node * i..per_node * (i + 1)];
+                Node {
+                    id: i as i32 + 1,
+                    port: ports[0],
+                    controller_port: ports[1],
+                    secured: secured
+                        .iter()
+                        .copied()
+                        .zip(ports[2..].iter().copied())
+                        .collect(),
+                    dir: dir.join(format!("node-{}", i + 1)),
+                    child: Mutex::new(None),
+                }
             })
             .collect();
+        let tls = if options.security {
+            Some(crate::tls::generate(&dir.join("tls")).context("generating TLS material")?)
+        } else {
+            None
+        };
         let mut cluster = KafkaCluster {
             nodes,
             cluster_id: random_cluster_id(),
             lib: lib.to_path_buf(),
             startup: Duration::ZERO,
+            tls,
             dir,
         };
         fs::write(cluster.dir.join("log4j2.properties"), LOG4J2)?;
@@ -290,10 +366,10 @@ impl KafkaCluster {
             .join(",");
         for node in &cluster.nodes {
             fs::create_dir_all(&node.dir)?;
-            let props = server_properties(node, n, &voters, &options.properties);
+            let props = server_properties(node, n, &voters, options, cluster.tls.as_ref());
             fs::write(node.props_path(), props)?;
         }
-        cluster.format_all()?;
+        cluster.format_all(options.security)?;
         for i in 0..cluster.nodes.len() {
             cluster.spawn_node(i)?;
         }
@@ -302,8 +378,9 @@ impl KafkaCluster {
         Ok(cluster)
     }
 
-    /// Formats every node's storage with `kafka.tools.StorageTool` (in parallel: one JVM each).
-    fn format_all(&self) -> anyhow::Result<()> {
+    /// Formats every node's storage with `kafka.tools.StorageTool` (in parallel: one JVM each),
+    /// with the SCRAM users of [`sasl`] when `scram_users` (KIP-900 `--add-scram`).
+    fn format_all(&self, scram_users: bool) -> anyhow::Result<()> {
         let mut running = Vec::new();
         for node in &self.nodes {
             let out = node.dir.join("format.log");
@@ -314,6 +391,17 @@ impl KafkaCluster {
                 .arg(&self.cluster_id)
                 .arg("-c")
                 .arg(node.props_path());
+            if scram_users {
+                for mechanism in ["SCRAM-SHA-256", "SCRAM-SHA-512"] {
+                    for (user, password) in [
+                        (sasl::USER, sasl::PASSWORD),
+                        (sasl::ADMIN_USER, sasl::ADMIN_PASSWORD),
+                    ] {
+                        cmd.arg("--add-scram")
+                            .arg(format!("{mechanism}=[name={user},password={password}]"));
+                    }
+                }
+            }
             let child = spawn_tied_to_process(cmd).context("spawning java (StorageTool)")?;
             running.push((node.id, child, out));
         }
@@ -433,6 +521,72 @@ impl KafkaCluster {
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// Comma-separated addresses (`127.0.0.1:port`) of `listener` on every node: `"PLAINTEXT"`
+    /// (the same as [`bootstrap`](Self::bootstrap)) or, on a cluster started with
+    /// [`KafkaOptions::security`], one of [`SECURED_LISTENERS`] (`"SSL"`, `"MTLS"`,
+    /// `"EXPIRED"`, `"WRONGHOST"`, `"SASL_PLAINTEXT"`, `"SASL_SSL"`; case-insensitive).
+    /// Each broker advertises the same listener in metadata, at `127.0.0.1`.
+    ///
+    /// # Panics
+    ///
+    /// On any other name, or a secured listener of a cluster started without `security`.
+    ///
+    /// ```no_run
+    /// use kproducer_testkit::{KafkaCluster, KafkaOptions};
+    /// let options = KafkaOptions { security: true, ..KafkaOptions::default() };
+    /// let cluster = KafkaCluster::start_with(1, &options)?;
+    /// let sasl_ssl = cluster.bootstrap_for("SASL_SSL");
+    /// let ca = &cluster.tls_files().ca_pem;
+    /// # Ok::<(), anyhow::Error>(())
+    /// ```
+    pub fn bootstrap_for(&self, listener: &str) -> String {
+        if listener.eq_ignore_ascii_case("PLAINTEXT") {
+            return self.bootstrap();
+        }
+        self.nodes
+            .iter()
+            .map(|n| {
+                let port = n
+                    .secured
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(listener))
+                    .map(|(_, port)| *port)
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "no listener {listener:?} on this cluster: it has PLAINTEXT{}{}",
+                            if n.secured.is_empty() {
+                                " only (start it with KafkaOptions { security: true, .. } \
+                                 for the secured ones)"
+                            } else {
+                                ", "
+                            },
+                            n.secured
+                                .iter()
+                                .map(|(name, _)| *name)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    });
+                format!("127.0.0.1:{port}")
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The certificates and stores the secured listeners use, generated at start; see
+    /// [`TlsFiles`] for each file.
+    ///
+    /// # Panics
+    ///
+    /// When the cluster was started without [`KafkaOptions::security`].
+    pub fn tls_files(&self) -> &TlsFiles {
+        self.tls.as_ref().unwrap_or_else(|| {
+            panic!(
+                "this cluster has no TLS files: start it with KafkaOptions {{ security: true, .. }}"
+            )
+        })
     }
 
     /// The node ids, `1..=n`.
@@ -605,29 +759,34 @@ impl Drop for KafkaCluster {
     }
 }
 
-fn server_properties(node: &Node, n: usize, voters: &str, extra: &[(String, String)]) -> String {
+fn server_properties(
+    node: &Node,
+    n: usize,
+    voters: &str,
+    options: &KafkaOptions,
+    tls: Option<&TlsFiles>,
+) -> String {
     let rf = n.min(3);
+    let mut listeners = format!(
+        "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+        node.port, node.controller_port
+    );
+    let mut advertised = format!("PLAINTEXT://127.0.0.1:{}", node.port);
+    let mut protocols = String::from("PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT");
+    for (name, port) in &node.secured {
+        let _ = write!(listeners, ",{name}://127.0.0.1:{port}");
+        let _ = write!(advertised, ",{name}://127.0.0.1:{port}");
+        let _ = write!(protocols, ",{name}:{}", security_protocol(name));
+    }
     let min_isr = if n >= 3 { 2 } else { 1 };
     let mut props: Vec<(String, String)> = [
         ("process.roles", "broker,controller".to_owned()),
         ("node.id", node.id.to_string()),
-        (
-            "listeners",
-            format!(
-                "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
-                node.port, node.controller_port
-            ),
-        ),
-        (
-            "advertised.listeners",
-            format!("PLAINTEXT://127.0.0.1:{}", node.port),
-        ),
+        ("listeners", listeners),
+        ("advertised.listeners", advertised),
         ("controller.listener.names", "CONTROLLER".to_owned()),
         ("inter.broker.listener.name", "PLAINTEXT".to_owned()),
-        (
-            "listener.security.protocol.map",
-            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_owned(),
-        ),
+        ("listener.security.protocol.map", protocols),
         ("controller.quorum.voters", voters.to_owned()),
         ("log.dirs", node.data_dir().display().to_string()),
         ("auto.create.topics.enable", "false".to_owned()),
@@ -661,7 +820,13 @@ fn server_properties(node: &Node, n: usize, voters: &str, extra: &[(String, Stri
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    for (k, v) in extra {
+    if let Some(tls) = tls {
+        props.extend(security_properties(tls));
+    }
+    if let Some(ms) = options.reauth_ms {
+        props.push(("connections.max.reauth.ms".to_owned(), ms.to_string()));
+    }
+    for (k, v) in &options.properties {
         props.retain(|(pk, _)| pk != k);
         props.push((k.clone(), v.clone()));
     }
@@ -670,6 +835,80 @@ fn server_properties(node: &Node, n: usize, voters: &str, extra: &[(String, Stri
         let _ = writeln!(out, "{k}={v}");
     }
     out
+}
+
+/// The security protocol of a listener of [`SECURED_LISTENERS`].
+fn security_protocol(listener: &str) -> &'static str {
+    match listener {
+        "SASL_PLAINTEXT" => "SASL_PLAINTEXT",
+        "SASL_SSL" => "SASL_SSL",
+        _ => "SSL",
+    }
+}
+
+/// The per-listener (`listener.name.<name>.`) TLS and SASL settings of [`SECURED_LISTENERS`].
+fn security_properties(tls: &TlsFiles) -> Vec<(String, String)> {
+    let mut props = Vec::new();
+    let mut set = |k: String, v: String| props.push((k, v));
+    let path = |p: &Path| p.display().to_string();
+    for (listener, keystore) in [
+        ("ssl", &tls.server_pem),
+        ("mtls", &tls.server_pem),
+        ("expired", &tls.expired_pem),
+        ("wronghost", &tls.wrong_host_pem),
+        ("sasl_ssl", &tls.server_pem),
+    ] {
+        // Key (unencrypted PKCS#8, so no ssl.key.password) and chain in one PEM file.
+        set(
+            format!("listener.name.{listener}.ssl.keystore.type"),
+            "PEM".into(),
+        );
+        set(
+            format!("listener.name.{listener}.ssl.keystore.location"),
+            path(keystore),
+        );
+    }
+    set(
+        "listener.name.mtls.ssl.truststore.type".into(),
+        "PEM".into(),
+    );
+    set(
+        "listener.name.mtls.ssl.truststore.location".into(),
+        path(&tls.ca_pem),
+    );
+    set(
+        "listener.name.mtls.ssl.client.auth".into(),
+        "required".into(),
+    );
+
+    set("sasl.enabled.mechanisms".into(), sasl::MECHANISMS.join(","));
+    let plain = format!(
+        "org.apache.kafka.common.security.plain.PlainLoginModule required \
+         username=\"{admin}\" password=\"{admin_pw}\" user_{admin}=\"{admin_pw}\" \
+         user_{user}=\"{user_pw}\";",
+        admin = sasl::ADMIN_USER,
+        admin_pw = sasl::ADMIN_PASSWORD,
+        user = sasl::USER,
+        user_pw = sasl::PASSWORD,
+    );
+    let scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;";
+    // Kafka's default OAUTHBEARER server callback is the unsecured validator (unsigned JWTs).
+    let oauth = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+                 unsecuredLoginStringClaim_sub=\"admin\";";
+    for listener in ["sasl_plaintext", "sasl_ssl"] {
+        for (mechanism, jaas) in [
+            ("plain", plain.as_str()),
+            ("scram-sha-256", scram),
+            ("scram-sha-512", scram),
+            ("oauthbearer", oauth),
+        ] {
+            set(
+                format!("listener.name.{listener}.{mechanism}.sasl.jaas.config"),
+                jaas.into(),
+            );
+        }
+    }
+    props
 }
 
 /// A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters),
@@ -804,16 +1043,16 @@ mod tests {
             id: 2,
             port: 9092,
             controller_port: 9093,
+            secured: Vec::new(),
             dir: PathBuf::from("/tmp/x/node-2"),
             child: Mutex::new(None),
         };
         let voters = "1@127.0.0.1:1,2@127.0.0.1:9093,3@127.0.0.1:3";
-        let p = server_properties(
-            &node,
-            3,
-            voters,
-            &[("auto.create.topics.enable".into(), "true".into())],
-        );
+        let options = KafkaOptions {
+            properties: vec![("auto.create.topics.enable".into(), "true".into())],
+            ..KafkaOptions::default()
+        };
+        let p = server_properties(&node, 3, voters, &options, None);
         for line in [
             "node.id=2",
             "min.insync.replicas=2",
@@ -829,10 +1068,69 @@ mod tests {
         assert_eq!(p.matches("auto.create.topics.enable").count(), 1);
         assert!(p.contains("auto.create.topics.enable=true"));
 
-        let single = server_properties(&node, 1, "2@127.0.0.1:9093", &[]);
+        assert!(
+            !p.contains("SASL"),
+            "no secured listener unless asked:\n{p}"
+        );
+        assert!(!p.contains("reauth"));
+
+        let single =
+            server_properties(&node, 1, "2@127.0.0.1:9093", &KafkaOptions::default(), None);
         assert!(single.lines().any(|l| l == "min.insync.replicas=1"));
         assert!(single
             .lines()
             .any(|l| l == "offsets.topic.replication.factor=1"));
+    }
+
+    #[test]
+    fn secured_properties_name_every_listener_and_its_settings() {
+        let ports = [9201, 9202, 9203, 9204, 9205, 9206];
+        let node = Node {
+            id: 1,
+            port: 9092,
+            controller_port: 9093,
+            secured: SECURED_LISTENERS.iter().copied().zip(ports).collect(),
+            dir: PathBuf::from("/tmp/x/node-1"),
+            child: Mutex::new(None),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let tls = crate::tls::generate(dir.path()).unwrap();
+        let options = KafkaOptions {
+            security: true,
+            reauth_ms: Some(2500),
+            ..KafkaOptions::default()
+        };
+        let p = server_properties(&node, 1, "1@127.0.0.1:9093", &options, Some(&tls));
+        let value = |k: &str| {
+            p.lines()
+                .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
+                .unwrap_or_else(|| panic!("{k} missing in\n{p}"))
+                .to_owned()
+        };
+        assert_eq!(
+            value("listeners"),
+            "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,SSL://127.0.0.1:9201,\
+             MTLS://127.0.0.1:9202,EXPIRED://127.0.0.1:9203,WRONGHOST://127.0.0.1:9204,\
+             SASL_PLAINTEXT://127.0.0.1:9205,SASL_SSL://127.0.0.1:9206"
+        );
+        assert!(!value("advertised.listeners").contains("CONTROLLER"));
+        assert_eq!(
+            value("listener.security.protocol.map"),
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,MTLS:SSL,EXPIRED:SSL,\
+             WRONGHOST:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"
+        );
+        assert_eq!(value("inter.broker.listener.name"), "PLAINTEXT");
+        assert_eq!(value("connections.max.reauth.ms"), "2500");
+        assert_eq!(value("listener.name.mtls.ssl.client.auth"), "required");
+        assert_eq!(
+            value("listener.name.expired.ssl.keystore.location"),
+            tls.expired_pem.display().to_string()
+        );
+        assert!(value("listener.name.sasl_ssl.plain.sasl.jaas.config")
+            .contains("user_alice=\"alice-secret\""));
+        assert_eq!(
+            value("sasl.enabled.mechanisms"),
+            "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER"
+        );
     }
 }

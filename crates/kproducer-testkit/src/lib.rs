@@ -12,7 +12,8 @@
 //! - [`FaultProxy`]: a loopback TCP proxy that cuts, stalls, delays or refuses connections.
 //! - [`KafkaCluster`]: a real Apache Kafka 4.x cluster (1 or 3 KRaft nodes) from the jars
 //!   `scripts/setup.sh` fetches, with kill/restart/pause; [`java_produce`] / [`java_consume`]
-//!   run Java's own KafkaProducer / KafkaConsumer against it.
+//!   run Java's own KafkaProducer / KafkaConsumer against it. With [`KafkaOptions::security`]
+//!   it also serves TLS, mTLS and SASL listeners ([`SECURED_LISTENERS`], [`TlsFiles`]).
 //! - [`api_versions_probe`]: a hand-encoded ApiVersions v0 round trip over a plain `TcpStream`.
 //!
 //! ```
@@ -39,11 +40,13 @@ mod probe;
 mod produce;
 mod proxy;
 mod spawn;
+mod tls;
 mod verify;
 
 pub use broker::Broker;
 pub use kafka::{
-    java_tool, kafka_version, skip_without_kafka, KafkaCluster, KafkaOptions, REQUIRE_BROKERS_ENV,
+    java_tool, kafka_version, sasl, skip_without_kafka, KafkaCluster, KafkaOptions,
+    REQUIRE_BROKERS_ENV, SECURED_LISTENERS,
 };
 pub use kafka_interop::{
     java_consume, java_move_leaders, java_produce, java_produce_with, JavaProduced, LeaderMove,
@@ -56,6 +59,7 @@ pub use proxy::{Direction, FaultProxy, ProxyStats};
 /// librdkafka's API keys and error codes, for [`MockKafka::request_errors`] without a direct
 /// `rdkafka` dependency.
 pub use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+pub use tls::{TlsFiles, CLIENT_P12_PASSWORD, SERVER_NAMES, TRUSTSTORE_PASSWORD, WRONG_HOST_NAME};
 pub use verify::{
     by_partition, read_all, read_all_with, ConsumedRecord, Isolation, ReadOptions, TimestampType,
 };
