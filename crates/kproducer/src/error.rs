@@ -136,6 +136,59 @@ pub enum SendError {
     /// `close` was called; the producer takes no more records.
     #[error("IllegalStateException: cannot send after the producer is closed")]
     Closed,
+    /// A broker refused this producer's credentials or certificate (Java's
+    /// `AuthenticationException` family). Not retriable: fix the configuration.
+    #[error(transparent)]
+    Authentication(AuthenticationError),
+}
+
+/// Authentication with a broker failed: the TLS handshake (an untrusted, expired or mismatched
+/// certificate, a TLS/plaintext mix-up) or SASL (wrong credentials, a mechanism the broker does
+/// not enable). Java's `SslAuthenticationException`, `SaslAuthenticationException` and
+/// `UnsupportedSaslMechanismException`. Never retried; never contains a secret.
+///
+/// ```
+/// use kproducer::AuthenticationError;
+/// let e = AuthenticationError::Sasl {
+///     mechanism: "SCRAM-SHA-256".into(),
+///     broker: "127.0.0.1:9092".into(),
+///     reason: "Authentication failed during authentication due to invalid credentials".into(),
+/// };
+/// assert!(e.to_string().starts_with("SaslAuthenticationException: SCRAM-SHA-256"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthenticationError {
+    /// The TLS handshake failed.
+    #[error("SslAuthenticationException: TLS handshake with {broker} failed: {reason}")]
+    Ssl {
+        /// `host:port`.
+        broker: String,
+        /// What was wrong, e.g. `certificate expired`, with what to check.
+        reason: String,
+    },
+    /// SASL authentication failed (the broker's message, or a bad server answer).
+    #[error(
+        "SaslAuthenticationException: {mechanism} authentication with {broker} failed: {reason}"
+    )]
+    Sasl {
+        /// `sasl.mechanism`.
+        mechanism: String,
+        /// `host:port`.
+        broker: String,
+        /// The broker's error message or what the client found wrong.
+        reason: String,
+    },
+    /// The broker does not enable the configured mechanism.
+    #[error("UnsupportedSaslMechanismException: {broker} does not enable SASL mechanism {mechanism} (sasl.mechanism); it enables {enabled:?}")]
+    UnsupportedMechanism {
+        /// `sasl.mechanism`.
+        mechanism: String,
+        /// `host:port`.
+        broker: String,
+        /// The mechanisms the broker enables.
+        enabled: Vec<String>,
+    },
 }
 
 impl SendError {
@@ -163,7 +216,8 @@ impl SendError {
             SendError::Serialization { .. }
             | SendError::RecordTooLarge { .. }
             | SendError::InvalidPartition { .. }
-            | SendError::Closed => false,
+            | SendError::Closed
+            | SendError::Authentication(_) => false,
         }
     }
 }
@@ -205,6 +259,9 @@ pub enum ProduceError {
     /// The broker's answer could not be understood.
     #[error("malformed response from broker: {0}")]
     Protocol(String),
+    /// Authentication with the partition's leader (or every broker) failed; not retried.
+    #[error(transparent)]
+    Authentication(AuthenticationError),
 }
 
 impl ProduceError {
@@ -213,7 +270,9 @@ impl ProduceError {
         match self {
             ProduceError::Broker { code, .. } => code.is_retriable(),
             ProduceError::DeliveryTimeout { .. } | ProduceError::Network(_) => true,
-            ProduceError::Closed | ProduceError::Protocol(_) => false,
+            ProduceError::Closed | ProduceError::Protocol(_) | ProduceError::Authentication(_) => {
+                false
+            }
         }
     }
 }

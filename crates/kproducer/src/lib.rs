@@ -31,6 +31,7 @@ pub mod partitioner;
 pub mod producer;
 pub(crate) mod protocol;
 pub mod record;
+pub mod security;
 pub(crate) mod sender;
 pub mod serializer;
 mod shared;
@@ -39,7 +40,9 @@ mod shared;
 /// (from the `bytes` crate), so users need no direct dependency on it.
 pub use bytes::Bytes;
 pub use config::{Acks, CompressionType, ProducerConfig};
-pub use error::{ConfigError, FlushError, KafkaError, ProduceError, SendError};
+pub use error::{
+    AuthenticationError, ConfigError, FlushError, KafkaError, ProduceError, SendError,
+};
 pub use idempotence::ProducerIdAndEpoch;
 pub use metadata::PartitionInfo;
 pub use producer::{BlockingProducer, DeliveryFuture, Producer, ProducerBuilder, Rejected};
@@ -56,6 +59,8 @@ pub struct ReadmeDoctests;
 /// `host:port`. TCP ([`TcpTransport`](transport::TcpTransport)) is the default; give another to
 /// [`ProducerBuilder::transport`] (e.g. an in-memory pipe to an in-process cluster in tests).
 pub mod transport {
+    #[cfg(feature = "tls")]
+    pub use crate::network::tls::TlsTransport;
     pub use crate::network::transport::{Connecting, ReadHalf, TcpTransport, Transport, WriteHalf};
     pub use crate::network::NetworkError;
 }

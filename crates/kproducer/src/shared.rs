@@ -105,6 +105,9 @@ pub(crate) struct SendState {
     pub(crate) driver_exited: bool,
     /// The last connection or metadata error, for clearer timeout messages.
     pub(crate) last_error: Option<String>,
+    /// Authentication failed and no connection has authenticated since: senders waiting for
+    /// metadata fail with it at once.
+    pub(crate) auth_error: Option<crate::error::AuthenticationError>,
     /// The snapshot and topic the last fast-path send used.
     last_topic: Option<(Arc<Cluster>, Arc<TopicInfo>)>,
 }
@@ -121,6 +124,7 @@ impl SendState {
             abort: false,
             driver_exited: false,
             last_error: None,
+            auth_error: None,
             last_topic: None,
         }
     }

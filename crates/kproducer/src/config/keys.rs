@@ -2,8 +2,8 @@
 //! validator), whether kproducer uses it, and a short doc.
 //!
 //! Everything else in the `config` module reads this table, so a key's rules live in one place.
-//! Keys under the `ssl.` and `sasl.` prefixes are not listed one by one: Java knows them all, and
-//! kproducer uses none of them yet (see [`prefix_usage`]).
+//! The `ssl.` and `sasl.` keys kproducer reads are listed; the rest of those families (Kerberos,
+//! the OAuth login settings, JCA class names) are known by prefix (see [`prefix_usage`]).
 
 use crate::error::ConfigError;
 
@@ -43,6 +43,8 @@ pub enum Kind {
     Class,
     /// `compression.gzip.level`: 1..=9 or -1 (the codec's default).
     GzipLevel,
+    /// Java `PASSWORD`: a string never shown (`[hidden]` in `Debug` output, logs and errors).
+    Password,
 }
 
 /// Whether kproducer reads a key.
@@ -125,7 +127,14 @@ const ANY_INT: Kind = Kind::Int {
 };
 
 const NO_METRICS: &str = "kproducer has no metrics subsystem yet";
-const NO_TLS_SASL: &str = "TLS and SASL are not implemented yet";
+const NO_JCA: &str =
+    "TLS is rustls (crypto provider chosen by a cargo feature), not a JCA provider";
+const NO_KERBEROS: &str = "GSSAPI (Kerberos) is not supported: it needs system Kerberos libraries";
+const NO_OAUTH_LOGIN: &str =
+    "the OAuth login settings are not implemented: give an OAuthBearerTokenProvider to the builder";
+
+/// The `ssl.endpoint.identification.algorithm` values: `https` verifies the broker's host name.
+pub const ENDPOINT_IDENTIFICATION: &[&str] = &["https", ""];
 const NO_TXN: &str = "transactions are not implemented yet";
 
 /// Every key Java's `ProducerConfig` (4.x) defines, except the `ssl.*`/`sasl.*` families.
@@ -220,8 +229,53 @@ pub static KEYS: &[KeyDef] = &[
         doc: "interceptor classes" },
     KeyDef { name: "security.protocol", default: Some("PLAINTEXT"), kind: Kind::ChoiceIgnoreCase(SECURITY_PROTOCOLS),
         usage: Usage::Typed, doc: "protocol used to talk to brokers; only PLAINTEXT is implemented" },
-    KeyDef { name: "security.providers", default: None, kind: Kind::Str, usage: Usage::Unused(NO_TLS_SASL),
+    KeyDef { name: "security.providers", default: None, kind: Kind::Str, usage: Usage::Unused(NO_JCA),
         doc: "JCA security provider creator classes" },
+    // SslConfigs (client side), Java 4.x defaults.
+    KeyDef { name: "ssl.protocol", default: Some("TLSv1.3"), kind: Kind::Str, usage: Usage::Typed,
+        doc: "the TLS protocol used when ssl.enabled.protocols is empty" },
+    KeyDef { name: "ssl.enabled.protocols", default: Some("TLSv1.2,TLSv1.3"), kind: Kind::List { empty_ok: true },
+        usage: Usage::Typed, doc: "TLS versions allowed (TLSv1.2, TLSv1.3)" },
+    KeyDef { name: "ssl.cipher.suites", default: None, kind: Kind::List { empty_ok: true }, usage: Usage::Typed,
+        doc: "cipher suites allowed (IANA names); all of the provider's by default" },
+    KeyDef { name: "ssl.keystore.type", default: Some("JKS"), kind: Kind::Str, usage: Usage::Typed,
+        doc: "client certificate store format: PEM or PKCS12 (a JKS-typed file that is PKCS#12 is read)" },
+    KeyDef { name: "ssl.keystore.location", default: None, kind: Kind::Str, usage: Usage::Typed,
+        doc: "client certificate store file (mutual TLS)" },
+    KeyDef { name: "ssl.keystore.password", default: None, kind: Kind::Password, usage: Usage::Typed,
+        doc: "client certificate store password" },
+    KeyDef { name: "ssl.key.password", default: None, kind: Kind::Password, usage: Usage::Typed,
+        doc: "password of the private key (PKCS#12 key entry or encrypted PEM key)" },
+    KeyDef { name: "ssl.keystore.key", default: None, kind: Kind::Password, usage: Usage::Typed,
+        doc: "client private key, PEM (PKCS#8) inline" },
+    KeyDef { name: "ssl.keystore.certificate.chain", default: None, kind: Kind::Password, usage: Usage::Typed,
+        doc: "client certificate chain, PEM inline" },
+    KeyDef { name: "ssl.truststore.type", default: Some("JKS"), kind: Kind::Str, usage: Usage::Typed,
+        doc: "trust store format: PEM or PKCS12 (a JKS-typed file that is PKCS#12 is read)" },
+    KeyDef { name: "ssl.truststore.location", default: None, kind: Kind::Str, usage: Usage::Typed,
+        doc: "trust store file; the system's trusted roots when neither it nor ssl.truststore.certificates is set" },
+    KeyDef { name: "ssl.truststore.password", default: None, kind: Kind::Password, usage: Usage::Typed,
+        doc: "trust store password" },
+    KeyDef { name: "ssl.truststore.certificates", default: None, kind: Kind::Password, usage: Usage::Typed,
+        doc: "trusted certificates, PEM inline" },
+    KeyDef { name: "ssl.endpoint.identification.algorithm", default: Some("https"),
+        kind: Kind::ChoiceIgnoreCase(ENDPOINT_IDENTIFICATION), usage: Usage::Typed,
+        doc: "https: verify the broker's host name against its certificate; empty: do not" },
+    KeyDef { name: "ssl.provider", default: None, kind: Kind::Str, usage: Usage::Unused(NO_JCA),
+        doc: "JCA security provider" },
+    KeyDef { name: "ssl.keymanager.algorithm", default: Some("SunX509"), kind: Kind::Str, usage: Usage::Unused(NO_JCA),
+        doc: "JCA key manager factory" },
+    KeyDef { name: "ssl.trustmanager.algorithm", default: Some("PKIX"), kind: Kind::Str, usage: Usage::Unused(NO_JCA),
+        doc: "JCA trust manager factory" },
+    KeyDef { name: "ssl.secure.random.implementation", default: None, kind: Kind::Str, usage: Usage::Unused(NO_JCA),
+        doc: "JCA SecureRandom" },
+    KeyDef { name: "ssl.engine.factory.class", default: None, kind: Kind::Class, usage: Usage::Unused(NO_JCA),
+        doc: "custom SSLEngine factory" },
+    // SaslConfigs (client side).
+    KeyDef { name: "sasl.mechanism", default: Some("GSSAPI"), kind: Kind::Str, usage: Usage::Typed,
+        doc: "SASL mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER (Java's default GSSAPI is refused)" },
+    KeyDef { name: "sasl.jaas.config", default: None, kind: Kind::Password, usage: Usage::Typed,
+        doc: "JAAS login module and its options, as Java writes it" },
     KeyDef { name: "enable.idempotence", default: Some(if ENABLE_IDEMPOTENCE_DEFAULT { "true" } else { "false" }),
         kind: Kind::Bool, usage: Usage::Typed,
         doc: "exactly-once writes per partition; kproducer defaults to false (Java: true) until it is implemented" },
@@ -248,11 +302,27 @@ pub fn lookup(name: &str) -> Option<&'static KeyDef> {
     KEYS.iter().find(|k| k.name == name)
 }
 
+/// Whether a key's value is secret (Java `PASSWORD`): never shown in `Debug` output or logs.
+/// Unknown keys that look like secrets (`*password*`, `*secret*`, `*jaas*`) count too.
+pub fn is_secret(name: &str) -> bool {
+    match lookup(name) {
+        Some(def) => def.kind == Kind::Password,
+        None => ["password", "secret", "jaas", "token"]
+            .iter()
+            .any(|w| name.contains(w)),
+    }
+}
+
 /// Families of keys Java knows by prefix, with why kproducer ignores them.
 pub fn prefix_usage(name: &str) -> Option<&'static str> {
     const PREFIXES: &[(&str, &str)] = &[
-        ("ssl.", NO_TLS_SASL),
-        ("sasl.", NO_TLS_SASL),
+        ("sasl.kerberos.", NO_KERBEROS),
+        ("sasl.login.", NO_OAUTH_LOGIN),
+        ("sasl.oauthbearer.", NO_OAUTH_LOGIN),
+        (
+            "sasl.client.callback.handler.class",
+            "callback handlers are Java classes; give an OAuthBearerTokenProvider to the builder",
+        ),
         ("metrics.context.", NO_METRICS),
     ];
     PREFIXES
@@ -347,7 +417,7 @@ impl KeyDef {
                     ))
                 }
             }
-            Kind::Str | Kind::Class => Ok(Value::Str(v.to_string())),
+            Kind::Str | Kind::Class | Kind::Password => Ok(Value::Str(v.to_string())),
             Kind::NonEmptyStr => {
                 if v.is_empty() {
                     Err(invalid(key, raw, "String must be non-empty"))

@@ -17,10 +17,12 @@ mod builder;
 pub mod keys;
 pub mod properties;
 mod resolve;
+mod security;
 #[cfg(test)]
 mod tests;
 
 pub use builder::ProducerConfigBuilder;
+pub use security::{Password, SaslSettings, SslConfig, StoreType};
 
 /// How many acknowledgements the leader must gather before answering (`acks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +86,7 @@ impl CompressionType {
 /// `security.protocol`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecurityProtocol {
-    /// Plain TCP (the only one implemented so far).
+    /// Plain TCP.
     Plaintext,
     /// TLS.
     Ssl,
@@ -197,14 +199,56 @@ pub struct ProducerConfig {
     pub(crate) receive_buffer_bytes: i32,
     /// `security.protocol`.
     pub(crate) security_protocol: SecurityProtocol,
+    /// `ssl.*`.
+    pub(crate) ssl: SslConfig,
+    /// `sasl.mechanism`, `sasl.jaas.config`.
+    pub(crate) sasl: SaslSettings,
     /// Every key as given (Java name → value), including ones kproducer only accepts.
-    pub(crate) raw: BTreeMap<String, String>,
+    pub(crate) raw: Raw,
     /// What was accepted but is ignored or was adjusted, one line each (also logged with `tracing::warn!`).
     pub(crate) warnings: Vec<String>,
 }
 
+/// The keys as given; `Debug` hides the values of secret keys (Java's `PASSWORD` type).
+#[derive(Clone, PartialEq, Default)]
+pub(crate) struct Raw(pub(crate) BTreeMap<String, String>);
+
+impl std::ops::Deref for Raw {
+    type Target = BTreeMap<String, String>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Raw {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl std::fmt::Debug for Raw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
+                let shown: &dyn std::fmt::Debug = if keys::is_secret(k) { &"[hidden]" } else { v };
+                (k, shown)
+            }))
+            .finish()
+    }
+}
+
 /// Read-only access: the values passed validation and stay as they are.
 impl ProducerConfig {
+    /// The TLS settings (`ssl.*`), used when `security.protocol` is `SSL` or `SASL_SSL`.
+    pub fn ssl(&self) -> &SslConfig {
+        &self.ssl
+    }
+
+    /// The SASL settings, used when `security.protocol` is `SASL_PLAINTEXT` or `SASL_SSL`.
+    pub fn sasl(&self) -> &SaslSettings {
+        &self.sasl
+    }
+
     /// `bootstrap.servers`: host:port pairs.
     pub fn bootstrap_servers(&self) -> &[String] {
         &self.bootstrap_servers
@@ -503,7 +547,7 @@ impl ProducerConfig {
             .iter()
             .filter_map(|k| k.default.map(|d| (k.name.to_string(), d.to_string())))
             .collect();
-        for (k, v) in &self.raw {
+        for (k, v) in self.raw.iter() {
             out.insert(k.clone(), v.trim().to_string());
         }
         let connections_max_idle = if self.connections_max_idle == Duration::MAX {

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::keys::{self, Usage, Value};
-use super::{Acks, CompressionType, ProducerConfig, SecurityProtocol};
+use super::security::{Password, SaslSettings, SslConfig, StoreType};
+use super::{Acks, CompressionType, ProducerConfig, Raw, SecurityProtocol};
 use crate::error::ConfigError;
 
 /// Java's `PRODUCER_CLIENT_ID_SEQUENCE`: numbers `producer-N` client ids, process-wide, from 1.
@@ -234,15 +235,13 @@ pub(super) fn resolve(
 
     let security_protocol = match ctx.str("security.protocol")?.as_str() {
         "PLAINTEXT" => SecurityProtocol::Plaintext,
-        // Talking plaintext to a TLS or SASL listener would fail in obscure ways: refuse up front.
-        _ => {
-            return Err(invalid(
-                "security.protocol",
-                &ctx.text("security.protocol"),
-                "not supported yet: kproducer implements only PLAINTEXT (SSL, SASL_PLAINTEXT and SASL_SSL are not implemented)",
-            ))
-        }
+        "SSL" => SecurityProtocol::Ssl,
+        "SASL_PLAINTEXT" => SecurityProtocol::SaslPlaintext,
+        "SASL_SSL" => SecurityProtocol::SaslSsl,
+        _ => return Err(internal("security.protocol")),
     };
+    let ssl = ssl_config(&ctx)?;
+    let sasl = sasl_settings(&ctx)?;
 
     let acks = match ctx.str("acks")?.as_str() {
         "all" | "-1" => Acks::All,
@@ -302,7 +301,9 @@ pub(super) fn resolve(
         send_buffer_bytes: ctx.i32("send.buffer.bytes")?,
         receive_buffer_bytes: ctx.i32("receive.buffer.bytes")?,
         security_protocol,
-        raw: BTreeMap::new(),
+        ssl,
+        sasl,
+        raw: Raw::default(),
         warnings: Vec::new(),
     };
 
@@ -311,8 +312,123 @@ pub(super) fn resolve(
         cfg.client_id = client_id(&ctx, &cfg);
     }
     cfg.warnings = ctx.warnings;
-    cfg.raw = originals;
+    cfg.raw = Raw(originals);
     Ok(cfg)
+}
+
+/// `ssl.*`: formats and protocol names checked here; files are read when the producer is built.
+fn ssl_config(ctx: &Ctx<'_>) -> Result<SslConfig, ConfigError> {
+    let store_type = |key: &str| -> Result<StoreType, ConfigError> {
+        let v = ctx.str(key)?;
+        StoreType::parse(&v).ok_or_else(|| invalid(key, &v, "one of: PEM, PKCS12, JKS"))
+    };
+    let password = |key: &str| -> Result<Option<Password>, ConfigError> {
+        Ok(ctx
+            .opt_str(key)?
+            .filter(|s| !s.is_empty())
+            .map(Password::new))
+    };
+    let location = |key: &str| -> Result<Option<String>, ConfigError> {
+        Ok(ctx.opt_str(key)?.filter(|s| !s.is_empty()))
+    };
+    let protocol = ctx.str("ssl.protocol")?;
+    check_tls_version("ssl.protocol", &protocol, true)?;
+    let enabled_protocols = ctx.list("ssl.enabled.protocols")?.unwrap_or_default();
+    for p in &enabled_protocols {
+        check_tls_version("ssl.enabled.protocols", p, false)?;
+    }
+    let cfg = SslConfig {
+        protocol,
+        enabled_protocols,
+        cipher_suites: ctx.list("ssl.cipher.suites")?.filter(|l| !l.is_empty()),
+        keystore_type: store_type("ssl.keystore.type")?,
+        keystore_location: location("ssl.keystore.location")?,
+        keystore_password: password("ssl.keystore.password")?,
+        key_password: password("ssl.key.password")?,
+        keystore_key: password("ssl.keystore.key")?,
+        keystore_certificate_chain: password("ssl.keystore.certificate.chain")?,
+        truststore_type: store_type("ssl.truststore.type")?,
+        truststore_location: location("ssl.truststore.location")?,
+        truststore_password: password("ssl.truststore.password")?,
+        truststore_certificates: password("ssl.truststore.certificates")?,
+        verify_host_name: ctx.str("ssl.endpoint.identification.algorithm")? == "https",
+    };
+    // Java's DefaultSslEngineFactory rules for inline PEM.
+    if cfg.keystore_key.is_some() || cfg.keystore_certificate_chain.is_some() {
+        if cfg.keystore_type != StoreType::Pem {
+            return Err(conflict(
+                "ssl.keystore.key",
+                format!(
+                    "SSL private key can be specified only for PEM, but key store type is {}; set ssl.keystore.type=PEM",
+                    cfg.keystore_type.as_str()
+                ),
+            ));
+        }
+        if cfg.keystore_location.is_some() {
+            return Err(conflict(
+                "ssl.keystore.key",
+                "give the key either inline (ssl.keystore.key, ssl.keystore.certificate.chain) or in a file (ssl.keystore.location), not both",
+            ));
+        }
+        if cfg.keystore_key.is_none() {
+            return Err(conflict(
+                "ssl.keystore.key",
+                "ssl.keystore.certificate.chain is set but the private key ssl.keystore.key is not",
+            ));
+        }
+        if cfg.keystore_certificate_chain.is_none() {
+            return Err(conflict(
+                "ssl.keystore.certificate.chain",
+                "ssl.keystore.key is set but its certificate chain ssl.keystore.certificate.chain is not",
+            ));
+        }
+    }
+    if cfg.truststore_certificates.is_some() {
+        if cfg.truststore_type != StoreType::Pem {
+            return Err(conflict(
+                "ssl.truststore.certificates",
+                format!(
+                    "SSL trust store certificates can be specified only for PEM, but trust store type is {}; set ssl.truststore.type=PEM",
+                    cfg.truststore_type.as_str()
+                ),
+            ));
+        }
+        if cfg.truststore_location.is_some() {
+            return Err(conflict(
+                "ssl.truststore.certificates",
+                "give trusted certificates either inline (ssl.truststore.certificates) or in a file (ssl.truststore.location), not both",
+            ));
+        }
+    }
+    Ok(cfg)
+}
+
+/// TLS versions rustls speaks: 1.2 and 1.3. `TLS` (any) is accepted for `ssl.protocol`.
+fn check_tls_version(key: &str, v: &str, any_ok: bool) -> Result<(), ConfigError> {
+    match v {
+        "TLSv1.2" | "TLSv1.3" => Ok(()),
+        "TLS" if any_ok => Ok(()),
+        "TLSv1" | "TLSv1.1" | "SSLv3" | "SSLv2Hello" | "SSL" => Err(invalid(
+            key,
+            v,
+            "kproducer's TLS (rustls) supports only TLSv1.2 and TLSv1.3; older versions are insecure",
+        )),
+        _ => Err(invalid(key, v, "one of: TLSv1.2, TLSv1.3")),
+    }
+}
+
+/// `sasl.mechanism` and `sasl.jaas.config`, checked when SASL is used (Java reads them only then).
+fn sasl_settings(ctx: &Ctx<'_>) -> Result<SaslSettings, ConfigError> {
+    // Case-sensitive, as Java's SaslClient factories are.
+    let mechanism = ctx.str("sasl.mechanism")?.trim().to_string();
+    let jaas_config = ctx
+        .opt_str("sasl.jaas.config")?
+        .filter(|s| !s.trim().is_empty())
+        .map(Password::new);
+    Ok(SaslSettings {
+        mechanism,
+        jaas_config,
+    })
 }
 
 /// Java's cross-field rules, in Java's order.

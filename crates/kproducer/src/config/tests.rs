@@ -162,15 +162,16 @@ fn realistic_java_properties_file_loads() {
     assert_eq!(cfg.raw["ssl.truststore.password"], "changeit=:x");
     assert_eq!(cfg.raw["ssl.endpoint.identification.algorithm"], "");
 
+    // The TLS keys are read (and used once security.protocol asks for TLS).
+    assert_eq!(
+        cfg.ssl().truststore_location(),
+        Some("/etc/kafka/secrets/truststore.jks")
+    );
+    assert!(!cfg.ssl().verify_host_name());
+    assert!(!format!("{cfg:?}").contains("changeit"), "secrets hidden");
+
     // One warning per unused key, each naming it.
-    for key in [
-        "key.serializer",
-        "value.serializer",
-        "ssl.truststore.location",
-        "ssl.truststore.password",
-        "ssl.endpoint.identification.algorithm",
-        "interceptor.classes",
-    ] {
+    for key in ["key.serializer", "value.serializer", "interceptor.classes"] {
         let n = cfg
             .warnings()
             .iter()
@@ -178,7 +179,7 @@ fn realistic_java_properties_file_loads() {
             .count();
         assert_eq!(n, 1, "{key}: {:?}", cfg.warnings());
     }
-    assert_eq!(cfg.warnings().len(), 6, "{:?}", cfg.warnings());
+    assert_eq!(cfg.warnings().len(), 3, "{:?}", cfg.warnings());
 
     // The same text through from_properties_str gives the same config.
     let again = ProducerConfig::from_properties_str(REALISTIC).unwrap();
@@ -286,19 +287,57 @@ fn bootstrap_servers_are_checked() {
 }
 
 #[test]
-fn security_protocols_other_than_plaintext_are_refused() {
-    assert_eq!(
-        with(&[("security.protocol", "plaintext")])
-            .unwrap()
-            .security_protocol,
-        SecurityProtocol::Plaintext
-    );
-    for p in ["SSL", "SASL_PLAINTEXT", "sasl_ssl"] {
-        let a = assert_invalid(&[("security.protocol", p)], "security.protocol");
-        assert!(a.contains("not supported yet"), "{a}");
+fn security_protocols_are_java_s_and_tls_settings_are_checked() {
+    for (given, want) in [
+        ("plaintext", SecurityProtocol::Plaintext),
+        ("SSL", SecurityProtocol::Ssl),
+        ("SASL_PLAINTEXT", SecurityProtocol::SaslPlaintext),
+        ("sasl_ssl", SecurityProtocol::SaslSsl),
+    ] {
+        assert_eq!(
+            with(&[("security.protocol", given)])
+                .unwrap()
+                .security_protocol,
+            want
+        );
     }
     let a = assert_invalid(&[("security.protocol", "TLS")], "security.protocol");
     assert!(a.contains("PLAINTEXT"), "{a}");
+    let a = assert_invalid(
+        &[("ssl.enabled.protocols", "TLSv1.2,TLSv1.1")],
+        "ssl.enabled.protocols",
+    );
+    assert!(a.contains("TLSv1.2 and TLSv1.3"), "{a}");
+    assert_invalid(&[("ssl.keystore.type", "BKS")], "ssl.keystore.type");
+    assert_conflict(
+        &[("ssl.keystore.key", "-----BEGIN PRIVATE KEY-----")],
+        "ssl.keystore.key",
+    );
+    assert_conflict(
+        &[
+            ("ssl.keystore.type", "PEM"),
+            ("ssl.keystore.key", "-----BEGIN PRIVATE KEY-----"),
+        ],
+        "ssl.keystore.certificate.chain",
+    );
+    assert_conflict(
+        &[("ssl.truststore.certificates", "-----BEGIN CERTIFICATE-----")],
+        "ssl.truststore.certificates",
+    );
+    // Secrets never show in Debug output.
+    let c = with(&[
+        ("ssl.keystore.password", "ks-secret"),
+        ("ssl.key.password", "key-secret"),
+        (
+            "sasl.jaas.config",
+            r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="jaas-secret";"#,
+        ),
+    ])
+    .unwrap();
+    let shown = format!("{c:?}");
+    for secret in ["ks-secret", "key-secret", "jaas-secret"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
 }
 
 #[test]
@@ -441,7 +480,7 @@ fn client_id_counter_yields_distinct_producer_n() {
 fn unknown_and_unused_keys_warn_once_and_are_kept() {
     let c = with(&[
         ("no.such.key", "1"),
-        ("sasl.mechanism", "PLAIN"),
+        ("sasl.kerberos.service.name", "kafka"),
         ("metric.reporters", ""),
         (
             "partitioner.class",
@@ -462,7 +501,11 @@ fn unknown_and_unused_keys_warn_once_and_are_kept() {
         .iter()
         .any(|w| w.contains("'partitioner.class'") && w.contains("trait")));
     assert_eq!(c.raw["no.such.key"], "1");
-    assert_eq!(c.to_properties()["sasl.mechanism"], "PLAIN");
+    assert_eq!(c.to_properties()["sasl.kerberos.service.name"], "kafka");
+    assert!(c
+        .warnings()
+        .iter()
+        .any(|w| w.contains("'sasl.kerberos.service.name'") && w.contains("Kerberos")));
     // Unused keys are still validated as Java would.
     assert_invalid(&[("metrics.num.samples", "0")], "metrics.num.samples");
 }
@@ -538,6 +581,8 @@ fn builder_and_map_paths_agree() {
     let props = built.to_properties();
     for (k, v) in &props {
         if ["security.protocol", "enable.idempotence"].contains(&k.as_str())
+            || k.starts_with("ssl.")
+            || k.starts_with("sasl.")
             || keys::lookup(k).is_none_or(|d| d.usage != keys::Usage::Typed)
         {
             continue;

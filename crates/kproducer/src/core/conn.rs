@@ -29,6 +29,9 @@ pub(crate) enum Phase {
     Connecting,
     /// Connected; ApiVersions in flight.
     Negotiating,
+    /// SASL: SaslHandshake and SaslAuthenticate rounds in flight (at set-up, or a KIP-368
+    /// re-authentication once the requests before it were answered).
+    Authenticating,
     /// Requests may go.
     Ready,
 }
@@ -44,6 +47,10 @@ pub(crate) enum Kind {
     InitProducerId { version: i16 },
     /// The sender's Produce request `id`.
     Produce { id: u64, version: i16 },
+    /// SASL: the mechanism offered.
+    SaslHandshake { version: i16 },
+    /// SASL: one round of the mechanism's exchange.
+    SaslAuthenticate { version: i16 },
 }
 
 /// A request written and not yet answered.
@@ -68,6 +75,13 @@ pub(crate) struct Conn {
     next_correlation_id: i32,
     /// Requests awaiting an answer, oldest first.
     pub(crate) in_flight: VecDeque<InFlight>,
+    /// The SASL exchange under way.
+    pub(crate) sasl: Option<Box<dyn crate::security::sasl::SaslMechanism>>,
+    /// When to re-authenticate (KIP-368: the broker gave the session a lifetime); from then on
+    /// the connection takes no new requests, and re-authenticates once those in flight are answered.
+    pub(crate) reauth_due: Option<Instant>,
+    /// `reauth_due` passed: no new requests until re-authenticated.
+    pub(crate) reauth_pending: bool,
 }
 
 impl Conn {
@@ -76,6 +90,16 @@ impl Conn {
         let id = self.next_correlation_id;
         self.next_correlation_id = id.checked_add(1).unwrap_or(0);
         id
+    }
+
+    /// How many requests were written on this connection.
+    pub(crate) fn requests_written(&self) -> i32 {
+        self.next_correlation_id
+    }
+
+    /// Whether the connection takes new requests.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.phase == Phase::Ready && !self.reauth_pending
     }
 
     /// The earliest deadline on this connection (set-up or a request's).
@@ -144,6 +168,9 @@ impl Connections {
                 versions: ApiVersions::empty(),
                 next_correlation_id: 0,
                 in_flight: VecDeque::new(),
+                sasl: None,
+                reauth_due: None,
+                reauth_pending: false,
             },
         );
         id
@@ -161,7 +188,7 @@ impl Connections {
 
     /// Whether `addr` has a connection that can take requests.
     pub(crate) fn is_ready(&self, addr: &str) -> bool {
-        self.by_addr(addr).is_some_and(|c| c.phase == Phase::Ready)
+        self.by_addr(addr).is_some_and(Conn::is_ready)
     }
 
     pub(crate) fn get(&self, id: ConnId) -> Option<&Conn> {
@@ -181,10 +208,20 @@ impl Connections {
         Some(conn)
     }
 
-    /// The connection came up: the reconnect backoff of its address is over.
+    /// The transport connected: negotiate.
     pub(crate) fn connected(&mut self, id: ConnId) {
         if let Some(c) = self.conns.get_mut(&id) {
             c.phase = Phase::Negotiating;
+        }
+    }
+
+    /// Set-up is complete (negotiated, authenticated): the reconnect backoff of its address is
+    /// over. Not earlier, as in Java: a broker that accepts the socket but refuses the
+    /// credentials is retried with a growing backoff, not every `reconnect.backoff.ms`.
+    pub(crate) fn set_ready(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.phase = Phase::Ready;
+            c.reauth_pending = false;
             self.backoff.remove(&c.addr);
         }
     }
@@ -214,7 +251,7 @@ impl Connections {
 
     /// Ready connections.
     pub(crate) fn ready(&self) -> impl Iterator<Item = &Conn> {
-        self.conns.values().filter(|c| c.phase == Phase::Ready)
+        self.conns.values().filter(|c| c.is_ready())
     }
 
     /// Whether any connection is being set up.
@@ -241,6 +278,31 @@ impl Connections {
     /// The earliest set-up or request deadline of any connection.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.conns.values().filter_map(Conn::next_deadline).min()
+    }
+
+    /// The earliest KIP-368 re-authentication not yet started.
+    pub(crate) fn next_reauth(&self) -> Option<Instant> {
+        self.conns
+            .values()
+            .filter(|c| !c.reauth_pending)
+            .filter_map(|c| c.reauth_due)
+            .min()
+    }
+
+    /// Ready connections whose session must be renewed by `now`: marks them (no new requests)
+    /// and returns those with nothing in flight, which can re-authenticate at once.
+    pub(crate) fn reauth_due(&mut self, now: Instant) -> Vec<ConnId> {
+        let mut start = Vec::new();
+        for c in self.conns.values_mut() {
+            if c.phase == Phase::Ready && c.reauth_due.is_some_and(|d| d <= now) {
+                c.reauth_pending = true;
+                if c.in_flight.is_empty() {
+                    start.push(c.id);
+                }
+            }
+        }
+        start.sort();
+        start
     }
 
     /// Connections with a set-up or request deadline at or before `now`, oldest id first.
@@ -283,6 +345,11 @@ mod tests {
         assert!(second >= ms(80) && second <= ms(120), "{second:?}");
         let id = c.open(addr.clone(), t0 + ms(200));
         c.connected(id);
+        assert!(
+            c.next_backoff_end(t0).is_some(),
+            "a socket that connects may still fail set-up (authentication)"
+        );
+        c.set_ready(id);
         assert_eq!(c.next_backoff_end(t0), None, "success ends the backoff");
     }
 

@@ -45,18 +45,19 @@ mod tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, InitProducerIdRequest, InitProducerIdResponse, MetadataRequest,
-    MetadataResponse, ProduceResponse, ProducerId,
+    MetadataResponse, ProduceResponse, ProducerId, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::{HeaderVersion, Request, StrBytes};
 
 use crate::accumulator::{BatchAck, ProducerBatch, TopicPartition};
-use crate::config::ProducerConfig;
-use crate::error::ProduceError;
+use crate::config::{ProducerConfig, SecurityProtocol};
+use crate::error::{AuthenticationError, ProduceError};
 use crate::metadata::{Cluster, Metadata};
 use crate::network::bounded::produce_partitions;
 use crate::network::frame::{
@@ -67,6 +68,8 @@ use crate::network::metadata_answer::{decode_metadata, MetadataAnswer};
 use crate::network::produce_ack::{decode_produce_acks, AckDecode, PartitionAck};
 use crate::network::versions::decode_api_versions;
 use crate::network::FramePiece;
+use crate::protocol::errors::ErrorCode;
+use crate::security::sasl::{SaslConfig, SaslStep};
 use crate::sender::{Completion, Sender, SenderConfig, SenderOutput};
 use crate::shared::{SendState, Shared};
 
@@ -117,6 +120,11 @@ pub struct CoreConfig {
     pub sender: SenderConfig,
     /// Seeds the core's jitter (backoffs), so a run can be replayed.
     pub seed: u64,
+    /// SASL (`SASL_PLAINTEXT`, `SASL_SSL`): every connection authenticates after ApiVersions.
+    pub sasl: Option<Arc<SaslConfig>>,
+    /// A wall-clock reading and the monotonic instant it was taken at: the core reads no
+    /// clock, and derives the wall time an OAUTHBEARER token needs from `now`.
+    pub wall_anchor: (Instant, SystemTime),
 }
 
 impl CoreConfig {
@@ -145,6 +153,17 @@ impl CoreConfig {
                 idempotence: config.enable_idempotence,
             },
             seed,
+            // The producer replaces it with the one it checked (and its token provider).
+            sasl: match config.security_protocol {
+                SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl => {
+                    let jaas = config.sasl.jaas_config.as_ref().map(|p| p.expose());
+                    SaslConfig::from_parts(&config.sasl.mechanism, jaas, None)
+                        .ok()
+                        .map(Arc::new)
+                }
+                SecurityProtocol::Plaintext | SecurityProtocol::Ssl => None,
+            },
+            wall_anchor: (Instant::now(), SystemTime::now()),
         }
     }
 }
@@ -372,6 +391,9 @@ impl ProducerCore {
     /// connection set-ups, requests past `request.timeout.ms` (their connection is closed and
     /// what was in flight on it retried, as Java does) — and refresh the decisions.
     pub fn handle_timeout(&mut self, now: Instant) {
+        for id in self.conns.reauth_due(now) {
+            self.start_sasl(id, now);
+        }
         for id in self.conns.overdue(now) {
             let Some(conn) = self.conns.get(id) else {
                 continue;
@@ -413,6 +435,33 @@ impl ProducerCore {
         self.dirty = true;
     }
 
+    /// The connection could not be opened because authentication failed (the TLS handshake):
+    /// not retried at once (the reconnect backoff grows), and what waits for brokers fails now
+    /// rather than at its timeout.
+    pub fn handle_authentication_failed(
+        &mut self,
+        conn: ConnId,
+        mut error: AuthenticationError,
+        now: Instant,
+    ) {
+        if let Some(c) = self.conns.get(conn) {
+            if let AuthenticationError::Ssl { broker, .. } = &mut error {
+                if broker.is_empty() {
+                    *broker = c.addr.to_string();
+                }
+            }
+            if c.phase == Phase::Ready {
+                // A TLS alert on an established connection: what was in flight is retried or
+                // failed by its handlers, as for any lost connection.
+                self.lost(conn, &error.to_string(), now);
+            } else if let Some(c) = self.conns.remove(conn) {
+                self.set_up_failed(&c.addr, &error.to_string(), now);
+            }
+            self.authentication_failed(error);
+        }
+        self.dirty = true;
+    }
+
     /// The connection ended (the peer closed it, an I/O error): what was in flight on it is
     /// retried or failed by its handler.
     pub fn handle_disconnected(&mut self, conn: ConnId, reason: &str, now: Instant) {
@@ -447,6 +496,10 @@ impl ProducerCore {
         };
         let Some(request) = request else { return };
         match request.kind {
+            Kind::SaslHandshake { version } => self.on_sasl_handshake(conn, version, frame, now),
+            Kind::SaslAuthenticate { version } => {
+                self.on_sasl_authenticate(conn, version, frame, now)
+            }
             Kind::ApiVersions { version } => self.on_api_versions(conn, version, &frame, now),
             Kind::Metadata { version } => match self.read_metadata(&frame, version) {
                 Ok(answer) => self.on_metadata(answer, now),
@@ -481,6 +534,14 @@ impl ProducerCore {
             }
             Kind::Produce { id, version } => self.on_produce(conn, id, version, frame, now),
         }
+        // KIP-368: the last answer before a due re-authentication.
+        let reauth_now = self
+            .conns
+            .get(conn)
+            .is_some_and(|c| c.reauth_pending && c.phase == Phase::Ready && c.in_flight.is_empty());
+        if reauth_now {
+            self.start_sasl(conn, now);
+        }
     }
 
     // ---------------------------------------------------------------- outputs
@@ -507,6 +568,7 @@ impl ProducerCore {
         [
             self.sender_wakeup,
             self.conns.next_deadline(),
+            self.conns.next_reauth(),
             self.metadata_due,
             self.reconnect_due,
         ]
@@ -699,7 +761,7 @@ impl ProducerCore {
             .addrs
             .get(node)
             .and_then(|a| self.conns.by_addr(a))
-            .filter(|c| c.phase == Phase::Ready)
+            .filter(|c| c.is_ready())
             .map(|c| c.id);
         let Some(conn) = conn else {
             // Not reachable: the sender only drains for ready leaders, so this does not happen.
@@ -955,8 +1017,11 @@ impl ProducerCore {
             Ok(answer) if answer.error_code == 0 => {
                 if let Some(c) = self.conns.get_mut(conn) {
                     c.versions = answer.versions;
-                    c.phase = Phase::Ready;
-                    tracing::debug!(addr = %c.addr, %conn, "connected");
+                }
+                if self.cfg.sasl.is_some() {
+                    self.start_sasl(conn, now);
+                } else {
+                    self.conn_ready(conn);
                 }
                 return;
             }
@@ -995,6 +1060,237 @@ impl ProducerCore {
             self.conns.set_negotiate_version(addr, retry);
         }
         self.send_api_versions(conn, retry, now);
+    }
+
+    /// Set-up is complete: requests may go.
+    fn conn_ready(&mut self, conn: ConnId) {
+        self.conns.set_ready(conn);
+        if let Some(c) = self.conns.get(conn) {
+            tracing::debug!(addr = %c.addr, %conn, "connected");
+        }
+        let mut st = self.shared.lock();
+        if st.auth_error.take().is_some() {
+            self.signals.metadata_changed = true;
+        }
+    }
+
+    /// SASL (at set-up, or a KIP-368 re-authentication): offer the mechanism.
+    fn start_sasl(&mut self, conn: ConnId, now: Instant) {
+        let Some(sasl) = self.cfg.sasl.clone() else {
+            return;
+        };
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        c.phase = Phase::Authenticating;
+        c.reauth_due = None;
+        c.setup_deadline = now + self.cfg.connection_setup_timeout;
+        let addr = c.addr.clone();
+        let handshake = c
+            .versions
+            .highest_common(ApiKey::SaslHandshake as i16, 1, 1);
+        let authenticate = c
+            .versions
+            .highest_common(ApiKey::SaslAuthenticate as i16, 0, 2);
+        let (Some(version), Some(_)) = (handshake, authenticate) else {
+            // Brokers before 1.0 exchange raw SASL tokens (SaslHandshake v0): not supported.
+            let error = AuthenticationError::Sasl {
+                mechanism: sasl.mechanism().to_string(),
+                broker: addr.to_string(),
+                reason: "the broker does not support SaslHandshake v1 and SaslAuthenticate \
+                         (Kafka 1.0 or later is needed)"
+                    .into(),
+            };
+            return self.sasl_failed(conn, error, now);
+        };
+        let request = SaslHandshakeRequest::default()
+            .with_mechanism(StrBytes::from_string(sasl.mechanism().to_string()));
+        if let Err(reason) = self.write_request(
+            conn,
+            &request,
+            version,
+            Kind::SaslHandshake { version },
+            now,
+        ) {
+            self.close(conn, &reason, now);
+        }
+    }
+
+    fn on_sasl_handshake(&mut self, conn: ConnId, version: i16, frame: Bytes, now: Instant) {
+        let Some(sasl) = self.cfg.sasl.clone() else {
+            return;
+        };
+        let Some(addr) = self.conns.get(conn).map(|c| c.addr.to_string()) else {
+            return;
+        };
+        let resp = match decode_response::<SaslHandshakeResponse>(
+            frame,
+            ApiKey::SaslHandshake as i16,
+            version,
+            SaslHandshakeResponse::header_version(version),
+        ) {
+            Ok(resp) => resp,
+            Err(e) => {
+                return self.close(conn, &format!("unreadable SaslHandshake answer: {e}"), now)
+            }
+        };
+        if resp.error_code != 0 {
+            let enabled: Vec<String> = resp.mechanisms.iter().map(|m| m.to_string()).collect();
+            let error = if resp.error_code == ErrorCode::UNSUPPORTED_SASL_MECHANISM.0 {
+                AuthenticationError::UnsupportedMechanism {
+                    mechanism: sasl.mechanism().to_string(),
+                    broker: addr,
+                    enabled,
+                }
+            } else {
+                AuthenticationError::Sasl {
+                    mechanism: sasl.mechanism().to_string(),
+                    broker: addr,
+                    reason: format!("SaslHandshake answered {}", error_name(resp.error_code)),
+                }
+            };
+            return self.sasl_failed(conn, error, now);
+        }
+        let (at, wall) = self.cfg.wall_anchor;
+        let mut mechanism = sasl.new_mechanism(wall + now.saturating_duration_since(at));
+        match mechanism.start() {
+            Ok(first) => {
+                if let Some(c) = self.conns.get_mut(conn) {
+                    c.sasl = Some(mechanism);
+                }
+                self.send_sasl_authenticate(conn, first, now);
+            }
+            Err(e) => {
+                let error = AuthenticationError::Sasl {
+                    mechanism: sasl.mechanism().to_string(),
+                    broker: addr,
+                    reason: e.to_string(),
+                };
+                self.sasl_failed(conn, error, now);
+            }
+        }
+    }
+
+    fn send_sasl_authenticate(&mut self, conn: ConnId, auth_bytes: Vec<u8>, now: Instant) {
+        let Some(c) = self.conns.get(conn) else {
+            return;
+        };
+        let Some(version) = c
+            .versions
+            .highest_common(ApiKey::SaslAuthenticate as i16, 0, 2)
+        else {
+            return self.close(conn, "the broker stopped supporting SaslAuthenticate", now);
+        };
+        let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(auth_bytes));
+        if let Err(reason) = self.write_request(
+            conn,
+            &request,
+            version,
+            Kind::SaslAuthenticate { version },
+            now,
+        ) {
+            self.close(conn, &reason, now);
+        }
+    }
+
+    fn on_sasl_authenticate(&mut self, conn: ConnId, version: i16, frame: Bytes, now: Instant) {
+        let Some(sasl) = self.cfg.sasl.clone() else {
+            return;
+        };
+        let Some(addr) = self.conns.get(conn).map(|c| c.addr.to_string()) else {
+            return;
+        };
+        let resp = match decode_response::<SaslAuthenticateResponse>(
+            frame,
+            ApiKey::SaslAuthenticate as i16,
+            version,
+            SaslAuthenticateResponse::header_version(version),
+        ) {
+            Ok(resp) => resp,
+            Err(e) => {
+                return self.close(
+                    conn,
+                    &format!("unreadable SaslAuthenticate answer: {e}"),
+                    now,
+                )
+            }
+        };
+        let fail = |reason: String| AuthenticationError::Sasl {
+            mechanism: sasl.mechanism().to_string(),
+            broker: addr.clone(),
+            reason,
+        };
+        if resp.error_code != 0 {
+            let mut reason = match resp.error_message.as_deref() {
+                Some(m) if !m.is_empty() => m.to_string(),
+                _ => error_name(resp.error_code),
+            };
+            // OAUTHBEARER: the status and scope from the broker's error challenge.
+            let context = self
+                .conns
+                .get(conn)
+                .and_then(|c| c.sasl.as_ref())
+                .and_then(|m| m.failure_context());
+            if let Some(context) = context {
+                reason = format!("{reason} ({context})");
+            }
+            return self.sasl_failed(conn, fail(reason), now);
+        }
+        let step = match self.conns.get_mut(conn).and_then(|c| c.sasl.as_mut()) {
+            Some(mechanism) => mechanism.step(&resp.auth_bytes),
+            None => return self.close(conn, "a SaslAuthenticate answer without an exchange", now),
+        };
+        match step {
+            Ok(SaslStep::Respond(bytes)) => self.send_sasl_authenticate(conn, bytes, now),
+            Ok(SaslStep::Complete) => {
+                if let Some(c) = self.conns.get_mut(conn) {
+                    c.sasl = None;
+                    // KIP-368: renew at 85-95 % of the session's lifetime, as Java does.
+                    c.reauth_due = u64::try_from(resp.session_lifetime_ms)
+                        .ok()
+                        .filter(|ms| *ms > 0)
+                        .map(|ms| {
+                            let share = 0.85 + 0.10 * self.jitter.unit();
+                            now + Duration::from_millis((ms as f64 * share) as u64)
+                        });
+                    tracing::debug!(addr = %c.addr, %conn, reauth_in = ?c.reauth_due.map(|d| d - now), "authenticated");
+                }
+                self.conn_ready(conn);
+            }
+            Err(e) => self.sasl_failed(conn, fail(e.to_string()), now),
+        }
+    }
+
+    /// SASL failed on `conn`: close it, back off, and fail what waits.
+    fn sasl_failed(&mut self, conn: ConnId, error: AuthenticationError, now: Instant) {
+        if self.conns.get(conn).is_some() {
+            self.queue.push_back(Queued::Close { conn });
+        }
+        if let Some(c) = self.conns.remove(conn) {
+            self.set_up_failed(&c.addr, &error.to_string(), now);
+        }
+        self.authentication_failed(error);
+    }
+
+    /// Java's `AuthenticationException` handling: not retriable, so the records waiting in the
+    /// accumulator fail now, and senders waiting for metadata are woken to fail with it, rather
+    /// than both waiting out their timeouts. The connection is retried after the reconnect
+    /// backoff; the error stands until a connection authenticates.
+    fn authentication_failed(&mut self, error: AuthenticationError) {
+        tracing::error!("{error}");
+        let shared = Arc::clone(&self.shared);
+        let mut guard = shared.lock();
+        let st = &mut *guard;
+        st.last_error = Some(error.to_string());
+        st.auth_error = Some(error.clone());
+        for mut batch in st.acc.abort_all() {
+            st.acc.deallocate(&mut batch);
+            self.completions.push(Completion {
+                batch,
+                result: Err(ProduceError::Authentication(error.clone())),
+            });
+        }
+        self.signals.metadata_changed = true;
     }
 
     /// Reads a Metadata answer frame, keeping the topics the send path wants (a bounded read:
@@ -1133,10 +1429,28 @@ impl ProducerCore {
                     self.conns.set_negotiate_version(c.addr.clone(), 0);
                 }
             }
-            self.set_up_failed(&c.addr, reason, now);
+            let reason = match c.phase {
+                // Kafka's TLS and SASL listeners hang up on a plaintext ApiVersions request, or
+                // on the first request after it; say so rather than just "closed".
+                Phase::Negotiating => format!(
+                    "{reason} (before answering ApiVersions: if {} is an SSL or SASL listener, \
+                     set security.protocol accordingly)",
+                    c.addr
+                ),
+                _ => reason.to_string(),
+            };
+            self.set_up_failed(&c.addr, &reason, now);
             return;
         }
-        let reason = format!("connection to {} lost: {reason}", self.describe(&c.addr));
+        let mut reason = format!("connection to {} lost: {reason}", self.describe(&c.addr));
+        if self.cfg.sasl.is_none() && c.requests_written() <= 3 {
+            // A SASL listener answers ApiVersions, then hangs up on the first other request.
+            reason.push_str(&format!(
+                " (right after set-up: if {} is a SASL listener, set security.protocol to \
+                 SASL_PLAINTEXT or SASL_SSL and sasl.mechanism, sasl.jaas.config)",
+                c.addr
+            ));
+        }
         self.metadata.request_update();
         let produce: Vec<u64> = c
             .in_flight
@@ -1166,7 +1480,10 @@ impl ProducerCore {
             match r.kind {
                 Kind::Metadata { .. } => self.metadata_failed(&reason, now),
                 Kind::InitProducerId { .. } => self.sender.handle_init_producer_id(None, now),
-                Kind::ApiVersions { .. } | Kind::Produce { .. } => {}
+                Kind::ApiVersions { .. }
+                | Kind::Produce { .. }
+                | Kind::SaslHandshake { .. }
+                | Kind::SaslAuthenticate { .. } => {}
             }
         }
     }
@@ -1185,6 +1502,14 @@ impl ProducerCore {
             Some(n) => format!("broker {n} at {addr}"),
             None => addr.to_string(),
         }
+    }
+}
+
+/// `NAME (code)` for a Kafka error code.
+fn error_name(code: i16) -> String {
+    match ErrorCode::from_i16(code) {
+        Some(c) => format!("{} ({code})", c.name()),
+        None => format!("error code {code}"),
     }
 }
 

@@ -14,6 +14,7 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{
     ApiVersionsRequest, ApiVersionsResponse, BrokerId, InitProducerIdRequest,
     InitProducerIdResponse, MetadataRequest, ProduceRequest, RequestHeader, ResponseHeader,
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
     TopicName,
 };
 use kafka_protocol::protocol::{
@@ -40,6 +41,30 @@ enum Req {
     Metadata(MetadataRequest),
     InitProducerId(InitProducerIdRequest),
     Produce(ProduceRequest),
+    SaslHandshake(SaslHandshakeRequest),
+    SaslAuthenticate(SaslAuthenticateRequest),
+}
+
+impl Req {
+    fn name(&self) -> &'static str {
+        match self {
+            Req::ApiVersions(_) => "ApiVersions",
+            Req::Metadata(_) => "Metadata",
+            Req::InitProducerId(_) => "InitProducerId",
+            Req::Produce(_) => "Produce",
+            Req::SaslHandshake(_) => "SaslHandshake",
+            Req::SaslAuthenticate(_) => "SaslAuthenticate",
+        }
+    }
+}
+
+/// The broker side of SASL/PLAIN.
+struct SaslBroker {
+    mechanisms: Vec<&'static str>,
+    user: &'static str,
+    password: &'static str,
+    /// KIP-368 `connections.max.reauth.ms` (0: none).
+    session_lifetime_ms: i64,
 }
 
 /// A scripted cluster at the frame level.
@@ -56,6 +81,7 @@ struct Broker {
     reverse_answers: bool,
     next_offset: HashMap<(String, i32), i64>,
     next_pid: i64,
+    sasl: Option<SaslBroker>,
 }
 
 impl Broker {
@@ -71,7 +97,15 @@ impl Broker {
             reverse_answers: false,
             next_offset: HashMap::new(),
             next_pid: 1000,
+            sasl: None,
         }
+    }
+
+    /// A broker whose listener is SASL/PLAIN for `user`/`password`.
+    fn with_sasl(mut self, sasl: SaslBroker) -> Self {
+        self.versions.extend([(17, 0, 1), (36, 0, 2)]);
+        self.sasl = Some(sasl);
+        self
     }
 
     fn decode(frame: &[u8]) -> (RequestHeader, Req) {
@@ -83,6 +117,10 @@ impl Broker {
             3 => Req::Metadata(MetadataRequest::decode(&mut buf, v).expect("body")),
             22 => Req::InitProducerId(InitProducerIdRequest::decode(&mut buf, v).expect("body")),
             0 => Req::Produce(ProduceRequest::decode(&mut buf, v).expect("body")),
+            17 => Req::SaslHandshake(SaslHandshakeRequest::decode(&mut buf, v).expect("body")),
+            36 => {
+                Req::SaslAuthenticate(SaslAuthenticateRequest::decode(&mut buf, v).expect("body"))
+            }
             k => panic!("unexpected api key {k}"),
         };
         (header, req)
@@ -157,6 +195,34 @@ impl Broker {
                             })
                             .collect(),
                     );
+                Self::encode(corr, v, &body)
+            }
+            Req::SaslHandshake(r) => {
+                let sasl = self.sasl.as_ref().expect("a SASL listener");
+                let known = sasl.mechanisms.contains(&r.mechanism.as_str());
+                let body = SaslHandshakeResponse::default()
+                    .with_error_code(if known { 0 } else { 33 })
+                    .with_mechanisms(
+                        sasl.mechanisms
+                            .iter()
+                            .map(|m| StrBytes::from_static_str(m))
+                            .collect(),
+                    );
+                Self::encode(corr, v, &body)
+            }
+            Req::SaslAuthenticate(r) => {
+                let sasl = self.sasl.as_ref().expect("a SASL listener");
+                let expected = format!("\0{}\0{}", sasl.user, sasl.password);
+                let body = if r.auth_bytes.as_ref() == expected.as_bytes() {
+                    SaslAuthenticateResponse::default()
+                        .with_session_lifetime_ms(sasl.session_lifetime_ms)
+                } else {
+                    SaslAuthenticateResponse::default()
+                        .with_error_code(58)
+                        .with_error_message(Some(StrBytes::from_static_str(
+                            "Authentication failed: Invalid username or password",
+                        )))
+                };
                 Self::encode(corr, v, &body)
             }
             Req::InitProducerId(_) => {
@@ -423,16 +489,7 @@ fn the_first_record_goes_once_connected_whatever_retry_backoff_ms() {
         }
     }
     assert_eq!(done_offset(&result), Some(0), "acknowledged within 20 ms");
-    let kinds: Vec<&'static str> = net
-        .log
-        .iter()
-        .map(|(_, r)| match r {
-            Req::ApiVersions(_) => "ApiVersions",
-            Req::Metadata(_) => "Metadata",
-            Req::InitProducerId(_) => "InitProducerId",
-            Req::Produce(_) => "Produce",
-        })
-        .collect();
+    let kinds: Vec<&'static str> = net.log.iter().map(|(_, r)| r.name()).collect();
     assert_eq!(
         kinds,
         ["ApiVersions", "Metadata", "InitProducerId", "Produce"],
@@ -719,4 +776,169 @@ fn a_produce_answer_listing_more_partitions_than_asked_is_refused_before_decodin
     assert!(!result.is_done(), "retried");
     net.settle(net.at(200));
     assert_eq!(done_offset(&result), Some(0));
+}
+
+// ---------------------------------------------------------------- SASL
+
+const PLAIN_ALICE: &[(&str, &str)] = &[
+    ("security.protocol", "SASL_PLAINTEXT"),
+    ("sasl.mechanism", "PLAIN"),
+    (
+        "sasl.jaas.config",
+        r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="alice" password="alice-secret";"#,
+    ),
+];
+
+fn plain_broker(password: &'static str, session_lifetime_ms: i64) -> Broker {
+    Broker::new(&[1], &[("t", &[1])]).with_sasl(SaslBroker {
+        mechanisms: vec!["PLAIN", "SCRAM-SHA-512"],
+        user: "alice",
+        password,
+        session_lifetime_ms,
+    })
+}
+
+fn failure(r: &crate::accumulator::BatchResult) -> Option<ProduceError> {
+    match r.try_outcome()? {
+        crate::accumulator::batch::Outcome::Done(Err(e)) => Some(e.clone()),
+        _ => None,
+    }
+}
+
+#[test]
+fn sasl_plain_authenticates_each_connection_before_any_other_request() {
+    let mut net = Net::new(plain_broker("alice-secret", 0), PLAIN_ALICE);
+    let result = net.send("t", 0, b"v", net.t0);
+    for n in 0..20 {
+        net.settle(net.at(n));
+    }
+    assert_eq!(done_offset(&result), Some(0));
+    let kinds: Vec<&'static str> = net.log.iter().map(|(_, r)| r.name()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "ApiVersions",
+            "SaslHandshake",
+            "SaslAuthenticate",
+            "Metadata",
+            "InitProducerId",
+            "Produce"
+        ]
+    );
+    let Req::SaslHandshake(h) = &net.log[1].1 else {
+        panic!("handshake")
+    };
+    assert_eq!(h.mechanism.as_str(), "PLAIN");
+    assert!(net.shared.lock().auth_error.is_none());
+}
+
+#[test]
+fn a_wrong_password_fails_waiting_records_at_once_and_backs_off_growing() {
+    let mut net = Net::new(
+        plain_broker("not-alices-password", 0),
+        &[
+            PLAIN_ALICE,
+            &[
+                ("reconnect.backoff.ms", "50"),
+                ("reconnect.backoff.max.ms", "1000"),
+                ("delivery.timeout.ms", "120000"),
+                ("request.timeout.ms", "30000"),
+            ],
+        ]
+        .concat(),
+    );
+    let result = net.send("t", 0, b"v", net.t0);
+    net.settle(net.t0);
+    let err = failure(&result).expect("failed at the first refusal, not at delivery.timeout.ms");
+    let ProduceError::Authentication(AuthenticationError::Sasl {
+        mechanism, reason, ..
+    }) = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(mechanism, "PLAIN");
+    assert!(reason.contains("Invalid username or password"), "{reason}");
+    assert!(!err.to_string().contains("alice-secret"));
+    assert!(!err.is_retriable());
+    assert!(
+        net.shared.lock().auth_error.is_some(),
+        "senders waiting for metadata fail too"
+    );
+    // Retried with a growing backoff (50, 100, 200, 400, 800, 1000 ms ± 20 %), not every 50 ms.
+    for n in 1..=5000 {
+        net.settle(net.at(n));
+    }
+    let attempts = net
+        .log
+        .iter()
+        .filter(|(_, r)| matches!(r, Req::SaslHandshake(_)))
+        .count();
+    assert!((5..=12).contains(&attempts), "{attempts} attempts in 5 s");
+}
+
+#[test]
+fn an_unsupported_mechanism_names_the_ones_the_broker_enables() {
+    let mut broker = plain_broker("alice-secret", 0);
+    if let Some(s) = broker.sasl.as_mut() {
+        s.mechanisms = vec!["SCRAM-SHA-256"];
+    }
+    let mut net = Net::new(broker, PLAIN_ALICE);
+    let result = net.send("t", 0, b"v", net.t0);
+    net.settle(net.t0);
+    match failure(&result) {
+        Some(ProduceError::Authentication(AuthenticationError::UnsupportedMechanism {
+            mechanism,
+            enabled,
+            ..
+        })) => {
+            assert_eq!(mechanism, "PLAIN");
+            assert_eq!(enabled, ["SCRAM-SHA-256"]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_session_lifetime_is_renewed_on_the_same_connection_between_requests() {
+    // KIP-368: the broker closes a connection whose session expired; the client re-authenticates
+    // at 85-95 % of the lifetime, once its requests in flight are answered.
+    let mut net = Net::new(
+        plain_broker("alice-secret", 1000),
+        &[PLAIN_ALICE, &[("linger.ms", "0")]].concat(),
+    );
+    let mut results = Vec::new();
+    for n in 0..3000u64 {
+        let now = net.at(n);
+        if n % 10 == 0 {
+            results.push(net.send("t", 0, b"v", now));
+        }
+        net.step(now);
+        net.accept(now);
+        net.answer(now);
+    }
+    net.settle(net.at(3000));
+    assert!(
+        results.iter().all(|r| done_offset(r).is_some()),
+        "every record acknowledged"
+    );
+    let conns: std::collections::HashSet<ConnId> = net.log.iter().map(|(c, _)| *c).collect();
+    assert_eq!(conns.len(), 1, "renewed on the same connection");
+    let handshakes: Vec<usize> = net
+        .log
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, r))| matches!(r, Req::SaslHandshake(_)))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(
+        (3..=4).contains(&handshakes.len()),
+        "first authentication plus one renewal a second: {}",
+        handshakes.len()
+    );
+    for &i in &handshakes {
+        assert!(
+            matches!(net.log.get(i + 1), Some((_, Req::SaslAuthenticate(_)))),
+            "nothing goes between the handshake and the authentication"
+        );
+    }
 }

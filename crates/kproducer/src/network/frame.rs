@@ -335,6 +335,15 @@ pub(crate) fn next_frame(buf: &mut BytesMut, limit: usize) -> Result<Option<Byte
     }
     let size = size as usize;
     if size > limit {
+        // A TLS record (alert 0x15 or handshake 0x16, version 3.x) where a size should be: the
+        // broker speaks TLS and we do not.
+        if matches!(prefix, [0x15 | 0x16, 0x03, 0x00..=0x04, _]) {
+            return Err(NetworkError::Protocol(
+                "the broker answered with TLS: this is an SSL or SASL_SSL listener; set \
+                 security.protocol=SSL (or SASL_SSL) and the ssl.* keys"
+                    .into(),
+            ));
+        }
         return Err(NetworkError::FrameTooLarge { size, limit });
     }
     if buf.len() < 4 + size {

@@ -124,10 +124,23 @@ async fn read_loop(
             ))
             }
             Ok(_) => {}
-            Err(e) => break NetworkError::Io(format!("read failed: {e}")),
+            Err(e) => break read_error(&e),
         }
     };
     let _ = events.send(IoEvent::Closed(id, error));
+}
+
+/// A failed read; a TLS alert after the handshake (TLS 1.3 servers check the client
+/// certificate then) is an authentication failure.
+fn read_error(e: &std::io::Error) -> NetworkError {
+    #[cfg(feature = "tls")]
+    if let Some(reason) = super::tls::alert_reason(e) {
+        return NetworkError::Authentication(crate::error::AuthenticationError::Ssl {
+            broker: String::new(), // the core knows the address
+            reason,
+        });
+    }
+    NetworkError::Io(format!("read failed: {e}"))
 }
 
 /// Writes queued frame pieces in order: whatever is queued goes out in one vectored write.

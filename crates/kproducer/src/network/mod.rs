@@ -1,7 +1,7 @@
 //! Moving bytes to and from brokers, and the wire formats the core speaks.
 //!
-//! - [`transport`]: how a byte stream to `host:port` is opened ([`Transport`]; TCP now, TLS and
-//!   in-memory pipes next).
+//! - [`transport`]: how a byte stream to `host:port` is opened ([`Transport`]: TCP; `tls`: TLS
+//!   over TCP with rustls; an in-memory pipe in the tests).
 //! - `io`: one connection's two tokio tasks — the writer (queued frame pieces, vectored writes,
 //!   record batches from their own buffers) and the reader (length-prefixed response frames).
 //!   They know nothing of Kafka beyond framing.
@@ -17,6 +17,8 @@ pub(crate) mod frame;
 pub(crate) mod io;
 pub(crate) mod metadata_answer;
 pub(crate) mod produce_ack;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod transport;
 pub(crate) mod versions;
 
@@ -169,6 +171,10 @@ pub enum NetworkError {
         /// `max_response_size`.
         limit: usize,
     },
+    /// The TLS handshake or SASL authentication failed: not retried (Java's
+    /// `AuthenticationException`).
+    #[error(transparent)]
+    Authentication(crate::error::AuthenticationError),
     /// The broker's bytes could not be understood (undecodable body, bad size, wrong correlation id).
     #[error("protocol error: {0}")]
     Protocol(String),

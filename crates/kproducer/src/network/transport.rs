@@ -77,7 +77,7 @@ impl Transport for TcpTransport {
 
 impl TcpTransport {
     /// Connects to the first resolved address that accepts.
-    async fn open(&self, addr: &str) -> Result<TcpStream, NetworkError> {
+    pub(crate) async fn open(&self, addr: &str) -> Result<TcpStream, NetworkError> {
         let connect_err = |reason: String| NetworkError::Connect {
             addr: addr.to_string(),
             reason,

@@ -205,6 +205,10 @@ impl Driver {
         match event {
             Event::Wake => {}
             Event::Io(IoEvent::Frame(conn, frame)) => self.core.handle_response(conn, frame, now),
+            Event::Io(IoEvent::Closed(conn, NetworkError::Authentication(e))) => {
+                self.conns.remove(&conn);
+                self.core.handle_authentication_failed(conn, e, now);
+            }
             Event::Io(IoEvent::Closed(conn, e)) => {
                 self.conns.remove(&conn);
                 self.core.handle_disconnected(conn, &e.to_string(), now);
@@ -217,6 +221,11 @@ impl Driver {
                     ConnIo::start(conn, read, write, MAX_RESPONSE_SIZE, self.events_tx.clone());
                 self.conns.insert(conn, io);
                 self.core.handle_connected(conn, now);
+            }
+            Event::Connected(conn, Err(NetworkError::Authentication(e))) => {
+                if self.connecting.remove(&conn).is_some() {
+                    self.core.handle_authentication_failed(conn, e, now);
+                }
             }
             Event::Connected(conn, Err(e)) => {
                 if self.connecting.remove(&conn).is_some() {

@@ -27,7 +27,7 @@ use crate::accumulator::{
     AccumulatorConfig, AppendError, Callback, PartitionChoice, RecordAccumulator, RecordInfo,
     RecordRef,
 };
-use crate::config::ProducerConfig;
+use crate::config::{ProducerConfig, SecurityProtocol};
 use crate::core::{CoreConfig, ProducerCore};
 use crate::error::{ConfigError, FlushError, KafkaError, ProduceError, SendError};
 use crate::interceptor::{InterceptorChain, ProducerInterceptor};
@@ -37,6 +37,8 @@ use crate::partitioner::{choose_partition, Partitioner, TopicPartitions};
 use crate::protocol::errors::ErrorCode;
 use crate::protocol::record_batch::{RecordBatchBuilder, BATCH_HEADER_LEN};
 use crate::record::{ProducerRecord, RecordMetadata};
+use crate::security::sasl::SaslConfig;
+use crate::security::OAuthBearerTokenProvider;
 use crate::serializer::{DefaultSerializer, Serializer};
 use crate::shared::{SendState, Shared};
 
@@ -177,6 +179,7 @@ pub struct ProducerBuilder<K, V, KS = BuiltIn, VS = BuiltIn> {
     value_serializer: VS,
     partitioner: Option<Arc<dyn Partitioner>>,
     interceptors: Vec<Arc<dyn ProducerInterceptor<K, V>>>,
+    token_provider: Option<Arc<dyn OAuthBearerTokenProvider>>,
 }
 
 /// [`ProducerBuilder`] state: no serializer given, the type's [`DefaultSerializer`] is used.
@@ -239,6 +242,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ProducerBuilder<K, V> {
             value_serializer: BuiltIn,
             partitioner: None,
             interceptors: Vec::new(),
+            token_provider: None,
         }
     }
 }
@@ -256,6 +260,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static, KS, VS> ProducerBuilder
             value_serializer: self.value_serializer,
             partitioner: self.partitioner,
             interceptors: self.interceptors,
+            token_provider: self.token_provider,
         }
     }
 
@@ -271,6 +276,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static, KS, VS> ProducerBuilder
             value_serializer: Arc::new(s),
             partitioner: self.partitioner,
             interceptors: self.interceptors,
+            token_provider: self.token_provider,
         }
     }
 
@@ -284,6 +290,13 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static, KS, VS> ProducerBuilder
     /// cluster in tests).
     pub fn transport(mut self, t: impl Transport) -> Self {
         self.transport = Some(Arc::new(t));
+        self
+    }
+
+    /// Gets SASL/OAUTHBEARER tokens from `p` (Java's `sasl.login.callback.handler.class`), for
+    /// `sasl.mechanism=OAUTHBEARER`; `sasl.jaas.config` is then optional.
+    pub fn oauth_token_provider(mut self, p: impl OAuthBearerTokenProvider + 'static) -> Self {
+        self.token_provider = Some(Arc::new(p));
         self
     }
 
@@ -310,12 +323,14 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static, KS, VS> ProducerBuilder
             value_serializer,
             partitioner,
             interceptors,
+            token_provider,
         } = self;
         let parts = Parts {
             config,
             transport,
             partitioner,
             interceptors,
+            token_provider,
         };
         parts.build(key_serializer.resolve(), value_serializer.resolve())
     }
@@ -339,12 +354,14 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static, KS, VS> ProducerBuilder
             value_serializer: vs,
             partitioner,
             interceptors,
+            token_provider,
         } = self;
         let parts = Parts {
             config,
             transport,
             partitioner,
             interceptors,
+            token_provider,
         };
         parts.build(
             ks.given().unwrap_or(key_serializer),
@@ -359,6 +376,7 @@ struct Parts<K, V> {
     transport: Option<Arc<dyn Transport>>,
     partitioner: Option<Arc<dyn Partitioner>>,
     interceptors: Vec<Arc<dyn ProducerInterceptor<K, V>>>,
+    token_provider: Option<Arc<dyn OAuthBearerTokenProvider>>,
 }
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Parts<K, V> {
@@ -393,15 +411,14 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Parts<K, V> {
                 move |m: &RecordMetadata, e: Option<&ProduceError>| chain.on_acknowledgement(m, e),
             ))
         };
-        let transport = self.transport.unwrap_or_else(|| {
-            Arc::new(TcpTransport {
-                send_buffer_bytes: self.config.send_buffer_bytes,
-                receive_buffer_bytes: self.config.receive_buffer_bytes,
-            })
-        });
+        let transport = match self.transport {
+            Some(t) => t,
+            None => default_transport(&self.config)?,
+        };
+        let sasl = sasl_config(&self.config, self.token_provider)?;
         let inner = Arc::new(new_inner(self.config, observer));
         drop(handle);
-        spawn_network_thread(&inner, transport)?;
+        spawn_network_thread(&inner, transport, sasl)?;
         Ok(Producer {
             _close_on_drop: Arc::new(CloseOnDrop(inner.clone())),
             shared: inner.shared.clone(),
@@ -414,6 +431,54 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Parts<K, V> {
     }
 }
 
+/// The SASL exchange for `SASL_PLAINTEXT`/`SASL_SSL`, checked now (`sasl.mechanism`,
+/// `sasl.jaas.config`), as Java's constructor does.
+fn sasl_config(
+    config: &ProducerConfig,
+    token_provider: Option<Arc<dyn OAuthBearerTokenProvider>>,
+) -> Result<Option<Arc<SaslConfig>>, ConfigError> {
+    match config.security_protocol {
+        SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl => {
+            let jaas = config.sasl.jaas_config.as_ref().map(|p| p.expose());
+            let sasl = SaslConfig::from_parts(&config.sasl.mechanism, jaas, token_provider)?;
+            Ok(Some(Arc::new(sasl)))
+        }
+        SecurityProtocol::Plaintext | SecurityProtocol::Ssl => Ok(None),
+    }
+}
+
+/// TCP, or TLS over TCP for `SSL`/`SASL_SSL` (key and trust stores read now: a missing file or
+/// a wrong password is a configuration error naming the key).
+fn default_transport(config: &ProducerConfig) -> Result<Arc<dyn Transport>, ConfigError> {
+    let tcp = TcpTransport {
+        send_buffer_bytes: config.send_buffer_bytes,
+        receive_buffer_bytes: config.receive_buffer_bytes,
+    };
+    match config.security_protocol {
+        SecurityProtocol::Plaintext | SecurityProtocol::SaslPlaintext => Ok(Arc::new(tcp)),
+        SecurityProtocol::Ssl | SecurityProtocol::SaslSsl => {
+            #[cfg(feature = "tls")]
+            {
+                Ok(Arc::new(crate::network::tls::TlsTransport::from_config(
+                    &config.ssl,
+                    tcp,
+                )?))
+            }
+            #[cfg(not(feature = "tls"))]
+            {
+                Err(ConfigError::Unsupported {
+                    key: "security.protocol".into(),
+                    reason: format!(
+                        "{} needs TLS, which this build of kproducer leaves out: enable the \
+                         cargo feature tls-ring (the default) or tls-aws-lc",
+                        config.security_protocol.as_str()
+                    ),
+                })
+            }
+        }
+    }
+}
+
 /// Starts the driver on its own thread with a single-threaded tokio runtime (Java's
 /// `kafka-producer-network-thread`): all of a producer's I/O happens there, whatever runtime the
 /// caller uses, and a caller that keeps its own threads busy never starves it. Measured against
@@ -422,15 +487,15 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Parts<K, V> {
 fn spawn_network_thread(
     inner: &Arc<Inner>,
     transport: Arc<dyn Transport>,
+    sasl: Option<Arc<SaslConfig>>,
 ) -> Result<(), KafkaError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| KafkaError::Runtime(format!("cannot build the network runtime: {e}")))?;
-    let core = ProducerCore::new(
-        CoreConfig::from_producer(&inner.config, rand::random()),
-        inner.shared.clone(),
-    );
+    let mut core_config = CoreConfig::from_producer(&inner.config, rand::random());
+    core_config.sasl = sasl;
+    let core = ProducerCore::new(core_config, inner.shared.clone());
     let driver_inner = inner.clone();
     std::thread::Builder::new()
         .name(format!(
@@ -852,6 +917,9 @@ async fn wait_for_topic(
             if let Some(t) = st.cluster.topic(topic).cloned() {
                 st.topics.touch(topic, now);
                 return Ok(t);
+            }
+            if let Some(e) = &st.auth_error {
+                return Err(SendError::Authentication(e.clone()));
             }
             let topic_error = st.cluster.topic_errors.get(topic).copied();
             if let Some(code) = topic_error {
