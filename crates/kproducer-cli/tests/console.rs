@@ -484,3 +484,95 @@ fn version_help_and_usage_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--bogus"));
 }
+
+/// A Java `client.properties` for a SASL_SSL cluster (SCRAM, PEM trust store) loads unchanged;
+/// a wrong password makes the console exit non-zero within seconds, naming the mechanism.
+#[test]
+fn secured_cluster_with_a_java_client_properties_file() {
+    use kproducer_testkit::{sasl, skip_without_kafka, KafkaCluster, KafkaOptions};
+    if skip_without_kafka("secured_cluster_with_a_java_client_properties_file") {
+        return;
+    }
+    let cluster = KafkaCluster::start_with(
+        1,
+        &KafkaOptions {
+            security: true,
+            ..KafkaOptions::default()
+        },
+    )
+    .expect("secured Apache Kafka");
+    let topic = unique_name("console-sasl");
+    cluster.create_topic(&topic, 1, 1).expect("topic");
+    let dir = tempfile::tempdir().expect("tmp");
+    let write_props = |password: &str| {
+        let path = dir.path().join(format!("client-{password}.properties"));
+        let ca = cluster.tls_files().ca_pem.display().to_string();
+        // As Java users write it: escaped quotes are not needed, a continuation line is.
+        let text = format!(
+            "security.protocol=SASL_SSL\n\
+             sasl.mechanism=SCRAM-SHA-512\n\
+             sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required \\\n    \
+             username=\"{}\" password=\"{password}\";\n\
+             ssl.truststore.type=PEM\n\
+             ssl.truststore.location={ca}\n",
+            sasl::USER
+        );
+        std::fs::write(&path, text).expect("write");
+        path.display().to_string()
+    };
+    let bootstrap = cluster.bootstrap_for("SASL_SSL");
+    let good = write_props(sasl::PASSWORD);
+    let out = console(
+        &[
+            "--bootstrap-server",
+            &bootstrap,
+            "--topic",
+            &topic,
+            "--producer.config",
+            &good,
+        ],
+        "one\ntwo\n",
+    );
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = read_all(
+        &cluster.bootstrap(),
+        &topic,
+        Some(2),
+        Duration::from_secs(30),
+    )
+    .expect("read");
+    assert_eq!(got.len(), 2);
+
+    let bad = write_props("wrong-password");
+    let started = std::time::Instant::now();
+    let out = console(
+        &[
+            "--bootstrap-server",
+            &bootstrap,
+            "--topic",
+            &topic,
+            "--producer.config",
+            &bad,
+        ],
+        "three\n",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "stderr: {stderr}");
+    assert!(
+        stderr.contains("SaslAuthenticationException") && stderr.contains("SCRAM-SHA-512"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("wrong-password"),
+        "no secret printed: {stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+}

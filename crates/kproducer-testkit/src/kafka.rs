@@ -246,6 +246,10 @@ pub struct KafkaOptions {
     /// OAUTHBEARER the token's own expiry bounds the session too (Java's unsecured tokens
     /// live an hour unless `unsecuredLoginLifetimeSeconds` says otherwise).
     pub reauth_ms: Option<u64>,
+    /// Advertise a secured listener at another address (`(listener, host:port)`), e.g. a
+    /// [`FaultProxy`](crate::FaultProxy) in front of it, so clients keep going through the proxy
+    /// after the bootstrap. Single-broker clusters only (every broker would advertise it).
+    pub advertise: Vec<(String, String)>,
 }
 
 /// SASL users every secured cluster knows ([`KafkaOptions::security`]). No authorizer is
@@ -775,7 +779,14 @@ fn server_properties(
     let mut protocols = String::from("PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT");
     for (name, port) in &node.secured {
         let _ = write!(listeners, ",{name}://127.0.0.1:{port}");
-        let _ = write!(advertised, ",{name}://127.0.0.1:{port}");
+        match options.advertise.iter().find(|(l, _)| l == name) {
+            Some((_, addr)) => {
+                let _ = write!(advertised, ",{name}://{addr}");
+            }
+            None => {
+                let _ = write!(advertised, ",{name}://127.0.0.1:{port}");
+            }
+        }
         let _ = write!(protocols, ",{name}:{}", security_protocol(name));
     }
     let min_isr = if n >= 3 { 2 } else { 1 };

@@ -23,7 +23,10 @@ use helpers::{
 };
 use kproducer::ErrorCode;
 use kproducer::ProduceError;
-use kproducer_testkit::{unique_name, MockKafkaThread, RDKafkaApiKey, RDKafkaRespErr};
+use kproducer_testkit::{
+    skip_without_kafka, unique_name, FaultProxy, KafkaCluster, KafkaOptions, MockKafkaThread,
+    RDKafkaApiKey, RDKafkaRespErr,
+};
 
 /// Upper bound on any one scenario (they take seconds; this only turns a hang into a failure).
 const SCENARIO_LIMIT: Duration = Duration::from_secs(300);
@@ -168,6 +171,70 @@ async fn leader_down_for_two_seconds_on_mock() {
             &run,
             Checks {
                 duplicates: false,
+                order: true,
+            },
+        );
+    })
+    .await;
+}
+
+/// 4b. Scenario 4 over TLS, against Apache Kafka (which deduplicates the idempotent producer's
+///     retries) behind the proxy: the broker's SSL listener is advertised at the proxy, so every
+///     connection goes through it; a cut ends the TLS session mid-record and the producer
+///     reconnects with a new handshake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_cut_mid_response_over_tls() {
+    if skip_without_kafka("connections_cut_mid_response_over_tls") {
+        return;
+    }
+    bounded(async {
+        let proxy = FaultProxy::bind().expect("proxy");
+        let options = KafkaOptions {
+            security: true,
+            advertise: vec![("SSL".into(), proxy.addr().to_string())],
+            ..KafkaOptions::default()
+        };
+        let cluster = tokio::task::spawn_blocking(move || KafkaCluster::start_with(1, &options))
+            .await
+            .expect("join")
+            .expect("secured Apache Kafka");
+        proxy.set_upstream(&cluster.bootstrap_for("SSL"));
+        let topic = unique_name("f-cut-tls");
+        cluster.create_topic(&topic, PARTITIONS, 1).expect("topic");
+        let bootstrap = proxy.addr().to_string();
+        let ca = cluster.tls_files().ca_pem.display().to_string();
+        let config = base_config(
+            &bootstrap,
+            &[
+                ("security.protocol", "SSL"),
+                ("ssl.truststore.type", "PEM"),
+                ("ssl.truststore.location", &ca),
+            ],
+        );
+        let proxy = std::sync::Arc::new(proxy);
+        let p = proxy.clone();
+        let run = produce(config, &topic, RECORDS, |mut progress| async move {
+            for at in tenths() {
+                progress.resolved(at).await;
+                p.cut_mid_response();
+            }
+        })
+        .await;
+        let stats = proxy.stats();
+        // Read back over PLAINTEXT (the verifier speaks no TLS).
+        let report = judge(
+            "4b cut mid-response over TLS (Apache Kafka+proxy)",
+            &cluster.bootstrap(),
+            &run,
+        )
+        .await;
+        println!("FAULTS   proxy: {stats:?}");
+        assert!(stats.cuts >= 1, "the proxy did cut: {stats:?}");
+        assert_clean(
+            &report,
+            &run,
+            Checks {
+                duplicates: true,
                 order: true,
             },
         );
