@@ -388,7 +388,6 @@ pub async fn run(args: ConsoleArgs) -> Result<usize> {
     let producer: Producer<Vec<u8>, Vec<u8>> =
         Producer::new(ProducerConfig::from_map(o.props.clone())?)?;
     // After the build: a key the producer refused is reported once, as the error.
-    crate::print_config_warnings(producer.config());
     let failed = Arc::new(AtomicUsize::new(0));
     let first_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let on_signal = tokio::spawn(close_on_signal(

@@ -75,6 +75,7 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
+    install_logging(args.iter().any(|a| a == "--verbose"));
     match cli.command {
         Tool::Console(a) => run_command("console", a, console::run),
         Tool::Perf(a) => run_command("perf", a, perf::run),
@@ -137,12 +138,21 @@ impl StopSignals {
     }
 }
 
-/// Prints what the configuration accepted but ignores (unknown or unused keys, Java's notices) on
-/// stderr: a misspelt `lnger.ms` must not pass unnoticed.
-pub(crate) fn print_config_warnings(cfg: &kproducer::ProducerConfig) {
-    for w in cfg.warnings() {
-        errln!("WARN {w}");
-    }
+/// Installs the log subscriber: the library's lines on stderr at WARN (a misspelt `lnger.ms`, a
+/// broker gone, retries, authentication failures must not pass unnoticed), INFO with `--verbose`
+/// (the resolved configuration, connections re-established, leader moves), or what `RUST_LOG`
+/// says.
+fn install_logging(verbose: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if verbose { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .without_time()
+        .try_init();
 }
 
 /// Runs a subcommand on a tokio runtime; any failed record (or error) exits non-zero with the

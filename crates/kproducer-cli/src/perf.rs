@@ -693,7 +693,6 @@ pub async fn run(args: PerfArgs) -> Result<u64> {
     let client_id = cfg.client_id().to_string();
     let producer: Producer<Bytes, Bytes> = Producer::new(cfg)?;
     // After the build: a key the producer refused is reported once, as the error.
-    crate::print_config_warnings(producer.config());
 
     let bar = (std::io::stdout().is_terminal() && std::io::stderr().is_terminal()).then(|| {
         let pb = ProgressBar::with_draw_target(Some(o.num_records), ProgressDrawTarget::stderr());

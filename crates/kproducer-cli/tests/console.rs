@@ -273,9 +273,12 @@ fn an_unknown_key_is_reported() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("WARN") && stderr.contains("lnger.ms"),
+        stderr.contains("WARN")
+            && stderr
+                .contains("These configurations '[lnger.ms]' were supplied but are not used yet"),
         "{stderr}"
     );
+    assert_eq!(stderr.matches("lnger.ms").count(), 2, "one line: {stderr}");
 }
 
 /// Key, value and headers of each stored record, in offset order.

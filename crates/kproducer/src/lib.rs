@@ -25,6 +25,7 @@ pub(crate) mod core;
 pub mod error;
 pub(crate) mod idempotence;
 pub mod interceptor;
+mod log_limit;
 pub(crate) mod metadata;
 pub(crate) mod network;
 pub mod partitioner;

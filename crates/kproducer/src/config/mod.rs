@@ -239,6 +239,32 @@ impl std::fmt::Debug for Raw {
 
 /// Read-only access: the values passed validation and stay as they are.
 impl ProducerConfig {
+    /// Java's `ProducerConfig values:` block, one `key = value` line per key, sorted; secret
+    /// values (`PASSWORD` keys) print as `[hidden]`. Logged at INFO when a producer starts.
+    ///
+    /// ```
+    /// let cfg = kproducer::ProducerConfig::from_map([
+    ///     ("bootstrap.servers", "a:9092"),
+    ///     ("ssl.truststore.password", "changeit"),
+    /// ])?;
+    /// let text = cfg.describe();
+    /// assert!(text.contains("\tlinger.ms = 5\n"));
+    /// assert!(text.contains("\tssl.truststore.password = [hidden]\n"));
+    /// # Ok::<(), kproducer::ConfigError>(())
+    /// ```
+    pub fn describe(&self) -> String {
+        let mut out = String::from("ProducerConfig values:\n");
+        for (k, v) in self.to_properties() {
+            let v = if keys::is_secret(&k) {
+                "[hidden]".to_string()
+            } else {
+                v
+            };
+            out.push_str(&format!("\t{k} = {v}\n"));
+        }
+        out
+    }
+
     /// The TLS settings (`ssl.*`), used when `security.protocol` is `SSL` or `SASL_SSL`.
     pub fn ssl(&self) -> &SslConfig {
         &self.ssl

@@ -193,9 +193,9 @@ fn check_supplied(ctx: &mut Ctx<'_>) -> Result<(), ConfigError> {
             None => match keys::prefix_usage(key) {
                 Some(why) => why,
                 None => {
-                    // Java: "These configurations '[..]' were supplied but are not used yet."
+                    // Java's text (which Java logs at INFO, where nobody sees a misspelt key).
                     ctx.warn(format!(
-                        "configuration '{key}' was supplied but is not a known producer configuration; it is ignored"
+                        "These configurations '[{key}]' were supplied but are not used yet: '{key}' is not a known producer configuration (misspelt?); it is ignored"
                     ));
                     continue;
                 }

@@ -218,12 +218,14 @@ impl Connections {
     /// Set-up is complete (negotiated, authenticated): the reconnect backoff of its address is
     /// over. Not earlier, as in Java: a broker that accepts the socket but refuses the
     /// credentials is retried with a growing backoff, not every `reconnect.backoff.ms`.
-    pub(crate) fn set_ready(&mut self, id: ConnId) {
-        if let Some(c) = self.conns.get_mut(&id) {
-            c.phase = Phase::Ready;
-            c.reauth_pending = false;
-            self.backoff.remove(&c.addr);
-        }
+    /// Returns how many set-ups of the address had failed in a row before.
+    pub(crate) fn set_ready(&mut self, id: ConnId) -> u32 {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return 0;
+        };
+        c.phase = Phase::Ready;
+        c.reauth_pending = false;
+        self.backoff.remove(&c.addr).map_or(0, |b| b.failures)
     }
 
     /// Set-up of a connection to `addr` failed: back off before the next attempt.

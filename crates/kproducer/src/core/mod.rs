@@ -310,6 +310,9 @@ pub struct ProducerCore {
     /// Lookups made to match acknowledgements to batches (linear in the partitions answered).
     pub(crate) ack_probes: usize,
     pid_published: Option<crate::idempotence::ProducerIdAndEpoch>,
+    /// Addresses whose last connection failed or was lost (logged once per streak; INFO when
+    /// a connection is ready again).
+    troubled: std::collections::HashSet<Arc<str>>,
 }
 
 impl std::fmt::Debug for ProducerCore {
@@ -382,6 +385,7 @@ impl ProducerCore {
             stats_published: 0,
             ack_probes: 0,
             pid_published: None,
+            troubled: std::collections::HashSet::new(),
         }
     }
 
@@ -1064,9 +1068,15 @@ impl ProducerCore {
 
     /// Set-up is complete: requests may go.
     fn conn_ready(&mut self, conn: ConnId) {
-        self.conns.set_ready(conn);
-        if let Some(c) = self.conns.get(conn) {
-            tracing::debug!(addr = %c.addr, %conn, "connected");
+        let failures = self.conns.set_ready(conn);
+        if let Some(addr) = self.conns.get(conn).map(|c| c.addr.clone()) {
+            tracing::debug!(%addr, %conn, "connected");
+            if self.troubled.remove(&addr) || failures > 0 {
+                tracing::info!(
+                    "Connection to {} re-established (after {failures} failed attempt(s))",
+                    self.describe(&addr)
+                );
+            }
         }
         let mut st = self.shared.lock();
         if st.auth_error.take().is_some() {
@@ -1311,8 +1321,10 @@ impl ProducerCore {
         let st = &mut *guard;
         st.topics.retain_used(now, self.cfg.metadata_max_idle);
         let topics = &st.topics;
+        let before = self.metadata.cluster().clone();
         self.metadata
             .handle_answer(answer, now, &|t| topics.contains(t));
+        log_leader_changes(&before, self.metadata.cluster());
         st.last_error = None;
         self.publish(st);
         drop(guard);
@@ -1451,6 +1463,12 @@ impl ProducerCore {
                 c.addr
             ));
         }
+        if self.troubled.insert(c.addr.clone()) {
+            tracing::warn!(
+                "{reason}; {} request(s) in flight are retried or failed",
+                c.in_flight.len()
+            );
+        }
         self.metadata.request_update();
         let produce: Vec<u64> = c
             .in_flight
@@ -1491,6 +1509,13 @@ impl ProducerCore {
     /// A connection to `addr` failed before it was ready.
     fn set_up_failed(&mut self, addr: &Arc<str>, reason: &str, now: Instant) {
         tracing::debug!(%addr, %reason, "connection failed");
+        if self.troubled.insert(addr.clone()) {
+            // The first failure of a streak; the next ones are at DEBUG until it connects.
+            tracing::warn!(
+                "Connection to {} could not be established: {reason}. Node may not be available.",
+                self.describe(addr)
+            );
+        }
         self.conns.failed(addr, now, &mut self.jitter);
         self.metadata.request_update();
         self.shared.lock().last_error = Some(reason.to_string());
@@ -1502,6 +1527,41 @@ impl ProducerCore {
             Some(n) => format!("broker {n} at {addr}"),
             None => addr.to_string(),
         }
+    }
+}
+
+/// INFO: partitions whose leader moved between two metadata snapshots (a few named, the rest
+/// counted).
+fn log_leader_changes(before: &Cluster, after: &Cluster) {
+    if before.topics.is_empty() {
+        return;
+    }
+    let mut moved = Vec::new();
+    for (name, t) in &after.topics {
+        let Some(old) = before.topics.get(name) else {
+            continue;
+        };
+        for p in &t.partitions {
+            let was = old.leader(p.partition);
+            if was != p.leader {
+                moved.push(format!(
+                    "{name}-{}: {} -> {}",
+                    p.partition,
+                    was.map_or("none".into(), |n| n.to_string()),
+                    p.leader.map_or("none".into(), |n| n.to_string())
+                ));
+            }
+        }
+    }
+    if !moved.is_empty() {
+        moved.sort();
+        let n = moved.len();
+        moved.truncate(5);
+        tracing::info!(
+            "Partition leaders changed ({n}): {}{}",
+            moved.join(", "),
+            if n > 5 { ", ..." } else { "" }
+        );
     }
 }
 

@@ -416,6 +416,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Parts<K, V> {
             None => default_transport(&self.config)?,
         };
         let sasl = sasl_config(&self.config, self.token_provider)?;
+        tracing::info!("{}", self.config.describe());
         let inner = Arc::new(new_inner(self.config, observer));
         drop(handle);
         spawn_network_thread(&inner, transport, sasl)?;

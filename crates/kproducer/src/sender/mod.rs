@@ -125,6 +125,8 @@ pub struct Sender {
     next_id: u64,
     retry_backoff: ExponentialBackoff,
     jitter: Jitter,
+    /// One WARN line per error name per 10 s for retries.
+    retry_log: crate::log_limit::LogLimiter,
     /// Scratch reused by every poll: which leaders are ready, in order.
     ready: ReadyCheck,
     nodes: Vec<i32>,
@@ -154,6 +156,7 @@ impl Sender {
             next_id: 1,
             retry_backoff,
             jitter: Jitter::new(0x9E37_79B9_7F4A_7C15),
+            retry_log: crate::log_limit::LogLimiter::new(Duration::from_secs(10)),
             ready: ReadyCheck::default(),
             nodes: Vec::new(),
             spare_vecs: Vec::new(),
@@ -694,6 +697,19 @@ impl Sender {
                 };
                 let backoff = self.retry_backoff.backoff(growth, &mut self.jitter);
                 tracing::debug!(tp = %batch.tp, attempts = batch.attempts, ?backoff, error = %err, "retrying batch");
+                let name = code.map_or("NETWORK_EXCEPTION", |c| c.name());
+                if let Some(held) = self.retry_log.allow(name, now) {
+                    let left = i64::from(self.cfg.retries) - i64::from(batch.attempts) + 1;
+                    let held = if held > 0 {
+                        format!(" ({held} more retries for {name} in the last 10 s not logged)")
+                    } else {
+                        String::new()
+                    };
+                    tracing::warn!(
+                        "Got error produce response on topic-partition {}, retrying ({left} attempts left). Error: {name}: {err}{held}",
+                        batch.tp
+                    );
+                }
                 self.stats.retries += 1;
                 self.stats_version += 1;
                 acc.reenqueue(batch, backoff, now);
