@@ -564,3 +564,97 @@ async fn sessions_are_renewed_before_the_broker_expires_them() {
     let got = read_all(&c.bootstrap(), &topic, Some(n), Duration::from_secs(30)).expect("read");
     assert_eq!(got.len(), n);
 }
+
+/// KIP-768: `sasl.oauthbearer.token.endpoint.url` with the client-credentials grant, as a Java
+/// `client.properties` writes it. The endpoint (a thread here) hands out unsigned JWTs, which the
+/// broker's unsecured validator accepts; it counts the grants it answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_client_credentials_login_against_apache_kafka() {
+    use std::io::{Read, Write};
+    if skip_without_kafka("oauth_client_credentials_login_against_apache_kafka") {
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/token", listener.local_addr().expect("addr"));
+    let grants = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = grants.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            let mut buf = vec![0u8; 8192];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let ok = req.contains("grant_type=client_credentials")
+                && req.contains("Authorization: Basic cHJvZHVjZXItYXBwOmFwcC1zZWNyZXQ=");
+            let answer = if ok {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .expect("now")
+                    .as_secs();
+                let b64 = |v: &str| {
+                    use base64::Engine;
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v)
+                };
+                let jwt = format!(
+                    "{}.{}.",
+                    b64(r#"{"alg":"none"}"#),
+                    b64(&format!(
+                        r#"{{"sub":"alice","iat":{now},"exp":{}}}"#,
+                        now + 3600
+                    ))
+                );
+                let body = format!(r#"{{"access_token":"{jwt}","token_type":"Bearer"}}"#);
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.1 401 Unauthorized\r\nContent-Length: 26\r\n\r\n{\"error\":\"invalid_client\"}".into()
+            };
+            let _ = s.write_all(answer.as_bytes());
+        }
+    });
+    let jaas = |secret: &str| {
+        format!(
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+             clientId=\"producer-app\" clientSecret=\"{secret}\" scope=\"kafka\";"
+        )
+    };
+    let props = |secret: &str| -> Props {
+        vec![
+            ("security.protocol", "SASL_PLAINTEXT".into()),
+            ("sasl.mechanism", "OAUTHBEARER".into()),
+            ("sasl.oauthbearer.token.endpoint.url", url.clone()),
+            (
+                "sasl.login.callback.handler.class",
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler"
+                    .into(),
+            ),
+            ("sasl.jaas.config", jaas(secret)),
+        ]
+    };
+    let c = cluster();
+    let topic = unique_name("oauth");
+    c.create_topic(&topic, 1, 1).expect("topic");
+    deliver("SASL_PLAINTEXT", &props("app-secret"), &topic, 0, 50).await;
+    assert!(
+        grants.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "a token was fetched"
+    );
+    let got =
+        java_consume(&c.bootstrap(), &topic, Some(50), Duration::from_secs(60)).expect("read");
+    assert_eq!(got.len(), 50);
+
+    // A refused secret fails the producer's construction, naming the key and the endpoint's words.
+    let err =
+        Producer::<String, String>::new(config("SASL_PLAINTEXT", &props("wrong")).expect("config"))
+            .err()
+            .expect("refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("sasl.oauthbearer.token.endpoint.url") && text.contains("invalid_client"),
+        "{text}"
+    );
+    assert!(!text.contains("wrong\""), "{text}");
+}

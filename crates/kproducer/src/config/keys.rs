@@ -130,8 +130,9 @@ const NO_METRICS: &str = "kproducer has no metrics subsystem yet";
 const NO_JCA: &str =
     "TLS is rustls (crypto provider chosen by a cargo feature), not a JCA provider";
 const NO_KERBEROS: &str = "GSSAPI (Kerberos) is not supported: it needs system Kerberos libraries";
-const NO_OAUTH_LOGIN: &str =
-    "the OAuth login settings are not implemented: give an OAuthBearerTokenProvider to the builder";
+const NO_OAUTH_LOGIN: &str = "not used by kproducer's OAuth login (it refreshes tokens at 80 % of \
+    their lifetime; broker-side validation keys do not apply to a producer); for other logins give \
+    an OAuthBearerTokenProvider to the builder";
 
 /// The `ssl.endpoint.identification.algorithm` values: `https` verifies the broker's host name.
 pub const ENDPOINT_IDENTIFICATION: &[&str] = &["https", ""];
@@ -276,6 +277,21 @@ pub static KEYS: &[KeyDef] = &[
         doc: "SASL mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER (Java's default GSSAPI is refused)" },
     KeyDef { name: "sasl.jaas.config", default: None, kind: Kind::Password, usage: Usage::Typed,
         doc: "JAAS login module and its options, as Java writes it" },
+    // KIP-768 (feature `oauth`): OAUTHBEARER tokens from an OAuth token endpoint.
+    KeyDef { name: "sasl.oauthbearer.token.endpoint.url", default: None, kind: Kind::Str, usage: Usage::Typed,
+        doc: "OAuth token endpoint (client-credentials grant; clientId, clientSecret, scope in sasl.jaas.config), or file:// with a token" },
+    KeyDef { name: "sasl.oauthbearer.sub.claim.name", default: Some("sub"), kind: Kind::Str, usage: Usage::Typed,
+        doc: "the token claim naming the principal" },
+    KeyDef { name: "sasl.login.callback.handler.class", default: None, kind: Kind::Class, usage: Usage::Typed,
+        doc: "Java's OAuthBearerLoginCallbackHandler: kproducer uses its client-credentials login when sasl.oauthbearer.token.endpoint.url is set" },
+    KeyDef { name: "sasl.login.connect.timeout.ms", default: None, kind: ANY_INT, usage: Usage::Typed,
+        doc: "token endpoint connect timeout (10 s when not set)" },
+    KeyDef { name: "sasl.login.read.timeout.ms", default: None, kind: ANY_INT, usage: Usage::Typed,
+        doc: "token endpoint read timeout (10 s when not set)" },
+    KeyDef { name: "sasl.login.retry.backoff.ms", default: Some("100"), kind: ANY_LONG, usage: Usage::Typed,
+        doc: "first wait before retrying the token endpoint" },
+    KeyDef { name: "sasl.login.retry.backoff.max.ms", default: Some("10000"), kind: ANY_LONG, usage: Usage::Typed,
+        doc: "longest wait before retrying the token endpoint" },
     KeyDef { name: "enable.idempotence", default: Some(if ENABLE_IDEMPOTENCE_DEFAULT { "true" } else { "false" }),
         kind: Kind::Bool, usage: Usage::Typed,
         doc: "exactly-once writes per partition; kproducer defaults to false (Java: true) until it is implemented" },

@@ -425,9 +425,25 @@ fn sasl_settings(ctx: &Ctx<'_>) -> Result<SaslSettings, ConfigError> {
         .opt_str("sasl.jaas.config")?
         .filter(|s| !s.trim().is_empty())
         .map(Password::new);
+    let timeout = |key: &str| -> Result<Duration, ConfigError> {
+        match ctx.value(key)? {
+            Value::Int(n) => u64::try_from(n)
+                .map(Duration::from_millis)
+                .map_err(|_| invalid(key, &ctx.text(key), "Value must be at least 0")),
+            _ => Ok(Duration::from_secs(10)),
+        }
+    };
     Ok(SaslSettings {
         mechanism,
         jaas_config,
+        token_endpoint: ctx
+            .opt_str("sasl.oauthbearer.token.endpoint.url")?
+            .filter(|s| !s.is_empty()),
+        sub_claim: ctx.str("sasl.oauthbearer.sub.claim.name")?,
+        login_connect_timeout: timeout("sasl.login.connect.timeout.ms")?,
+        login_read_timeout: timeout("sasl.login.read.timeout.ms")?,
+        login_retry_backoff: ctx.millis("sasl.login.retry.backoff.ms")?,
+        login_retry_backoff_max: ctx.millis("sasl.login.retry.backoff.max.ms")?,
     })
 }
 

@@ -103,13 +103,23 @@ impl SslConfig {
     }
 }
 
-/// The SASL settings (`sasl.mechanism`, `sasl.jaas.config`), validated.
+/// The SASL settings (`sasl.mechanism`, `sasl.jaas.config`, the OAuth login keys), validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaslSettings {
-    /// `sasl.mechanism`, upper case.
+    /// `sasl.mechanism`, as given (case-sensitive, as in Java).
     pub(crate) mechanism: String,
     /// `sasl.jaas.config`.
     pub(crate) jaas_config: Option<Password>,
+    /// `sasl.oauthbearer.token.endpoint.url`.
+    pub(crate) token_endpoint: Option<String>,
+    /// `sasl.oauthbearer.sub.claim.name`.
+    pub(crate) sub_claim: String,
+    /// `sasl.login.connect.timeout.ms`, `sasl.login.read.timeout.ms` (10 s when not set).
+    pub(crate) login_connect_timeout: std::time::Duration,
+    pub(crate) login_read_timeout: std::time::Duration,
+    /// `sasl.login.retry.backoff.ms`, `.max.ms`.
+    pub(crate) login_retry_backoff: std::time::Duration,
+    pub(crate) login_retry_backoff_max: std::time::Duration,
 }
 
 impl SaslSettings {

@@ -97,6 +97,12 @@ impl Transport for TlsTransport {
     }
 }
 
+/// rustls' configuration from the `ssl.*` keys with the provider compiled in (also for an
+/// `https://` OAuth token endpoint).
+pub(crate) fn client_config_default(ssl: &SslConfig) -> Result<ClientConfig, ConfigError> {
+    client_config(ssl, default_provider()?)
+}
+
 /// The provider compiled in, else the process default.
 fn default_provider() -> Result<Arc<CryptoProvider>, ConfigError> {
     #[cfg(feature = "tls-ring")]

@@ -441,11 +441,99 @@ fn sasl_config(
     match config.security_protocol {
         SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl => {
             let jaas = config.sasl.jaas_config.as_ref().map(|p| p.expose());
+            let token_provider = match (token_provider, &config.sasl.token_endpoint) {
+                (Some(p), _) => Some(p),
+                (None, Some(_)) if config.sasl.mechanism == "OAUTHBEARER" => {
+                    Some(oauth_provider(config, jaas)?)
+                }
+                (None, _) => None,
+            };
             let sasl = SaslConfig::from_parts(&config.sasl.mechanism, jaas, token_provider)?;
             Ok(Some(Arc::new(sasl)))
         }
         SecurityProtocol::Plaintext | SecurityProtocol::Ssl => Ok(None),
     }
+}
+
+/// KIP-768: the client-credentials login, its first token fetched now.
+#[cfg(feature = "oauth")]
+fn oauth_provider(
+    config: &ProducerConfig,
+    jaas: Option<&str>,
+) -> Result<Arc<dyn OAuthBearerTokenProvider>, ConfigError> {
+    use crate::security::oauth_client::{ClientCredentials, ClientCredentialsProvider};
+    let key = "sasl.oauthbearer.token.endpoint.url";
+    let endpoint = config.sasl.token_endpoint.clone().unwrap_or_default();
+    let options = match jaas {
+        Some(text) => Some(crate::security::JaasConfig::parse(text).map_err(|e| {
+            ConfigError::InvalidValue {
+                key: "sasl.jaas.config".into(),
+                value: "[hidden]".into(),
+                allowed: e.to_string(),
+            }
+        })?),
+        None => None,
+    };
+    let option = |name: &str| {
+        options
+            .as_ref()
+            .and_then(|j| j.option(name))
+            .map(str::to_string)
+    };
+    let file = endpoint.starts_with("file://");
+    let (client_id, client_secret) =
+        match (option("clientId"), option("clientSecret")) {
+            (Some(id), Some(secret)) => (id, secret),
+            _ if file => (String::new(), String::new()),
+            _ => return Err(ConfigError::Missing {
+                key: "sasl.jaas.config".into(),
+                hint: "the OAuth client-credentials login needs `org.apache.kafka.common.security.\
+                       oauthbearer.OAuthBearerLoginModule required clientId=\"...\" \
+                       clientSecret=\"...\";` (and optionally scope=\"...\")"
+                    .into(),
+            }),
+        };
+    #[cfg(feature = "tls")]
+    let tls = if endpoint.starts_with("https://") {
+        Some(Arc::new(crate::network::tls::client_config_default(
+            &config.ssl,
+        )?))
+    } else {
+        None
+    };
+    let settings = ClientCredentials {
+        endpoint,
+        client_id,
+        client_secret: client_secret.into(),
+        scope: option("scope"),
+        sub_claim: config.sasl.sub_claim.clone(),
+        connect_timeout: config.sasl.login_connect_timeout,
+        read_timeout: config.sasl.login_read_timeout,
+        retry_backoff: config.sasl.login_retry_backoff,
+        retry_backoff_max: config.sasl.login_retry_backoff_max,
+        #[cfg(feature = "tls")]
+        tls,
+    };
+    let provider =
+        ClientCredentialsProvider::start(settings).map_err(|reason| ConfigError::InvalidValue {
+            key: key.into(),
+            value: config.sasl.token_endpoint.clone().unwrap_or_default(),
+            allowed: format!("no token from the OAuth token endpoint: {reason}"),
+        })?;
+    Ok(Arc::new(provider))
+}
+
+#[cfg(not(feature = "oauth"))]
+fn oauth_provider(
+    _: &ProducerConfig,
+    _: Option<&str>,
+) -> Result<Arc<dyn OAuthBearerTokenProvider>, ConfigError> {
+    Err(ConfigError::Unsupported {
+        key: "sasl.oauthbearer.token.endpoint.url".into(),
+        reason: "this build of kproducer leaves out the OAuth login: enable the cargo feature \
+                 oauth (a default feature)"
+            .into(),
+    })
 }
 
 /// TCP, or TLS over TCP for `SSL`/`SASL_SSL` (key and trust stores read now: a missing file or

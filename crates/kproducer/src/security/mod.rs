@@ -15,6 +15,8 @@
 //! GSSAPI (Kerberos) is not supported: it needs the system's C Kerberos libraries.
 
 pub mod jaas;
+#[cfg(feature = "oauth")]
+pub mod oauth_client;
 pub mod sasl;
 mod secret;
 
