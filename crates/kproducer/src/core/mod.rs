@@ -1293,13 +1293,9 @@ impl ProducerCore {
         let st = &mut *guard;
         st.last_error = Some(error.to_string());
         st.auth_error = Some(error.clone());
-        for mut batch in st.acc.abort_all() {
-            st.acc.deallocate(&mut batch);
-            self.completions.push(Completion {
-                batch,
-                result: Err(ProduceError::Authentication(error.clone())),
-            });
-        }
+        let err = ProduceError::Authentication(error);
+        self.completions
+            .extend(self.sender.fail_queued(&mut st.acc, &err));
         self.signals.metadata_changed = true;
     }
 

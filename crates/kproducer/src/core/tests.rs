@@ -942,3 +942,66 @@ fn a_session_lifetime_is_renewed_on_the_same_connection_between_requests() {
         );
     }
 }
+
+#[test]
+fn a_retry_failed_by_an_authentication_error_bumps_the_epoch_before_later_batches() {
+    // The batch had sequence 0 when its retry failed with the authentication error: without an
+    // epoch bump the next batch (sequence 1) would leave a gap the broker refuses.
+    let mut broker = plain_broker("alice-secret", 0);
+    broker.produce_errors = vec![ErrorCode::NOT_LEADER_OR_FOLLOWER.0];
+    let mut net = Net::new(
+        broker,
+        &[PLAIN_ALICE, &[("retry.backoff.ms", "100")]].concat(),
+    );
+    let first = net.send("t", 0, b"first", net.t0);
+    net.settle(net.t0);
+    net.settle(net.at(5));
+    assert!(!first.is_done(), "queued for its retry");
+    // The connection drops and the broker now refuses the password.
+    if let Some(s) = net.broker.sasl.as_mut() {
+        s.password = "rotated";
+    }
+    for conn in net.core.connections() {
+        net.core.handle_disconnected(conn, "cut", net.at(6));
+    }
+    for n in 6..400 {
+        net.settle(net.at(n));
+    }
+    assert!(
+        matches!(failure(&first), Some(ProduceError::Authentication(_))),
+        "{:?}",
+        failure(&first)
+    );
+    // Credentials right again: the next record goes under a bumped epoch, from sequence 0.
+    if let Some(s) = net.broker.sasl.as_mut() {
+        s.password = "alice-secret";
+    }
+    let second = net.send("t", 0, b"second", net.at(400));
+    for n in 400..3000 {
+        net.settle(net.at(n));
+        if second.is_done() {
+            break;
+        }
+    }
+    assert!(done_offset(&second).is_some(), "{:?}", failure(&second));
+    let inits = net
+        .log
+        .iter()
+        .filter(|(_, r)| matches!(r, Req::InitProducerId(_)))
+        .count();
+    assert_eq!(inits, 2, "the producer id was asked for again (epoch bump)");
+    let Some((_, Req::Produce(p))) = net
+        .log
+        .iter()
+        .rev()
+        .find(|(_, r)| matches!(r, Req::Produce(_)))
+    else {
+        panic!("no Produce")
+    };
+    let records = p.topic_data[0].partition_data[0]
+        .records
+        .as_ref()
+        .expect("records");
+    let batch = &crate::protocol::record_batch::decode_batches(records).expect("batch")[0];
+    assert_eq!(batch.base_sequence, 0, "a fresh epoch starts at sequence 0");
+}

@@ -653,6 +653,24 @@ impl Sender {
         out
     }
 
+    /// Fails every batch waiting in the accumulator with `err` (an authentication failure):
+    /// a batch that already had a sequence (a retry) tells idempotence, which then bumps the
+    /// epoch so the partition's later batches don't leave a gap.
+    pub fn fail_queued(
+        &mut self,
+        acc: &mut RecordAccumulator,
+        err: &ProduceError,
+    ) -> Vec<Completion> {
+        let mut out = Vec::new();
+        for b in acc.abort_all() {
+            if let Some(idem) = self.idem.as_mut() {
+                idem.on_failed(&b);
+            }
+            out.push(finish(acc, b, Err(err.clone())));
+        }
+        out
+    }
+
     fn take(&mut self, id: u64) -> Option<InFlight> {
         let f = self.in_flight.remove(&id)?;
         if let Some(n) = self.per_node.get_mut(&f.node) {
