@@ -11,8 +11,10 @@
 pub mod client;
 pub mod payload;
 pub mod peers;
+pub mod secure;
 pub mod sink;
 pub mod stall;
 pub mod usage;
 
-pub use sink::{AckSink, StallMode};
+pub use secure::Security;
+pub use sink::{AckSink, SinkSecurity, StallMode};
