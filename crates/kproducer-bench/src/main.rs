@@ -761,8 +761,7 @@ fn tls_ratios(rows: &[Row]) -> Vec<TlsRatio> {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
         _ => None,
     };
-    let mut out: Vec<TlsRatio> = rows
-        .iter()
+    rows.iter()
         .filter(|r| r.target == "sink-tls")
         .filter_map(|t| {
             let p = rows
@@ -781,23 +780,14 @@ fn tls_ratios(rows: &[Row]) -> Vec<TlsRatio> {
                 p99: div(t.p99_ms, p.p99_ms),
             })
         })
-        .collect();
-    // Clients side by side per workload.
-    out.sort_by_key(|r| {
-        (
-            r.workload.settings.name(),
-            r.workload.record_size,
-            r.workload.acks.clone(),
-            r.workload.compression.clone(),
-        )
-    });
-    out
+        .collect()
 }
 
 fn print_tls_ratios(ratios: &[TlsRatio]) {
     println!(
         "\nTLS / plaintext, each client against itself (ack sink, same run; throughput: higher is \
-         better, the others: lower is better)\n\
+         better, the others: lower is better;\n\
+         p50/p99: each target paces at 50 % of its own slowest client, so the loads differ)\n\
          {:<8} {:>5} {:>4} {:>5} {:<11} {:>10} {:>10} {:>8} {:>8} {:>10} {:>9} {:>6} {:>6}",
         "settings",
         "size",
