@@ -2,7 +2,8 @@
 # Idempotent, cached set-up for kproducer's demo and tests on a fresh Debian 12 machine
 # that has only the Rust toolchain, gcc and python3.
 #
-# - system packages the dev-dependency `rdkafka` needs to build librdkafka (C; tests only);
+# - system packages the dev-dependency `rdkafka` needs to build librdkafka (C; tests only),
+#   OpenSSL's headers included (librdkafka over TLS in the benchmark);
 # - Apache Kafka 4.x and Java's kafka-clients (jars from Maven Central, needs java 17+ and mvn),
 #   cached in ~/.cache/kproducer/kafka-<version>, plus the Java interop helper compiled there;
 # - kafka-tools (Java's ProducerPerformance) there too, and the franz-go client (needs `go`),
@@ -16,9 +17,10 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
 export PATH="$CARGO_BIN:$PATH"
 
-# 1. System packages for building librdkafka (rdkafka crate, default features).
+# 1. System packages for building librdkafka (rdkafka crate; its `ssl` feature, enabled by
+#    kproducer-bench for `--targets sink-tls`, links the system OpenSSL found with pkg-config).
 need_pkgs=()
-for p in g++ make python3 zlib1g-dev pkg-config; do
+for p in g++ make python3 zlib1g-dev pkg-config libssl-dev; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$p")
 done
 if [ "${#need_pkgs[@]}" -gt 0 ]; then

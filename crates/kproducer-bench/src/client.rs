@@ -19,6 +19,7 @@ use rdkafka::producer::{
 use rdkafka::ClientContext;
 use serde::{Deserialize, Serialize};
 
+use crate::secure::Security;
 use crate::usage::self_usage;
 
 /// Which settings the clients run with.
@@ -173,18 +174,20 @@ fn percentiles(h: &Latencies) -> (Option<u64>, Option<u64>) {
     )
 }
 
-/// Runs kproducer on a fresh multi-threaded tokio runtime (2 workers, as the CLI).
+/// Runs kproducer on a fresh multi-threaded tokio runtime (2 workers, as the CLI), connecting
+/// as `security` says.
 pub fn run_kproducer(
     bootstrap: &str,
     topic: &str,
     w: &Workload,
     phase: Phase,
+    security: &Security,
 ) -> Result<ClientResult> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(kproducer_phase(bootstrap, topic, w, phase))
+    rt.block_on(kproducer_phase(bootstrap, topic, w, phase, security))
 }
 
 async fn kproducer_phase(
@@ -192,9 +195,11 @@ async fn kproducer_phase(
     topic: &str,
     w: &Workload,
     phase: Phase,
+    security: &Security,
 ) -> Result<ClientResult> {
     let mut settings = w.common_settings();
     settings.push(("bootstrap.servers", bootstrap.to_string()));
+    settings.extend(security.kproducer_settings());
     let producer: Producer<Vec<u8>, Bytes> = Producer::new(ProducerConfig::from_map(settings)?)?;
     let payloads = w.payloads();
     let payload = payloads[0].clone();
@@ -317,9 +322,13 @@ pub fn run_rdkafka(
     topic: &str,
     w: &Workload,
     phase: Phase,
+    security: &Security,
 ) -> Result<ClientResult> {
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", bootstrap);
+    for (k, v) in security.rdkafka_settings() {
+        cfg.set(k, v);
+    }
     if w.settings != Settings::Defaults {
         // Java's buffer.memory (32 MiB) is the bound; the message count is not.
         cfg.set("queue.buffering.max.kbytes", "32768")
@@ -431,4 +440,66 @@ fn send_rd(
             Err((e, _)) => return Err(anyhow!("librdkafka send: {e}")),
         }
     }
+}
+
+/// Settings of the connection set-up measurement: one record, sent at once.
+const SETUP_SETTINGS: [(&str, &str); 3] =
+    [("acks", "1"), ("linger.ms", "0"), ("batch.size", "16384")];
+
+/// kproducer's connection set-up, client side: from building the `Producer` (its configuration
+/// already parsed; trust store read at build) to the first record acknowledged (bootstrap,
+/// TCP, TLS handshake, ApiVersions, SASL, Metadata, Produce). On a runtime made beforehand.
+pub fn kproducer_setup(bootstrap: &str, topic: &str, security: &Security) -> Result<Duration> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut settings: Vec<(&str, String)> = SETUP_SETTINGS
+            .iter()
+            .map(|&(k, v)| (k, v.to_string()))
+            .collect();
+        settings.push(("bootstrap.servers", bootstrap.to_string()));
+        settings.extend(security.kproducer_settings());
+        let config = ProducerConfig::from_map(settings)?;
+        let t0 = Instant::now();
+        let producer: Producer<Vec<u8>, Bytes> = Producer::new(config)?;
+        producer
+            .send(ProducerRecord::new(topic, Bytes::from_static(b"set-up")))
+            .await?
+            .await
+            .context("the first record")?;
+        let took = t0.elapsed();
+        producer.close(Duration::from_secs(5)).await;
+        Ok(took)
+    })
+}
+
+/// librdkafka's connection set-up, measured as [`kproducer_setup`]'s: from creating the
+/// producer to the first delivery report (success).
+pub fn rdkafka_setup(bootstrap: &str, topic: &str, security: &Security) -> Result<Duration> {
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", bootstrap);
+    for (k, v) in SETUP_SETTINGS {
+        cfg.set(k, v);
+    }
+    for (k, v) in security.rdkafka_settings() {
+        cfg.set(k, v);
+    }
+    let t0 = Instant::now();
+    let producer: ThreadedProducer<Reports> = cfg
+        .create_with_context(Reports {
+            t0,
+            acked: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            latencies: None,
+        })
+        .context("creating the librdkafka producer")?;
+    send_rd(&producer, topic, b"set-up", 0)?;
+    wait_for_reports(&producer, 1)?;
+    let took = t0.elapsed();
+    if producer.context().failed.load(Ordering::Relaxed) > 0 {
+        bail!("librdkafka: the first record failed");
+    }
+    Ok(took)
 }

@@ -4,13 +4,32 @@
 //! their own program) so CPU time and peak RSS are the client's alone.
 //!
 //! ```text
-//! cargo run --release -p kproducer-bench -- [--quick] [--repeat N] [--targets sink,mock]
-//!     [--clients kproducer,librdkafka,java,franz-go] [--out FILE]
+//! cargo run --release -p kproducer-bench -- [--quick] [--repeat N]
+//!     [--targets sink,sink-tls,mock,stall,setup] [--clients kproducer,librdkafka,java,franz-go]
+//!     [--compressions LIST] [--settings LIST] [--out FILE]
 //! ```
 //!
 //! Per workload: throughput (records/s, MB/s) and CPU time per record at full speed, then p50/p99
 //! send-to-ack latency with every client paced at 50 % of the slowest one's maximum, and peak RSS.
 //! Prints a table and writes JSON (default `target/bench/results.json`).
+//!
+//! TLS (issue #16): `--targets sink-tls` runs the same workloads against the ack sink serving
+//! TLS (rustls on ring; a CA and a server certificate for `127.0.0.1`/`localhost` generated
+//! with rcgen at start, its Metadata naming the TLS listener). kproducer connects with
+//! `security.protocol=SSL` and the CA as `ssl.truststore.type=PEM` + `ssl.truststore.location`,
+//! librdkafka with `security.protocol=ssl` + `ssl.ca.location` (the rdkafka crate's `ssl`
+//! feature, OpenSSL); Java, franz-go and kproducer-perf are not wired for TLS and are listed as
+//! skipped. With `sink` in the same run, a TLS / plaintext table compares each client with itself.
+//! `--targets setup` measures connection set-up, kproducer and librdkafka, each run a fresh
+//! process against a fresh sink per protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL with
+//! SCRAM-SHA-256, which the sink's server side implements): the median of producer built → first
+//! record acknowledged (client side) and of accept → first request after ApiVersions, the TLS
+//! handshake and SASL (sink side). For example:
+//!
+//! ```text
+//! cargo run --release -p kproducer-bench -- --targets sink,sink-tls,setup \
+//!     --clients kproducer,librdkafka --settings equal --compressions none
+//! ```
 //!
 //! ```text
 //! cargo run --release -p kproducer-bench -- stall [--buffer-memory BYTES] [--sizes 100,1024]
@@ -30,13 +49,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use kproducer_bench::client::{
-    run_kproducer, run_rdkafka, ClientResult, Phase, Settings, Workload,
+    kproducer_setup, rdkafka_setup, run_kproducer, run_rdkafka, ClientResult, Phase, Settings,
+    Workload,
 };
 use kproducer_bench::peers::{run_franz, run_java, run_kproducer_perf};
 use kproducer_bench::stall::{
     run_stalled, SendStyle, StallResult, StallRun, TARGET_OVER_BUFFER_MIB,
 };
-use kproducer_bench::{AckSink, StallMode};
+use kproducer_bench::{AckSink, Security, SinkSecurity, StallMode};
 use kproducer_testkit::{unique_name, Broker};
 use serde::Serialize;
 
@@ -62,11 +82,19 @@ const CLIENTS: &[&str] = &[
 ];
 /// A client subprocess taking longer than this is killed and reported.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(300);
+/// The clients wired for TLS (`--targets sink-tls`) and the set-up measurement.
+const TLS_CLIENTS: &[&str] = &["kproducer", "librdkafka"];
+/// Every target.
+const TARGETS: &[&str] = &["sink", "sink-tls", "mock", "stall", "setup"];
+/// SASL/SCRAM credentials of the set-up measurement's SASL sinks.
+const SCRAM_USER: (&str, &str) = ("bench", "bench-secret");
+/// Fresh client processes per protocol and client in the set-up measurement (the median counts).
+const SETUP_RUNS: usize = 9;
 
 const HELP: &str = "\
-usage: kproducer-bench [--quick] [--repeat N] [--targets sink,mock] [--clients LIST]
+usage: kproducer-bench [--quick] [--repeat N] [--targets LIST] [--clients LIST]
                        [--compressions LIST] [--settings LIST] [--out FILE]
-       kproducer-bench sink     (an ack sink alone, until stdin closes; prints its address)
+       kproducer-bench sink [--tls]  (an ack sink alone, until stdin closes; prints its address)
        kproducer-bench stall [--buffer-memory BYTES] [--sizes 100,1024]
                        [--clients kproducer,librdkafka] [--modes no-read,silent] [--out FILE]
 
@@ -77,7 +105,12 @@ in-process ack sink and the in-process cluster (kproducer-mock, one broker on lo
 stores and validates every batch and checks idempotent sequences).
   --quick          short smoke run (fewer records, 1 s latency phase)
   --repeat N       throughput runs per client, alternating; the best counts (default 1)
-  --targets LIST   comma-separated subset of: sink, mock, stall (default: sink,mock)
+  --targets LIST   comma-separated subset of: sink, sink-tls, mock, stall, setup (default:
+                   sink,mock). sink-tls: the ack sink over TLS (a CA and server certificate
+                   generated at start; kproducer and librdkafka only), with a TLS / plaintext
+                   table when sink runs too. setup: connection set-up time of kproducer and
+                   librdkafka against the sink over PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL
+                   (SCRAM-SHA-256), median of 9 fresh processes each
   --clients LIST   comma-separated subset of: kproducer, librdkafka, java, franz-go,
                    kproducer-perf (default: all; java and franz-go need scripts/setup.sh;
                    kproducer-perf builds the kproducer tool first)
@@ -103,9 +136,10 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("client") => client_main(&args[1..]),
-        Some("sink") => sink_main(),
+        Some("sink") => sink_main(&args[1..]),
         Some("stall") => stall_main(&args[1..]),
         Some("stall-client") => stall_client_main(&args[1..]),
+        Some("setup-client") => setup_client_main(&args[1..]),
         Some("-h") | Some("--help") => {
             println!("{HELP}");
             Ok(())
@@ -121,11 +155,24 @@ fn main() -> ExitCode {
     }
 }
 
-/// `kproducer-bench sink`: an ack sink alone (for profiling a client by hand); prints its
-/// address and serves until stdin closes.
-fn sink_main() -> Result<()> {
-    let sink = AckSink::start(PARTITIONS)?;
+/// `kproducer-bench sink [--tls]`: an ack sink alone (for profiling a client by hand); prints its
+/// address (and with `--tls`, the client's `--security` argument: the CA file to trust) and
+/// serves until stdin closes.
+fn sink_main(args: &[String]) -> Result<()> {
+    let tls = match args.first().map(String::as_str) {
+        None => false,
+        Some("--tls") => true,
+        Some(other) => bail!("sink: unknown option {other:?} (--tls)"),
+    };
+    let sink = AckSink::start_secured(PARTITIONS, SinkSecurity { tls, scram: None })?;
     println!("{}", sink.bootstrap());
+    if let Some(t) = sink.tls() {
+        let security = Security {
+            ca_file: Some(t.ca_file.clone()),
+            scram: None,
+        };
+        println!("--security '{}'", serde_json::to_string(&security)?);
+    }
     let mut rest = Vec::new();
     std::io::stdin().read_to_end(&mut rest)?;
     Ok(())
@@ -150,9 +197,17 @@ fn client_main(args: &[String]) -> Result<()> {
         },
     };
     let (bootstrap, topic) = (get("--bootstrap")?, get("--topic")?);
-    let result = match get("--client")? {
-        "kproducer" => run_kproducer(bootstrap, topic, &workload, phase)?,
-        "librdkafka" => run_rdkafka(bootstrap, topic, &workload, phase)?,
+    let security: Security = match get("--security") {
+        Ok(s) => serde_json::from_str(s)?,
+        Err(_) => Security::default(),
+    };
+    let client = get("--client")?;
+    if security != Security::default() && !TLS_CLIENTS.contains(&client) {
+        bail!("{client}: TLS and SASL are not wired for this client");
+    }
+    let result = match client {
+        "kproducer" => run_kproducer(bootstrap, topic, &workload, phase, &security)?,
+        "librdkafka" => run_rdkafka(bootstrap, topic, &workload, phase, &security)?,
         "java" => run_java(bootstrap, topic, &workload, phase)?,
         "franz-go" => run_franz(bootstrap, topic, &workload, phase)?,
         "kproducer-perf" => run_kproducer_perf(bootstrap, topic, &workload, phase)?,
@@ -209,12 +264,8 @@ fn parse(args: &[String]) -> Result<Options> {
                     .next()
                     .ok_or_else(|| anyhow!("--targets needs a value"))?;
                 o.targets = v.split(',').map(|s| s.trim().to_string()).collect();
-                if let Some(bad) = o
-                    .targets
-                    .iter()
-                    .find(|t| !["sink", "mock", "stall"].contains(&t.as_str()))
-                {
-                    bail!("unknown target {bad:?} (sink, mock, stall)");
+                if let Some(bad) = o.targets.iter().find(|t| !TARGETS.contains(&t.as_str())) {
+                    bail!("unknown target {bad:?} ({})", TARGETS.join(", "));
                 }
             }
             "--clients" => {
@@ -318,6 +369,12 @@ struct Report {
     /// The library's loop over `kproducer perf` (the tool's own cost: throughput < 1 and CPU > 1
     /// mean the tool is slower than the library it drives).
     ratios_kproducer_over_kproducer_perf: Vec<Ratio>,
+    /// `--targets sink,sink-tls`: each client over TLS / itself over plaintext.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tls_over_plaintext: Vec<TlsRatio>,
+    /// `--targets setup`: connection set-up times.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    setup: Vec<SetupRow>,
     /// `--targets stall`: memory while blocked on a stalled broker.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     stall: Vec<StallRow>,
@@ -348,7 +405,7 @@ fn bench_main(args: &[String]) -> Result<()> {
         })
         .collect();
     // Fail before the first workload, not after an hour, when a peer is not set up.
-    let workload_targets = o.targets.iter().any(|t| t != "stall");
+    let workload_targets = o.targets.iter().any(|t| t != "stall" && t != "setup");
     if workload_targets && o.clients.iter().any(|c| c == "java") {
         kproducer_bench::peers::java_tools_dir()?;
     }
@@ -359,13 +416,33 @@ fn bench_main(args: &[String]) -> Result<()> {
         kproducer_bench::peers::build_kproducer_cli()?;
     }
     let mut rows = Vec::new();
-    let skipped: Vec<String> = Vec::new();
-    for target in o.targets.iter().filter(|t| *t != "stall") {
-        let clients: Vec<&str> = o.clients.iter().map(String::as_str).collect();
-        let sink = if target == "sink" {
-            Some(AckSink::start(PARTITIONS)?)
-        } else {
-            None
+    let mut skipped: Vec<String> = Vec::new();
+    for target in o.targets.iter().filter(|t| *t != "stall" && *t != "setup") {
+        let tls = target == "sink-tls";
+        let mut clients: Vec<&str> = o.clients.iter().map(String::as_str).collect();
+        if tls {
+            for c in clients.iter().filter(|c| !TLS_CLIENTS.contains(c)) {
+                skipped.push(format!("{c} on sink-tls: TLS is not wired for this client"));
+            }
+            clients.retain(|c| TLS_CLIENTS.contains(c));
+        }
+        let sink = match target.as_str() {
+            "sink" => Some(AckSink::start(PARTITIONS)?),
+            "sink-tls" => Some(AckSink::start_secured(
+                PARTITIONS,
+                SinkSecurity {
+                    tls: true,
+                    scram: None,
+                },
+            )?),
+            _ => None,
+        };
+        let security = Security {
+            ca_file: sink
+                .as_ref()
+                .and_then(|s| s.tls())
+                .map(|t| t.ca_file.clone()),
+            scram: None,
         };
         for w in &workloads {
             // A fresh cluster per workload keeps its in-memory log small.
@@ -397,7 +474,7 @@ fn bench_main(args: &[String]) -> Result<()> {
             for _ in 0..o.repeat {
                 for (client, best) in clients.iter().zip(max_runs.iter_mut()) {
                     let topic = topic_for(client)?;
-                    let r = run_client(client, &bootstrap, &topic, w, records, None)?;
+                    let r = run_client(client, &bootstrap, &topic, w, records, None, &security)?;
                     eprintln!(
                         "{target} {} {}B acks={} {}: {client}: {:.0} records/s, {:.2} µs CPU/record",
                         w.settings.name(),
@@ -431,6 +508,7 @@ fn bench_main(args: &[String]) -> Result<()> {
                     w,
                     (rate * secs) as u64,
                     Some(rate),
+                    &security,
                 )?;
                 eprintln!(
                     "{target} {} {}B acks={} {}: {client}: at {rate:.0}/s p50 {:?} µs, p99 {:?} µs",
@@ -479,9 +557,27 @@ fn bench_main(args: &[String]) -> Result<()> {
     } else {
         Vec::new()
     };
+    let setup = if o.targets.iter().any(|t| t == "setup") {
+        let clients: Vec<&str> = o
+            .clients
+            .iter()
+            .map(String::as_str)
+            .filter(|c| TLS_CLIENTS.contains(c))
+            .collect();
+        run_setup(&clients, if o.quick { 3 } else { SETUP_RUNS })?
+    } else {
+        Vec::new()
+    };
     let peer_ratios: Vec<Vec<Ratio>> = CLIENTS[1..].iter().map(|p| ratios(&rows, p)).collect();
+    let tls_over_plaintext = tls_ratios(&rows);
     if !rows.is_empty() {
         print_table(&rows, &peer_ratios);
+    }
+    if !tls_over_plaintext.is_empty() {
+        print_tls_ratios(&tls_over_plaintext);
+    }
+    if !setup.is_empty() {
+        print_setup_table(&setup);
     }
     if !stall.is_empty() {
         print_stall_table(&stall);
@@ -502,6 +598,8 @@ fn bench_main(args: &[String]) -> Result<()> {
         ratios_kproducer_over_java: java,
         ratios_kproducer_over_franz_go: franz,
         ratios_kproducer_over_kproducer_perf: perf,
+        tls_over_plaintext,
+        setup,
         stall,
     };
     if let Some(dir) = o.out.parent() {
@@ -521,11 +619,15 @@ fn run_client(
     w: &Workload,
     records: u64,
     rate: Option<f64>,
+    security: &Security,
 ) -> Result<ClientResult> {
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.args(["client", "--client", client, "--bootstrap", bootstrap])
         .args(["--topic", topic, "--workload", &serde_json::to_string(w)?])
         .args(["--records", &records.to_string()]);
+    if *security != Security::default() {
+        cmd.args(["--security", &serde_json::to_string(security)?]);
+    }
     if let Some(r) = rate {
         cmd.args(["--rate", &format!("{r:.3}")]);
     }
@@ -575,7 +677,7 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 
 fn print_table(rows: &[Row], peer_ratios: &[Vec<Ratio>]) {
     println!(
-        "\n{:<6} {:<8} {:>5} {:>4} {:>5} {:<14} {:>12} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8}",
+        "\n{:<8} {:<8} {:>5} {:>4} {:>5} {:<14} {:>12} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8}",
         "target",
         "settings",
         "size",
@@ -592,7 +694,7 @@ fn print_table(rows: &[Row], peer_ratios: &[Vec<Ratio>]) {
     );
     for r in rows {
         println!(
-            "{:<6} {:<8} {:>5} {:>4} {:>5} {:<14} {:>12.0} {:>8.1} {:>9.2} {:>9.0} {:>8} {:>8} {:>8.1}",
+            "{:<8} {:<8} {:>5} {:>4} {:>5} {:<14} {:>12.0} {:>8.1} {:>9.2} {:>9.0} {:>8} {:>8} {:>8.1}",
             r.target,
             r.workload.settings.name(),
             r.workload.record_size,
@@ -617,12 +719,12 @@ fn print_ratios(ratios: &[Ratio]) {
     let peer = ratios.first().map_or("", |r| r.peer.as_str());
     println!(
         "\nkproducer / {peer} (throughput: higher is better; the others: lower is better)\n\
-         {:<6} {:<8} {:>5} {:>4} {:>5} {:>10} {:>9} {:>6} {:>6} {:>6}",
+         {:<8} {:<8} {:>5} {:>4} {:>5} {:>10} {:>9} {:>6} {:>6} {:>6}",
         "target", "settings", "size", "acks", "comp", "throughput", "CPU/rec", "p50", "p99", "RSS"
     );
     for r in ratios {
         println!(
-            "{:<6} {:<8} {:>5} {:>4} {:>5} {:>10.2} {:>9.2} {:>6} {:>6} {:>6.2}",
+            "{:<8} {:<8} {:>5} {:>4} {:>5} {:>10.2} {:>9.2} {:>6} {:>6} {:>6.2}",
             r.target,
             r.workload.settings.name(),
             r.workload.record_size,
@@ -635,6 +737,222 @@ fn print_ratios(ratios: &[Ratio]) {
             r.peak_rss
         );
     }
+}
+
+/// One client over TLS / itself over plaintext, for one workload (both against the ack sink in
+/// the same run).
+#[derive(Debug, Clone, Serialize)]
+struct TlsRatio {
+    client: String,
+    workload: Workload,
+    tls_records_per_s: f64,
+    plaintext_records_per_s: f64,
+    tls_cpu_us_per_record: f64,
+    plaintext_cpu_us_per_record: f64,
+    throughput: f64,
+    cpu_per_record: f64,
+    p50: Option<f64>,
+    p99: Option<f64>,
+}
+
+/// Every (client, workload) that ran on both `sink-tls` and `sink`.
+fn tls_ratios(rows: &[Row]) -> Vec<TlsRatio> {
+    let div = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    };
+    rows.iter()
+        .filter(|r| r.target == "sink-tls")
+        .filter_map(|t| {
+            let p = rows
+                .iter()
+                .find(|p| p.target == "sink" && p.client == t.client && p.workload == t.workload)?;
+            Some(TlsRatio {
+                client: t.client.clone(),
+                workload: t.workload.clone(),
+                tls_records_per_s: t.records_per_s,
+                plaintext_records_per_s: p.records_per_s,
+                tls_cpu_us_per_record: t.cpu_us_per_record,
+                plaintext_cpu_us_per_record: p.cpu_us_per_record,
+                throughput: t.records_per_s / p.records_per_s,
+                cpu_per_record: t.cpu_us_per_record / p.cpu_us_per_record,
+                p50: div(t.p50_ms, p.p50_ms),
+                p99: div(t.p99_ms, p.p99_ms),
+            })
+        })
+        .collect()
+}
+
+fn print_tls_ratios(ratios: &[TlsRatio]) {
+    println!(
+        "\nTLS / plaintext, each client against itself (ack sink, same run; throughput: higher is \
+         better, the others: lower is better;\n\
+         p50/p99: each target paces at 50 % of its own slowest client, so the loads differ)\n\
+         {:<8} {:>5} {:>4} {:>5} {:<11} {:>10} {:>10} {:>8} {:>8} {:>10} {:>9} {:>6} {:>6}",
+        "settings",
+        "size",
+        "acks",
+        "comp",
+        "client",
+        "TLS rec/s",
+        "plain r/s",
+        "TLS µs/r",
+        "plain",
+        "throughput",
+        "CPU/rec",
+        "p50",
+        "p99"
+    );
+    for r in ratios {
+        println!(
+            "{:<8} {:>5} {:>4} {:>5} {:<11} {:>10.0} {:>10.0} {:>8.2} {:>8.2} {:>10.2} {:>9.2} {:>6} {:>6}",
+            r.workload.settings.name(),
+            r.workload.record_size,
+            r.workload.acks,
+            r.workload.compression,
+            r.client,
+            r.tls_records_per_s,
+            r.plaintext_records_per_s,
+            r.tls_cpu_us_per_record,
+            r.plaintext_cpu_us_per_record,
+            r.throughput,
+            r.cpu_per_record,
+            opt(r.p50, 2),
+            opt(r.p99, 2)
+        );
+    }
+}
+
+/// Connection set-up of one client over one security protocol against the ack sink.
+#[derive(Debug, Clone, Serialize)]
+struct SetupRow {
+    protocol: String,
+    client: String,
+    runs: usize,
+    /// Client side, median: producer built → first record acknowledged.
+    build_to_ack_ms: f64,
+    /// Sink side, median over every connection of every run: accept → first request after
+    /// ApiVersions and SASL.
+    connection_setup_ms: f64,
+    /// Connections the client opened per run (mean).
+    connections_per_run: f64,
+    /// Every run's build → ack, ms.
+    build_to_ack_runs_ms: Vec<f64>,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// For each protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL with SCRAM-SHA-256), a fresh
+/// sink, then `runs` fresh client processes per client, alternating.
+fn run_setup(clients: &[&str], runs: usize) -> Result<Vec<SetupRow>> {
+    let mut rows = Vec::new();
+    let scram = Some((SCRAM_USER.0.to_string(), SCRAM_USER.1.to_string()));
+    for (tls, scram) in [
+        (false, None),
+        (true, None),
+        (false, scram.clone()),
+        (true, scram),
+    ] {
+        let sink = AckSink::start_secured(
+            PARTITIONS,
+            SinkSecurity {
+                tls,
+                scram: scram.clone(),
+            },
+        )?;
+        let security = Security {
+            ca_file: sink.tls().map(|t| t.ca_file.clone()),
+            scram,
+        };
+        let mut build_to_ack: Vec<Vec<f64>> = vec![Vec::new(); clients.len()];
+        let mut conns: Vec<Vec<f64>> = vec![Vec::new(); clients.len()];
+        for _ in 0..runs {
+            for (i, client) in clients.iter().enumerate() {
+                sink.take_setup_times();
+                let mut cmd = Command::new(std::env::current_exe()?);
+                cmd.args(["setup-client", "--client", client])
+                    .args(["--bootstrap", &sink.bootstrap()])
+                    .args(["--topic", &unique_name("setup")])
+                    .args(["--security", &serde_json::to_string(&security)?]);
+                let line = last_line_of(cmd, client, CLIENT_TIMEOUT, "connect")?;
+                let us: u64 = serde_json::from_str::<serde_json::Value>(&line)?["build_to_ack_us"]
+                    .as_u64()
+                    .ok_or_else(|| anyhow!("{client}: no build_to_ack_us in {line:?}"))?;
+                build_to_ack[i].push(us as f64 / 1000.0);
+                conns[i].extend(
+                    sink.take_setup_times()
+                        .iter()
+                        .map(|d| d.as_secs_f64() * 1000.0),
+                );
+            }
+        }
+        for (i, client) in clients.iter().enumerate() {
+            let row = SetupRow {
+                protocol: security.protocol().to_string(),
+                client: client.to_string(),
+                runs,
+                build_to_ack_ms: median(&mut build_to_ack[i].clone()),
+                connection_setup_ms: median(&mut conns[i].clone()),
+                connections_per_run: conns[i].len() as f64 / runs as f64,
+                build_to_ack_runs_ms: build_to_ack[i].clone(),
+            };
+            eprintln!(
+                "setup {} {client}: build → ack {:.2} ms, connection set-up {:.2} ms (medians)",
+                row.protocol, row.build_to_ack_ms, row.connection_setup_ms
+            );
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
+fn print_setup_table(rows: &[SetupRow]) {
+    let runs = rows.first().map_or(0, |r| r.runs);
+    println!(
+        "\nconnection set-up against the ack sink (median of {runs} fresh processes; SASL: \
+         SCRAM-SHA-256, 4096 iterations)\n\
+         build → ack: producer built → first record acknowledged (client side);\n\
+         connection: accept → first request after ApiVersions (+ TLS handshake, SASL) (sink side)\n\
+         {:<15} {:<11} {:>14} {:>14} {:>10}",
+        "protocol", "client", "build→ack ms", "connection ms", "conns/run"
+    );
+    for r in rows {
+        println!(
+            "{:<15} {:<11} {:>14.2} {:>14.2} {:>10.1}",
+            r.protocol, r.client, r.build_to_ack_ms, r.connection_setup_ms, r.connections_per_run
+        );
+    }
+}
+
+/// `kproducer-bench setup-client --client C --bootstrap B --topic T --security JSON`: one
+/// connection set-up measurement in a fresh process; prints `{"build_to_ack_us": N}`.
+fn setup_client_main(args: &[String]) -> Result<()> {
+    let get = |name: &str| -> Result<&str> {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(String::as_str)
+            .ok_or_else(|| anyhow!("setup-client: {name} is required"))
+    };
+    let security: Security = serde_json::from_str(get("--security")?)?;
+    let (bootstrap, topic) = (get("--bootstrap")?, get("--topic")?);
+    let took = match get("--client")? {
+        "kproducer" => kproducer_setup(bootstrap, topic, &security)?,
+        "librdkafka" => rdkafka_setup(bootstrap, topic, &security)?,
+        other => bail!("setup-client: {other} is not wired for TLS and SASL"),
+    };
+    println!(
+        "{}",
+        serde_json::json!({ "build_to_ack_us": took.as_micros() as u64 })
+    );
+    Ok(())
 }
 
 /// The clients the stall measurement runs.

@@ -6,6 +6,13 @@
 //! (v3–9). Anything else closes the connection. Requests are answered in order on each
 //! connection; responses for all requests already read are written in one go.
 //!
+//! A *secured* sink ([`AckSink::start_secured`]) serves TLS ([`SinkTls`]: a CA and server
+//! certificate generated at start) and/or requires SASL/SCRAM-SHA-256 (SaslHandshake v1 and
+//! SaslAuthenticate v0–2, [`ScramServer`]) before anything but ApiVersions; its Metadata answer
+//! names its own (TLS) listener. Every sink records each connection's set-up time: from accept
+//! (before the TLS handshake) to the first request after ApiVersions and SASL, see
+//! [`AckSink::take_setup_times`].
+//!
 //! A *stalled* sink ([`AckSink::start_stalled`]) answers ApiVersions, Metadata and
 //! InitProducerId the same way but never answers a Produce request: [`StallMode::Silent`]
 //! keeps reading and drops them, [`StallMode::NoRead`] stops reading the connection after the
@@ -16,6 +23,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -27,29 +35,50 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, BrokerId, InitProducerIdResponse, MetadataRequest,
     MetadataResponse, ProduceRequest, ProduceResponse, ProducerId, RequestHeader, ResponseHeader,
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
     TopicName,
 };
 use kafka_protocol::protocol::{
     decode_request_header_from_buffer, Decodable, Encodable, HeaderVersion, StrBytes,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+
+use crate::secure::{ScramExchange, ScramServer, SinkTls, SCRAM_MECHANISM};
 
 /// `(api_key, min, max)` the sink announces. Fetch is announced but never answered: librdkafka
 /// enables record batch v2 only if the broker has Produce ≥ 3 *and* Fetch ≥ 4, and otherwise
-/// falls back to the old message format (magic 0).
-const API_VERSIONS: [(i16, i16, i16); 5] = [
+/// falls back to the old message format (magic 0). SaslHandshake from v1 only (v0 would mean
+/// unframed SASL tokens).
+const API_VERSIONS: [(i16, i16, i16); 7] = [
     (0, 3, 9),  // Produce
     (1, 4, 12), // Fetch
     (3, 0, 12), // Metadata
+    (17, 1, 1), // SaslHandshake
     (18, 0, 3), // ApiVersions
     (22, 0, 4), // InitProducerId
+    (36, 0, 2), // SaslAuthenticate
 ];
 /// The sink's broker id.
 const NODE: i32 = 0;
 /// Kafka's UNSUPPORTED_VERSION.
 const UNSUPPORTED_VERSION: i16 = 35;
+/// Kafka's UNSUPPORTED_SASL_MECHANISM.
+const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+/// Kafka's ILLEGAL_SASL_STATE.
+const ILLEGAL_SASL_STATE: i16 = 34;
+/// Kafka's SASL_AUTHENTICATION_FAILED.
+const SASL_AUTHENTICATION_FAILED: i16 = 58;
+
+/// What a secured sink requires of its clients (see [`AckSink::start_secured`]).
+#[derive(Debug, Clone, Default)]
+pub struct SinkSecurity {
+    /// Serve TLS (a CA and server certificate generated at start).
+    pub tls: bool,
+    /// Require SASL/SCRAM-SHA-256 with this `(user, password)`.
+    pub scram: Option<(String, String)>,
+}
 
 /// How a stalled sink treats Produce requests (neither ever gets an answer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +124,8 @@ pub struct SinkCounters {
     pub old_format_messages: AtomicU64,
     /// Produce requests a stalled sink read and left unanswered.
     pub produce_unanswered: AtomicU64,
+    /// Set-up time of each connection so far (see [`AckSink::take_setup_times`]).
+    setup_times: Mutex<Vec<Duration>>,
 }
 
 struct Shared {
@@ -105,6 +136,8 @@ struct Shared {
     offsets: Mutex<HashMap<(String, i32), i64>>,
     next_producer_id: AtomicI64,
     counters: SinkCounters,
+    tls: Option<SinkTls>,
+    scram: Option<ScramServer>,
 }
 
 /// A running ack sink; stops when dropped.
@@ -125,7 +158,13 @@ impl AckSink {
     /// whether it keeps reading the connection). For measuring a client blocked on a stalled
     /// broker.
     pub fn start_stalled(partitions: i32, mode: StallMode) -> Result<AckSink> {
-        Self::start_inner(partitions, Some(mode), || {})
+        Self::start_inner(partitions, Some(mode), SinkSecurity::default(), || {})
+    }
+
+    /// Starts a sink serving TLS and/or requiring SASL/SCRAM-SHA-256, as `security` says; the
+    /// clients trust [`AckSink::tls`]'s CA.
+    pub fn start_secured(partitions: i32, security: SinkSecurity) -> Result<AckSink> {
+        Self::start_inner(partitions, None, security, || {})
     }
 
     /// Like [`AckSink::start`], running `on_thread_start` first on the sink's own thread (the
@@ -134,12 +173,13 @@ impl AckSink {
         partitions: i32,
         on_thread_start: impl FnOnce() + Send + 'static,
     ) -> Result<AckSink> {
-        Self::start_inner(partitions, None, on_thread_start)
+        Self::start_inner(partitions, None, SinkSecurity::default(), on_thread_start)
     }
 
     fn start_inner(
         partitions: i32,
         stall: Option<StallMode>,
+        security: SinkSecurity,
         on_thread_start: impl FnOnce() + Send + 'static,
     ) -> Result<AckSink> {
         let std_listener =
@@ -152,6 +192,15 @@ impl AckSink {
             offsets: Mutex::new(HashMap::new()),
             next_producer_id: AtomicI64::new(1000),
             counters: SinkCounters::default(),
+            tls: if security.tls {
+                Some(SinkTls::generate()?)
+            } else {
+                None
+            },
+            scram: match &security.scram {
+                Some((user, password)) => Some(ScramServer::new(user, password)?),
+                None => None,
+            },
         });
         let (stop, stopped) = oneshot::channel();
         let thread_shared = shared.clone();
@@ -200,6 +249,25 @@ impl AckSink {
     pub fn counters(&self) -> &SinkCounters {
         &self.shared.counters
     }
+
+    /// The TLS material of a sink started with TLS (its CA is what clients trust).
+    pub fn tls(&self) -> Option<&SinkTls> {
+        self.shared.tls.as_ref()
+    }
+
+    /// The set-up time of every connection ready since the last call, in the order they became
+    /// ready: from accept (before any TLS handshake) to the first request after ApiVersions and
+    /// SASL (so TLS handshake, ApiVersions and SASL round trips, and the client's own work in
+    /// between). Connections closed before that are not counted.
+    pub fn take_setup_times(&self) -> Vec<Duration> {
+        let mut times = self
+            .shared
+            .counters
+            .setup_times
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *times)
+    }
 }
 
 impl Drop for AckSink {
@@ -219,20 +287,53 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        let accepted = Instant::now();
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         tokio::spawn(async move {
             // A client closing its connection is the normal end; protocol errors are reported.
-            if let Err(e) = serve(stream, shared, port).await {
+            let served = match shared.tls.as_ref().map(|t| t.acceptor.clone()) {
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(tls) => serve(tls, shared, port, accepted).await,
+                    Err(e) => Err(anyhow!("TLS handshake: {e}")),
+                },
+                None => serve(stream, shared, port, accepted).await,
+            };
+            if let Err(e) = served {
                 eprintln!("ack sink: connection closed: {e:#}");
             }
         });
     }
 }
 
-async fn serve(mut stream: TcpStream, shared: Arc<Shared>, port: u16) -> Result<()> {
+/// One connection's state.
+struct Conn {
+    accepted: Instant,
+    /// A request other than ApiVersions and SASL arrived (the set-up time is recorded).
+    ready: bool,
+    /// SASL: the mechanism was accepted by SaslHandshake.
+    handshaken: bool,
+    /// SASL: between the server's first and final SCRAM messages.
+    exchange: Option<ScramExchange>,
+    /// SASL done (always true without SASL).
+    authenticated: bool,
+}
+
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    shared: Arc<Shared>,
+    port: u16,
+    accepted: Instant,
+) -> Result<()> {
     let mut input = BytesMut::with_capacity(1 << 20);
     let mut output = BytesMut::with_capacity(1 << 16);
+    let mut conn = Conn {
+        accepted,
+        ready: false,
+        handshaken: false,
+        exchange: None,
+        authenticated: shared.scram.is_none(),
+    };
     loop {
         if stream.read_buf(&mut input).await? == 0 {
             return Ok(());
@@ -246,17 +347,20 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>, port: u16) -> Result<
             }
             input.advance(4);
             let frame = input.split_to(size).freeze();
-            if answer(frame, &shared, port, &mut output)? == Next::StopReading {
+            if answer(frame, &shared, port, &mut conn, &mut output)? == Next::StopReading {
                 // Answers to requests before the Produce still go out; then the connection
                 // stays open and unread until the client closes it or the sink stops.
                 if !output.is_empty() {
                     stream.write_all(&output).await?;
+                    stream.flush().await?;
                 }
                 std::future::pending::<()>().await;
             }
         }
         if !output.is_empty() {
             stream.write_all(&output).await?;
+            // A no-op on TCP; TLS may hold records back until flushed.
+            stream.flush().await?;
             output.clear();
         }
     }
@@ -271,12 +375,75 @@ enum Next {
 }
 
 /// Decodes one request and appends its response frame (if any) to `out`.
-fn answer(mut frame: Bytes, shared: &Shared, port: u16, out: &mut BytesMut) -> Result<Next> {
+fn answer(
+    mut frame: Bytes,
+    shared: &Shared,
+    port: u16,
+    conn: &mut Conn,
+    out: &mut BytesMut,
+) -> Result<Next> {
     let header = decode_request_header_from_buffer(&mut frame)?;
     let version = header.request_api_version;
     let key = ApiKey::try_from(header.request_api_key)
         .map_err(|_| anyhow!("unknown api key {}", header.request_api_key))?;
+    let set_up = matches!(
+        key,
+        ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+    );
+    if !set_up {
+        if !conn.authenticated {
+            bail!("{key:?} before SASL authentication");
+        }
+        if !conn.ready {
+            conn.ready = true;
+            shared
+                .counters
+                .setup_times
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(conn.accepted.elapsed());
+        }
+    }
     match key {
+        ApiKey::SaslHandshake => {
+            let request = SaslHandshakeRequest::decode(&mut frame, version)?;
+            let ok = shared.scram.is_some() && &*request.mechanism == SCRAM_MECHANISM;
+            conn.handshaken = ok;
+            let mechanisms = match shared.scram {
+                Some(_) => vec![StrBytes::from_static_str(SCRAM_MECHANISM)],
+                None => Vec::new(),
+            };
+            let response = SaslHandshakeResponse::default()
+                .with_error_code(if ok { 0 } else { UNSUPPORTED_SASL_MECHANISM })
+                .with_mechanisms(mechanisms);
+            respond(out, &header, version, &response)?;
+        }
+        ApiKey::SaslAuthenticate => {
+            let request = SaslAuthenticateRequest::decode(&mut frame, version)?;
+            let step = match (&shared.scram, conn.handshaken, conn.exchange.take()) {
+                (Some(scram), true, None) if !conn.authenticated => scram
+                    .first(&request.auth_bytes)
+                    .map(|(ex, reply)| {
+                        conn.exchange = Some(ex);
+                        reply
+                    })
+                    .map_err(|e| (SASL_AUTHENTICATION_FAILED, e)),
+                (Some(scram), true, Some(ex)) => scram
+                    .finish(&ex, &request.auth_bytes)
+                    .inspect(|_| conn.authenticated = true)
+                    .map_err(|e| (SASL_AUTHENTICATION_FAILED, e)),
+                _ => Err((ILLEGAL_SASL_STATE, anyhow!("SaslAuthenticate out of turn"))),
+            };
+            let response = match &step {
+                Ok(reply) => SaslAuthenticateResponse::default()
+                    .with_auth_bytes(Bytes::from(reply.clone()))
+                    .with_session_lifetime_ms(0),
+                Err((code, e)) => SaslAuthenticateResponse::default()
+                    .with_error_code(*code)
+                    .with_error_message(Some(StrBytes::from_string(format!("{e:#}")))),
+            };
+            respond(out, &header, version, &response)?;
+        }
         ApiKey::ApiVersions => {
             let keys = API_VERSIONS
                 .iter()

@@ -3,8 +3,10 @@
 
 use std::sync::atomic::Ordering;
 
-use kproducer_bench::client::{run_kproducer, run_rdkafka, Phase, Workload};
-use kproducer_bench::AckSink;
+use kproducer_bench::client::{
+    kproducer_setup, rdkafka_setup, run_kproducer, run_rdkafka, Phase, Workload,
+};
+use kproducer_bench::{AckSink, Security, SinkSecurity};
 
 fn workload(acks: &str) -> Workload {
     Workload {
@@ -24,13 +26,26 @@ fn kproducer_and_librdkafka_are_acknowledged_by_the_sink() {
         records: 5_000,
         rate: None,
     };
-    let kp = run_kproducer(&sink.bootstrap(), "bench-kp", &workload("1"), fast).expect("kproducer");
+    let kp = run_kproducer(
+        &sink.bootstrap(),
+        "bench-kp",
+        &workload("1"),
+        fast,
+        &Security::default(),
+    )
+    .expect("kproducer");
     assert_eq!((kp.acked, kp.failed), (5_000, 0));
     assert!(kp.cpu_s > 0.0 && kp.max_rss_kib > 0 && kp.p50_us.is_none());
     assert_eq!(sink.counters().records.load(Ordering::Relaxed), 5_001);
 
-    let rd =
-        run_rdkafka(&sink.bootstrap(), "bench-rd", &workload("all"), fast).expect("librdkafka");
+    let rd = run_rdkafka(
+        &sink.bootstrap(),
+        "bench-rd",
+        &workload("all"),
+        fast,
+        &Security::default(),
+    )
+    .expect("librdkafka");
     assert_eq!((rd.acked, rd.failed), (5_000, 0));
 
     // Paced: latencies are recorded.
@@ -38,7 +53,14 @@ fn kproducer_and_librdkafka_are_acknowledged_by_the_sink() {
         records: 200,
         rate: Some(2_000.0),
     };
-    let kp = run_kproducer(&sink.bootstrap(), "bench-kp", &workload("all"), paced).expect("paced");
+    let kp = run_kproducer(
+        &sink.bootstrap(),
+        "bench-kp",
+        &workload("all"),
+        paced,
+        &Security::default(),
+    )
+    .expect("paced");
     assert_eq!(kp.acked, 200);
     assert!(kp
         .p50_us
@@ -54,6 +76,55 @@ fn kproducer_and_librdkafka_are_acknowledged_by_the_sink() {
         sink.counters().records.load(Ordering::Relaxed),
         5_000 + 5_000 + 200 + 3
     );
+}
+
+/// Over TLS (`--targets sink-tls`) both clients are acknowledged by the sink; with SCRAM too
+/// (the set-up measurement), and a wrong password is refused.
+#[test]
+fn kproducer_and_librdkafka_are_acknowledged_over_tls_and_scram() {
+    let sink = AckSink::start_secured(
+        3,
+        SinkSecurity {
+            tls: true,
+            scram: None,
+        },
+    )
+    .expect("TLS sink starts");
+    let tls = Security {
+        ca_file: Some(sink.tls().expect("TLS material").ca_file.clone()),
+        scram: None,
+    };
+    let fast = Phase {
+        records: 5_000,
+        rate: None,
+    };
+    let kp = run_kproducer(&sink.bootstrap(), "tls-kp", &workload("1"), fast, &tls).expect("kp");
+    assert_eq!((kp.acked, kp.failed), (5_000, 0));
+    let rd = run_rdkafka(&sink.bootstrap(), "tls-rd", &workload("all"), fast, &tls).expect("rd");
+    assert_eq!((rd.acked, rd.failed), (5_000, 0));
+    assert_eq!(sink.counters().records.load(Ordering::Relaxed), 10_002);
+    assert!(!sink.take_setup_times().is_empty());
+
+    let creds = ("bench".to_string(), "bench-secret".to_string());
+    let sink = AckSink::start_secured(
+        3,
+        SinkSecurity {
+            tls: true,
+            scram: Some(creds.clone()),
+        },
+    )
+    .expect("SASL_SSL sink starts");
+    let mut sasl_ssl = Security {
+        ca_file: Some(sink.tls().expect("TLS material").ca_file.clone()),
+        scram: Some(creds),
+    };
+    kproducer_setup(&sink.bootstrap(), "scram-kp", &sasl_ssl).expect("kproducer over SASL_SSL");
+    rdkafka_setup(&sink.bootstrap(), "scram-rd", &sasl_ssl).expect("librdkafka over SASL_SSL");
+    assert_eq!(sink.counters().records.load(Ordering::Relaxed), 2);
+    let setups = sink.take_setup_times();
+    assert!(setups.len() >= 2, "{setups:?}");
+    sasl_ssl.scram = Some(("bench".into(), "wrong".into()));
+    assert!(kproducer_setup(&sink.bootstrap(), "scram-kp", &sasl_ssl).is_err());
 }
 
 /// Java's producer (Apache Kafka's ProducerPerformance, 4.4) negotiates versions with the sink
