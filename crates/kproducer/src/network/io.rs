@@ -207,5 +207,7 @@ async fn write_all_vectored<W: AsyncWrite + Unpin + ?Sized>(
             queue.pop_front();
         }
     }
-    Ok(())
+    // A no-op on TCP; a TLS stream (or any buffered transport) may hold the tail of what was
+    // written until flushed.
+    write.flush().await
 }
