@@ -26,6 +26,7 @@ pub mod error;
 pub(crate) mod idempotence;
 pub mod interceptor;
 pub(crate) mod metadata;
+pub mod metrics;
 pub(crate) mod network;
 pub mod partitioner;
 pub mod producer;
@@ -45,6 +46,7 @@ pub use error::{
 };
 pub use idempotence::ProducerIdAndEpoch;
 pub use metadata::PartitionInfo;
+pub use metrics::MetricName;
 pub use producer::{BlockingProducer, DeliveryFuture, Producer, ProducerBuilder, Rejected};
 pub use protocol::errors::ErrorCode;
 pub use record::{Header, IntoHeaderValue, IntoTopic, ProducerRecord, RecordMetadata};
