@@ -453,7 +453,7 @@ impl ProducerCore {
     /// The connection could not be opened.
     pub fn handle_connect_failed(&mut self, conn: ConnId, reason: &str, now: Instant) {
         if let Some(c) = self.conns.remove(conn) {
-            self.metrics.record_connection_closed(now);
+            self.observe_closed(conn, now);
             self.set_up_failed(&c.addr, reason, now);
         }
         self.dirty = true;
@@ -479,7 +479,7 @@ impl ProducerCore {
                 // failed by its handlers, as for any lost connection.
                 self.lost(conn, &error.to_string(), now);
             } else if let Some(c) = self.conns.remove(conn) {
-                self.metrics.record_connection_closed(now);
+                self.observe_closed(conn, now);
                 self.set_up_failed(&c.addr, &error.to_string(), now);
             }
             self.authentication_failed(error);
@@ -1456,7 +1456,7 @@ impl ProducerCore {
         let Some(c) = self.conns.remove(conn) else {
             return;
         };
-        self.metrics.record_connection_closed(now);
+        self.observe_closed(conn, now);
         tracing::debug!(addr = %c.addr, %conn, %reason, in_flight = c.in_flight.len(), "connection lost");
         if c.phase != Phase::Ready {
             // A broker that dropped our ApiVersions request may not speak that version (KIP-511).

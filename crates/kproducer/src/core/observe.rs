@@ -17,6 +17,11 @@ impl ProducerCore {
 
     /// The broker id Java would tag `conn`'s metrics with: the node at its address, else a
     /// bootstrap server's negative id (-1 for the first, as Java numbers them).
+    /// The broker id `conn`'s metrics are tagged with: the broker at its address, else a
+    /// bootstrap server's negative id (-1 for the first, as Java numbers them). A bootstrap
+    /// connection carries its first requests as `node--1`, as Java's bootstrap connection does,
+    /// and, since kproducer keeps using it once metadata names the broker behind it (Java opens
+    /// another), the rest under that broker's id.
     fn metrics_node(&self, conn: ConnId) -> i32 {
         let Some(c) = self.conns.get(conn) else {
             return -1;
@@ -29,6 +34,11 @@ impl ProducerCore {
             .iter()
             .position(|s| s.as_str() == &*c.addr)
             .map_or(-1, |i| -(i as i32) - 1)
+    }
+
+    /// `conn` was closed (or its set-up failed).
+    pub(super) fn observe_closed(&mut self, _conn: ConnId, now: Instant) {
+        self.metrics.record_connection_closed(now);
     }
 
     /// A request frame of `bytes` (size prefix included) was queued on `conn`.
