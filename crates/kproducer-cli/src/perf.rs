@@ -690,7 +690,6 @@ pub async fn run(args: PerfArgs) -> Result<u64> {
     let payloads = Payloads::load(&o, &mut rng)?;
     let keys = KeySource::new(o.keys);
     let cfg = ProducerConfig::from_map(o.props.clone())?;
-    let client_id = cfg.client_id().to_string();
     let producer: Producer<Bytes, Bytes> = Producer::new(cfg)?;
     // After the build: a key the producer refused is reported once, as the error.
 
@@ -796,52 +795,17 @@ pub async fn run(args: PerfArgs) -> Result<u64> {
         outln!("{steady}");
     }
     if o.print_metrics {
-        print_metrics(&client_id, &producer.stats());
+        print_metrics(&producer.metrics());
         producer.close(CLOSE_TIMEOUT).await;
     }
     Ok(s.failed.load(Ordering::Relaxed))
 }
 
-/// Java's `ToolsUtils.printMetrics` layout over the counters the producer keeps.
-fn print_metrics(client_id: &str, s: &kproducer::SenderStats) {
-    let tag = format!("{{client-id={client_id}}}");
-    let mut rows: Vec<(String, String)> = vec![
-        (
-            format!("producer-metrics:request-total:{tag}"),
-            format!("{:.3}", s.produce_requests as f64),
-        ),
-        (
-            format!("producer-metrics:batch-total:{tag}"),
-            format!("{:.3}", s.batches as f64),
-        ),
-        (
-            format!("producer-metrics:record-send-total:{tag}"),
-            format!("{:.3}", s.records as f64),
-        ),
-        (
-            format!("producer-metrics:record-retry-total:{tag}"),
-            format!("{:.3}", s.retries as f64),
-        ),
-        (
-            format!("producer-metrics:records-per-request-avg:{tag}"),
-            format!(
-                "{:.3}",
-                s.records as f64 / (s.produce_requests.max(1)) as f64
-            ),
-        ),
-    ];
-    for (node, n) in &s.requests_by_node {
-        rows.push((
-            format!("producer-node-metrics:request-total:{{client-id={client_id}, node-id=node-{node}}}"),
-            format!("{:.3}", *n as f64),
-        ));
-    }
-    rows.sort();
-    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(11);
-    outln!("\n{:<width$}   Value", "Metric Name");
-    for (k, v) in rows {
-        outln!("{k:<width$} : {v}");
-    }
+/// Java's `ToolsUtils.printMetrics` over `producer.metrics()`: the full table, one
+/// `group:name:{tags} : value` line per metric, sorted.
+fn print_metrics(metrics: &std::collections::BTreeMap<kproducer::MetricName, f64>) {
+    let table = kproducer::metrics::format_java_table(metrics);
+    outln!("{}", table.trim_end_matches('\n'));
 }
 
 #[cfg(test)]

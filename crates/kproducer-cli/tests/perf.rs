@@ -42,6 +42,129 @@ fn parse_total(line: &str) -> Option<(u64, f64, f64, f64, f64, [u64; 4])> {
     ))
 }
 
+/// One row of Java's `--print-metrics` table: `group:name:{k=v, ...}   : value`.
+#[derive(Debug)]
+struct Row {
+    group: String,
+    name: String,
+    tags: Vec<(String, String)>,
+    value: f64,
+}
+
+/// Parses the table `ToolsUtils.printMetrics` prints: a blank line, the `Metric Name ... Value`
+/// header, then rows sorted by their `group:name:{tags}` text, the name column padded to the
+/// longest, values `%.3f` (or `NaN`).
+fn parse_metrics_table(stdout: &str) -> Vec<Row> {
+    let mut lines = stdout.lines().skip_while(|l| !l.starts_with("Metric Name"));
+    let header = lines.next().expect("a Metric Name header");
+    let width = header.find("   Value").expect("Value column");
+    let mut rows = Vec::new();
+    let mut keys = Vec::new();
+    for line in lines {
+        if line.trim().is_empty() {
+            break;
+        }
+        let (key, value) = line.split_at(width);
+        let value = value
+            .strip_prefix(" : ")
+            .unwrap_or_else(|| panic!("value column at {width}: {line:?}"));
+        let value: f64 = match value {
+            "NaN" => f64::NAN,
+            v => {
+                let (_, decimals) = v.split_once('.').unwrap_or_else(|| panic!("%.3f: {v}"));
+                assert_eq!(decimals.len(), 3, "%.3f: {v}");
+                v.parse().unwrap_or_else(|e| panic!("{v}: {e}"))
+            }
+        };
+        let key = key.trim_end();
+        keys.push(key.to_string());
+        let (group, rest) = key.split_once(':').expect("group:");
+        let (name, tags) = rest.split_once(':').expect("name:");
+        let tags = tags
+            .strip_prefix('{')
+            .and_then(|t| t.strip_suffix('}'))
+            .unwrap_or_else(|| panic!("{{tags}}: {key}"));
+        let tags = tags
+            .split(", ")
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').expect("k=v");
+                (k.to_string(), v.to_string())
+            })
+            .collect();
+        rows.push(Row {
+            group: group.into(),
+            name: name.into(),
+            tags,
+            value,
+        });
+    }
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted, "rows sorted as Java's TreeMap sorts them");
+    rows
+}
+
+/// The table's figures against what the run did: `records` records of 100 bytes to `topic`,
+/// no failure, no retry, everything acknowledged before the table is printed.
+fn check_metrics_table(stdout: &str, topic: &str, records: u64) {
+    let rows = parse_metrics_table(stdout);
+    let get = |group: &str, name: &str, tag: Option<(&str, &str)>| -> f64 {
+        rows.iter()
+            .find(|r| {
+                r.group == group
+                    && r.name == name
+                    && tag.is_none_or(|(k, v)| r.tags.iter().any(|(a, b)| a == k && b == v))
+            })
+            .unwrap_or_else(|| panic!("{group}:{name} missing from {stdout}"))
+            .value
+    };
+    let p = "producer-metrics";
+    assert!(rows.iter().all(|r| r
+        .tags
+        .iter()
+        .any(|(k, v)| k == "client-id" && v == "perf-producer-client")));
+    let n = records as f64;
+    assert_eq!(get(p, "record-send-total", None), n, "{stdout}");
+    assert_eq!(get(p, "record-retry-total", None), 0.0);
+    assert_eq!(get(p, "record-error-total", None), 0.0);
+    assert!(get(p, "record-send-rate", None) > 0.0);
+    // Java's estimateSizeInBytesUpperBound of a 100-byte value, no key, no headers: the batch
+    // header (61), the record's largest overhead (21), key length -1 (1), value length (2), the
+    // value (100), the header count (1).
+    assert_eq!(get(p, "record-size-max", None), 186.0);
+    let batch_avg = get(p, "batch-size-avg", None);
+    assert!(batch_avg > 185.0 && batch_avg <= get(p, "batch-size-max", None));
+    assert!(get(p, "records-per-request-avg", None) >= 1.0);
+    assert!(get(p, "request-latency-avg", None) >= 0.0);
+    assert_eq!(get(p, "compression-rate-avg", None), 1.0);
+    assert_eq!(
+        get(p, "buffer-available-bytes", None),
+        get(p, "buffer-total-bytes", None),
+        "every batch freed after the flush"
+    );
+    assert_eq!(get(p, "buffer-total-bytes", None), 33_554_432.0);
+    assert_eq!(get(p, "requests-in-flight", None), 0.0);
+    assert!(get(p, "connection-count", None) >= 1.0);
+    assert!(get(p, "connection-creation-total", None) >= 1.0);
+    assert!(get(p, "outgoing-byte-total", None) > n * 100.0);
+    assert!(get(p, "request-total", None) >= get(p, "response-total", None));
+    assert!(get(p, "metadata-age", None) >= 0.0);
+    let io_wait = get(p, "io-wait-ratio", None);
+    assert!((0.0..=1.0).contains(&io_wait), "{io_wait}");
+    let t = "producer-topic-metrics";
+    assert_eq!(get(t, "record-send-total", Some(("topic", topic))), n);
+    assert!(get(t, "byte-total", Some(("topic", topic))) > n * 100.0);
+    let nodes: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.group == "producer-node-metrics" && r.name == "request-latency-avg")
+        .collect();
+    assert!(!nodes.is_empty(), "{stdout}");
+    assert!(nodes.iter().all(|r| r
+        .tags
+        .iter()
+        .any(|(k, v)| k == "node-id" && v.starts_with("node-"))));
+}
+
 #[test]
 fn perf_prints_javas_summary_and_every_record_arrives() {
     let broker = Broker::start().expect("broker starts");
@@ -80,14 +203,8 @@ fn perf_prints_javas_summary_and_every_record_arrives() {
     assert!(avg <= max, "{stdout}");
     assert!(p50 <= p95 && p95 <= p99 && p99 <= p999, "{stdout}");
     assert!((p999 as f64) <= max + 1.0, "{stdout}");
-    // --print-metrics: Java's table with our counters; every record was sent once.
-    assert!(stdout.contains("Metric Name"), "{stdout}");
-    let sent = stdout
-        .lines()
-        .find(|l| l.starts_with("producer-metrics:record-send-total:"))
-        .and_then(|l| l.rsplit(" : ").next())
-        .and_then(|v| v.trim().parse::<f64>().ok());
-    assert_eq!(sent, Some(2000.0), "{stdout}");
+    // --print-metrics: Java's table of producer.metrics(); every record was sent once.
+    check_metrics_table(&stdout, &topic, 2000);
 
     let read = read_all(
         &broker.bootstrap(),

@@ -27,6 +27,7 @@ pub(crate) mod idempotence;
 pub mod interceptor;
 mod log_limit;
 pub(crate) mod metadata;
+pub mod metrics;
 pub(crate) mod network;
 pub mod partitioner;
 pub mod producer;
@@ -46,6 +47,7 @@ pub use error::{
 };
 pub use idempotence::ProducerIdAndEpoch;
 pub use metadata::PartitionInfo;
+pub use metrics::MetricName;
 pub use producer::{BlockingProducer, DeliveryFuture, Producer, ProducerBuilder, Rejected};
 pub use protocol::errors::ErrorCode;
 pub use record::{Header, IntoHeaderValue, IntoTopic, ProducerRecord, RecordMetadata};

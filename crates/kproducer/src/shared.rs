@@ -17,6 +17,7 @@ use crate::accumulator::{
 };
 use crate::idempotence::ProducerIdAndEpoch;
 use crate::metadata::{Cluster, TopicInfo};
+use crate::metrics::{Clock, NetworkMetrics, PoolMetrics};
 use crate::partitioner::choose_partition;
 use crate::sender::SenderStats;
 
@@ -110,6 +111,9 @@ pub(crate) struct SendState {
     pub(crate) auth_error: Option<crate::error::AuthenticationError>,
     /// The snapshot and topic the last fast-path send used.
     last_topic: Option<(Arc<Cluster>, Arc<TopicInfo>)>,
+    /// Time senders waited for buffer memory, and waits that ran out (recorded under this lock,
+    /// which a waiting sender takes anyway).
+    pub(crate) pool_metrics: PoolMetrics,
 }
 
 impl SendState {
@@ -126,6 +130,11 @@ impl SendState {
             last_error: None,
             auth_error: None,
             last_topic: None,
+            pool_metrics: PoolMetrics::new(Clock::new(
+                Instant::now(),
+                std::time::Duration::from_secs(30),
+                2,
+            )),
         }
     }
 
@@ -193,6 +202,9 @@ impl SendState {
 pub(crate) struct CoreView {
     stats: Mutex<SenderStats>,
     pid: Mutex<Option<ProducerIdAndEpoch>>,
+    /// The network thread's metrics as last published (its own lock: readers never hold up
+    /// senders).
+    metrics: Mutex<Option<NetworkMetrics>>,
 }
 
 impl CoreView {
@@ -203,6 +215,21 @@ impl CoreView {
 
     pub(crate) fn stats(&self) -> SenderStats {
         self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Publishes the network thread's metrics (copied into the view's, reusing its vectors).
+    pub(crate) fn set_metrics(&self, metrics: &NetworkMetrics) {
+        let mut m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+        match m.as_mut() {
+            Some(m) => m.copy_from(metrics),
+            None => *m = Some(metrics.clone()),
+        }
+    }
+
+    /// Runs `f` on the network thread's metrics as last published (`None` before the first).
+    pub(crate) fn with_metrics<R>(&self, f: impl FnOnce(Option<&NetworkMetrics>) -> R) -> R {
+        let m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+        f(m.as_ref())
     }
 
     pub(crate) fn set_pid(&self, pid: Option<ProducerIdAndEpoch>) {

@@ -235,6 +235,11 @@ pub struct ProducerBatch {
     observed_ratio: Option<f32>,
     /// The header decided at drain, for a close done later, outside the producer's lock.
     deferred: Option<BatchHeader>,
+    /// The largest record's size estimate, batch header included (Java's `maxRecordSize`).
+    max_record_size: u32,
+    /// Compressed / uncompressed size of the records once closed (Java's `compressionRatio`);
+    /// 1 for a batch not compressed.
+    ratio: f32,
 }
 
 /// An empty wire buffer, for a batch not closed yet.
@@ -306,6 +311,8 @@ impl ProducerBatch {
             max_size: usize::MAX,
             observed_ratio: None,
             deferred: None,
+            max_record_size: 0,
+            ratio: 1.0,
         }
     }
 
@@ -344,6 +351,8 @@ impl ProducerBatch {
             max_size,
             observed_ratio,
             deferred,
+            max_record_size,
+            ratio,
         } = self;
         match Arc::get_mut(result) {
             Some(r) => r.reset(tp.clone()),
@@ -369,6 +378,8 @@ impl ProducerBatch {
         *max_size = usize::MAX;
         *observed_ratio = None;
         *deferred = None;
+        *max_record_size = 0;
+        *ratio = 1.0;
     }
 
     /// Bytes of heap the record and callback tables hold (for bounding a free list of them).
@@ -505,6 +516,8 @@ impl ProducerBatch {
         }
         let builder = self.builder.as_mut()?;
         builder.append(timestamp, key, value, headers);
+        let size = RecordBatchBuilder::batch_size_upper_bound(key, value, headers);
+        self.max_record_size = self.max_record_size.max(size.min(u32::MAX as usize) as u32);
         self.records.push(RecordInfo {
             timestamp,
             key_size: key.map_or(-1, |k| k.len() as i32),
@@ -602,6 +615,18 @@ impl ProducerBatch {
         Ok(out)
     }
 
+    /// The largest record's size estimate, batch header included (Java's
+    /// `ProducerBatch.maxRecordSize`, from `estimateSizeInBytesUpperBound`).
+    pub fn max_record_size(&self) -> usize {
+        self.max_record_size as usize
+    }
+
+    /// Compressed / uncompressed size of the records once closed (Java's `compressionRatio`), 1
+    /// when not compressed.
+    pub fn compression_ratio(&self) -> f32 {
+        self.ratio
+    }
+
     /// Records in the batch.
     pub fn record_count(&self) -> usize {
         self.records.len()
@@ -667,7 +692,9 @@ impl ProducerBatch {
                     Ok(()) => {
                         let compressed = prepared.len() - BATCH_HEADER_LEN;
                         // Java's actualCompressionRatio: compressed / uncompressed records.
-                        self.observed_ratio = Some(compressed as f32 / uncompressed.max(1) as f32);
+                        let ratio = compressed as f32 / uncompressed.max(1) as f32;
+                        self.observed_ratio = Some(ratio);
+                        self.ratio = ratio;
                         let (bytes, spare) =
                             b.finish_precompressed(header, compression.codec(), prepared);
                         self.spare = Some(spare);

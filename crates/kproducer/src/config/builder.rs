@@ -90,6 +90,10 @@ impl ProducerConfigBuilder {
         metadata_max_age: Duration => "metadata.max.age.ms", |v| ms(v);
         /// `metadata.max.idle.ms`.
         metadata_max_idle: Duration => "metadata.max.idle.ms", |v| ms(v);
+        /// `metrics.sample.window.ms`.
+        metrics_sample_window: Duration => "metrics.sample.window.ms", |v| ms(v);
+        /// `metrics.num.samples`.
+        metrics_num_samples: usize => "metrics.num.samples", |v| v.to_string();
         /// `connections.max.idle.ms`; [`Duration::MAX`] means never close idle connections.
         connections_max_idle: Duration => "connections.max.idle.ms", |v| if v == Duration::MAX { "-1".to_string() } else { ms(v) };
         /// `socket.connection.setup.timeout.ms`.

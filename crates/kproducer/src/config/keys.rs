@@ -126,7 +126,7 @@ const ANY_INT: Kind = Kind::Int {
     max: None,
 };
 
-const NO_METRICS: &str = "kproducer has no metrics subsystem yet";
+const NO_METRICS: &str = "kproducer keeps its metrics in memory (Producer::metrics); no reporters, recording levels or push";
 const NO_JCA: &str =
     "TLS is rustls (crypto provider chosen by a cargo feature), not a JCA provider";
 const NO_KERBEROS: &str = "GSSAPI (Kerberos) is not supported: it needs system Kerberos libraries";
@@ -201,8 +201,8 @@ pub static KEYS: &[KeyDef] = &[
     KeyDef { name: "metadata.max.idle.ms", default: Some("300000"), kind: at_least_long(5000), usage: Usage::Typed,
         doc: "forget a topic's metadata after this long without sends" },
     KeyDef { name: "metrics.sample.window.ms", default: Some("30000"), kind: at_least_long(0),
-        usage: Usage::Unused(NO_METRICS), doc: "window of a metrics sample" },
-    KeyDef { name: "metrics.num.samples", default: Some("2"), kind: at_least_int(1), usage: Usage::Unused(NO_METRICS),
+        usage: Usage::Typed, doc: "window of a metrics sample" },
+    KeyDef { name: "metrics.num.samples", default: Some("2"), kind: at_least_int(1), usage: Usage::Typed,
         doc: "samples kept per metric" },
     KeyDef { name: "metrics.recording.level", default: Some("INFO"), kind: Kind::Choice(&["INFO", "DEBUG", "TRACE"]),
         usage: Usage::Unused(NO_METRICS), doc: "highest metrics recording level" },

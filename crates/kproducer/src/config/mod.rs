@@ -177,6 +177,10 @@ pub struct ProducerConfig {
     pub(crate) metadata_max_age: Duration,
     /// `metadata.max.idle.ms`.
     pub(crate) metadata_max_idle: Duration,
+    /// `metrics.sample.window.ms`.
+    pub(crate) metrics_sample_window: Duration,
+    /// `metrics.num.samples`.
+    pub(crate) metrics_num_samples: usize,
     /// `connections.max.idle.ms`; [`Duration::MAX`] when negative (Java: never close idle connections).
     pub(crate) connections_max_idle: Duration,
     /// `socket.connection.setup.timeout.ms`.
@@ -389,6 +393,16 @@ impl ProducerConfig {
     /// `metadata.max.idle.ms`.
     pub fn metadata_max_idle(&self) -> Duration {
         self.metadata_max_idle
+    }
+
+    /// `metrics.sample.window.ms`: the window of one metrics sample.
+    pub fn metrics_sample_window(&self) -> Duration {
+        self.metrics_sample_window
+    }
+
+    /// `metrics.num.samples`: samples kept per rate, average or maximum.
+    pub fn metrics_num_samples(&self) -> usize {
+        self.metrics_num_samples
     }
 
     /// `connections.max.idle.ms`; [`Duration::MAX`] when negative (Java: never close idle connections).
@@ -623,6 +637,11 @@ impl ProducerConfig {
             ),
             ("metadata.max.age.ms", millis(self.metadata_max_age)),
             ("metadata.max.idle.ms", millis(self.metadata_max_idle)),
+            (
+                "metrics.sample.window.ms",
+                millis(self.metrics_sample_window),
+            ),
+            ("metrics.num.samples", self.metrics_num_samples.to_string()),
             ("connections.max.idle.ms", connections_max_idle),
             (
                 "socket.connection.setup.timeout.ms",

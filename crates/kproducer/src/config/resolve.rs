@@ -288,6 +288,8 @@ pub(super) fn resolve(
         reconnect_backoff_max: ctx.millis("reconnect.backoff.max.ms")?,
         metadata_max_age: ctx.millis("metadata.max.age.ms")?,
         metadata_max_idle: ctx.millis("metadata.max.idle.ms")?,
+        metrics_sample_window: ctx.millis("metrics.sample.window.ms")?,
+        metrics_num_samples: ctx.size("metrics.num.samples")?,
         connections_max_idle,
         socket_connection_setup_timeout: ctx.millis("socket.connection.setup.timeout.ms")?,
         socket_connection_setup_timeout_max: ctx

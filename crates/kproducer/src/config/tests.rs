@@ -67,6 +67,8 @@ fn defaults_equal_java_4x() {
     assert_eq!(d.reconnect_backoff_max, ms(1000));
     assert_eq!(d.metadata_max_age, ms(300_000));
     assert_eq!(d.metadata_max_idle, ms(300_000));
+    assert_eq!(d.metrics_sample_window, ms(30_000));
+    assert_eq!(d.metrics_num_samples, 2);
     assert_eq!(d.connections_max_idle, ms(540_000));
     assert_eq!(d.socket_connection_setup_timeout, ms(10_000));
     assert_eq!(d.socket_connection_setup_timeout_max, ms(30_000));
@@ -563,6 +565,8 @@ fn builder_and_map_paths_agree() {
         .reconnect_backoff_max(ms(3_000))
         .metadata_max_age(ms(60_000))
         .metadata_max_idle(ms(70_000))
+        .metrics_sample_window(ms(10_000))
+        .metrics_num_samples(3)
         .connections_max_idle(ms(80_000))
         .socket_connection_setup_timeout(ms(5_000))
         .socket_connection_setup_timeout_max(ms(20_000))

@@ -261,6 +261,16 @@ impl Connections {
         self.conns.values().any(|c| c.phase != Phase::Ready)
     }
 
+    /// Open connections, in any phase (Java's `connection-count`).
+    pub(crate) fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Requests written and not yet answered, on every connection.
+    pub(crate) fn in_flight_total(&self) -> usize {
+        self.conns.values().map(|c| c.in_flight.len()).sum()
+    }
+
     /// Every connection's id (to close them all).
     pub(crate) fn ids(&self) -> Vec<ConnId> {
         let mut ids: Vec<ConnId> = self.conns.keys().copied().collect();

@@ -38,6 +38,7 @@
 
 pub(crate) mod backoff;
 mod conn;
+mod observe;
 pub mod sim;
 
 #[cfg(test)]
@@ -65,7 +66,7 @@ use crate::network::frame::{
     set_correlation_id,
 };
 use crate::network::metadata_answer::{decode_metadata, MetadataAnswer};
-use crate::network::produce_ack::{decode_produce_acks, AckDecode, PartitionAck};
+use crate::network::produce_ack::{decode_produce_acks_throttled, AckDecode, PartitionAck};
 use crate::network::versions::decode_api_versions;
 use crate::network::FramePiece;
 use crate::protocol::errors::ErrorCode;
@@ -116,6 +117,10 @@ pub struct CoreConfig {
     pub metadata_max_age: Duration,
     /// `metadata.max.idle.ms`.
     pub metadata_max_idle: Duration,
+    /// `metrics.sample.window.ms`.
+    pub metrics_sample_window: Duration,
+    /// `metrics.num.samples`.
+    pub metrics_num_samples: usize,
     /// The sender's settings.
     pub sender: SenderConfig,
     /// Seeds the core's jitter (backoffs), so a run can be replayed.
@@ -141,6 +146,8 @@ impl CoreConfig {
             connection_setup_timeout: config.socket_connection_setup_timeout,
             metadata_max_age: config.metadata_max_age,
             metadata_max_idle: config.metadata_max_idle,
+            metrics_sample_window: config.metrics_sample_window,
+            metrics_num_samples: config.metrics_num_samples,
             sender: SenderConfig {
                 acks: config.acks,
                 request_timeout: config.request_timeout,
@@ -313,6 +320,13 @@ pub struct ProducerCore {
     /// Addresses whose last connection failed or was lost (logged once per streak; INFO when
     /// a connection is ready again).
     troubled: std::collections::HashSet<Arc<str>>,
+    /// The producer's metrics this thread records (`observe.rs`), the version last published,
+    /// the last `now` seen, the sender's events (reused) and the completions already counted.
+    metrics: crate::metrics::NetworkMetrics,
+    metrics_published: u64,
+    metrics_now: Instant,
+    metric_events: Vec<crate::sender::MetricEvent>,
+    errors_counted: usize,
 }
 
 impl std::fmt::Debug for ProducerCore {
@@ -348,7 +362,15 @@ impl ProducerCore {
     /// A core over `shared` (the accumulator the send path appends to).
     pub(crate) fn new(cfg: CoreConfig, shared: Arc<Shared>) -> Self {
         let refresh_backoff = cfg.retry_backoff.min(cfg.retry_backoff_max);
+        let start = cfg.wall_anchor.0;
+        let clock =
+            crate::metrics::Clock::new(start, cfg.metrics_sample_window, cfg.metrics_num_samples);
         ProducerCore {
+            metrics: crate::metrics::NetworkMetrics::new(clock, start),
+            metrics_published: u64::MAX,
+            metrics_now: start,
+            metric_events: Vec::new(),
+            errors_counted: 0,
             client_id: StrBytes::from_string(cfg.client_id.clone()),
             sender: Sender::new(cfg.sender.clone()),
             metadata: Metadata::new(refresh_backoff, cfg.metadata_max_age),
@@ -426,6 +448,7 @@ impl ProducerCore {
             return; // closed meanwhile
         };
         self.conns.connected(conn);
+        self.metrics.record_connection_created(now);
         let version = self.conns.negotiate_version(&addr, API_VERSIONS_MAX);
         self.send_api_versions(conn, version, now);
         self.dirty = true;
@@ -434,6 +457,7 @@ impl ProducerCore {
     /// The connection could not be opened.
     pub fn handle_connect_failed(&mut self, conn: ConnId, reason: &str, now: Instant) {
         if let Some(c) = self.conns.remove(conn) {
+            self.observe_closed(conn, now);
             self.set_up_failed(&c.addr, reason, now);
         }
         self.dirty = true;
@@ -459,6 +483,7 @@ impl ProducerCore {
                 // failed by its handlers, as for any lost connection.
                 self.lost(conn, &error.to_string(), now);
             } else if let Some(c) = self.conns.remove(conn) {
+                self.observe_closed(conn, now);
                 self.set_up_failed(&c.addr, &error.to_string(), now);
             }
             self.authentication_failed(error);
@@ -478,6 +503,7 @@ impl ProducerCore {
     /// closes the connection.
     pub fn handle_response(&mut self, conn: ConnId, frame: Bytes, now: Instant) {
         self.dirty = true;
+        self.observe_received(conn, frame.len(), now);
         let Some(c) = self.conns.get_mut(conn) else {
             return; // a connection we closed: its answers no longer count
         };
@@ -499,6 +525,7 @@ impl ProducerCore {
             }
         };
         let Some(request) = request else { return };
+        self.observe_answer(conn, &request, now);
         match request.kind {
             Kind::SaslHandshake { version } => self.on_sasl_handshake(conn, version, frame, now),
             Kind::SaslAuthenticate { version } => {
@@ -546,6 +573,7 @@ impl ProducerCore {
         if reauth_now {
             self.start_sasl(conn, now);
         }
+        self.publish_metrics(now);
     }
 
     // ---------------------------------------------------------------- outputs
@@ -584,6 +612,8 @@ impl ProducerCore {
     /// Batches decided since the last call, to complete (futures, callbacks, interceptors) outside
     /// any lock; give them back with [`ProducerCore::recycle`] afterwards.
     pub fn poll_completions(&mut self, out: &mut Vec<Completion>) {
+        self.count_errors(self.metrics_now);
+        self.errors_counted = 0;
         out.append(&mut self.completions);
     }
 
@@ -668,6 +698,7 @@ impl ProducerCore {
                     self.ratios.push((b.tp.topic.clone(), ratio));
                 }
             }
+            self.observe_request(req.id, now);
             self.send_produce(req.id, req.node, now);
         }
         requests.clear();
@@ -714,6 +745,7 @@ impl ProducerCore {
             (self.has_topics && !self.metadata_outstanding).then(|| self.metadata.next_update(now));
         let waiting = !self.control.is_empty() || !self.out.connect.is_empty();
         self.reconnect_due = waiting.then(|| self.conns.next_backoff_end(now)).flatten();
+        self.publish_metrics(now);
     }
 
     /// Work kept for the next lock: recycled batches, compression ratios.
@@ -831,6 +863,8 @@ impl ProducerCore {
             self.written.push(id);
         }
         let n = 1 + pieces.len();
+        let bytes = head.len() + pieces.iter().map(|p| p.as_slice().len()).sum::<usize>();
+        self.observe_sent(conn, bytes, now);
         self.arena.push_back(FramePiece::Bytes(head.freeze()));
         self.arena.extend(pieces.drain(..));
         self.pieces = pieces;
@@ -957,6 +991,7 @@ impl ProducerCore {
             kind,
             deadline: now + self.cfg.request_timeout,
         });
+        self.observe_sent(conn, frame.len(), now);
         self.arena.push_back(FramePiece::Bytes(frame.freeze()));
         self.queue.push_back(Queued::Send { conn, pieces: 1 });
         Ok(())
@@ -1324,6 +1359,7 @@ impl ProducerCore {
         st.last_error = None;
         self.publish(st);
         drop(guard);
+        self.metrics.record_metadata_update(now);
         self.signals.metadata_changed = true;
     }
 
@@ -1336,8 +1372,10 @@ impl ProducerCore {
 
     fn on_produce(&mut self, conn: ConnId, id: u64, version: i16, frame: Bytes, now: Instant) {
         self.acks.clear();
-        match decode_produce_acks(&frame, version, &mut self.acks) {
+        let mut throttle_ms = 0;
+        match decode_produce_acks_throttled(&frame, version, &mut self.acks, &mut throttle_ms) {
             Ok(AckDecode::AllAcked) => {
+                self.observe_throttle(throttle_ms, now);
                 let shared = Arc::clone(&self.shared);
                 let mut guard = shared.lock();
                 let st = &mut *guard;
@@ -1379,6 +1417,7 @@ impl ProducerCore {
         };
         match decoded {
             Ok(resp) => {
+                self.observe_throttle(resp.throttle_time_ms, now);
                 let shared = Arc::clone(&self.shared);
                 let mut guard = shared.lock();
                 let st = &mut *guard;
@@ -1425,6 +1464,7 @@ impl ProducerCore {
         let Some(c) = self.conns.remove(conn) else {
             return;
         };
+        self.observe_closed(conn, now);
         tracing::debug!(addr = %c.addr, %conn, %reason, in_flight = c.in_flight.len(), "connection lost");
         if c.phase != Phase::Ready {
             // A broker that dropped our ApiVersions request may not speak that version (KIP-511).

@@ -2,7 +2,7 @@
 //! request the core writes is decoded with kafka-protocol and answered with an encoded frame.
 //! No sockets, no sleeps.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -308,6 +308,10 @@ struct Net {
     completions: Vec<Completion>,
     done: Vec<ProducerBatch>,
     frame: Vec<FramePiece>,
+    /// Bytes of every request written and of every answer given (size prefixes included).
+    bytes_written: usize,
+    bytes_answered: usize,
+    answers: usize,
 }
 
 fn producer_config(extra: &[(&str, &str)]) -> crate::ProducerConfig {
@@ -343,6 +347,9 @@ impl Net {
             completions: Vec::new(),
             done: Vec::new(),
             frame: Vec::new(),
+            bytes_written: 0,
+            bytes_answered: 0,
+            answers: 0,
         }
     }
 
@@ -398,6 +405,7 @@ impl Net {
                     }
                     let size = i32::from_be_bytes(bytes[..4].try_into().expect("prefix")) as usize;
                     assert_eq!(size + 4, bytes.len(), "one whole frame per Send");
+                    self.bytes_written += bytes.len();
                     let (_, req) = Broker::decode(&bytes);
                     self.log.push((conn, req));
                     self.written.push((conn, Bytes::from(bytes)));
@@ -429,6 +437,8 @@ impl Net {
                 continue;
             }
             if let Some(resp) = self.broker.answer(&frame) {
+                self.bytes_answered += resp.len() + 4;
+                self.answers += 1;
                 self.core.handle_response(conn, resp, now);
             }
         }
@@ -1004,4 +1014,232 @@ fn a_retry_failed_by_an_authentication_error_bumps_the_epoch_before_later_batche
         .expect("records");
     let batch = &crate::protocol::record_batch::decode_batches(records).expect("batch")[0];
     assert_eq!(batch.base_sequence, 0, "a fresh epoch starts at sequence 0");
+}
+
+// ---------------------------------------------------------------- metrics
+
+/// The core's metrics at `now`, as `Producer::metrics` reads them: `(group, name, extra tag)`.
+fn metrics_at(net: &Net, now: Instant) -> BTreeMap<crate::MetricName, f64> {
+    let mut out = BTreeMap::new();
+    net.core
+        .metrics()
+        .write_into(&net.core.cfg.client_id, now, &mut out);
+    out
+}
+
+fn metric(
+    m: &BTreeMap<crate::MetricName, f64>,
+    group: &str,
+    name: &str,
+    tag: Option<(&str, &str)>,
+) -> f64 {
+    m.iter()
+        .find(|(k, _)| {
+            k.group == group
+                && k.name == name
+                && tag.is_none_or(|(t, v)| k.tags.get(t).map(String::as_str) == Some(v))
+        })
+        .map(|(_, v)| *v)
+        .unwrap_or_else(|| panic!("{group}:{name} {tag:?} missing"))
+}
+
+const P: &str = "producer-metrics";
+const T: &str = "producer-topic-metrics";
+const N: &str = "producer-node-metrics";
+
+#[test]
+fn metrics_count_what_was_sent_and_answered() {
+    let broker = Broker::new(&[1], &[("t", &[1, 1])]);
+    let mut net = Net::new(broker, &[("enable.idempotence", "false")]);
+    // Connection and metadata first (nothing lingered 5 ms yet).
+    net.send("t", 0, b"0123456789", net.t0);
+    net.settle(net.t0);
+    assert_eq!(net.produce_requests(), 0);
+    for _ in 0..2 {
+        net.send("t", 0, b"0123456789", net.t0);
+    }
+    for _ in 0..2 {
+        net.send("t", 1, b"0123456789", net.t0);
+    }
+    // The batches go at 5 ms (linger.ms) and are answered 30 ms later.
+    net.step(net.at(5));
+    assert_eq!(net.produce_requests(), 1);
+    net.answer(net.at(35));
+    let batch_bytes: Vec<usize> = net
+        .log
+        .iter()
+        .filter_map(|(_, r)| match r {
+            Req::Produce(p) => Some(p),
+            _ => None,
+        })
+        .flat_map(|p| p.topic_data.iter().flat_map(|t| t.partition_data.iter()))
+        .map(|pd| pd.records.as_ref().map_or(0, |r| r.len()))
+        .collect();
+    assert_eq!(batch_bytes.len(), 2);
+    let total_bytes: usize = batch_bytes.iter().sum();
+
+    let m = metrics_at(&net, net.at(35));
+    let client_id = net.core.cfg.client_id.clone();
+    assert!(client_id.starts_with("producer-"));
+    assert!(m
+        .keys()
+        .all(|k| k.tags.get("client-id") == Some(&client_id)));
+    assert_eq!(metric(&m, P, "record-send-total", None), 5.0);
+    assert_eq!(metric(&m, P, "records-per-request-avg", None), 5.0);
+    // One window so far: Java's rate divides by (samples - 1) full windows plus the elapsed time.
+    // (The clock's origin is a fraction of a millisecond before t0: 29 to 31 ms elapsed.)
+    let rate = metric(&m, P, "record-send-rate", None);
+    assert!((5.0 / 30.032..=5.0 / 30.028).contains(&rate), "{rate}");
+    assert_eq!(
+        metric(&m, P, "batch-size-avg", None),
+        total_bytes as f64 / 2.0
+    );
+    assert_eq!(
+        metric(&m, P, "batch-size-max", None),
+        *batch_bytes.iter().max().unwrap() as f64
+    );
+    assert_eq!(metric(&m, P, "compression-rate-avg", None), 1.0);
+    // Created at 0, drained at 5.
+    assert_eq!(metric(&m, P, "record-queue-time-avg", None), 5.0);
+    assert_eq!(metric(&m, P, "record-queue-time-max", None), 5.0);
+    // Java's estimateSizeInBytesUpperBound: 61 + 21 + key -1 (1) + length 10 (1) + 10 + no
+    // headers (1).
+    assert_eq!(metric(&m, P, "record-size-max", None), 95.0);
+    assert_eq!(metric(&m, P, "record-size-avg", None), 95.0);
+    assert_eq!(metric(&m, P, "request-latency-avg", None), 30.0);
+    assert_eq!(metric(&m, P, "request-latency-max", None), 30.0);
+    assert_eq!(
+        metric(&m, N, "request-latency-avg", Some(("node-id", "node-1"))),
+        30.0
+    );
+    assert_eq!(metric(&m, P, "produce-throttle-time-max", None), 0.0);
+    assert_eq!(metric(&m, P, "record-retry-total", None), 0.0);
+    assert_eq!(metric(&m, P, "record-error-total", None), 0.0);
+    assert_eq!(metric(&m, P, "batch-split-total", None), 0.0);
+    // Network: every frame both ways.
+    assert_eq!(metric(&m, P, "request-total", None), net.log.len() as f64);
+    assert_eq!(
+        metric(&m, P, "outgoing-byte-total", None),
+        net.bytes_written as f64
+    );
+    assert_eq!(metric(&m, P, "response-total", None), net.answers as f64);
+    assert_eq!(
+        metric(&m, P, "incoming-byte-total", None),
+        net.bytes_answered as f64
+    );
+    assert_eq!(
+        metric(&m, P, "network-io-total", None),
+        (net.log.len() + net.answers) as f64
+    );
+    let node_requests: f64 = m
+        .iter()
+        .filter(|(k, _)| k.group == N && k.name == "request-total")
+        .map(|(_, v)| *v)
+        .sum();
+    assert_eq!(node_requests, net.log.len() as f64);
+    assert_eq!(metric(&m, P, "connection-creation-total", None), 1.0);
+    assert_eq!(metric(&m, P, "connection-close-total", None), 0.0);
+    assert_eq!(metric(&m, P, "connection-count", None), 1.0);
+    assert_eq!(metric(&m, P, "requests-in-flight", None), 0.0);
+    // Metadata answered at 0.
+    assert!((metric(&m, P, "metadata-age", None) - 0.035).abs() < 1e-9);
+    // Per topic.
+    let t = Some(("topic", "t"));
+    assert_eq!(metric(&m, T, "record-send-total", t), 5.0);
+    assert_eq!(metric(&m, T, "byte-total", t), total_bytes as f64);
+    assert_eq!(metric(&m, T, "compression-rate", t), 1.0);
+    assert_eq!(metric(&m, T, "record-error-total", t), 0.0);
+}
+
+#[test]
+fn metrics_count_retried_and_failed_records_not_batches() {
+    let mut broker = Broker::new(&[1], &[("t", &[1])]);
+    // A retriable error for the first batch (3 records), then a fatal one for its retry.
+    broker.produce_errors = vec![
+        ErrorCode::NOT_LEADER_OR_FOLLOWER.0,
+        ErrorCode::INVALID_REQUIRED_ACKS.0,
+    ];
+    let mut net = Net::new(broker, &[("enable.idempotence", "false")]);
+    let results: Vec<_> = (0..3).map(|_| net.send("t", 0, b"v", net.t0)).collect();
+    net.settle(net.t0);
+    net.settle(net.at(5));
+    let m = metrics_at(&net, net.at(5));
+    assert_eq!(metric(&m, P, "record-retry-total", None), 3.0);
+    assert_eq!(
+        metric(&m, T, "record-retry-total", Some(("topic", "t"))),
+        3.0
+    );
+    assert_eq!(metric(&m, P, "record-error-total", None), 0.0);
+    net.settle(net.at(200));
+    assert!(results.iter().all(|r| failure(r).is_some()));
+    let m = metrics_at(&net, net.at(200));
+    assert_eq!(metric(&m, P, "record-error-total", None), 3.0);
+    assert_eq!(
+        metric(&m, T, "record-error-total", Some(("topic", "t"))),
+        3.0
+    );
+    // Sent twice: Java's record-send-total counts records per request, retries included.
+    assert_eq!(metric(&m, P, "record-send-total", None), 6.0);
+}
+
+#[test]
+fn metrics_count_a_split_batch() {
+    let mut broker = Broker::new(&[1], &[("t", &[1])]);
+    broker.produce_errors = vec![ErrorCode::MESSAGE_TOO_LARGE.0];
+    let mut net = Net::new(broker, &[("enable.idempotence", "false")]);
+    let results: Vec<_> = (0..4).map(|_| net.send("t", 0, b"v", net.t0)).collect();
+    net.settle(net.t0);
+    net.settle(net.at(5));
+    net.settle(net.at(10));
+    net.settle(net.at(300));
+    // The old batch's futures were moved to the halves, which were acknowledged.
+    assert!(results.iter().all(|r| r.is_done() && failure(r).is_none()));
+    assert_eq!(net.produce_requests(), 3, "the batch, then its halves");
+    let m = metrics_at(&net, net.at(300));
+    assert_eq!(metric(&m, P, "batch-split-total", None), 1.0);
+    assert_eq!(metric(&m, P, "record-error-total", None), 0.0);
+}
+
+#[test]
+fn metrics_count_connections_closed_and_io_wait() {
+    let broker = Broker::new(&[1], &[("t", &[1])]);
+    let mut net = Net::new(broker, &[("enable.idempotence", "false")]);
+    net.send("t", 0, b"v", net.t0);
+    net.settle(net.t0);
+    let conn = net.core.connections()[0];
+    net.core.handle_disconnected(conn, "gone", net.at(1));
+    net.core
+        .handle_io_wait(ms(30), Duration::from_micros(500), net.at(31));
+    net.drain(net.at(31));
+    let m = metrics_at(&net, net.at(31));
+    assert_eq!(metric(&m, P, "connection-close-total", None), 1.0);
+    assert_eq!(
+        metric(&m, P, "connection-count", None),
+        net.core.connections().len() as f64
+    );
+    assert_eq!(metric(&m, P, "select-total", None), 1.0);
+    assert_eq!(metric(&m, P, "io-wait-time-ns-total", None), 30e6);
+    assert_eq!(metric(&m, P, "io-wait-time-ns-avg", None), 30e6);
+    assert_eq!(metric(&m, P, "io-time-ns-total", None), 5e5);
+    // 30 ms waited over Java's minimum window of one full window (30 s) plus 31 ms elapsed.
+    let ratio = metric(&m, P, "io-wait-ratio", None);
+    assert!((ratio - 0.030 / 30.0).abs() < 1e-4, "{ratio}");
+}
+
+#[test]
+fn metrics_published_to_the_shared_view_match_the_cores() {
+    let broker = Broker::new(&[1], &[("t", &[1])]);
+    let mut net = Net::new(broker, &[("enable.idempotence", "false")]);
+    net.send("t", 0, b"v", net.t0);
+    net.settle(net.t0);
+    net.settle(net.at(5));
+    let now = net.at(6);
+    let mine = metrics_at(&net, now);
+    let mut published = BTreeMap::new();
+    let id = net.core.cfg.client_id.clone();
+    net.shared
+        .view
+        .with_metrics(|m| m.expect("published").write_into(&id, now, &mut published));
+    assert_eq!(format!("{mine:?}"), format!("{published:?}"));
+    assert_eq!(metric(&published, P, "record-send-total", None), 1.0);
 }

@@ -126,6 +126,17 @@ pub fn decode_produce_acks(
     version: i16,
     out: &mut Vec<PartitionAck>,
 ) -> Result<AckDecode, String> {
+    decode_produce_acks_throttled(frame, version, out, &mut 0)
+}
+
+/// [`decode_produce_acks`], also setting `throttle_ms` to the answer's `throttle_time_ms` when
+/// every partition succeeded.
+pub fn decode_produce_acks_throttled(
+    frame: &[u8],
+    version: i16,
+    out: &mut Vec<PartitionAck>,
+    throttle_ms: &mut i32,
+) -> Result<AckDecode, String> {
     if !(3..=12).contains(&version) {
         return Err(format!("ProduceResponse v{version} is not read here"));
     }
@@ -171,7 +182,7 @@ pub fn decode_produce_acks(
             r.skip_tagged_fields()?;
         }
     }
-    r.i32()?; // throttle_time_ms
+    *throttle_ms = r.i32()?;
     if flexible {
         r.skip_tagged_fields()?; // node_endpoints (v10+)
     }
@@ -302,6 +313,19 @@ mod tests {
             assert_eq!(got, AckDecode::AllAcked, "v{version}");
             assert_eq!(ours(&f, &out), reference(&f, version), "v{version}");
             assert_eq!(out.len(), 3);
+        }
+    }
+
+    #[test]
+    fn throttle_time_is_read_for_every_version() {
+        let mut out = Vec::new();
+        for version in 3..=12 {
+            let f = frame(&ok_response(), version);
+            let mut throttle = -1;
+            out.clear();
+            let r = decode_produce_acks_throttled(&f, version, &mut out, &mut throttle);
+            assert_eq!(r, Ok(AckDecode::AllAcked), "v{version}");
+            assert_eq!(throttle, 5, "v{version}");
         }
     }
 

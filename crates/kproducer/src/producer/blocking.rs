@@ -177,6 +177,11 @@ impl<K, V> BlockingProducer<K, V> {
         self.rt().block_on(self.producer.close(timeout))
     }
 
+    /// The producer's metrics now, keyed as Java keys them; see [`Producer::metrics`].
+    pub fn metrics(&self) -> std::collections::BTreeMap<crate::MetricName, f64> {
+        self.producer.metrics()
+    }
+
     /// The async producer underneath (shares the same driver).
     pub fn as_async(&self) -> &Producer<K, V> {
         &self.producer

@@ -151,6 +151,8 @@ impl Driver {
         // timer-wheel registration (and its lock) each time.
         let sleep = tokio::time::sleep(Duration::from_secs(1));
         tokio::pin!(sleep);
+        // When the last wait ended: the work since then is the metrics' I/O time.
+        let mut woke = Instant::now();
         loop {
             let now = Instant::now();
             self.core.handle_timeout(now);
@@ -183,12 +185,17 @@ impl Driver {
             if target != deadline {
                 sleep.as_mut().reset(target);
             }
+            let waiting = Instant::now();
             let event = tokio::select! {
                 _ = self.inner.wake_driver.notified() => Event::Wake,
                 _ = &mut sleep => Event::Wake,
                 Some(e) = events.recv() => Event::Io(e),
                 Some((conn, r)) = connected.recv() => Event::Connected(conn, r),
             };
+            let was_busy = waiting.saturating_duration_since(woke);
+            woke = Instant::now();
+            self.core
+                .handle_io_wait(woke.saturating_duration_since(waiting), was_busy, woke);
             self.handle(event);
             // Whatever else already arrived joins this round.
             while let Ok(e) = events.try_recv() {

@@ -613,7 +613,12 @@ pub(crate) fn new_accumulator(config: &ProducerConfig) -> RecordAccumulator {
 }
 
 fn new_inner(config: ProducerConfig, observer: Option<AckFn>) -> Inner {
-    let state = SendState::new(new_accumulator(&config), SmallRng::from_os_rng());
+    let mut state = SendState::new(new_accumulator(&config), SmallRng::from_os_rng());
+    state.pool_metrics = crate::metrics::PoolMetrics::new(crate::metrics::Clock::new(
+        Instant::now(),
+        config.metrics_sample_window,
+        config.metrics_num_samples,
+    ));
     Inner {
         shared: Arc::new(Shared::new(state)),
         config,
@@ -652,6 +657,47 @@ impl<K, V> Producer<K, V> {
     /// Counters of requests, batches and records sent so far.
     pub fn stats(&self) -> crate::sender::SenderStats {
         self.inner.shared.view.stats()
+    }
+
+    /// The producer's metrics now, keyed as Java keys them (name, group, tags), with Java's
+    /// meanings: `producer-metrics` (the Sender's, the buffer pool's and the network's, e.g.
+    /// `record-send-total`, `batch-size-avg`, `request-latency-max`, `buffer-available-bytes`,
+    /// `outgoing-byte-rate`, `io-wait-ratio`), `producer-topic-metrics` (tag `topic`) and
+    /// `producer-node-metrics` (tag `node-id`, `node-<id>`). Every metric carries the
+    /// `client-id` tag. Rates, averages and maxima cover the last `metrics.num.samples` windows
+    /// of `metrics.sample.window.ms`, evaluated now; an average or maximum with no sample is NaN,
+    /// as in Java. The network thread's figures are those it last published (after its latest
+    /// pass). Reading takes the producer's lock once, briefly.
+    ///
+    /// ```no_run
+    /// # async fn demo(producer: kproducer::Producer<String, String>) {
+    /// let metrics = producer.metrics();
+    /// let sent = metrics
+    ///     .iter()
+    ///     .find(|(k, _)| k.group == "producer-metrics" && k.name == "record-send-total")
+    ///     .map(|(_, v)| *v);
+    /// print!("{}", kproducer::metrics::format_java_table(&metrics));
+    /// # }
+    /// ```
+    pub fn metrics(&self) -> std::collections::BTreeMap<crate::MetricName, f64> {
+        let now = Instant::now();
+        let client_id = self.inner.config.client_id.as_str();
+        let mut out = std::collections::BTreeMap::new();
+        self.inner.shared.view.with_metrics(|m| {
+            if let Some(m) = m {
+                m.write_into(client_id, now, &mut out);
+            }
+        });
+        let st = self.inner.shared.lock();
+        let gauges = crate::metrics::PoolGauges {
+            total: self.inner.config.buffer_memory,
+            available: st.acc.available_memory() + st.acc.grown_bytes(),
+            waiting: st.memory_waiters,
+        };
+        let pool = st.pool_metrics.clone();
+        drop(st);
+        pool.write_into(client_id, gauges, now, &mut out);
+        out
     }
 
     /// Buffers a record for sending. The `await` covers only waiting for the topic's metadata
@@ -1067,18 +1113,35 @@ fn is_transient_topic_error(code: ErrorCode) -> bool {
 /// Counts a caller waiting for buffer memory while it lives (batches then go without lingering).
 /// A guard, so a `send` future dropped while it waits (a `timeout` or `select!` around it) takes
 /// its count away with it.
-struct MemoryWaiter<'a>(&'a Inner);
+/// On the way out it records the wait (`bufferpool-wait-*`, and `buffer-exhausted-*` when it ran
+/// out) under the same lock.
+struct MemoryWaiter<'a> {
+    inner: &'a Inner,
+    since: Instant,
+    exhausted: bool,
+}
 
 impl<'a> MemoryWaiter<'a> {
     fn new(inner: &'a Inner) -> Self {
         inner.shared.lock().add_memory_waiters(1);
-        MemoryWaiter(inner)
+        MemoryWaiter {
+            inner,
+            since: Instant::now(),
+            exhausted: false,
+        }
     }
 }
 
 impl Drop for MemoryWaiter<'_> {
     fn drop(&mut self) {
-        self.0.shared.lock().add_memory_waiters(-1);
+        let now = Instant::now();
+        let mut st = self.inner.shared.lock();
+        st.add_memory_waiters(-1);
+        st.pool_metrics.record_wait(
+            now.saturating_duration_since(self.since),
+            self.exhausted,
+            now,
+        );
     }
 }
 
@@ -1102,12 +1165,18 @@ async fn append(
         Err(Err(e)) => return Err(e),
     };
     if !wait_for_memory {
+        let now = Instant::now();
+        inner
+            .shared
+            .lock()
+            .pool_metrics
+            .record_wait(Duration::ZERO, true, now);
         return Err(SendError::BufferFull {
             size: needed,
             total: inner.config.buffer_memory,
         });
     }
-    let _waiting = MemoryWaiter::new(inner);
+    let mut waiting = MemoryWaiter::new(inner);
     // Drain without lingering so memory comes back sooner.
     inner.wake_driver.notify_one();
     let wait_started = Instant::now();
@@ -1125,6 +1194,7 @@ async fn append(
                         .await
                         .is_err();
                 if timed_out {
+                    waiting.exhausted = true;
                     return Err(SendError::BufferExhausted {
                         size: needed,
                         waited_ms: wait_started.elapsed().as_millis() as u64,

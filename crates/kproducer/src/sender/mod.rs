@@ -13,6 +13,7 @@
 //! interceptors) outside any lock.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -112,6 +113,21 @@ pub struct SenderStats {
     pub requests_by_node: std::collections::BTreeMap<i32, u64>,
 }
 
+/// What the sender did that the producer's metrics count, for the core to record
+/// ([`Sender::take_metric_events`]).
+#[derive(Debug, Clone)]
+pub enum MetricEvent {
+    /// A batch of `records` records of `topic` goes back to the queue for a retry.
+    Retry {
+        /// The batch's topic.
+        topic: Arc<str>,
+        /// Its records.
+        records: usize,
+    },
+    /// A batch was split after MESSAGE_TOO_LARGE.
+    Split,
+}
+
 /// In-flight bookkeeping, retries and delivery timeouts.
 #[derive(Debug)]
 pub struct Sender {
@@ -133,6 +149,8 @@ pub struct Sender {
     /// Emptied batch vectors of finished requests, reused for new ones (bounded by
     /// [`MAX_SPARE_VECS`]).
     spare_vecs: Vec<Vec<ProducerBatch>>,
+    /// Retries and splits since the core last looked (its capacity is kept).
+    metric_events: Vec<MetricEvent>,
 }
 
 /// Batch vectors kept for reuse: more than the requests usually in flight.
@@ -160,6 +178,7 @@ impl Sender {
             ready: ReadyCheck::default(),
             nodes: Vec::new(),
             spare_vecs: Vec::new(),
+            metric_events: Vec::new(),
         }
     }
 
@@ -184,6 +203,11 @@ impl Sender {
     /// What the sender has done so far.
     pub fn stats(&self) -> &SenderStats {
         &self.stats
+    }
+
+    /// Moves the retries and splits since the last call to `out` (for the metrics).
+    pub fn take_metric_events(&mut self, out: &mut Vec<MetricEvent>) {
+        out.append(&mut self.metric_events);
     }
 
     /// Changes whenever [`Sender::stats`] does.
@@ -538,6 +562,7 @@ impl Sender {
                                 }
                                 self.stats.splits += 1;
                                 self.stats_version += 1;
+                                self.metric_events.push(MetricEvent::Split);
                                 continue;
                             }
                             Err(batch) => *batch,
@@ -730,6 +755,10 @@ impl Sender {
                 }
                 self.stats.retries += 1;
                 self.stats_version += 1;
+                self.metric_events.push(MetricEvent::Retry {
+                    topic: batch.tp.topic.clone(),
+                    records: batch.record_count(),
+                });
                 acc.reenqueue(batch, backoff, now);
                 None
             }

@@ -1,0 +1,140 @@
+//! The core's side of the producer metrics (`crate::metrics`): what it records, with the `now`
+//! of the input that caused it, and how it publishes them to the shared view. Kept apart from the
+//! decisions in `core/mod.rs`, which only call in here.
+
+use std::time::{Duration, Instant};
+
+use super::conn::{InFlight, Kind};
+use super::{ConnId, ProducerCore};
+use crate::sender::MetricEvent;
+
+impl ProducerCore {
+    /// The network thread waited `waited` for an event after working `busy` since its previous
+    /// wait (Java's `select` time and I/O time: `io-wait-*`, `io-*`, `select-*`).
+    pub fn handle_io_wait(&mut self, waited: Duration, busy: Duration, now: Instant) {
+        self.metrics.record_io(waited, busy, now);
+    }
+
+    /// The broker id Java would tag `conn`'s metrics with: the node at its address, else a
+    /// bootstrap server's negative id (-1 for the first, as Java numbers them).
+    /// The broker id `conn`'s metrics are tagged with: the broker at its address, else a
+    /// bootstrap server's negative id (-1 for the first, as Java numbers them). A bootstrap
+    /// connection carries its first requests as `node--1`, as Java's bootstrap connection does,
+    /// and, since kproducer keeps using it once metadata names the broker behind it (Java opens
+    /// another), the rest under that broker's id.
+    fn metrics_node(&self, conn: ConnId) -> i32 {
+        let Some(c) = self.conns.get(conn) else {
+            return -1;
+        };
+        if let Some(node) = self.addrs.node_at(&c.addr) {
+            return node;
+        }
+        self.cfg
+            .bootstrap_servers
+            .iter()
+            .position(|s| s.as_str() == &*c.addr)
+            .map_or(-1, |i| -(i as i32) - 1)
+    }
+
+    /// `conn` was closed (or its set-up failed).
+    pub(super) fn observe_closed(&mut self, _conn: ConnId, now: Instant) {
+        self.metrics.record_connection_closed(now);
+    }
+
+    /// A request frame of `bytes` (size prefix included) was queued on `conn`.
+    pub(super) fn observe_sent(&mut self, conn: ConnId, bytes: usize, now: Instant) {
+        let node = self.metrics_node(conn);
+        self.metrics.record_sent(node, bytes, now);
+    }
+
+    /// A response frame of `len` bytes (without its size prefix) arrived on `conn`.
+    pub(super) fn observe_received(&mut self, conn: ConnId, len: usize, now: Instant) {
+        if self.conns.get(conn).is_none() {
+            return;
+        }
+        let node = self.metrics_node(conn);
+        self.metrics.record_received(node, len + 4, now);
+    }
+
+    /// `request`, answered on `conn` at `now`: a Produce answer's latency (from when the request
+    /// was written, `request.timeout.ms` before its deadline).
+    pub(super) fn observe_answer(&mut self, conn: ConnId, request: &InFlight, now: Instant) {
+        if let Kind::Produce { .. } = request.kind {
+            let written = request
+                .deadline
+                .checked_sub(self.cfg.request_timeout)
+                .unwrap_or(now);
+            let node = self.metrics_node(conn);
+            self.metrics
+                .record_latency(node, now.saturating_duration_since(written), now);
+        }
+    }
+
+    /// A Produce answer's `throttle_time_ms`.
+    pub(super) fn observe_throttle(&mut self, throttle_ms: i32, now: Instant) {
+        self.metrics.record_throttle(throttle_ms, now);
+    }
+
+    /// Drained request `id`: its batches (closed) and its record count (Java's
+    /// `updateProduceRequestMetrics`).
+    pub(super) fn observe_request(&mut self, id: u64, now: Instant) {
+        let metrics = &mut self.metrics;
+        let mut records = 0;
+        for b in self.sender.request_batches_mut(id).iter() {
+            records += b.record_count();
+            metrics.record_batch(
+                &b.tp.topic,
+                b.record_count(),
+                b.size_in_bytes(),
+                f64::from(b.compression_ratio()),
+                now.saturating_duration_since(b.created),
+                b.max_record_size(),
+                now,
+            );
+        }
+        metrics.record_request_records(records, now);
+    }
+
+    /// Records what the sender and the completions tell (retries, splits, failed records), sets
+    /// the gauges, and copies the metrics to the shared view if they changed.
+    pub(super) fn publish_metrics(&mut self, now: Instant) {
+        self.metrics_now = now;
+        let mut events = std::mem::take(&mut self.metric_events);
+        self.sender.take_metric_events(&mut events);
+        for e in events.drain(..) {
+            match e {
+                MetricEvent::Retry { topic, records } => {
+                    self.metrics.record_retries(&topic, records, now)
+                }
+                MetricEvent::Split => self.metrics.record_split(now),
+            }
+        }
+        self.metric_events = events;
+        self.count_errors(now);
+        self.metrics
+            .set_gauges(self.conns.in_flight_total(), self.conns.len());
+        if self.metrics.version != self.metrics_published {
+            self.metrics_published = self.metrics.version;
+            self.shared.view.set_metrics(&self.metrics);
+        }
+    }
+
+    /// Failed records among the completions not counted yet (Java's `recordErrors` in
+    /// `failBatch`).
+    pub(super) fn count_errors(&mut self, now: Instant) {
+        let start = self.errors_counted.min(self.completions.len());
+        for c in &self.completions[start..] {
+            if c.result.is_err() {
+                self.metrics
+                    .record_errors(&c.batch.tp.topic, c.batch.record_count(), now);
+            }
+        }
+        self.errors_counted = self.completions.len();
+    }
+
+    /// The core's metrics (for tests).
+    #[cfg(test)]
+    pub(crate) fn metrics(&self) -> &crate::metrics::NetworkMetrics {
+        &self.metrics
+    }
+}
