@@ -235,10 +235,8 @@ impl NetworkMetrics {
     }
 
     fn topic(&mut self, topic: &Arc<str>) -> &mut TopicSensors {
-        if !self.topics.contains_key(topic) {
-            self.topics.insert(topic.clone(), TopicSensors::default());
-        }
-        self.topics.get_mut(topic).expect("inserted above")
+        // One atomic increment per batch (the Arc clone); no unwrap on a lookup.
+        self.topics.entry(topic.clone()).or_default()
     }
 
     fn node(&mut self, node: i32) -> &mut NodeSensors {
