@@ -265,6 +265,16 @@ pub mod sasl {
     pub const ADMIN_USER: &str = "admin";
     /// [`ADMIN_USER`]'s password.
     pub const ADMIN_PASSWORD: &str = "admin-secret";
+
+    /// A client's `sasl.jaas.config` for `PLAIN` or a `SCRAM-*` mechanism, as Java writes it.
+    pub fn jaas(mechanism: &str, user: &str, password: &str) -> String {
+        let module = if mechanism == "PLAIN" {
+            "org.apache.kafka.common.security.plain.PlainLoginModule"
+        } else {
+            "org.apache.kafka.common.security.scram.ScramLoginModule"
+        };
+        format!("{module} required username=\"{user}\" password=\"{password}\";")
+    }
 }
 
 /// The listeners [`KafkaOptions::security`] adds to every broker, besides `PLAINTEXT`, by the

@@ -54,20 +54,14 @@ fn pem_trust() -> Vec<(&'static str, String)> {
     ]
 }
 
-fn jaas(mechanism: &str, user: &str, password: &str) -> String {
-    let module = if mechanism == "PLAIN" {
-        "org.apache.kafka.common.security.plain.PlainLoginModule"
-    } else {
-        "org.apache.kafka.common.security.scram.ScramLoginModule"
-    };
-    format!("{module} required username=\"{user}\" password=\"{password}\";")
-}
-
 fn sasl_props(protocol: &str, mechanism: &str, password: &str) -> Vec<(&'static str, String)> {
     let mut props = vec![
         ("security.protocol", protocol.to_owned()),
         ("sasl.mechanism", mechanism.to_owned()),
-        ("sasl.jaas.config", jaas(mechanism, sasl::USER, password)),
+        (
+            "sasl.jaas.config",
+            sasl::jaas(mechanism, sasl::USER, password),
+        ),
     ];
     if protocol == "SASL_SSL" {
         props.extend(pem_trust());

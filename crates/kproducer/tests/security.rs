@@ -66,20 +66,14 @@ fn pem_trust() -> Vec<(&'static str, String)> {
     ]
 }
 
-fn jaas(mechanism: &str, user: &str, password: &str) -> String {
-    let module = if mechanism == "PLAIN" {
-        "org.apache.kafka.common.security.plain.PlainLoginModule"
-    } else {
-        "org.apache.kafka.common.security.scram.ScramLoginModule"
-    };
-    format!("{module} required username=\"{user}\" password=\"{password}\";")
-}
-
 fn sasl_props(protocol: &str, mechanism: &str, password: &str) -> Vec<(&'static str, String)> {
     let mut props = vec![
         ("security.protocol", protocol.to_owned()),
         ("sasl.mechanism", mechanism.to_owned()),
-        ("sasl.jaas.config", jaas(mechanism, sasl::USER, password)),
+        (
+            "sasl.jaas.config",
+            sasl::jaas(mechanism, sasl::USER, password),
+        ),
     ];
     if protocol == "SASL_SSL" {
         props.extend(pem_trust());
@@ -354,7 +348,7 @@ async fn wrong_credentials_fail_at_once_naming_mechanism_and_broker() {
     }
     // An unknown user, too.
     let mut props = sasl_props("SASL_PLAINTEXT", "SCRAM-SHA-256", sasl::PASSWORD);
-    props[2].1 = jaas("SCRAM-SHA-256", "mallory", sasl::PASSWORD);
+    props[2].1 = sasl::jaas("SCRAM-SHA-256", "mallory", sasl::PASSWORD);
     let (text, err, _) = first_error("SASL_PLAINTEXT", &props).await;
     assert!(
         matches!(err, Some(AuthenticationError::Sasl { .. })),
