@@ -385,8 +385,17 @@ pub async fn run(args: ConsoleArgs) -> Result<usize> {
     for n in &o.notices {
         errln!("{n}");
     }
-    let producer: Producer<Vec<u8>, Vec<u8>> =
-        Producer::new(ProducerConfig::from_map(o.props.clone())?)?;
+    let config = ProducerConfig::from_map(o.props.clone())?;
+    if config.transactional_id().is_some() {
+        // Java's console producer has no transactions either: with a transactional.id every
+        // send would be refused (no transaction is open), so say so up front.
+        return Err(crate::UsageError(
+            "transactional.id: the console producer does not run transactions; remove it              (kproducer perf --transactional-id measures transactional throughput)"
+                .into(),
+        )
+        .into());
+    }
+    let producer: Producer<Vec<u8>, Vec<u8>> = Producer::new(config)?;
     // After the build: a key the producer refused is reported once, as the error.
     let failed = Arc::new(AtomicUsize::new(0));
     let first_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));

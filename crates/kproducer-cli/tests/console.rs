@@ -107,7 +107,7 @@ fn console_exits_non_zero_with_the_error() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("RecordTooLarge"), "{stderr}");
-    // A transactional.id is refused, not ignored.
+    // A transactional.id is refused: the console producer runs no transactions (as Java's).
     let out = console(
         &[
             "--bootstrap-server",

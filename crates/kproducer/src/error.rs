@@ -140,6 +140,10 @@ pub enum SendError {
     /// `AuthenticationException` family). Not retriable: fix the configuration.
     #[error(transparent)]
     Authentication(AuthenticationError),
+    /// A transactional producer's state refuses the record (no transaction open, or the
+    /// transaction failed): see [`TransactionError::kind`](crate::txn::TransactionError::kind).
+    #[error(transparent)]
+    Transaction(crate::txn::TransactionError),
 }
 
 /// Authentication with a broker failed: the TLS handshake (an untrusted, expired or mismatched
@@ -218,6 +222,7 @@ impl SendError {
             | SendError::InvalidPartition { .. }
             | SendError::Closed
             | SendError::Authentication(_) => false,
+            SendError::Transaction(e) => e.is_retriable(),
         }
     }
 }
@@ -262,6 +267,13 @@ pub enum ProduceError {
     /// Authentication with the partition's leader (or every broker) failed; not retried.
     #[error(transparent)]
     Authentication(AuthenticationError),
+    /// The record's transaction was aborted (or failed) before the record was sent (Java's
+    /// `TransactionAbortedException`).
+    #[error("TransactionAbortedException: failing the record since {reason}")]
+    TransactionAborted {
+        /// Why the transaction ended.
+        reason: String,
+    },
 }
 
 impl ProduceError {
@@ -270,9 +282,10 @@ impl ProduceError {
         match self {
             ProduceError::Broker { code, .. } => code.is_retriable(),
             ProduceError::DeliveryTimeout { .. } | ProduceError::Network(_) => true,
-            ProduceError::Closed | ProduceError::Protocol(_) | ProduceError::Authentication(_) => {
-                false
-            }
+            ProduceError::Closed
+            | ProduceError::Protocol(_)
+            | ProduceError::Authentication(_)
+            | ProduceError::TransactionAborted { .. } => false,
         }
     }
 }
@@ -321,6 +334,9 @@ pub enum KafkaError {
     /// A bounded flush ran out of time.
     #[error(transparent)]
     Flush(#[from] FlushError),
+    /// A transactional call failed.
+    #[error(transparent)]
+    Transaction(#[from] crate::txn::TransactionError),
     /// The async runtime is missing or could not be started.
     #[error("runtime: {0}")]
     Runtime(String),

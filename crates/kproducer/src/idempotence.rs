@@ -110,6 +110,9 @@ pub struct Idempotence {
     /// No InitProducerId before this (backoff after a failed one).
     not_before: Option<Instant>,
     backoff: Duration,
+    /// A transactional producer: the transaction manager assigns the producer id and epoch
+    /// ([`Idempotence::set_producer_id`]) and batches carry the transactional bit.
+    transactional: bool,
 }
 
 impl Default for Idempotence {
@@ -147,7 +150,43 @@ impl Idempotence {
             bumps: 0,
             not_before: None,
             backoff: Duration::from_millis(100),
+            transactional: false,
         }
+    }
+
+    /// The state of a transactional producer: no InitProducerId of its own (the transaction
+    /// manager sends it to the coordinator and calls [`Idempotence::set_producer_id`]).
+    pub fn transactional() -> Self {
+        Idempotence {
+            transactional: true,
+            ..Idempotence::new()
+        }
+    }
+
+    /// Whether this is a transactional producer's state.
+    pub fn is_transactional(&self) -> bool {
+        self.transactional
+    }
+
+    /// A producer id and epoch from the transaction coordinator (InitProducerId, or EndTxn v5's
+    /// bump): every partition starts again at sequence 0.
+    pub fn set_producer_id(&mut self, pid: ProducerIdAndEpoch) {
+        if self.pid.is_some() && self.pid != Some(pid) {
+            self.bumps += 1;
+        }
+        self.pid = Some(pid);
+        for p in self.partitions.values_mut() {
+            *p = PartitionSeq::new();
+        }
+        if !matches!(self.state, IdState::Fatal(_)) {
+            self.state = IdState::Ready;
+        }
+    }
+
+    /// Sequences can't be trusted until the epoch changes (a transactional producer waits for
+    /// the transaction manager's new epoch).
+    pub fn needs_bump(&self) -> bool {
+        self.state == IdState::BumpRequired
     }
 
     /// Whether batches can be stamped and sent.
@@ -176,6 +215,9 @@ impl Idempotence {
     /// An InitProducerId request when one is due: first start, or an epoch bump once nothing
     /// is `in_flight`. Marks it in flight.
     pub fn init_request(&mut self, in_flight: bool, now: Instant) -> Option<InitProducerIdRequest> {
+        if self.transactional {
+            return None;
+        }
         if self.not_before.is_some_and(|t| now < t) {
             return None;
         }
@@ -305,7 +347,7 @@ impl Idempotence {
             return BatchHeader::PLAIN;
         };
         if let Some(seq) = self.current_sequence(batch) {
-            return header(pid, seq);
+            return header(pid, seq, self.transactional);
         }
         let count = batch.record_count() as i32;
         let p = self.partitions.entry(batch.tp.clone()).or_default();
@@ -317,7 +359,7 @@ impl Idempotence {
             seq + count
         };
         p.in_flight.insert(seq, count);
-        header(pid, seq)
+        header(pid, seq, self.transactional)
     }
 
     /// The broker acknowledged the batch.
@@ -444,11 +486,11 @@ impl Idempotence {
     }
 }
 
-fn header(pid: ProducerIdAndEpoch, seq: i32) -> BatchHeader {
+fn header(pid: ProducerIdAndEpoch, seq: i32, is_transactional: bool) -> BatchHeader {
     BatchHeader {
         producer_id: pid.id,
         producer_epoch: pid.epoch,
         base_sequence: seq,
-        is_transactional: false,
+        is_transactional,
     }
 }

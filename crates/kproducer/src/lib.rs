@@ -37,6 +37,7 @@ pub mod security;
 pub(crate) mod sender;
 pub mod serializer;
 mod shared;
+pub mod txn;
 
 /// The byte buffer of header values and of [`BytesSerializer`](serializer::BytesSerializer)
 /// (from the `bytes` crate), so users need no direct dependency on it.

@@ -114,6 +114,9 @@ pub(crate) struct SendState {
     /// Time senders waited for buffer memory, and waits that ran out (recorded under this lock,
     /// which a waiting sender takes anyway).
     pub(crate) pool_metrics: PoolMetrics,
+    /// A transactional producer's state machine: the API changes it, the send path asks it,
+    /// the core sends its requests.
+    pub(crate) txn: Option<crate::txn::TransactionManager>,
 }
 
 impl SendState {
@@ -135,6 +138,7 @@ impl SendState {
                 std::time::Duration::from_secs(30),
                 2,
             )),
+            txn: None,
         }
     }
 
@@ -167,6 +171,11 @@ impl SendState {
             let info = self.cluster.topic(topic)?.clone();
             self.last_topic = Some((self.cluster.clone(), info));
         }
+        if let Some(txn) = &self.txn {
+            if let Err(e) = txn.check_send() {
+                return Some(Err(AppendError::Transaction(e)));
+            }
+        }
         let (_, info) = self.last_topic.as_ref()?;
         let info: &TopicInfo = info;
         let partitions = info.partition_count();
@@ -192,6 +201,11 @@ impl SendState {
         );
         if let Some(now) = read {
             self.topics.touch(topic, now);
+        }
+        if r.is_ok() {
+            if let Some(txn) = &mut self.txn {
+                txn.note_appended();
+            }
         }
         Some(r)
     }

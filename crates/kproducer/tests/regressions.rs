@@ -151,28 +151,40 @@ async fn a_panicking_callback_does_not_stop_the_producer() {
 }
 
 /// `transactional.id` used to be accepted and ignored (a `tracing` warning nobody saw), so a
-/// user believed they had a transactional producer. Until transactions exist, building a
-/// producer with it fails, naming the key; both APIs.
+/// user believed they had a transactional producer. Now the producer is transactional: a send
+/// before `init_transactions` (or outside a transaction) is refused at once, naming the state,
+/// even when the topic's metadata is not there yet; both APIs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transactional_id_is_refused_not_ignored() {
-    let cfg = config("127.0.0.1:9", &[("transactional.id", "orders-tx")]);
-    let err = match Producer::<String, String>::new(cfg.clone()) {
-        Ok(_) => panic!("a transactional.id producer was built"),
-        Err(e) => e,
-    };
+async fn a_transactional_id_makes_a_transactional_producer() {
+    let cfg = config(
+        "127.0.0.1:9",
+        &[("transactional.id", "orders-tx"), ("max.block.ms", "60000")],
+    );
+    let producer = Producer::<String, String>::new(cfg.clone()).expect("built");
+    let started = std::time::Instant::now();
+    let err = producer
+        .send(ProducerRecord::new("t", "v".to_string()))
+        .await
+        .expect_err("no transaction is open");
     assert!(
-        matches!(
-            &err,
-            kproducer::KafkaError::Config(kproducer::ConfigError::Unsupported { key, .. })
-                if key == "transactional.id"
-        ),
+        matches!(&err, kproducer::SendError::Transaction(e) if e.kind() == kproducer::txn::TransactionErrorKind::InvalidState),
         "{err:?}"
     );
-    assert!(err.to_string().contains("transactional.id"), "{err}");
+    assert!(err.to_string().contains("UNINITIALIZED"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "not after max.block.ms"
+    );
+    producer.close(Duration::ZERO).await;
     let blocking = tokio::task::spawn_blocking(move || {
-        kproducer::BlockingProducer::<String, String>::new(cfg).map(|_| ())
+        let p = kproducer::BlockingProducer::<String, String>::new(cfg).expect("built");
+        let r = p
+            .send(ProducerRecord::new("t", "v".to_string()))
+            .map(|_| ());
+        p.close(Duration::ZERO);
+        r
     })
     .await
     .expect("join");
-    assert!(blocking.is_err_and(|e| e.to_string().contains("transactional.id")));
+    assert!(blocking.is_err_and(|e| e.to_string().contains("send")));
 }

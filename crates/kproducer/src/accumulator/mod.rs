@@ -126,6 +126,8 @@ pub enum AppendError {
         /// The topic's partition count.
         partitions: i32,
     },
+    /// A transactional producer's state refuses records now.
+    Transaction(crate::txn::TransactionError),
 }
 
 /// What [`RecordAccumulator::ready`] found.

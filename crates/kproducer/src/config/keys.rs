@@ -136,7 +136,6 @@ const NO_OAUTH_LOGIN: &str = "not used by kproducer's OAuth login (it refreshes 
 
 /// The `ssl.endpoint.identification.algorithm` values: `https` verifies the broker's host name.
 pub const ENDPOINT_IDENTIFICATION: &[&str] = &["https", ""];
-const NO_TXN: &str = "transactions are not implemented yet";
 
 /// Every key Java's `ProducerConfig` (4.x) defines, except the `ssl.*`/`sasl.*` families.
 #[rustfmt::skip]
@@ -297,10 +296,10 @@ pub static KEYS: &[KeyDef] = &[
         doc: "exactly-once writes per partition; kproducer defaults to false (Java: true) until it is implemented" },
     KeyDef { name: "transaction.timeout.ms", default: Some("60000"), kind: ANY_INT, usage: Usage::Typed,
         doc: "how long a transaction may stay open" },
-    KeyDef { name: "transactional.id", default: None, kind: Kind::NonEmptyStr, usage: Usage::Unused(NO_TXN),
+    KeyDef { name: "transactional.id", default: None, kind: Kind::NonEmptyStr, usage: Usage::Typed,
         doc: "id for transactional delivery" },
     KeyDef { name: "transaction.two.phase.commit.enable", default: Some("false"), kind: Kind::Bool,
-        usage: Usage::Unused(NO_TXN), doc: "take part in an external two-phase commit (KIP-939)" },
+        usage: Usage::Unused("two-phase commit (KIP-939) is not implemented"), doc: "take part in an external two-phase commit (KIP-939)" },
     KeyDef { name: "metadata.recovery.strategy", default: Some("rebootstrap"),
         kind: Kind::ChoiceIgnoreCase(&["none", "rebootstrap"]),
         usage: Usage::Unused("metadata recovery is not configurable yet"),

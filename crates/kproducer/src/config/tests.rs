@@ -437,10 +437,12 @@ fn transactional_id_needs_idempotence_as_in_java() {
         c.client_id, "producer-txn-1",
         "Java names the client after the transactional id"
     );
-    assert!(c
-        .warnings()
-        .iter()
-        .any(|w| w.contains("'transactional.id'")));
+    assert!(
+        !c.warnings()
+            .iter()
+            .any(|w| w.contains("'transactional.id'")),
+        "transactional.id is used now"
+    );
     let r = assert_conflict(
         &[("transactional.id", "t"), ("enable.idempotence", "false")],
         "transactional.id",

@@ -51,6 +51,9 @@ pub(crate) enum Kind {
     SaslHandshake { version: i16 },
     /// SASL: one round of the mechanism's exchange.
     SaslAuthenticate { version: i16 },
+    /// A transactional request (FindCoordinator, InitProducerId with a transactional id,
+    /// AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn): API key and version.
+    Txn { api: i16, version: i16 },
 }
 
 /// A request written and not yet answered.

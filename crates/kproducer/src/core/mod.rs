@@ -40,6 +40,7 @@ pub(crate) mod backoff;
 mod conn;
 mod observe;
 pub mod sim;
+mod txn;
 
 #[cfg(test)]
 mod tests;
@@ -62,7 +63,7 @@ use crate::error::{AuthenticationError, ProduceError};
 use crate::metadata::{Cluster, Metadata};
 use crate::network::bounded::produce_partitions;
 use crate::network::frame::{
-    decode_response, encode_produce_parts, encode_request, response_correlation_id,
+    decode_response, encode_produce_parts_txn, encode_request, response_correlation_id,
     set_correlation_id,
 };
 use crate::network::metadata_answer::{decode_metadata, MetadataAnswer};
@@ -80,6 +81,9 @@ use conn::{Connections, InFlight, Kind, Phase};
 
 /// Produce versions we speak: v3 (record batch v2) up to v12 (v13 switches to topic ids).
 const PRODUCE_VERSIONS: (i16, i16) = (3, 12);
+/// A transactional producer on transaction protocol v1 stays below v12, which would add
+/// partitions to the transaction by itself (KIP-890; Java does the same).
+const TXN_V1_PRODUCE_MAX: i16 = 11;
 /// Metadata versions we speak.
 const METADATA_VERSIONS: (i16, i16) = (1, 12);
 /// InitProducerId versions we speak; v3+ can bump an epoch (KIP-360).
@@ -327,6 +331,21 @@ pub struct ProducerCore {
     metrics_now: Instant,
     metric_events: Vec<crate::sender::MetricEvent>,
     errors_counted: usize,
+    /// A transactional producer (`transactional.id`): the transaction manager in `Shared`
+    /// drives the requests of `core/txn.rs`.
+    transactional: bool,
+    /// The transactional id for Produce requests.
+    txn_id: Option<String>,
+    /// Produce's highest version for this producer (v11 in transaction protocol v1, as Java).
+    produce_max: i16,
+    /// The flush a completing transaction started.
+    txn_flush: Option<u64>,
+    /// Completions already reported to the transaction manager.
+    txn_scanned: usize,
+    /// When a backed-off transactional request may go.
+    txn_wakeup: Option<Instant>,
+    /// A transactional request waits for a connection.
+    txn_waiting: bool,
 }
 
 impl std::fmt::Debug for ProducerCore {
@@ -365,14 +384,30 @@ impl ProducerCore {
         let start = cfg.wall_anchor.0;
         let clock =
             crate::metrics::Clock::new(start, cfg.metrics_sample_window, cfg.metrics_num_samples);
+        let txn_id = shared
+            .lock()
+            .txn
+            .as_ref()
+            .map(|t| t.transactional_id().to_string());
+        let mut sender = Sender::new(cfg.sender.clone());
+        if txn_id.is_some() {
+            sender.make_transactional();
+        }
         ProducerCore {
+            transactional: txn_id.is_some(),
+            produce_max: PRODUCE_VERSIONS.1,
+            txn_id,
+            txn_flush: None,
+            txn_scanned: 0,
+            txn_wakeup: None,
+            txn_waiting: false,
             metrics: crate::metrics::NetworkMetrics::new(clock, start),
             metrics_published: u64::MAX,
             metrics_now: start,
             metric_events: Vec::new(),
             errors_counted: 0,
             client_id: StrBytes::from_string(cfg.client_id.clone()),
-            sender: Sender::new(cfg.sender.clone()),
+            sender,
             metadata: Metadata::new(refresh_backoff, cfg.metadata_max_age),
             conns: Connections::new(
                 cfg.reconnect_backoff,
@@ -564,6 +599,7 @@ impl ProducerCore {
                 }
             }
             Kind::Produce { id, version } => self.on_produce(conn, id, version, frame, now),
+            Kind::Txn { api, version } => self.on_txn_response(conn, api, version, frame, now),
         }
         // KIP-368: the last answer before a due re-authentication.
         let reauth_now = self
@@ -599,6 +635,7 @@ impl ProducerCore {
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
             self.sender_wakeup,
+            self.txn_wakeup,
             self.conns.next_deadline(),
             self.conns.next_reauth(),
             self.metadata_due,
@@ -612,6 +649,7 @@ impl ProducerCore {
     /// Batches decided since the last call, to complete (futures, callbacks, interceptors) outside
     /// any lock; give them back with [`ProducerCore::recycle`] afterwards.
     pub fn poll_completions(&mut self, out: &mut Vec<Completion>) {
+        self.txn_scan_completions();
         self.count_errors(self.metrics_now);
         self.errors_counted = 0;
         out.append(&mut self.completions);
@@ -639,6 +677,9 @@ impl ProducerCore {
         let mut guard = shared.lock();
         let st = &mut *guard;
         st.acc.close();
+        if let Some(txn) = st.txn.as_mut() {
+            txn.close();
+        }
         self.abort_all(st);
     }
 
@@ -654,6 +695,7 @@ impl ProducerCore {
     /// connections.
     fn pump(&mut self, now: Instant) {
         let mut requests = std::mem::take(&mut self.out.requests);
+        let mut txn_request = None;
         let metadata_topics = {
             let shared = Arc::clone(&self.shared);
             let mut guard = shared.lock();
@@ -666,18 +708,32 @@ impl ProducerCore {
                 self.abort_all(st);
             }
             self.addrs.refresh(self.metadata.cluster());
+            if self.transactional {
+                self.txn_before_drain(st);
+            }
             let (conns, addrs) = (&self.conns, &self.addrs);
             let is_ready = |node: i32| addrs.get(node).is_some_and(|a| conns.is_ready(a));
             self.out.requests = requests;
-            self.sender.poll_into(
+            self.sender.poll_into_txn(
                 &mut st.acc,
                 &mut self.metadata,
                 &is_ready,
+                st.txn.as_mut(),
                 now,
                 &mut self.out,
             );
             requests = std::mem::take(&mut self.out.requests);
             self.completions.append(&mut self.out.completions);
+            if self.transactional {
+                txn_request = self.txn_after_drain(st, now);
+                if let Some(t) = st.txn.as_ref() {
+                    self.produce_max = if t.is_tv2() {
+                        PRODUCE_VERSIONS.1
+                    } else {
+                        TXN_V1_PRODUCE_MAX
+                    };
+                }
+            }
             self.sender_wakeup = self.out.next_wakeup;
             self.publish(st);
             self.finished = st.acc.is_closed()
@@ -729,6 +785,9 @@ impl ProducerCore {
             self.control.push_back(Control::InitProducerId(request));
         }
         self.dispatch_control(now);
+        if let Some((request, target)) = txn_request {
+            self.dispatch_txn(request, target, now);
+        }
 
         // Leaders with data we are not connected to.
         let wanted = std::mem::take(&mut self.out.connect);
@@ -743,7 +802,7 @@ impl ProducerCore {
 
         self.metadata_due =
             (self.has_topics && !self.metadata_outstanding).then(|| self.metadata.next_update(now));
-        let waiting = !self.control.is_empty() || !self.out.connect.is_empty();
+        let waiting = !self.control.is_empty() || !self.out.connect.is_empty() || self.txn_waiting;
         self.reconnect_due = waiting.then(|| self.conns.next_backoff_end(now)).flatten();
         self.publish_metrics(now);
     }
@@ -810,11 +869,10 @@ impl ProducerCore {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
-        let Some(version) = c.versions.highest_common(
-            ApiKey::Produce as i16,
-            PRODUCE_VERSIONS.0,
-            PRODUCE_VERSIONS.1,
-        ) else {
+        let Some(version) =
+            c.versions
+                .highest_common(ApiKey::Produce as i16, PRODUCE_VERSIONS.0, self.produce_max)
+        else {
             self.unsendable.push((
                 id,
                 ProduceError::Protocol(format!(
@@ -829,12 +887,13 @@ impl ProducerCore {
         let batches = self.sender.request_batches_mut(id);
         let mut pieces = std::mem::take(&mut self.pieces);
         pieces.clear();
-        let encoded = encode_produce_parts(
+        let encoded = encode_produce_parts_txn(
             acks,
             timeout_ms,
             batches,
             version,
             &self.client_id,
+            self.txn_id.as_deref(),
             &mut self.frame_scratch,
             &mut pieces,
         );
@@ -1056,6 +1115,9 @@ impl ProducerCore {
             Ok(answer) if answer.error_code == 0 => {
                 if let Some(c) = self.conns.get_mut(conn) {
                     c.versions = answer.versions;
+                }
+                if let Some(tv) = answer.transaction_version {
+                    self.txn_version_seen(tv);
                 }
                 if self.cfg.sasl.is_some() {
                     self.start_sasl(conn, now);
@@ -1534,6 +1596,7 @@ impl ProducerCore {
             match r.kind {
                 Kind::Metadata { .. } => self.metadata_failed(&reason, now),
                 Kind::InitProducerId { .. } => self.sender.handle_init_producer_id(None, now),
+                Kind::Txn { .. } => self.txn_request_lost(now),
                 Kind::ApiVersions { .. }
                 | Kind::Produce { .. }
                 | Kind::SaslHandshake { .. }

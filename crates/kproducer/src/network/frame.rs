@@ -134,6 +134,23 @@ pub(crate) fn encode_produce_parts<P: ProducePart>(
     scratch: &mut BytesMut,
     pieces: &mut Vec<FramePiece>,
 ) -> Result<BytesMut, NetworkError> {
+    encode_produce_parts_txn(
+        acks, timeout_ms, parts, version, client_id, None, scratch, pieces,
+    )
+}
+
+/// [`encode_produce_parts`] with a transactional id (a transactional producer's requests).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn encode_produce_parts_txn<P: ProducePart>(
+    acks: i16,
+    timeout_ms: i32,
+    parts: &[P],
+    version: i16,
+    client_id: &StrBytes,
+    transactional_id: Option<&str>,
+    scratch: &mut BytesMut,
+    pieces: &mut Vec<FramePiece>,
+) -> Result<BytesMut, NetworkError> {
     if !(PRODUCE_ENCODE_VERSIONS.0..=PRODUCE_ENCODE_VERSIONS.1).contains(&version) {
         return Err(encoding_failed(0, version, "version out of range"));
     }
@@ -144,6 +161,11 @@ pub(crate) fn encode_produce_parts<P: ProducePart>(
     let client = client_id.as_bytes();
     let client_len =
         i16::try_from(client.len()).map_err(|_| too_long("client id", client.len()))?;
+    if let Some(id) = transactional_id {
+        if id.len() > i16::MAX as usize {
+            return Err(too_long("transactional id", id.len()));
+        }
+    }
     for p in parts {
         if p.topic().len() > i16::MAX as usize {
             return Err(too_long("topic name", p.topic().len()));
@@ -153,7 +175,10 @@ pub(crate) fn encode_produce_parts<P: ProducePart>(
         }
     }
     // The frame's own bytes: header and, per partition, at most a name and a few numbers.
-    let own = 32 + client.len() + parts.iter().map(|p| 24 + p.topic().len()).sum::<usize>();
+    let own = 32
+        + client.len()
+        + transactional_id.map_or(0, str::len)
+        + parts.iter().map(|p| 24 + p.topic().len()).sum::<usize>();
     scratch.clear();
     scratch.reserve(own);
     let first_piece = pieces.len();
@@ -175,11 +200,17 @@ pub(crate) fn encode_produce_parts<P: ProducePart>(
             buf.put_i32(n as i32);
         }
     };
-    // No transactional id.
-    if flexible {
-        put_uvarint(buf, 0);
-    } else {
-        buf.put_i16(-1);
+    match transactional_id {
+        None if flexible => put_uvarint(buf, 0),
+        None => buf.put_i16(-1),
+        Some(id) if flexible => {
+            put_uvarint(buf, id.len() as u64 + 1);
+            buf.put_slice(id.as_bytes());
+        }
+        Some(id) => {
+            buf.put_i16(id.len() as i16);
+            buf.put_slice(id.as_bytes());
+        }
     }
     buf.put_i16(acks);
     buf.put_i32(timeout_ms);

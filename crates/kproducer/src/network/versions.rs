@@ -88,6 +88,9 @@ impl ApiVersions {
 pub(crate) struct ApiVersionsAnswer {
     pub(crate) error_code: i16,
     pub(crate) versions: ApiVersions,
+    /// v3+: the cluster's finalized `transaction.version` (0 when not finalized); `None` for
+    /// older answers or an unreadable feature section.
+    pub(crate) transaction_version: Option<i16>,
 }
 
 /// Decodes the error code and API ranges of an ApiVersions response body (after the response
@@ -129,11 +132,24 @@ pub(crate) fn decode_api_versions(body: &[u8], version: i16) -> Result<ApiVersio
         }
         ranges.push((key, min, max));
     }
+    // v3's features are tagged fields after the throttle time; a malformed section costs only
+    // the feature (the transactional producer then assumes transaction version 0/1).
+    let transaction_version = if flexible {
+        r.i32()
+            .ok()
+            .and_then(|_throttle| r.finalized_transaction_version().ok())
+    } else {
+        None
+    };
     Ok(ApiVersionsAnswer {
         error_code,
         versions: ApiVersions::new(ranges),
+        transaction_version,
     })
 }
+
+/// ApiVersions v3's tag for the finalized features.
+const FINALIZED_FEATURES_TAG: u32 = 2;
 
 /// A bounds-checked big-endian reader; every method fails instead of panicking.
 struct Reader<'a> {
@@ -168,6 +184,43 @@ impl Reader<'_> {
             }
         }
         Err("unsigned varint longer than 5 bytes".to_string())
+    }
+
+    fn bytes(&mut self, n: usize) -> Result<&[u8], String> {
+        if n > self.buf.len() {
+            return Err("ApiVersions response is truncated".to_string());
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+
+    /// The top-level tagged fields: the max level of the finalized `transaction.version` (0 when
+    /// the broker lists finalized features without it, or none at all).
+    fn finalized_transaction_version(&mut self) -> Result<i16, String> {
+        let tags = self.uvarint()?;
+        let mut found = 0;
+        for _ in 0..tags {
+            let tag = self.uvarint()?;
+            let size = self.uvarint()? as usize;
+            let field = self.bytes(size)?;
+            if tag != FINALIZED_FEATURES_TAG {
+                continue;
+            }
+            let mut f = Reader { buf: field };
+            let count = f.uvarint()?.saturating_sub(1);
+            for _ in 0..count {
+                let len = f.uvarint()?.saturating_sub(1) as usize;
+                let name = f.bytes(len)?.to_vec();
+                let max = f.i16()?;
+                let _min = f.i16()?;
+                f.skip_tagged_fields()?;
+                if name == b"transaction.version" {
+                    found = max;
+                }
+            }
+        }
+        Ok(found)
     }
 
     fn skip_tagged_fields(&mut self) -> Result<(), String> {
@@ -216,6 +269,35 @@ mod unit {
         let v3 = [0, 0, 2, 0, 3, 0, 0, 0, 12, 1, 5, 2, 9, 9, 0, 0, 0, 0, 0];
         let a = decode_api_versions(&v3, 3).unwrap();
         assert_eq!(a.versions.range(3), Some((0, 12)));
+    }
+
+    #[test]
+    fn reads_the_finalized_transaction_version() {
+        use kafka_protocol::messages::api_versions_response::FinalizedFeatureKey;
+        use kafka_protocol::messages::ApiVersionsResponse;
+        use kafka_protocol::protocol::{Encodable, StrBytes};
+        for level in [0i16, 1, 2] {
+            let mut resp = ApiVersionsResponse::default();
+            resp.finalized_features_epoch = 3;
+            if level > 0 {
+                resp.finalized_features = vec![
+                    FinalizedFeatureKey::default()
+                        .with_name(StrBytes::from_static_str("metadata.version"))
+                        .with_max_version_level(27)
+                        .with_min_version_level(27),
+                    FinalizedFeatureKey::default()
+                        .with_name(StrBytes::from_static_str("transaction.version"))
+                        .with_max_version_level(level)
+                        .with_min_version_level(level),
+                ];
+            }
+            let mut buf = bytes::BytesMut::new();
+            resp.encode(&mut buf, 3).unwrap();
+            let a = decode_api_versions(&buf, 3).unwrap();
+            assert_eq!(a.transaction_version, Some(level));
+            let a = decode_api_versions(&buf[..buf.len() - 3], 3).unwrap();
+            assert_eq!(a.transaction_version, None, "truncated feature section");
+        }
     }
 
     #[test]

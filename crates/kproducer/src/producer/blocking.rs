@@ -126,7 +126,7 @@ fn blocking_runtime() -> Result<tokio::runtime::Runtime, KafkaError> {
 }
 
 impl<K, V> BlockingProducer<K, V> {
-    fn rt(&self) -> &tokio::runtime::Runtime {
+    pub(super) fn rt(&self) -> &tokio::runtime::Runtime {
         &self.runtime
     }
 

@@ -56,6 +56,9 @@ impl Drop for ExitGuard {
                 return;
             }
             st.driver_exited = true;
+            if let Some(txn) = st.txn.as_mut() {
+                txn.close();
+            }
             st.acc.close();
             self.0.closed.store(true, Ordering::SeqCst);
             let mut c = Vec::new();
@@ -125,7 +128,13 @@ pub(crate) async fn run(inner: Arc<Inner>, core: ProducerCore, transport: Arc<dy
     for (_, task) in d.connecting.drain() {
         task.abort();
     }
-    inner.shared.lock().driver_exited = true;
+    {
+        let mut st = inner.shared.lock();
+        st.driver_exited = true;
+        if let Some(txn) = st.txn.as_mut() {
+            txn.close();
+        }
+    }
     inner.wake_all();
 }
 

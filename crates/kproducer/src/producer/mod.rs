@@ -11,6 +11,7 @@ mod blocking;
 mod driver;
 mod future;
 mod timer;
+mod transactions;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -385,17 +386,6 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Parts<K, V> {
         key_serializer: Arc<dyn Serializer<K>>,
         value_serializer: Arc<dyn Serializer<V>>,
     ) -> Result<Producer<K, V>, KafkaError> {
-        // A transactional producer that silently is not one would break exactly-once
-        // pipelines: refuse it, naming the key, until transactions exist.
-        if self.config.transactional_id.is_some() {
-            return Err(ConfigError::Unsupported {
-                key: "transactional.id".into(),
-                reason: "transactions are not implemented yet; remove transactional.id for an \
-                         idempotent (not transactional) producer"
-                    .into(),
-            }
-            .into());
-        }
         let handle = tokio::runtime::Handle::try_current().map_err(|_| {
             KafkaError::Runtime(
                 "Producer must be built inside a tokio runtime; use BlockingProducer otherwise"
@@ -614,6 +604,13 @@ pub(crate) fn new_accumulator(config: &ProducerConfig) -> RecordAccumulator {
 
 fn new_inner(config: ProducerConfig, observer: Option<AckFn>) -> Inner {
     let mut state = SendState::new(new_accumulator(&config), SmallRng::from_os_rng());
+    state.txn = config.transactional_id.clone().map(|id| {
+        crate::txn::TransactionManager::new(
+            id,
+            config.transaction_timeout,
+            config.retry_backoff.min(config.retry_backoff_max),
+        )
+    });
     state.pool_metrics = crate::metrics::PoolMetrics::new(crate::metrics::Clock::new(
         Instant::now(),
         config.metrics_sample_window,
@@ -651,6 +648,10 @@ impl<K, V> Producer<K, V> {
     /// The idempotent producer's id and epoch (`None` before the first InitProducerId answer,
     /// or with `enable.idempotence=false`).
     pub fn producer_id_and_epoch(&self) -> Option<crate::idempotence::ProducerIdAndEpoch> {
+        if let Some(txn) = self.inner.shared.lock().txn.as_ref() {
+            // The transaction manager's, current as soon as a transactional call returns.
+            return txn.producer_id_and_epoch();
+        }
         self.inner.shared.view.pid()
     }
 
@@ -836,6 +837,11 @@ impl<K, V> Producer<K, V> {
         }
         let now = Instant::now();
         let deadline = now + inner.config.max_block;
+        // A transactional producer refuses a record outside a transaction before waiting for
+        // metadata (the fast path checks under its lock).
+        if let Some(Err(e)) = inner.shared.lock().txn.as_ref().map(|t| t.check_send()) {
+            return Err(SendError::Transaction(e));
+        }
 
         // Slow path: wait for the topic's metadata and/or memory, or ask the user's partitioner.
         let topic_info = match known_topic(inner, topic, now) {
@@ -1273,6 +1279,7 @@ fn append_error(inner: &Inner, topic: &str, e: AppendError) -> SendError {
             partition,
             partitions,
         },
+        AppendError::Transaction(e) => SendError::Transaction(e),
     }
 }
 
@@ -1290,6 +1297,11 @@ fn try_append(
 ) -> Result<DeliveryFuture, Result<usize, SendError>> {
     let mut guard = inner.shared.lock();
     let st = &mut *guard;
+    if let Some(txn) = &st.txn {
+        if let Err(e) = txn.check_send() {
+            return Err(Err(SendError::Transaction(e)));
+        }
+    }
     let r = st.acc.append(
         topic,
         Some(topic_info),
@@ -1299,6 +1311,11 @@ fn try_append(
         now,
         &mut st.rng,
     );
+    if r.is_ok() {
+        if let Some(txn) = &mut st.txn {
+            txn.note_appended();
+        }
+    }
     drop(guard);
     match r {
         Ok(a) => Ok(appended(inner, rec, a)),

@@ -248,6 +248,19 @@ impl Sender {
         }
     }
 
+    /// Makes this a transactional producer's sender: the transaction manager assigns producer
+    /// ids and epochs ([`Sender::set_producer_id`]) and decides which partitions may be drained.
+    pub fn make_transactional(&mut self) {
+        self.idem = Some(Idempotence::transactional());
+    }
+
+    /// A producer id and epoch from the transaction coordinator: sequences restart at 0.
+    pub fn set_producer_id(&mut self, pid: crate::idempotence::ProducerIdAndEpoch) {
+        if let Some(idem) = self.idem.as_mut() {
+            idem.set_producer_id(pid);
+        }
+    }
+
     /// The idempotent producer can't work with this cluster: every record fails with `err`.
     pub fn idempotence_unavailable(&mut self, err: ProduceError) {
         if let Some(idem) = self.idem.as_mut() {
@@ -315,6 +328,20 @@ impl Sender {
         now: Instant,
         out: &mut SenderOutput,
     ) {
+        self.poll_into_txn(acc, metadata, is_ready, None, now, out)
+    }
+
+    /// [`Sender::poll_into`] for a transactional producer: `txn` decides which partitions may
+    /// be drained (in transaction protocol v1, those added to the transaction).
+    pub(crate) fn poll_into_txn(
+        &mut self,
+        acc: &mut RecordAccumulator,
+        metadata: &mut Metadata,
+        is_ready: &dyn Fn(i32) -> bool,
+        mut txn: Option<&mut crate::txn::TransactionManager>,
+        now: Instant,
+        out: &mut SenderOutput,
+    ) {
         // Completions are appended to: dropping one would fail its records.
         out.requests.clear();
         out.connect.clear();
@@ -374,8 +401,16 @@ impl Sender {
                 continue;
             }
             let mut batches = self.batch_vec();
-            match self.idem.as_mut() {
-                Some(idem) => acc.drain_into(
+            match (self.idem.as_mut(), txn.as_deref_mut()) {
+                (Some(idem), Some(txn)) => acc.drain_into(
+                    &cluster,
+                    node,
+                    self.cfg.max_request_size,
+                    now,
+                    &mut TransactionalDrain { idem, txn },
+                    &mut batches,
+                ),
+                (Some(idem), None) => acc.drain_into(
                     &cluster,
                     node,
                     self.cfg.max_request_size,
@@ -383,7 +418,7 @@ impl Sender {
                     &mut IdempotentDrain(idem),
                     &mut batches,
                 ),
-                None => acc.drain_into(
+                (None, _) => acc.drain_into(
                     &cluster,
                     node,
                     self.cfg.max_request_size,
@@ -817,6 +852,23 @@ impl DrainPolicy for IdempotentDrain<'_> {
 
     fn stamp(&mut self, batch: &ProducerBatch) -> BatchHeader {
         self.0.stamp(batch)
+    }
+}
+
+/// A transactional producer's drain rules: the idempotent ones, and only partitions the
+/// transaction manager lets through.
+struct TransactionalDrain<'a> {
+    idem: &'a mut Idempotence,
+    txn: &'a mut crate::txn::TransactionManager,
+}
+
+impl DrainPolicy for TransactionalDrain<'_> {
+    fn may_drain(&mut self, first: &ProducerBatch) -> bool {
+        self.txn.may_send(&first.tp) && self.idem.may_drain(first)
+    }
+
+    fn stamp(&mut self, batch: &ProducerBatch) -> BatchHeader {
+        self.idem.stamp(batch)
     }
 }
 
