@@ -100,7 +100,7 @@ pub struct PerfArgs {
     /// Print the producer's metrics at the end
     #[arg(long)]
     print_metrics: bool,
-    /// The transactional id to use (transactions: see the README; refused until they land)
+    /// The transactional id to use: records are sent in transactions (Java's perf test option)
     #[arg(long, value_name = "TRANSACTIONAL-ID")]
     transactional_id: Option<String>,
     /// Commit a transaction every TRANSACTION-DURATION ms (default 3000 with a transactional id)
@@ -177,6 +177,8 @@ struct Options {
     seed: u64,
     /// Deprecation notices to print (Java prints them too).
     notices: Vec<String>,
+    /// Commit a transaction this often (`None`: not transactional), as Java's perf test.
+    transaction_duration: Option<Duration>,
 }
 
 /// Java's checks, with Java's messages; then the producer settings merged as Java does: the
@@ -273,17 +275,17 @@ fn validate(a: PerfArgs) -> Result<Options> {
     let transactional = a.transactional_id.is_some()
         || a.transaction_duration_ms.is_some()
         || props.contains_key("transactional.id");
+    let mut transaction_duration = None;
     if transactional {
         let id = a
             .transactional_id
             .or_else(|| props.get("transactional.id").cloned())
             .unwrap_or_else(|| format!("{DEFAULT_TRANSACTION_ID_PREFIX}{}", random_id()));
         props.insert("transactional.id".into(), id);
-        // The duration (default 3000 ms) matters once transactions land; the producer refuses
-        // transactional.id by name until then.
-        let _duration = a
+        let ms = a
             .transaction_duration_ms
             .unwrap_or(DEFAULT_TRANSACTION_DURATION_MS);
+        transaction_duration = Some(Duration::from_millis(ms.max(1) as u64));
     }
     Ok(Options {
         topic: a.topic,
@@ -298,6 +300,7 @@ fn validate(a: PerfArgs) -> Result<Options> {
         keys,
         seed: a.random_seed as u64,
         notices,
+        transaction_duration,
     })
 }
 
@@ -681,6 +684,15 @@ fn on_completion(r: Result<RecordMetadata, ProduceError>, steady: bool) {
 
 /// Entry point of `kproducer perf`: sends the records, prints Java's lines; returns how many
 /// records failed.
+/// Commits the open transaction; a failure ends the run (as Java's perf test, which throws).
+async fn commit(producer: &Producer<Bytes, Bytes>) -> Result<()> {
+    if let Err(e) = producer.commit_transaction().await {
+        producer.close(Duration::from_secs(30)).await;
+        bail!("commitTransaction failed: {e}");
+    }
+    Ok(())
+}
+
 pub async fn run(args: PerfArgs) -> Result<u64> {
     let o = validate(args).map_err(|e| crate::UsageError(format!("{e:#}")))?;
     for n in &o.notices {
@@ -735,7 +747,22 @@ pub async fn run(args: PerfArgs) -> Result<u64> {
     }
     let mut throttler = Throttler::new(o.throughput, start);
     let topic: std::sync::Arc<str> = std::sync::Arc::from(o.topic.as_str());
+    // Java's perf test: a transaction opens with its first record and commits once it is
+    // --transaction-duration-ms old; the last one commits at the end.
+    if o.transaction_duration.is_some() {
+        producer
+            .init_transactions()
+            .await
+            .map_err(|e| anyhow!("initTransactions failed: {e}"))?;
+    }
+    let mut transaction_started: Option<Instant> = None;
     for i in 0..o.num_records {
+        if o.transaction_duration.is_some() && transaction_started.is_none() {
+            producer
+                .begin_transaction()
+                .map_err(|e| anyhow!("beginTransaction failed: {e}"))?;
+            transaction_started = Some(Instant::now());
+        }
         let mut record = ProducerRecord::new(&topic, payloads.next(i, &mut rng));
         record.key = keys.next(i, &mut rng);
         let steady = o.warmup_records > 0 && i >= o.warmup_records;
@@ -760,11 +787,20 @@ pub async fn run(args: PerfArgs) -> Result<u64> {
             producer.close(Duration::from_secs(30)).await;
             bail!("send failed: {e}");
         }
+        if let (Some(d), Some(t)) = (o.transaction_duration, transaction_started) {
+            if t.elapsed() >= d {
+                commit(&producer).await?;
+                transaction_started = None;
+            }
+        }
         if throttler.enabled() && throttler.should_throttle(i, Instant::now()) {
             if let Some(nap) = throttler.throttle() {
                 tokio::time::sleep(nap).await;
             }
         }
+    }
+    if transaction_started.is_some() {
+        commit(&producer).await?;
     }
 
     // As Java: without --print-metrics close first, else flush, print, then close.

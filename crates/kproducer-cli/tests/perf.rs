@@ -412,3 +412,52 @@ fn warmup_steady_state_and_keys_as_kafka_4_4() {
         (0..4).map(|k| (k.to_string().into_bytes(), 750)).collect();
     assert_eq!(per_key, want, "round-robin keys 0..4");
 }
+
+/// `--transactional-id --transaction-duration-ms` as Java's perf test: the records go in
+/// transactions committed every duration, all committed at the end (the coordinator saw
+/// several commits; a read_committed view has every record).
+#[test]
+fn perf_runs_transactions_committed_every_duration() {
+    let broker = Broker::start().expect("broker starts");
+    let topic = unique_name("perf-txn");
+    broker.create_topic(&topic, 2).expect("topic");
+    let bootstrap = format!("bootstrap.servers={}", broker.bootstrap());
+    let txn_id = unique_name("perf-tid");
+    let out = perf(&[
+        "--topic",
+        &topic,
+        "--num-records",
+        "3000",
+        "--record-size",
+        "100",
+        "--throughput",
+        "10000",
+        "--transactional-id",
+        &txn_id,
+        "--transaction-duration-ms",
+        "50",
+        "--producer-props",
+        &bootstrap,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    let (count, ..) = stdout
+        .lines()
+        .find_map(parse_total)
+        .unwrap_or_else(|| panic!("no summary line in {stdout}"));
+    assert_eq!(count, 3000);
+    let cluster = broker.cluster();
+    let c = cluster.lock().unwrap();
+    let committed: usize = (0..2)
+        .map(|p| c.committed_records(&topic, p).unwrap().len())
+        .sum();
+    assert_eq!(committed, 3000, "every record committed");
+    let stats = c.stats();
+    assert!(
+        stats.transactions_committed >= 3,
+        "~300 ms of sending at 50 ms per transaction: {stats:?}"
+    );
+    let info = c.transaction(&txn_id).expect("coordinator knows the id");
+    assert_eq!(info.state, kproducer_mock::TransactionState::CompleteCommit);
+}
