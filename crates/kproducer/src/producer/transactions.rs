@@ -158,6 +158,27 @@ impl<K, V> Producer<K, V> {
     }
 }
 
+impl<K, V> Producer<K, V> {
+    /// The broker coordinating this producer's transactions, once found (`None` before
+    /// `init_transactions`, or while it is looked up again).
+    ///
+    /// ```no_run
+    /// # fn demo(producer: &kproducer::Producer<String, String>) {
+    /// if let Some(node) = producer.transaction_coordinator() {
+    ///     println!("transaction coordinator: broker {node}");
+    /// }
+    /// # }
+    /// ```
+    pub fn transaction_coordinator(&self) -> Option<i32> {
+        self.inner
+            .shared
+            .lock()
+            .txn
+            .as_ref()
+            .and_then(|t| t.coordinator_node())
+    }
+}
+
 impl<K, V> BlockingProducer<K, V> {
     /// [`Producer::init_transactions`], blocking.
     ///

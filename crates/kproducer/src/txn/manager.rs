@@ -228,6 +228,11 @@ impl TransactionManager {
         self.pid
     }
 
+    /// The transaction coordinator's node id, once found.
+    pub(crate) fn coordinator_node(&self) -> Option<i32> {
+        self.txn_coordinator.as_ref().map(|(id, _)| *id)
+    }
+
     pub(crate) fn is_tv2(&self) -> bool {
         self.tv2
     }
