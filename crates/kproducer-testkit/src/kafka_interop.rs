@@ -297,10 +297,11 @@ fn push_props(args: &mut Vec<String>, properties: &[(String, String)]) {
 }
 
 /// The committed offsets of consumer group `group`, `(topic, partition) → offset`, as Java's
-/// Admin `listConsumerGroupOffsets` reports them (partitions without an offset are left out;
-/// offsets of a transaction still open are not visible yet). An unknown group gives an empty
-/// map. Shows what `sendOffsetsToTransaction` committed: an aborted transaction's offsets
-/// must never appear.
+/// Admin `listConsumerGroupOffsets` reports them (partitions without an offset are left out).
+/// An unknown group gives an empty map. Shows what `sendOffsetsToTransaction` committed: an
+/// aborted transaction's offsets must never appear. A transaction's offsets show once its
+/// commit marker is in `__consumer_offsets`, which may be shortly after `commitTransaction`
+/// returned: poll for the expected offset rather than read once.
 ///
 /// ```no_run
 /// use kproducer_testkit::java_committed_offsets;
@@ -443,8 +444,11 @@ pub struct JavaTxnProduced {
     pub committed_records: usize,
     /// Records in aborted transactions.
     pub aborted_records: usize,
-    /// `describeTransactions` of the transactional id after the run (`None` when the last
-    /// transaction was left open: the JVM halted first).
+    /// `describeTransactions` of the transactional id right after the run (`None` when the
+    /// last transaction was left open: the JVM halted first). `commitTransaction` and
+    /// `abortTransaction` return once the coordinator has logged `PrepareCommit` /
+    /// `PrepareAbort`; the markers are written after, so the state may still be `Prepare*`
+    /// (and `read_committed` reads and committed offsets may lag by as much).
     pub description: Option<TxnDescription>,
 }
 

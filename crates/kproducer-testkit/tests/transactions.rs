@@ -150,7 +150,11 @@ fn java_transactions_read_committed_sees_only_committed_records() {
     );
     assert_eq!(run.transaction_of, [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]);
     let d = run.description.as_ref().expect("describeTransactions");
-    assert_eq!(d.state.as_deref(), Some("CompleteAbort"), "{d:?}");
+    // abortTransaction returns once the coordinator wrote PrepareAbort; the markers follow.
+    assert!(
+        matches!(d.state.as_deref(), Some("PrepareAbort" | "CompleteAbort")),
+        "{d:?}"
+    );
     assert!(c.broker_ids().contains(&d.coordinator), "{d:?}");
     assert!(d.producer_id >= 0 && d.producer_epoch >= 0, "{d:?}");
 
@@ -232,12 +236,24 @@ fn send_offsets_to_transaction_commits_only_committed_offsets() {
         (run.committed_transactions, run.aborted_transactions),
         (2, 1)
     );
-    let offsets = java_committed_offsets(&c.bootstrap(), &group).unwrap();
-    assert_eq!(
-        offsets.into_iter().collect::<Vec<_>>(),
-        [((input.clone(), 0), 4)],
-        "the aborted transaction's offset (6) must not be committed"
-    );
+    // commitTransaction returns before the commit markers are written, the one to
+    // __consumer_offsets included, so the group may briefly still show the first
+    // transaction's offset (2); the aborted one's (6) must never appear.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let offsets = java_committed_offsets(&c.bootstrap(), &group).unwrap();
+        let got: Vec<_> = offsets.into_iter().collect();
+        if got == [((input.clone(), 0), 4)] {
+            break;
+        }
+        assert!(
+            got.iter()
+                .all(|(tp, o)| *tp == (input.clone(), 0) && *o == 2),
+            "only offset 4 (or 2 until the markers are written) may show: {got:?}"
+        );
+        assert!(Instant::now() < deadline, "offset 4 not committed: {got:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     eprintln!(
         "TIME send_offsets_to_transaction_commits_only_committed_offsets: {:?}",
         started.elapsed()
@@ -387,7 +403,14 @@ fn transaction_coordinator_is_a_live_broker_and_moves_when_killed() {
         moved.producer_id, before.producer_id,
         "{moved:?} vs {before:?}"
     );
-    assert_eq!(moved.state.as_deref(), Some("CompleteCommit"), "{moved:?}");
+    // PrepareCommit if the kill came before the markers; the new coordinator completes it.
+    assert!(
+        matches!(
+            moved.state.as_deref(),
+            Some("PrepareCommit" | "CompleteCommit")
+        ),
+        "{moved:?}"
+    );
 
     // The same transactional id keeps working through the new coordinator: same producer id,
     // a newer epoch.
@@ -432,7 +455,7 @@ fn open_transaction_holds_read_committed_back_until_the_coordinator_aborts_it() 
             records: records(4),
             per_transaction: 2,
             leave_last_open: true,
-            properties: vec![("transaction.timeout.ms".into(), "10000".into())],
+            properties: vec![("transaction.timeout.ms".into(), "15000".into())],
             ..JavaTxnOptions::default()
         },
     )
@@ -442,7 +465,7 @@ fn open_transaction_holds_read_committed_back_until_the_coordinator_aborts_it() 
     let open = java_describe_transaction(&c.bootstrap(), &txn_id).unwrap();
     assert_eq!(open.state.as_deref(), Some("Ongoing"), "{open:?}");
     assert_eq!(open.partitions, [format!("{topic}-0")], "{open:?}");
-    assert_eq!(open.timeout_ms, 10_000, "{open:?}");
+    assert_eq!(open.timeout_ms, 15_000, "{open:?}");
 
     // read_committed stops at the last stable offset: the open transaction's records are not
     // shown (and nothing after them could be).
