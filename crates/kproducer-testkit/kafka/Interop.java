@@ -9,8 +9,10 @@
 //       effective config of the keys given, then one JSON line per record in input order:
 //         {"i":N,"partition":P,"offset":O,"timestamp":T} or {"i":N,"error":"..."}
 //   java Interop consume --bootstrap B --topic T [--expected N] [--timeout-ms M]
+//       [--isolation read_uncommitted|read_committed] [--prop k=v]...
 //       Reads every partition from the beginning with KafkaConsumer (assign, no group) up to
-//       the end offsets (and at least N records), printing one JSON line per record:
+//       the end offsets (the last stable offsets with read_committed) and at least N records,
+//       printing one JSON line per record:
 //         {"partition":P,"offset":O,"key":b64|null,"value":b64|null,
 //          "headers":[{"key":"..","value":b64|null}],"timestamp":T,"timestampType":"CreateTime"}
 //   java Interop move-leader --bootstrap B --topic T (--partition P --to BROKER | --moves P:BROKER[,P:BROKER]...)
@@ -20,6 +22,27 @@
 //       moves), then runs a preferred leader election and waits until describeTopics shows
 //       BROKER as leader. Prints one JSON line per partition:
 //         {"partition":P,"from":OLD_LEADER,"to":BROKER,"ms":ELAPSED}
+//   java Interop produce-txn --bootstrap B --topic T --transactional-id ID --per-transaction N
+//       [--abort-every K] [--leave-last-open true] [--offsets-group G --offsets-topic OT
+//       --offsets-partition OP] [--prop k=v]...
+//       stdin: records as for produce. A transactional KafkaProducer: initTransactions, then per
+//       N records beginTransaction, send, (sendOffsetsToTransaction of {OT-OP: records sent so
+//       far} for group G), flush, and commitTransaction, or abortTransaction for every K-th
+//       transaction (1-based: K, 2K, ...). With --leave-last-open the last transaction is
+//       flushed and the JVM halts without ending it. Prints per record
+//         {"i":N,"txn":T,"partition":P,"offset":O}
+//       per transaction {"txn":T,"outcome":"committed"|"aborted"|"open","records":R}, and at the
+//       end {"describe":{...}} (describeTransactions of ID) unless it halted; an error
+//       {"error":"...","txn":T} and exit 1.
+//   java Interop committed-offsets --bootstrap B --group G
+//       Admin listConsumerGroupOffsets(G): one line {"topic":T,"partition":P,"offset":O} each.
+//   java Interop describe-txn --bootstrap B --transactional-id ID
+//       Admin describeTransactions(ID): {"coordinator":C,"state":S,"producerId":P,"epoch":E,
+//       "timeoutMs":M,"partitions":["t-0",...]}; for an id the coordinator does not know,
+//       {"coordinator":C,"state":null} with C the leader of its __transaction_state partition.
+//   java Interop features --bootstrap B [--set NAME=LEVEL[,NAME=LEVEL]...] [--unsafe true]
+//       Optionally Admin updateFeatures (UPGRADE or SAFE_DOWNGRADE as needed; UNSAFE_DOWNGRADE
+//       with --unsafe), then describeFeatures: {"epoch":E,"finalized":{"name":LEVEL,...}}.
 // Exit status: 0 when everything was delivered / read / moved, 1 otherwise, 2 on bad usage.
 
 import java.io.BufferedReader;
@@ -39,15 +62,23 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.Properties;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.FeatureMetadata;
+import org.apache.kafka.clients.admin.FeatureUpdate;
+import org.apache.kafka.clients.admin.FinalizedVersionRange;
 import org.apache.kafka.clients.admin.NewPartitionReassignment;
 import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.admin.TransactionDescription;
+import org.apache.kafka.clients.admin.UpdateFeaturesOptions;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -58,10 +89,12 @@ import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.errors.ElectionNotNeededException;
+import org.apache.kafka.common.errors.TransactionalIdNotFoundException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeader;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.utils.Utils;
 
 public final class Interop {
     private static final Base64.Encoder B64 = Base64.getEncoder();
@@ -96,7 +129,19 @@ public final class Interop {
                 status = produce(opts, extra, out);
                 break;
             case "consume":
-                status = consume(opts, out);
+                status = consume(opts, extra, out);
+                break;
+            case "produce-txn":
+                status = produceTxn(opts, extra, out);
+                break;
+            case "committed-offsets":
+                status = committedOffsets(opts, out);
+                break;
+            case "describe-txn":
+                status = describeTxn(opts, out);
+                break;
+            case "features":
+                status = features(opts, out);
                 break;
             case "move-leader":
                 status = moveLeader(opts, out);
@@ -113,6 +158,13 @@ public final class Interop {
         System.err.println("Interop: " + why
             + "\nusage: Interop produce --bootstrap B --topic T [--config FILE] [--prop k=v]..."
             + "\n       Interop consume --bootstrap B --topic T [--expected N] [--timeout-ms M]"
+            + " [--isolation read_committed|read_uncommitted] [--prop k=v]..."
+            + "\n       Interop produce-txn --bootstrap B --topic T --transactional-id ID --per-transaction N"
+            + " [--abort-every K] [--leave-last-open true] [--offsets-group G --offsets-topic T"
+            + " --offsets-partition P] [--prop k=v]..."
+            + "\n       Interop committed-offsets --bootstrap B --group G"
+            + "\n       Interop describe-txn --bootstrap B --transactional-id ID"
+            + "\n       Interop features --bootstrap B [--set NAME=LEVEL,...] [--unsafe true]"
             + "\n       Interop move-leader --bootstrap B --topic T (--partition P --to BROKER | --moves P:BROKER,...)"
             + " [--timeout-ms M]");
         System.exit(2);
@@ -176,20 +228,7 @@ public final class Interop {
                 if (line.isEmpty()) {
                     continue;
                 }
-                String[] f = line.split("\t", -1);
-                if (f.length < 4) {
-                    throw new IllegalArgumentException("record line needs 4 fields: " + line);
-                }
-                Integer partition = f[0].equals("-") ? null : Integer.valueOf(f[0]);
-                Long timestamp = f[1].equals("-") ? null : Long.valueOf(f[1]);
-                List<Header> headers = new ArrayList<>();
-                for (int i = 4; i < f.length; i++) {
-                    int colon = f[i].indexOf(':');
-                    String hk = new String(UNB64.decode(f[i].substring(0, colon)), StandardCharsets.UTF_8);
-                    headers.add(new RecordHeader(hk, field(f[i].substring(colon + 1))));
-                }
-                futures.add(producer.send(new ProducerRecord<>(topic, partition, timestamp,
-                    field(f[2]), field(f[3]), headers)));
+                futures.add(producer.send(record(topic, line)));
             }
             producer.flush();
             for (int i = 0; i < futures.size(); i++) {
@@ -199,21 +238,14 @@ public final class Interop {
                         + md.offset() + ",\"timestamp\":" + md.timestamp() + "}");
                 } catch (Exception e) {
                     failed++;
-                    Throwable cause = e.getCause() != null ? e.getCause() : e;
-                    // The whole chain: e.g. an SSL handshake failure's root cause (expired
-                    // certificate, unknown issuer, host name mismatch) is several levels down.
-                    StringBuilder why = new StringBuilder(cause.toString());
-                    for (Throwable c = cause.getCause(); c != null && c != c.getCause(); c = c.getCause()) {
-                        why.append("; caused by ").append(c);
-                    }
-                    out.println("{\"i\":" + i + ",\"error\":" + json(why.toString()) + "}");
+                    out.println("{\"i\":" + i + ",\"error\":" + json(why(e)) + "}");
                 }
             }
         }
         return failed == 0 ? 0 : 1;
     }
 
-    private static int consume(Map<String, String> opts, PrintStream out) {
+    private static int consume(Map<String, String> opts, Map<String, String> extra, PrintStream out) {
         String topic = required(opts, "topic");
         long expected = Long.parseLong(opts.getOrDefault("expected", "0"));
         long deadline = System.currentTimeMillis() + Long.parseLong(opts.getOrDefault("timeout-ms", "60000"));
@@ -224,6 +256,12 @@ public final class Interop {
         props.put(ConsumerConfig.CHECK_CRCS_CONFIG, "true");
         props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
         props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        String isolation = opts.getOrDefault("isolation", "read_uncommitted");
+        if (!isolation.equals("read_committed") && !isolation.equals("read_uncommitted")) {
+            usage("--isolation must be read_committed or read_uncommitted, got " + isolation);
+        }
+        props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolation);
+        props.putAll(extra);
         try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props)) {
             List<TopicPartition> tps = new ArrayList<>();
             while (tps.isEmpty()) {
@@ -382,6 +420,226 @@ public final class Interop {
                 out.println("{\"partition\":" + t.getKey() + ",\"from\":" + from.get(t.getKey()) + ",\"to\":"
                     + t.getValue() + ",\"ms\":" + ms + "}");
             }
+        }
+        return 0;
+    }
+
+    /** One stdin record line (see the header) as a ProducerRecord for topic. */
+    private static ProducerRecord<byte[], byte[]> record(String topic, String line) {
+        String[] f = line.split("\t", -1);
+        if (f.length < 4) {
+            throw new IllegalArgumentException("record line needs 4 fields: " + line);
+        }
+        Integer partition = f[0].equals("-") ? null : Integer.valueOf(f[0]);
+        Long timestamp = f[1].equals("-") ? null : Long.valueOf(f[1]);
+        List<Header> headers = new ArrayList<>();
+        for (int i = 4; i < f.length; i++) {
+            int colon = f[i].indexOf(':');
+            String hk = new String(UNB64.decode(f[i].substring(0, colon)), StandardCharsets.UTF_8);
+            headers.add(new RecordHeader(hk, field(f[i].substring(colon + 1))));
+        }
+        return new ProducerRecord<>(topic, partition, timestamp, field(f[2]), field(f[3]), headers);
+    }
+
+    /** The whole cause chain of a failure, without the ExecutionException wrapper. */
+    private static String why(Throwable e) {
+        Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+        // The whole chain: e.g. an SSL handshake failure's root cause (expired
+        // certificate, unknown issuer, host name mismatch) is several levels down.
+        StringBuilder why = new StringBuilder(cause.toString());
+        for (Throwable c = cause.getCause(); c != null && c != c.getCause(); c = c.getCause()) {
+            why.append("; caused by ").append(c);
+        }
+        return why.toString();
+    }
+
+    private static int produceTxn(Map<String, String> opts, Map<String, String> extra, PrintStream out)
+            throws Exception {
+        String topic = required(opts, "topic");
+        String bootstrap = required(opts, "bootstrap");
+        String txnId = required(opts, "transactional-id");
+        int perTxn = Integer.parseInt(required(opts, "per-transaction"));
+        int abortEvery = Integer.parseInt(opts.getOrDefault("abort-every", "0"));
+        boolean leaveLastOpen = Boolean.parseBoolean(opts.getOrDefault("leave-last-open", "false"));
+        String group = opts.get("offsets-group");
+        TopicPartition offsetsTp = group == null ? null
+            : new TopicPartition(required(opts, "offsets-topic"), Integer.parseInt(required(opts, "offsets-partition")));
+        if (perTxn < 1) {
+            usage("--per-transaction must be at least 1");
+        }
+        Properties props = new Properties();
+        props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        props.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, txnId);
+        props.putAll(extra);
+        props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+
+        List<ProducerRecord<byte[], byte[]>> records = new ArrayList<>();
+        try (BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = in.readLine()) != null) {
+                if (!line.isEmpty()) {
+                    records.add(record(topic, line));
+                }
+            }
+        }
+        int txns = (records.size() + perTxn - 1) / perTxn;
+        int txn = 0;
+        // The group's metadata as an application's consumer gives it: never subscribed, so no
+        // member id and no generation (the group is only committed to, never joined).
+        ConsumerGroupMetadata groupMetadata = null;
+        if (group != null) {
+            Properties cprops = new Properties();
+            cprops.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            cprops.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+            cprops.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+            cprops.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+            try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(cprops)) {
+                groupMetadata = consumer.groupMetadata();
+            }
+        }
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(props)) {
+            try {
+                producer.initTransactions();
+                for (txn = 1; txn <= txns; txn++) {
+                    int from = (txn - 1) * perTxn;
+                    int to = Math.min(records.size(), from + perTxn);
+                    producer.beginTransaction();
+                    List<Future<RecordMetadata>> futures = new ArrayList<>();
+                    for (int i = from; i < to; i++) {
+                        futures.add(producer.send(records.get(i)));
+                    }
+                    if (group != null) {
+                        // As if records [0, to) of OT-OP had been consumed and processed.
+                        producer.sendOffsetsToTransaction(Map.of(offsetsTp, new OffsetAndMetadata(to)),
+                            groupMetadata);
+                    }
+                    // Flushed first even when aborting, so every record has its offset to report.
+                    producer.flush();
+                    for (int i = from; i < to; i++) {
+                        RecordMetadata md = futures.get(i - from).get();
+                        out.println("{\"i\":" + i + ",\"txn\":" + txn + ",\"partition\":" + md.partition()
+                            + ",\"offset\":" + md.offset() + "}");
+                    }
+                    String outcome;
+                    if (leaveLastOpen && txn == txns) {
+                        outcome = "open";
+                    } else if (abortEvery > 0 && txn % abortEvery == 0) {
+                        producer.abortTransaction();
+                        outcome = "aborted";
+                    } else {
+                        producer.commitTransaction();
+                        outcome = "committed";
+                    }
+                    out.println("{\"txn\":" + txn + ",\"outcome\":\"" + outcome + "\",\"records\":" + (to - from) + "}");
+                    if (outcome.equals("open")) {
+                        // Neither commit nor abort (close() would abort): the transaction stays
+                        // open on the brokers until transaction.timeout.ms or a newer producer
+                        // with the same transactional id fences this one.
+                        out.flush();
+                        Runtime.getRuntime().halt(0);
+                    }
+                }
+            } catch (Exception e) {
+                out.println("{\"error\":" + json(why(e)) + ",\"txn\":" + txn + "}");
+                return 1;
+            }
+        }
+        try (Admin admin = Admin.create(adminProps(bootstrap))) {
+            out.println("{\"describe\":" + describeTxnJson(admin, txnId) + "}");
+        }
+        return 0;
+    }
+
+    private static Properties adminProps(String bootstrap) {
+        Properties props = new Properties();
+        props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        return props;
+    }
+
+    private static int committedOffsets(Map<String, String> opts, PrintStream out) throws Exception {
+        String group = required(opts, "group");
+        try (Admin admin = Admin.create(adminProps(required(opts, "bootstrap")))) {
+            Map<TopicPartition, OffsetAndMetadata> offsets =
+                admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
+            for (Map.Entry<TopicPartition, OffsetAndMetadata> e : offsets.entrySet()) {
+                if (e.getValue() == null) {
+                    continue;
+                }
+                out.println("{\"topic\":" + json(e.getKey().topic()) + ",\"partition\":" + e.getKey().partition()
+                    + ",\"offset\":" + e.getValue().offset() + "}");
+            }
+        }
+        return 0;
+    }
+
+    private static int describeTxn(Map<String, String> opts, PrintStream out) throws Exception {
+        try (Admin admin = Admin.create(adminProps(required(opts, "bootstrap")))) {
+            out.println(describeTxnJson(admin, required(opts, "transactional-id")));
+        }
+        return 0;
+    }
+
+    private static String describeTxnJson(Admin admin, String txnId) throws Exception {
+        try {
+            TransactionDescription d = admin.describeTransactions(List.of(txnId)).description(txnId).get();
+            StringBuilder parts = new StringBuilder();
+            for (TopicPartition tp : d.topicPartitions()) {
+                if (parts.length() > 0) {
+                    parts.append(',');
+                }
+                parts.append(json(tp.toString()));
+            }
+            return "{\"coordinator\":" + d.coordinatorId() + ",\"state\":" + json(d.state().toString())
+                + ",\"producerId\":" + d.producerId() + ",\"epoch\":" + d.producerEpoch()
+                + ",\"timeoutMs\":" + d.transactionTimeoutMs() + ",\"partitions\":[" + parts + "]}";
+        } catch (ExecutionException e) {
+            if (!(e.getCause() instanceof TransactionalIdNotFoundException)) {
+                throw e;
+            }
+            // Unknown to its coordinator: the coordinator is still the leader of the id's
+            // partition of __transaction_state (TransactionStateManager.partitionFor).
+            Map<Integer, TopicPartitionInfo> parts = describe(admin, "__transaction_state");
+            int partition = Utils.abs(txnId.hashCode()) % parts.size();
+            Node leader = parts.get(partition).leader();
+            return "{\"coordinator\":" + (leader == null ? -1 : leader.id()) + ",\"state\":null}";
+        }
+    }
+
+    private static int features(Map<String, String> opts, PrintStream out) throws Exception {
+        try (Admin admin = Admin.create(adminProps(required(opts, "bootstrap")))) {
+            String set = opts.get("set");
+            if (set != null) {
+                boolean unsafe = Boolean.parseBoolean(opts.getOrDefault("unsafe", "false"));
+                Map<String, FinalizedVersionRange> now = admin.describeFeatures().featureMetadata().get().finalizedFeatures();
+                Map<String, FeatureUpdate> updates = new HashMap<>();
+                for (String kv : set.split(",")) {
+                    int eq = kv.indexOf('=');
+                    if (eq < 0) {
+                        usage("--set needs NAME=LEVEL pairs, got " + kv);
+                    }
+                    String name = kv.substring(0, eq).trim();
+                    short level = Short.parseShort(kv.substring(eq + 1).trim());
+                    FinalizedVersionRange current = now.get(name);
+                    boolean down = current != null && level < current.maxVersionLevel();
+                    FeatureUpdate.UpgradeType type = !down ? FeatureUpdate.UpgradeType.UPGRADE
+                        : unsafe ? FeatureUpdate.UpgradeType.UNSAFE_DOWNGRADE : FeatureUpdate.UpgradeType.SAFE_DOWNGRADE;
+                    updates.put(name, new FeatureUpdate(level, type));
+                }
+                admin.updateFeatures(updates, new UpdateFeaturesOptions()).all().get();
+            }
+            FeatureMetadata md = admin.describeFeatures().featureMetadata().get();
+            StringBuilder sb = new StringBuilder("{\"epoch\":").append(md.finalizedFeaturesEpoch().orElse(-1L))
+                .append(",\"finalized\":{");
+            boolean first = true;
+            for (Map.Entry<String, FinalizedVersionRange> e : new TreeMap<>(md.finalizedFeatures()).entrySet()) {
+                if (!first) {
+                    sb.append(',');
+                }
+                first = false;
+                sb.append(json(e.getKey())).append(':').append(e.getValue().maxVersionLevel());
+            }
+            out.println(sb.append("}}"));
         }
         return 0;
     }

@@ -21,6 +21,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 
+use crate::features::{api_versions_features, FinalizedFeatures, TRANSACTION_VERSION};
 use crate::metadata::wait_for_topic;
 use crate::spawn::spawn_tied_to_process;
 use crate::tls::TlsFiles;
@@ -35,6 +36,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 const FORMAT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bound on topic creation plus the metadata wait that follows it.
 const TOPIC_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bound on registered brokers reporting the finalized feature levels that were asked for.
+const FEATURE_TIMEOUT: Duration = Duration::from_secs(15);
 /// A port picked free can be taken before Kafka binds it: retry the whole start a few times.
 const START_ATTEMPTS: usize = 2;
 
@@ -250,6 +253,13 @@ pub struct KafkaOptions {
     /// [`FaultProxy`](crate::FaultProxy) in front of it, so clients keep going through the proxy
     /// after the bootstrap. Single-broker clusters only (every broker would advertise it).
     pub advertise: Vec<(String, String)>,
+    /// Finalize the `transaction.version` feature at this level when the storage is formatted
+    /// (`kafka-storage format --feature transaction.version=N`): `0` or `1` is the classic
+    /// transaction protocol, `2` is KIP-890 part 2 (`None`: Kafka 4.4's default, 2). The start
+    /// fails unless every broker's ApiVersions answer then reports this level
+    /// ([`crate::api_versions_features`]). To change it on a running cluster use
+    /// [`crate::java_set_features`].
+    pub transaction_version: Option<i16>,
 }
 
 /// SASL users every secured cluster knows ([`KafkaOptions::security`]). No authorizer is
@@ -383,18 +393,24 @@ impl KafkaCluster {
             let props = server_properties(node, n, &voters, options, cluster.tls.as_ref());
             fs::write(node.props_path(), props)?;
         }
-        cluster.format_all(options.security)?;
+        cluster.format_all(options)?;
         for i in 0..cluster.nodes.len() {
             cluster.spawn_node(i)?;
         }
         cluster.wait_registered(n, deadline)?;
+        if let Some(level) = options.transaction_version {
+            // Registered brokers have read the metadata log: a wrong level will not change.
+            let feature_deadline = deadline.min(Instant::now() + FEATURE_TIMEOUT);
+            cluster.wait_feature_level(TRANSACTION_VERSION, level, feature_deadline)?;
+        }
         cluster.startup = started.elapsed();
         Ok(cluster)
     }
 
     /// Formats every node's storage with `kafka.tools.StorageTool` (in parallel: one JVM each),
-    /// with the SCRAM users of [`sasl`] when `scram_users` (KIP-900 `--add-scram`).
-    fn format_all(&self, scram_users: bool) -> anyhow::Result<()> {
+    /// with the SCRAM users of [`sasl`] when [`KafkaOptions::security`] (KIP-900
+    /// `--add-scram`) and the feature levels of `options` (`--feature name=level`).
+    fn format_all(&self, options: &KafkaOptions) -> anyhow::Result<()> {
         let mut running = Vec::new();
         for node in &self.nodes {
             let out = node.dir.join("format.log");
@@ -405,7 +421,10 @@ impl KafkaCluster {
                 .arg(&self.cluster_id)
                 .arg("-c")
                 .arg(node.props_path());
-            if scram_users {
+            for (feature, level) in format_features(options) {
+                cmd.arg("--feature").arg(format!("{feature}={level}"));
+            }
+            if options.security {
                 for mechanism in ["SCRAM-SHA-256", "SCRAM-SHA-512"] {
                     for (user, password) in [
                         (sasl::USER, sasl::PASSWORD),
@@ -526,6 +545,64 @@ impl KafkaCluster {
             // Readiness polling only; bounded by the deadline.
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Waits until every running broker's ApiVersions answer finalizes `feature` at `level`
+    /// (they learn it from the metadata log, normally before they register). Fails at
+    /// `deadline` with what they report instead.
+    fn wait_feature_level(
+        &self,
+        feature: &str,
+        level: i16,
+        deadline: Instant,
+    ) -> anyhow::Result<()> {
+        loop {
+            let mut wrong = Vec::new();
+            for node in self.nodes.iter().filter(|n| n.running()) {
+                let addr = format!("127.0.0.1:{}", node.port);
+                match api_versions_features(&addr, Duration::from_secs(5)) {
+                    Ok(f) if f.level(feature) == level => {}
+                    Ok(f) => wrong.push(format!(
+                        "node {}: {feature}={} (epoch {}; all: {:?})",
+                        node.id,
+                        f.level(feature),
+                        f.epoch,
+                        f.levels
+                    )),
+                    Err(e) => wrong.push(format!("node {}: {e:#}", node.id)),
+                }
+            }
+            if wrong.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "the brokers do not report {feature}={level} in ApiVersions: {}",
+                    wrong.join("; ")
+                );
+            }
+            // Polling the brokers' metadata; bounded by the deadline.
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The finalized feature levels (e.g. [`TRANSACTION_VERSION`]) that the first running
+    /// broker reports in its ApiVersions answer; see [`api_versions_features`].
+    ///
+    /// ```no_run
+    /// use kproducer_testkit::{KafkaCluster, KafkaOptions, TRANSACTION_VERSION};
+    /// let options = KafkaOptions { transaction_version: Some(1), ..KafkaOptions::default() };
+    /// let cluster = KafkaCluster::start_with(1, &options)?;
+    /// assert_eq!(cluster.finalized_features()?.level(TRANSACTION_VERSION), 1);
+    /// # Ok::<(), anyhow::Error>(())
+    /// ```
+    pub fn finalized_features(&self) -> anyhow::Result<FinalizedFeatures> {
+        let node = self
+            .nodes
+            .iter()
+            .find(|n| n.running())
+            .ok_or_else(|| anyhow!("no broker is running"))?;
+        api_versions_features(&format!("127.0.0.1:{}", node.port), Duration::from_secs(10))
     }
 
     /// Comma-separated broker listener addresses of every node (including stopped ones).
@@ -819,6 +896,12 @@ fn server_properties(
         ("transaction.state.log.replication.factor", rf.to_string()),
         ("transaction.state.log.min.isr", min_isr.to_string()),
         ("transaction.state.log.num.partitions", "3".to_owned()),
+        // A transaction past its transaction.timeout.ms is aborted within a second (default:
+        // checked every 10 s), so tests of hung producers need not wait long.
+        (
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+            "1000".to_owned(),
+        ),
         (
             "share.coordinator.state.topic.replication.factor",
             rf.to_string(),
@@ -856,6 +939,15 @@ fn server_properties(
         let _ = writeln!(out, "{k}={v}");
     }
     out
+}
+
+/// The `(feature, level)` pairs `StorageTool format` finalizes besides the release defaults.
+fn format_features(options: &KafkaOptions) -> Vec<(&'static str, i16)> {
+    options
+        .transaction_version
+        .map(|level| (TRANSACTION_VERSION, level))
+        .into_iter()
+        .collect()
 }
 
 /// The security protocol of a listener of [`SECURED_LISTENERS`].
@@ -1080,6 +1172,10 @@ mod tests {
             "offsets.topic.replication.factor=3",
             "default.replication.factor=3",
             "group.initial.rebalance.delay.ms=0",
+            "transaction.state.log.replication.factor=3",
+            "transaction.state.log.min.isr=2",
+            "transaction.state.log.num.partitions=3",
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms=1000",
             "advertised.listeners=PLAINTEXT://127.0.0.1:9092",
             "controller.quorum.voters=1@127.0.0.1:1,2@127.0.0.1:9093,3@127.0.0.1:3",
         ] {
@@ -1101,6 +1197,22 @@ mod tests {
         assert!(single
             .lines()
             .any(|l| l == "offsets.topic.replication.factor=1"));
+        for line in [
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+        ] {
+            assert!(single.lines().any(|l| l == line), "{line} missing");
+        }
+    }
+
+    #[test]
+    fn transaction_version_becomes_a_format_feature() {
+        assert!(format_features(&KafkaOptions::default()).is_empty());
+        let options = KafkaOptions {
+            transaction_version: Some(1),
+            ..KafkaOptions::default()
+        };
+        assert_eq!(format_features(&options), vec![("transaction.version", 1)]);
     }
 
     #[test]

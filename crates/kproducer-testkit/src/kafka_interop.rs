@@ -16,11 +16,12 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use serde_json::Value;
 
+use crate::features::FinalizedFeatures;
 use crate::kafka::{
     java_bin, kafka_home, kafka_lib, lib_classpath, tail, wait_until, KafkaCluster,
 };
 use crate::produce::{Delivery, TestRecord};
-use crate::verify::{ConsumedRecord, TimestampType};
+use crate::verify::{ConsumedRecord, Isolation, TimestampType};
 
 const INTEROP_SOURCE: &str = include_str!("../kafka/Interop.java");
 
@@ -148,9 +149,35 @@ pub fn java_produce_with(
     })
 }
 
+/// Options for [`java_consume_with`].
+#[derive(Debug, Clone)]
+pub struct ConsumeOptions {
+    /// Keep reading until at least this many records arrived (records may still be in flight
+    /// when the read starts). `None`: stop at the end of every partition.
+    pub expected_total: Option<usize>,
+    /// Give up (with an error) after this long, JVM start not included.
+    pub timeout: Duration,
+    /// Java's `isolation.level`: with [`Isolation::ReadCommitted`] the read stops at each
+    /// partition's last stable offset and skips aborted transactions' records.
+    pub isolation: Isolation,
+    /// Extra consumer properties (e.g. `security.protocol`, `ssl.*`, `sasl.*`), applied last.
+    pub properties: Vec<(String, String)>,
+}
+
+impl Default for ConsumeOptions {
+    fn default() -> Self {
+        ConsumeOptions {
+            expected_total: None,
+            timeout: Duration::from_secs(60),
+            isolation: Isolation::ReadUncommitted,
+            properties: Vec::new(),
+        }
+    }
+}
+
 /// Reads every record of `topic` from the beginning with Java's KafkaConsumer (assigned
 /// partitions, no group, CRCs checked) until the end offsets and at least `expected_total`
-/// records; sorted by `(partition, offset)`.
+/// records; sorted by `(partition, offset)`. `read_uncommitted`; see [`java_consume_with`].
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -164,22 +191,59 @@ pub fn java_consume(
     expected_total: Option<usize>,
     timeout: Duration,
 ) -> anyhow::Result<Vec<ConsumedRecord>> {
-    let args: Vec<String> = vec![
+    java_consume_with(
+        bootstrap,
+        topic,
+        &ConsumeOptions {
+            expected_total,
+            timeout,
+            ..ConsumeOptions::default()
+        },
+    )
+}
+
+/// [`java_consume`] with Java's `isolation.level` and extra consumer properties: reads every
+/// partition of `topic` from the beginning up to its end offset (with
+/// [`Isolation::ReadCommitted`], its last stable offset: records of aborted transactions are
+/// skipped and an open transaction stops the read) and at least `expected_total` records;
+/// sorted by `(partition, offset)`.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use kproducer_testkit::{java_consume_with, ConsumeOptions, Isolation};
+/// let committed = java_consume_with(
+///     "127.0.0.1:9092",
+///     "t",
+///     &ConsumeOptions { isolation: Isolation::ReadCommitted, ..ConsumeOptions::default() },
+/// )?;
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+pub fn java_consume_with(
+    bootstrap: &str,
+    topic: &str,
+    options: &ConsumeOptions,
+) -> anyhow::Result<Vec<ConsumedRecord>> {
+    let mut args: Vec<String> = vec![
         "consume".into(),
         "--bootstrap".into(),
         bootstrap.into(),
         "--topic".into(),
         topic.into(),
         "--expected".into(),
-        expected_total.unwrap_or(0).to_string(),
+        options.expected_total.unwrap_or(0).to_string(),
         "--timeout-ms".into(),
-        timeout.as_millis().to_string(),
+        options.timeout.as_millis().to_string(),
+        "--isolation".into(),
+        isolation_level(options.isolation).into(),
     ];
+    push_props(&mut args, &options.properties);
     // The JVM's own start on top of the read itself.
-    let (ok, stdout, stderr) = run_helper(&args, Vec::new(), timeout + Duration::from_secs(60))?;
+    let (ok, stdout, stderr) =
+        run_helper(&args, Vec::new(), options.timeout + Duration::from_secs(60))?;
     if !ok {
         bail!(
-            "Java's KafkaConsumer failed on {topic:?}; stderr tail:\n{}",
+            "Java's KafkaConsumer ({}) failed on {topic:?}; stderr tail:\n{}",
+            isolation_level(options.isolation),
             tail_str(&stderr, 4000)
         );
     }
@@ -215,6 +279,498 @@ pub fn java_consume(
     }
     records.sort_by_key(|r| (r.partition, r.offset));
     Ok(records)
+}
+
+/// Java's name of an isolation level.
+fn isolation_level(isolation: Isolation) -> &'static str {
+    match isolation {
+        Isolation::ReadCommitted => "read_committed",
+        Isolation::ReadUncommitted => "read_uncommitted",
+    }
+}
+
+fn push_props(args: &mut Vec<String>, properties: &[(String, String)]) {
+    for (k, v) in properties {
+        args.push("--prop".into());
+        args.push(format!("{k}={v}"));
+    }
+}
+
+/// The committed offsets of consumer group `group`, `(topic, partition) → offset`, as Java's
+/// Admin `listConsumerGroupOffsets` reports them (partitions without an offset are left out).
+/// An unknown group gives an empty map. Shows what `sendOffsetsToTransaction` committed: an
+/// aborted transaction's offsets must never appear. A transaction's offsets show once its
+/// commit marker is in `__consumer_offsets`, which may be shortly after `commitTransaction`
+/// returned: poll for the expected offset rather than read once.
+///
+/// ```no_run
+/// use kproducer_testkit::java_committed_offsets;
+/// let offsets = java_committed_offsets("127.0.0.1:9092", "my-group")?;
+/// assert_eq!(offsets.get(&("input".to_string(), 0)), Some(&10));
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+pub fn java_committed_offsets(
+    bootstrap: &str,
+    group: &str,
+) -> anyhow::Result<BTreeMap<(String, i32), i64>> {
+    let args: Vec<String> = vec![
+        "committed-offsets".into(),
+        "--bootstrap".into(),
+        bootstrap.into(),
+        "--group".into(),
+        group.into(),
+    ];
+    let (ok, stdout, stderr) = run_helper(&args, Vec::new(), DEFAULT_TIMEOUT)?;
+    if !ok {
+        bail!(
+            "listConsumerGroupOffsets({group:?}) with Java's Admin failed; stderr tail:\n{}",
+            tail_str(&stderr, 4000)
+        );
+    }
+    let mut offsets = BTreeMap::new();
+    for line in json_lines(&stdout)? {
+        let topic = line
+            .get("topic")
+            .and_then(Value::as_str)
+            .ok_or_else(|| anyhow!("no topic in {line}"))?;
+        offsets.insert(
+            (topic.to_owned(), int(&line, "partition")? as i32),
+            int(&line, "offset")?,
+        );
+    }
+    Ok(offsets)
+}
+
+/// Offsets a [`java_produce_transactional`] run commits with each transaction
+/// (`sendOffsetsToTransaction`), as a consume-transform-produce loop would: group `group`,
+/// partition `partition` of `topic`, offset = the number of records sent so far including the
+/// transaction's own (as if record `i` had been read from offset `i` of that partition).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnOffsets {
+    /// The consumer group the offsets are committed for (never joined: no member, no
+    /// generation, as `KafkaConsumer::groupMetadata` gives before a subscription).
+    pub group: String,
+    /// The "input" topic the offsets refer to (it need not exist or hold records).
+    pub topic: String,
+    /// Its partition.
+    pub partition: i32,
+}
+
+/// What [`java_produce_transactional`] does.
+#[derive(Debug, Clone)]
+pub struct JavaTxnOptions {
+    /// `transactional.id`.
+    pub transactional_id: String,
+    /// Every record to send, in order; cut into transactions of [`per_transaction`](Self::per_transaction).
+    pub records: Vec<TestRecord>,
+    /// Records per transaction (the last one may have fewer); at least 1.
+    pub per_transaction: usize,
+    /// Abort every N-th transaction (1-based: transactions N, 2N, ...) instead of committing it.
+    pub abort_every: Option<usize>,
+    /// Neither commit nor abort the last transaction: its records are flushed (written,
+    /// acknowledged) and the JVM halts, so it stays open on the brokers until
+    /// `transaction.timeout.ms` (settable through `properties`) or until a newer producer with
+    /// the same transactional id fences it.
+    pub leave_last_open: bool,
+    /// `sendOffsetsToTransaction` in every transaction; see [`TxnOffsets`].
+    pub send_offsets: Option<TxnOffsets>,
+    /// Extra producer properties (e.g. `transaction.timeout.ms`, `acks`), applied after
+    /// `bootstrap.servers` and `transactional.id`.
+    pub properties: Vec<(String, String)>,
+    /// Bound on the whole run, JVM start included.
+    pub timeout: Duration,
+}
+
+impl Default for JavaTxnOptions {
+    fn default() -> Self {
+        JavaTxnOptions {
+            transactional_id: String::new(),
+            records: Vec::new(),
+            per_transaction: 1,
+            abort_every: None,
+            leave_last_open: false,
+            send_offsets: None,
+            properties: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// How a transaction of [`java_produce_transactional`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnOutcome {
+    /// `commitTransaction` returned.
+    Committed,
+    /// `abortTransaction` returned.
+    Aborted,
+    /// Left open ([`JavaTxnOptions::leave_last_open`]).
+    Open,
+}
+
+/// A transaction as Java's Admin `describeTransactions` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnDescription {
+    /// The broker id of the transaction coordinator.
+    pub coordinator: i32,
+    /// Java's `TransactionState` (`"Empty"`, `"Ongoing"`, `"PrepareCommit"`,
+    /// `"CompleteCommit"`, `"CompleteAbort"`, ...); `None` when the coordinator does not know the
+    /// id (then `coordinator` is the leader of its `__transaction_state` partition).
+    pub state: Option<String>,
+    /// The producer id (`-1` when unknown).
+    pub producer_id: i64,
+    /// The producer epoch (`-1` when unknown).
+    pub producer_epoch: i32,
+    /// `transaction.timeout.ms` as the coordinator holds it (`-1` when unknown).
+    pub timeout_ms: i64,
+    /// The partitions of the ongoing transaction (`"topic-partition"`).
+    pub partitions: Vec<String>,
+}
+
+/// What Java's transactional producer did in [`java_produce_transactional`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JavaTxnProduced {
+    /// Where each record was written, in input order (aborted ones too: they were written,
+    /// then marked aborted).
+    pub deliveries: Vec<Delivery>,
+    /// The transaction (1-based) of each record, in input order.
+    pub transaction_of: Vec<usize>,
+    /// How each transaction ended (index 0 is transaction 1).
+    pub outcomes: Vec<TxnOutcome>,
+    /// Transactions committed.
+    pub committed_transactions: usize,
+    /// Transactions aborted.
+    pub aborted_transactions: usize,
+    /// Records in committed transactions.
+    pub committed_records: usize,
+    /// Records in aborted transactions.
+    pub aborted_records: usize,
+    /// `describeTransactions` of the transactional id right after the run (`None` when the
+    /// last transaction was left open: the JVM halted first). `commitTransaction` and
+    /// `abortTransaction` return once the coordinator has logged `PrepareCommit` /
+    /// `PrepareAbort`; the markers are written after, so the state may still be `Prepare*`
+    /// (and `read_committed` reads and committed offsets may lag by as much).
+    pub description: Option<TxnDescription>,
+}
+
+impl JavaTxnProduced {
+    /// The outcome of record `i`'s transaction.
+    pub fn outcome_of(&self, i: usize) -> TxnOutcome {
+        self.outcomes[self.transaction_of[i] - 1]
+    }
+}
+
+/// Runs Java's transactional KafkaProducer (`transactional.id` set, so idempotent with
+/// `acks=all`): `initTransactions`, then for every [`JavaTxnOptions::per_transaction`] records
+/// `beginTransaction`, the sends, optionally `sendOffsetsToTransaction`
+/// ([`JavaTxnOptions::send_offsets`]), `flush`, and `commitTransaction`, or `abortTransaction`
+/// for every [`JavaTxnOptions::abort_every`]-th transaction. The reference for kproducer's
+/// transactions: read back with [`Isolation::ReadCommitted`], only the committed records show.
+///
+/// Fails with Java's whole cause chain if any step fails (e.g. `ProducerFencedException`).
+///
+/// ```no_run
+/// use kproducer_testkit::{
+///     java_consume_with, java_produce_transactional, ConsumeOptions, Isolation, JavaTxnOptions,
+///     TestRecord,
+/// };
+/// let records: Vec<TestRecord> = (0..6)
+///     .map(|i| TestRecord::new(None, Some(format!("v{i}").into_bytes())))
+///     .collect();
+/// let run = java_produce_transactional(
+///     "127.0.0.1:9092",
+///     "t",
+///     &JavaTxnOptions {
+///         transactional_id: "txn-1".into(),
+///         records,
+///         per_transaction: 2,
+///         abort_every: Some(3),
+///         ..JavaTxnOptions::default()
+///     },
+/// )?;
+/// assert_eq!((run.committed_transactions, run.aborted_transactions), (2, 1));
+/// let committed = java_consume_with(
+///     "127.0.0.1:9092",
+///     "t",
+///     &ConsumeOptions { isolation: Isolation::ReadCommitted, ..ConsumeOptions::default() },
+/// )?;
+/// assert_eq!(committed.len(), 4);
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+pub fn java_produce_transactional(
+    bootstrap: &str,
+    topic: &str,
+    options: &JavaTxnOptions,
+) -> anyhow::Result<JavaTxnProduced> {
+    if options.transactional_id.is_empty() {
+        bail!("JavaTxnOptions::transactional_id is empty");
+    }
+    if options.per_transaction == 0 {
+        bail!("JavaTxnOptions::per_transaction must be at least 1");
+    }
+    let mut args: Vec<String> = vec![
+        "produce-txn".into(),
+        "--bootstrap".into(),
+        bootstrap.into(),
+        "--topic".into(),
+        topic.into(),
+        "--transactional-id".into(),
+        options.transactional_id.clone(),
+        "--per-transaction".into(),
+        options.per_transaction.to_string(),
+        "--abort-every".into(),
+        options.abort_every.unwrap_or(0).to_string(),
+        "--leave-last-open".into(),
+        options.leave_last_open.to_string(),
+    ];
+    if let Some(o) = &options.send_offsets {
+        args.extend([
+            "--offsets-group".into(),
+            o.group.clone(),
+            "--offsets-topic".into(),
+            o.topic.clone(),
+            "--offsets-partition".into(),
+            o.partition.to_string(),
+        ]);
+    }
+    push_props(&mut args, &options.properties);
+    let mut input = String::new();
+    for r in &options.records {
+        input.push_str(&encode_record(r));
+        input.push('\n');
+    }
+    let (ok, stdout, stderr) = run_helper(&args, input.into_bytes(), options.timeout)?;
+    let n = options.records.len();
+    let mut deliveries = vec![None; n];
+    let mut transaction_of = vec![0; n];
+    let mut outcomes = Vec::new();
+    let mut description = None;
+    let mut error = None;
+    for line in json_lines(&stdout)? {
+        if let Some(e) = line.get("error") {
+            error = Some(format!(
+                "transaction {}: {}",
+                line.get("txn").unwrap_or(&Value::Null),
+                e.as_str().unwrap_or_default()
+            ));
+        } else if let Some(d) = line.get("describe") {
+            description = Some(parse_description(d)?);
+        } else if let Some(outcome) = line.get("outcome").and_then(Value::as_str) {
+            let txn = usize::try_from(int(&line, "txn")?)?;
+            if txn != outcomes.len() + 1 {
+                bail!("transaction {txn} reported out of order: {line}");
+            }
+            outcomes.push(match outcome {
+                "committed" => TxnOutcome::Committed,
+                "aborted" => TxnOutcome::Aborted,
+                "open" => TxnOutcome::Open,
+                other => bail!("unknown transaction outcome {other:?}"),
+            });
+        } else {
+            let i = line
+                .get("i")
+                .and_then(Value::as_u64)
+                .and_then(|i| usize::try_from(i).ok())
+                .filter(|&i| i < n)
+                .ok_or_else(|| anyhow!("unexpected helper line {line}"))?;
+            deliveries[i] = Some(Delivery {
+                partition: int(&line, "partition")? as i32,
+                offset: int(&line, "offset")?,
+            });
+            transaction_of[i] = usize::try_from(int(&line, "txn")?)?;
+        }
+    }
+    if error.is_some() || !ok {
+        bail!(
+            "Java's transactional KafkaProducer ({:?}) failed: {}; stderr tail:\n{}",
+            options.transactional_id,
+            error.as_deref().unwrap_or("no error line"),
+            tail_str(&stderr, 4000)
+        );
+    }
+    let deliveries = deliveries
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| d.ok_or_else(|| anyhow!("no delivery reported for record {i}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if outcomes.len() != n.div_ceil(options.per_transaction) {
+        bail!(
+            "{} transaction outcomes reported for {n} records in transactions of {}",
+            outcomes.len(),
+            options.per_transaction
+        );
+    }
+    let count = |want: TxnOutcome| outcomes.iter().filter(|&&o| o == want).count();
+    let records_with = |want: TxnOutcome| {
+        transaction_of
+            .iter()
+            .filter(|&&t| outcomes[t - 1] == want)
+            .count()
+    };
+    Ok(JavaTxnProduced {
+        committed_transactions: count(TxnOutcome::Committed),
+        aborted_transactions: count(TxnOutcome::Aborted),
+        committed_records: records_with(TxnOutcome::Committed),
+        aborted_records: records_with(TxnOutcome::Aborted),
+        deliveries,
+        transaction_of,
+        outcomes,
+        description,
+    })
+}
+
+fn parse_description(d: &Value) -> anyhow::Result<TxnDescription> {
+    let opt_int = |field: &str| d.get(field).and_then(Value::as_i64).unwrap_or(-1);
+    Ok(TxnDescription {
+        coordinator: int(d, "coordinator")? as i32,
+        state: d.get("state").and_then(Value::as_str).map(str::to_owned),
+        producer_id: opt_int("producerId"),
+        producer_epoch: opt_int("epoch") as i32,
+        timeout_ms: opt_int("timeoutMs"),
+        partitions: d
+            .get("partitions")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
+
+/// `transactional_id`'s transaction as Java's Admin `describeTransactions` reports it: its
+/// coordinator, state, producer id and epoch, open partitions. For an id the coordinator does
+/// not know, `state` is `None` and `coordinator` is still the broker that would coordinate it
+/// (the leader of its `__transaction_state` partition).
+///
+/// ```no_run
+/// let d = kproducer_testkit::java_describe_transaction("127.0.0.1:9092", "txn-1")?;
+/// assert_eq!(d.state.as_deref(), Some("CompleteCommit"));
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+pub fn java_describe_transaction(
+    bootstrap: &str,
+    transactional_id: &str,
+) -> anyhow::Result<TxnDescription> {
+    let args: Vec<String> = vec![
+        "describe-txn".into(),
+        "--bootstrap".into(),
+        bootstrap.into(),
+        "--transactional-id".into(),
+        transactional_id.into(),
+    ];
+    let (ok, stdout, stderr) = run_helper(&args, Vec::new(), DEFAULT_TIMEOUT)?;
+    if !ok {
+        bail!(
+            "describeTransactions({transactional_id:?}) with Java's Admin failed; stderr tail:\n{}",
+            tail_str(&stderr, 4000)
+        );
+    }
+    let line = json_lines(&stdout)?
+        .pop()
+        .ok_or_else(|| anyhow!("the helper printed no description"))?;
+    parse_description(&line)
+}
+
+/// The broker id of `transactional_id`'s transaction coordinator (see
+/// [`java_describe_transaction`]), e.g. to kill exactly that broker mid-transaction.
+///
+/// ```no_run
+/// use kproducer_testkit::{java_transaction_coordinator, KafkaCluster};
+/// let cluster = KafkaCluster::start(3)?;
+/// let coordinator = java_transaction_coordinator(&cluster.bootstrap(), "txn-1")?;
+/// cluster.kill(coordinator)?;
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+pub fn java_transaction_coordinator(
+    bootstrap: &str,
+    transactional_id: &str,
+) -> anyhow::Result<i32> {
+    let d = java_describe_transaction(bootstrap, transactional_id)?;
+    if d.coordinator < 0 {
+        bail!("no coordinator for transactional id {transactional_id:?}: {d:?}");
+    }
+    Ok(d.coordinator)
+}
+
+/// The cluster's finalized feature levels as Java's Admin `describeFeatures` reports them (an
+/// ApiVersions round trip of Java's own); compare [`crate::api_versions_features`].
+///
+/// ```no_run
+/// use kproducer_testkit::{java_features, TRANSACTION_VERSION};
+/// assert_eq!(java_features("127.0.0.1:9092")?.level(TRANSACTION_VERSION), 2);
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+pub fn java_features(bootstrap: &str) -> anyhow::Result<FinalizedFeatures> {
+    java_set_features(bootstrap, &[], false)
+}
+
+/// Changes finalized feature levels on a running cluster, as `kafka-features upgrade` /
+/// `downgrade` do (Java's Admin `updateFeatures`: `UPGRADE` when raising, `SAFE_DOWNGRADE`
+/// when lowering, `UNSAFE_DOWNGRADE` instead with `unsafe_downgrade`), and returns the levels
+/// `describeFeatures` reports afterwards. Brokers learn the new levels through the metadata
+/// log: poll [`crate::api_versions_features`] before relying on them.
+///
+/// ```no_run
+/// use kproducer_testkit::{java_set_features, TRANSACTION_VERSION};
+/// let now = java_set_features("127.0.0.1:9092", &[(TRANSACTION_VERSION, 1)], false)?;
+/// assert_eq!(now.level(TRANSACTION_VERSION), 1);
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+pub fn java_set_features(
+    bootstrap: &str,
+    levels: &[(&str, i16)],
+    unsafe_downgrade: bool,
+) -> anyhow::Result<FinalizedFeatures> {
+    let mut args: Vec<String> = vec!["features".into(), "--bootstrap".into(), bootstrap.into()];
+    if !levels.is_empty() {
+        args.push("--set".into());
+        args.push(
+            levels
+                .iter()
+                .map(|(f, l)| format!("{f}={l}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        args.push("--unsafe".into());
+        args.push(unsafe_downgrade.to_string());
+    }
+    let (ok, stdout, stderr) = run_helper(&args, Vec::new(), DEFAULT_TIMEOUT)?;
+    if !ok {
+        bail!(
+            "updateFeatures/describeFeatures ({levels:?}) with Java's Admin failed; stderr tail:\n{}",
+            tail_str(&stderr, 4000)
+        );
+    }
+    let line = json_lines(&stdout)?
+        .pop()
+        .ok_or_else(|| anyhow!("the helper printed no features"))?;
+    let levels = line
+        .get("finalized")
+        .and_then(Value::as_object)
+        .ok_or_else(|| anyhow!("no finalized features in {line}"))?
+        .iter()
+        .map(|(k, v)| {
+            let level = v
+                .as_i64()
+                .and_then(|l| i16::try_from(l).ok())
+                .ok_or_else(|| anyhow!("bad level for {k}: {v}"))?;
+            Ok((k.clone(), level))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(FinalizedFeatures {
+        epoch: int(&line, "epoch")?,
+        levels,
+    })
+}
+
+impl KafkaCluster {
+    /// The broker id of `transactional_id`'s transaction coordinator; see
+    /// [`java_transaction_coordinator`].
+    pub fn transaction_coordinator(&self, transactional_id: &str) -> anyhow::Result<i32> {
+        java_transaction_coordinator(&self.bootstrap(), transactional_id)
+    }
 }
 
 /// One partition whose leadership [`java_move_leaders`] moved.

@@ -14,6 +14,11 @@
 //!   `scripts/setup.sh` fetches, with kill/restart/pause; [`java_produce`] / [`java_consume`]
 //!   run Java's own KafkaProducer / KafkaConsumer against it. With [`KafkaOptions::security`]
 //!   it also serves TLS, mTLS and SASL listeners ([`SECURED_LISTENERS`], [`TlsFiles`]).
+//! - Transactions on Apache Kafka: [`java_produce_transactional`] (Java's transactional
+//!   producer, commits and aborts), [`java_consume_with`] (`read_committed` or not),
+//!   [`java_committed_offsets`], [`java_transaction_coordinator`] /
+//!   [`java_describe_transaction`], and the `transaction.version` feature
+//!   ([`KafkaOptions::transaction_version`], [`api_versions_features`], [`java_set_features`]).
 //! - [`api_versions_probe`]: a hand-encoded ApiVersions v0 round trip over a plain `TcpStream`.
 //!
 //! ```
@@ -32,6 +37,7 @@
 #![warn(missing_docs)]
 
 mod broker;
+mod features;
 mod kafka;
 mod kafka_interop;
 mod metadata;
@@ -44,12 +50,16 @@ mod tls;
 mod verify;
 
 pub use broker::Broker;
+pub use features::{api_versions_features, FinalizedFeatures, TRANSACTION_VERSION};
 pub use kafka::{
     java_tool, kafka_version, sasl, skip_without_kafka, KafkaCluster, KafkaOptions,
     REQUIRE_BROKERS_ENV, SECURED_LISTENERS,
 };
 pub use kafka_interop::{
-    java_consume, java_move_leaders, java_produce, java_produce_with, JavaProduced, LeaderMove,
+    java_committed_offsets, java_consume, java_consume_with, java_describe_transaction,
+    java_features, java_move_leaders, java_produce, java_produce_transactional, java_produce_with,
+    java_set_features, java_transaction_coordinator, ConsumeOptions, JavaProduced, JavaTxnOptions,
+    JavaTxnProduced, LeaderMove, TxnDescription, TxnOffsets, TxnOutcome,
 };
 pub use metadata::{partition_leaders, wait_for_topic};
 pub use mock::{MockKafka, MockKafkaThread};
