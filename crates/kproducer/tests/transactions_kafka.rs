@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use kproducer::txn::{ConsumerGroupMetadata, OffsetAndMetadata};
 use kproducer::{Producer, ProducerConfig, ProducerRecord};
 use kproducer_testkit::{
-    read_all_with, unique_name, ConsumedRecord, Isolation, KafkaCluster, ReadOptions,
+    java_committed_offsets, java_consume_with, read_all_with, unique_name, ConsumeOptions,
+    ConsumedRecord, Isolation, KafkaCluster, KafkaOptions, ReadOptions,
 };
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -97,6 +98,7 @@ async fn read_committed_sees_committed_transactions_only() {
     ))
     .unwrap();
     p.init_transactions().await.expect("init");
+    let first = p.producer_id_and_epoch().expect("pid");
     for (round, commit) in [(0, true), (1, false), (2, true), (3, false)] {
         p.begin_transaction().unwrap();
         let mut written = Vec::new();
@@ -120,6 +122,11 @@ async fn read_committed_sees_committed_transactions_only() {
             p.abort_transaction().await.expect("abort");
         }
     }
+    let last = p.producer_id_and_epoch().expect("pid");
+    assert!(
+        last.epoch >= first.epoch + 4,
+        "transaction version 2: a new epoch per transaction, {first:?} → {last:?}"
+    );
     p.close(Duration::from_secs(10)).await;
     let committed = values(
         &read(
@@ -135,8 +142,151 @@ async fn read_committed_sees_committed_transactions_only() {
         committed.iter().all(|v| v.starts_with("c-")),
         "no aborted record"
     );
-    let all = read(c.bootstrap(), topic, Isolation::ReadUncommitted, Some(4000)).await;
+    let all = read(
+        c.bootstrap(),
+        topic.clone(),
+        Isolation::ReadUncommitted,
+        Some(4000),
+    )
+    .await;
     assert_eq!(all.len(), 4000, "aborted records stay in the log");
+    // Java's own consumer, read_committed, agrees.
+    let (b, t) = (c.bootstrap(), topic);
+    let java = blocking(move || {
+        java_consume_with(
+            &b,
+            &t,
+            &ConsumeOptions {
+                expected_total: Some(2000),
+                timeout: Duration::from_secs(60),
+                isolation: Isolation::ReadCommitted,
+                ..ConsumeOptions::default()
+            },
+        )
+    })
+    .await
+    .expect("Java read_committed");
+    assert_eq!(values(&java), committed);
+}
+
+/// Transaction protocol v1 (the feature finalized at 1, as on a cluster not yet upgraded):
+/// partitions and groups are added with AddPartitionsToTxn/AddOffsetsToTxn, the epoch stays;
+/// read_committed (Java's consumer) sees committed records only, the group only committed
+/// offsets, and a second instance fences the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_version_1_cluster() {
+    if kproducer_testkit::skip_without_kafka("transaction_version_1_cluster") {
+        return;
+    }
+    let c = blocking(|| {
+        KafkaCluster::start_with(
+            1,
+            &KafkaOptions {
+                transaction_version: Some(1),
+                ..KafkaOptions::default()
+            },
+        )
+        .map_err(|e| format!("{e:#}"))
+    })
+    .await
+    .expect("Kafka with transaction.version=1");
+    let c = std::sync::Arc::new(c);
+    let (topic, input) = (unique_name("tv1"), unique_name("tv1-in"));
+    let (c2, t, i) = (c.clone(), topic.clone(), input.clone());
+    blocking(move || {
+        c2.create_topic(&t, 3, 1)?;
+        c2.create_topic(&i, 1, 1)
+    })
+    .await
+    .expect("topics");
+    let tid = unique_name("tid");
+    let group = unique_name("tv1-group");
+    let p: Producer<String, String> = Producer::new(config(
+        &c.bootstrap(),
+        &[("transactional.id", &tid), ("linger.ms", "5")],
+    ))
+    .unwrap();
+    p.init_transactions().await.unwrap();
+    let first = p.producer_id_and_epoch().unwrap();
+    for (round, commit) in [(0i64, true), (1, false), (2, true)] {
+        p.begin_transaction().unwrap();
+        let mut written = Vec::new();
+        for i in 0..300 {
+            let v = format!("{}-{round}-{i:03}", if commit { "c" } else { "a" });
+            written.push(
+                p.send(ProducerRecord::new(&topic, v).with_key(format!("{i}")))
+                    .await
+                    .unwrap(),
+            );
+        }
+        for f in written {
+            f.await.expect("written");
+        }
+        let mut offsets = HashMap::new();
+        offsets.insert((input.clone(), 0), OffsetAndMetadata::new(10 * (round + 1)));
+        p.send_offsets_to_transaction(offsets, &ConsumerGroupMetadata::new(&group))
+            .await
+            .unwrap();
+        if commit {
+            p.commit_transaction().await.unwrap();
+        } else {
+            p.abort_transaction().await.unwrap();
+        }
+    }
+    assert_eq!(
+        p.producer_id_and_epoch().unwrap(),
+        first,
+        "v1 keeps the epoch"
+    );
+    // A second instance fences this one.
+    let newer: Producer<String, String> =
+        Producer::new(config(&c.bootstrap(), &[("transactional.id", &tid)])).unwrap();
+    newer.init_transactions().await.unwrap();
+    p.begin_transaction().unwrap();
+    drop(
+        p.send(ProducerRecord::new(&topic, "zombie".to_string()))
+            .await,
+    );
+    let e = p.commit_transaction().await.unwrap_err();
+    assert!(e.is_fatal(), "{e}");
+    let (b, t) = (c.bootstrap(), topic.clone());
+    let java = blocking(move || {
+        java_consume_with(
+            &b,
+            &t,
+            &ConsumeOptions {
+                expected_total: Some(600),
+                timeout: Duration::from_secs(60),
+                isolation: Isolation::ReadCommitted,
+                ..ConsumeOptions::default()
+            },
+        )
+    })
+    .await
+    .expect("Java read_committed");
+    let vals = values(&java);
+    assert_eq!(vals.len(), 600, "two committed rounds");
+    assert!(vals.iter().all(|v| v.starts_with("c-")));
+    // Offset markers may lag the commit a moment (Kafka's PrepareCommit).
+    let mut committed = None;
+    for _ in 0..50 {
+        let (b, g) = (c.bootstrap(), group.clone());
+        let offsets = blocking(move || java_committed_offsets(&b, &g))
+            .await
+            .unwrap();
+        committed = offsets.get(&(input.clone(), 0)).copied();
+        if committed == Some(30) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        committed,
+        Some(30),
+        "the aborted round's offset is not committed"
+    );
+    newer.close(Duration::from_secs(5)).await;
+    p.close(Duration::from_secs(1)).await;
 }
 
 /// Two producers with one transactional id: the newer fences the older; the older's open
