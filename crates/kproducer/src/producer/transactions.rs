@@ -49,7 +49,7 @@ impl<K, V> Producer<K, V> {
     /// let producer: Producer<String, String> = Producer::new(config)?;
     /// producer.init_transactions().await?;
     /// producer.begin_transaction()?;
-    /// producer.send(ProducerRecord::new("orders", "k".to_string(), "v".to_string())).await?;
+    /// producer.send(ProducerRecord::new("orders", "v".to_string()).with_key("k".to_string())).await?;
     /// producer.commit_transaction().await?;
     /// # Ok(()) }
     /// ```
