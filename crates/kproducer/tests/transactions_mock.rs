@@ -293,3 +293,136 @@ async fn abort_fails_unsent_records() {
     assert_eq!(committed_values(&broker, &topic, 1).len(), 5);
     p.close(Duration::from_secs(5)).await;
 }
+
+/// Coordinator and partition errors injected at every step of a transaction (FindCoordinator,
+/// InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn, Produce), and
+/// lost answers and cut connections on the transactional requests: every transaction still
+/// commits (or aborts) exactly, read_committed shows each committed record once, under both
+/// protocols. Seeded faults (`Schedule::Rate`), so a run is repeatable per seed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coordinator_errors_at_every_step_are_retried() {
+    use kproducer_mock::{codes, FaultAction, FaultRule, Schedule};
+    for tv in [2i16, 1] {
+        let cfg = ClusterConfig {
+            transaction_version: tv,
+            default_partitions: 3,
+            seed: 7 + tv as u64,
+            ..ClusterConfig::default()
+        };
+        let broker = Broker::start_with(cfg, None).expect("broker starts");
+        let topic = unique_name("txn-faults");
+        broker.create_topic("input", 1).unwrap();
+        {
+            let cluster = broker.cluster();
+            let mut c = cluster.lock().unwrap();
+            let rate =
+                |action, api: i16, p: f64| FaultRule::new(action, Schedule::Rate(p)).api(api);
+            c.add_fault(
+                FaultRule::new(
+                    FaultAction::Error(codes::COORDINATOR_NOT_AVAILABLE),
+                    Schedule::Next(2),
+                )
+                .api(10),
+            );
+            c.add_fault(FaultRule::new(FaultAction::Error(14), Schedule::Next(2)).api(22));
+            c.add_fault(rate(FaultAction::Error(codes::NOT_COORDINATOR), 22, 0.2));
+            c.add_fault(rate(
+                FaultAction::Error(codes::CONCURRENT_TRANSACTIONS),
+                24,
+                0.3,
+            ));
+            c.add_fault(rate(FaultAction::Error(codes::NOT_COORDINATOR), 24, 0.1));
+            c.add_fault(rate(
+                FaultAction::Error(codes::COORDINATOR_NOT_AVAILABLE),
+                25,
+                0.2,
+            ));
+            c.add_fault(rate(FaultAction::Error(14), 28, 0.2));
+            c.add_fault(rate(FaultAction::Error(codes::NOT_COORDINATOR), 26, 0.2));
+            c.add_fault(rate(
+                FaultAction::Error(codes::CONCURRENT_TRANSACTIONS),
+                26,
+                0.2,
+            ));
+            c.add_fault(rate(
+                FaultAction::CloseConnection {
+                    before_processing: false,
+                },
+                26,
+                0.1,
+            ));
+            c.add_fault(rate(
+                FaultAction::CloseConnection {
+                    before_processing: true,
+                },
+                24,
+                0.05,
+            ));
+            c.add_fault(rate(
+                FaultAction::Error(codes::NOT_LEADER_OR_FOLLOWER),
+                0,
+                0.05,
+            ));
+        }
+        let p: Producer<String, String> = Producer::new(config(
+            &broker.bootstrap(),
+            &unique_name("tid"),
+            &[
+                ("linger.ms", "2"),
+                ("retry.backoff.ms", "10"),
+                ("request.timeout.ms", "2000"),
+            ],
+        ))
+        .unwrap();
+        p.init_transactions()
+            .await
+            .expect("init despite coordinator errors");
+        let group = ConsumerGroupMetadata::new("g-faults");
+        let mut expected = 0;
+        for round in 0..30 {
+            p.begin_transaction().unwrap();
+            let commit = round % 4 != 3;
+            let prefix = if commit { "commit" } else { "abort" };
+            let futures = send_all(&p, &topic, &format!("{prefix}{round:02}"), 40).await;
+            let mut offsets = HashMap::new();
+            offsets.insert(("input".to_string(), 0), OffsetAndMetadata::new(round + 1));
+            p.send_offsets_to_transaction(offsets, &group)
+                .await
+                .unwrap_or_else(|e| panic!("tv{tv} round {round}: offsets: {e}"));
+            if commit {
+                p.commit_transaction()
+                    .await
+                    .unwrap_or_else(|e| panic!("tv{tv} round {round}: commit: {e}"));
+                for f in futures {
+                    f.await.expect("committed record delivered");
+                }
+                expected += 40;
+            } else {
+                p.abort_transaction()
+                    .await
+                    .unwrap_or_else(|e| panic!("tv{tv} round {round}: abort: {e}"));
+            }
+        }
+        let values = committed_values(&broker, &topic, 3);
+        assert_eq!(values.len(), expected, "tv{tv}");
+        let mut dedup = values.clone();
+        dedup.dedup();
+        assert_eq!(dedup.len(), values.len(), "tv{tv}: no duplicate");
+        assert!(values.iter().all(|v| v.starts_with("commit")), "tv{tv}");
+        let c = broker.cluster();
+        let c = c.lock().unwrap();
+        assert_eq!(
+            c.committed_offset("g-faults", "input", 0),
+            Some(30),
+            "tv{tv}"
+        );
+        let stats = c.stats();
+        assert!(stats.transactions_committed >= 22, "tv{tv}: {stats:?}");
+        assert!(stats.faults_fired >= 20, "tv{tv}: the faults fired: {stats:?}");
+        // EndTxn (26) was asked more often than transactions ended: retries happened.
+        let end_txn = stats.requests.get(&26).copied().unwrap_or(0);
+        assert!(end_txn > 30, "tv{tv}: EndTxn retried ({end_txn} requests)");
+        drop(c);
+        p.close(Duration::from_secs(5)).await;
+    }
+}

@@ -5,8 +5,10 @@
 //! so a corrupt or hostile 12-byte answer claiming 30 million topics would make it allocate
 //! gigabytes (and abort the process). This walk follows the same layout without allocating and
 //! rejects any count that the remaining bytes can't hold, given the smallest wire size of one
-//! element. It covers the responses with arrays that the producer decodes: Produce and
-//! Metadata (ApiVersions has its own bounded decoder; InitProducerId has no arrays).
+//! element. It covers the responses with arrays that the producer decodes: Produce, Metadata,
+//! and the transactional FindCoordinator (v4+), AddPartitionsToTxn (v0–3) and TxnOffsetCommit
+//! (ApiVersions has its own bounded decoder; InitProducerId, AddOffsetsToTxn and EndTxn have no
+//! arrays).
 
 use kafka_protocol::messages::ApiKey;
 
@@ -139,9 +141,61 @@ pub(crate) fn check(api_key: i16, version: i16, body: &[u8]) -> Result<(), Malfo
         produce(body, version)
     } else if api_key == ApiKey::Metadata as i16 {
         metadata(body, version)
+    } else if api_key == ApiKey::FindCoordinator as i16 {
+        find_coordinator(body, version)
+    } else if api_key == ApiKey::AddPartitionsToTxn as i16 {
+        topic_partition_errors(body, version, 3)
+    } else if api_key == ApiKey::TxnOffsetCommit as i16 {
+        topic_partition_errors(body, version, 3)
     } else {
         Ok(())
     }
+}
+
+/// FindCoordinator: v4+ answers an array of coordinators.
+fn find_coordinator(body: &[u8], v: i16) -> R<()> {
+    if v < 4 {
+        return Ok(()); // no arrays
+    }
+    let mut w = Walk {
+        buf: body,
+        pos: 0,
+        flexible: true,
+    };
+    w.take(4)?; // throttle
+                // key, node id, host, port, error code, message, tags: at least 14 bytes.
+    let coordinators = w.array(14)?;
+    for _ in 0..coordinators {
+        w.string()?;
+        w.take(4)?;
+        w.string()?;
+        w.take(4 + 2)?;
+        w.string()?;
+        w.no_tags()?;
+    }
+    w.no_tags()
+}
+
+/// AddPartitionsToTxn v0–3 and TxnOffsetCommit: throttle time, then topics, each with
+/// partitions of (index, error code). Flexible from `flexible_from`.
+fn topic_partition_errors(body: &[u8], v: i16, flexible_from: i16) -> R<()> {
+    let mut w = Walk {
+        buf: body,
+        pos: 0,
+        flexible: v >= flexible_from,
+    };
+    w.take(4)?;
+    let topics = w.array(2)?;
+    for _ in 0..topics {
+        w.string()?;
+        let partitions = w.array(6)?;
+        for _ in 0..partitions {
+            w.take(4 + 2)?;
+            w.no_tags()?;
+        }
+        w.no_tags()?;
+    }
+    w.no_tags()
 }
 
 fn produce(body: &[u8], v: i16) -> R<()> {
@@ -311,6 +365,59 @@ mod tests {
                 .with_node_id(BrokerId(2))
                 .with_host(StrBytes::from_static_str("h"))
                 .with_port(9092)])
+    }
+
+    #[test]
+    fn transactional_answers_are_bounded() {
+        use kafka_protocol::messages::add_partitions_to_txn_response::{
+            AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResponse,
+            AddPartitionsToTxnTopicResult,
+        };
+        use kafka_protocol::messages::find_coordinator_response::{
+            Coordinator, FindCoordinatorResponse,
+        };
+        use kafka_protocol::messages::txn_offset_commit_response::{
+            TxnOffsetCommitResponse, TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+        };
+        use kafka_protocol::protocol::Encodable;
+        let enc = |m: &dyn Fn(&mut bytes::BytesMut)| {
+            let mut b = bytes::BytesMut::new();
+            m(&mut b);
+            b
+        };
+        for v in 0..=6i16 {
+            let r = FindCoordinatorResponse::default().with_coordinators(if v >= 4 {
+                vec![Coordinator::default().with_host(StrBytes::from_static_str("h"))]
+            } else {
+                vec![]
+            });
+            let b = enc(&|b| r.encode(b, v).unwrap());
+            check(ApiKey::FindCoordinator as i16, v, &b).unwrap();
+        }
+        for v in 0..=3i16 {
+            let r = AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(vec![
+                AddPartitionsToTxnTopicResult::default()
+                    .with_name(TopicName(StrBytes::from_static_str("t")))
+                    .with_results_by_partition(vec![AddPartitionsToTxnPartitionResult::default()]),
+            ]);
+            let b = enc(&|b| r.encode(b, v).unwrap());
+            check(ApiKey::AddPartitionsToTxn as i16, v, &b).unwrap();
+        }
+        for v in 0..=5i16 {
+            let r = TxnOffsetCommitResponse::default().with_topics(vec![
+                TxnOffsetCommitResponseTopic::default()
+                    .with_name(TopicName(StrBytes::from_static_str("t")))
+                    .with_partitions(vec![TxnOffsetCommitResponsePartition::default()]),
+            ]);
+            let b = enc(&|b| r.encode(b, v).unwrap());
+            check(ApiKey::TxnOffsetCommit as i16, v, &b).unwrap();
+        }
+        // A 12-byte answer claiming 2^28 topics is refused before anything is allocated.
+        let hostile = [0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0];
+        assert!(check(ApiKey::TxnOffsetCommit as i16, 0, &hostile).is_err());
+        assert!(check(ApiKey::AddPartitionsToTxn as i16, 1, &hostile).is_err());
+        let hostile_v4 = [0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 0];
+        assert!(check(ApiKey::FindCoordinator as i16, 4, &hostile_v4).is_err());
     }
 
     fn metadata_response() -> MetadataResponse {
