@@ -418,7 +418,10 @@ async fn coordinator_errors_at_every_step_are_retried() {
         );
         let stats = c.stats();
         assert!(stats.transactions_committed >= 22, "tv{tv}: {stats:?}");
-        assert!(stats.faults_fired >= 20, "tv{tv}: the faults fired: {stats:?}");
+        assert!(
+            stats.faults_fired >= 20,
+            "tv{tv}: the faults fired: {stats:?}"
+        );
         // EndTxn (26) was asked more often than transactions ended: retries happened.
         let end_txn = stats.requests.get(&26).copied().unwrap_or(0);
         assert!(end_txn > 30, "tv{tv}: EndTxn retried ({end_txn} requests)");

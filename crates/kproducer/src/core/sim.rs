@@ -15,6 +15,29 @@ use crate::config::ProducerConfig;
 use crate::record::Header;
 use crate::sender::Completion;
 use crate::shared::{SendState, Shared};
+use crate::txn::{TransactionError, TxnResult};
+
+/// A transactional call for [`Simulated::transaction`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnOp {
+    /// `initTransactions`.
+    Init,
+    /// `commitTransaction`.
+    Commit,
+    /// `abortTransaction`.
+    Abort,
+}
+
+/// The pending outcome of a transactional call.
+#[derive(Debug, Clone)]
+pub struct TxnHandle(Arc<TxnResult>);
+
+impl TxnHandle {
+    /// `None` while the call is under way.
+    pub fn outcome(&self) -> Option<Result<(), TransactionError>> {
+        self.0.outcome()
+    }
+}
 
 /// Why [`Simulated::try_send`] did not take a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,10 +63,11 @@ pub struct Simulated {
 impl Simulated {
     /// A producer with `config`, every random choice (partitioner, backoff jitter) seeded by `seed`.
     pub fn new(config: ProducerConfig, seed: u64) -> Self {
-        let state = SendState::new(
+        let mut state = SendState::new(
             crate::producer::new_accumulator(&config),
             SmallRng::seed_from_u64(seed),
         );
+        state.txn = crate::producer::transaction_manager(&config);
         let shared = Arc::new(Shared::new(state));
         let core = ProducerCore::new(CoreConfig::from_producer(&config, seed), shared.clone());
         Simulated {
@@ -96,6 +120,33 @@ impl Simulated {
             Some(Err(AppendError::NoMemory { .. })) => Err(NotSent::NoMemory),
             Some(Err(e)) => Err(NotSent::Refused(format!("{e:?}"))),
         }
+    }
+
+    /// A transactional call (`transactional.id` in the config): started now, its outcome
+    /// decided as the core runs ([`TxnHandle::outcome`]).
+    pub fn transaction(&mut self, op: TxnOp) -> Result<TxnHandle, TransactionError> {
+        let mut st = self.shared.lock();
+        let txn = st.txn.as_mut().ok_or(TransactionError::NotTransactional)?;
+        let result = match op {
+            TxnOp::Init => txn.init(),
+            TxnOp::Commit => txn.begin_commit(),
+            TxnOp::Abort => txn.begin_abort(),
+        }?;
+        Ok(TxnHandle(result))
+    }
+
+    /// `beginTransaction`.
+    pub fn begin_transaction(&mut self) -> Result<(), TransactionError> {
+        let mut st = self.shared.lock();
+        st.txn
+            .as_mut()
+            .ok_or(TransactionError::NotTransactional)?
+            .begin()
+    }
+
+    /// The transactional state, if transactional.
+    pub fn transaction_state(&self) -> Option<crate::txn::TransactionState> {
+        self.shared.lock().txn.as_ref().map(|t| t.state())
     }
 
     /// Runs the completions the core decided (callbacks) and recycles the batches, as the

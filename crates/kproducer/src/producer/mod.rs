@@ -602,15 +602,22 @@ pub(crate) fn new_accumulator(config: &ProducerConfig) -> RecordAccumulator {
     acc
 }
 
-fn new_inner(config: ProducerConfig, observer: Option<AckFn>) -> Inner {
-    let mut state = SendState::new(new_accumulator(&config), SmallRng::from_os_rng());
-    state.txn = config.transactional_id.clone().map(|id| {
+/// The transaction manager of a producer with a `transactional.id`.
+pub(crate) fn transaction_manager(
+    config: &ProducerConfig,
+) -> Option<crate::txn::TransactionManager> {
+    config.transactional_id.clone().map(|id| {
         crate::txn::TransactionManager::new(
             id,
             config.transaction_timeout,
             config.retry_backoff.min(config.retry_backoff_max),
         )
-    });
+    })
+}
+
+fn new_inner(config: ProducerConfig, observer: Option<AckFn>) -> Inner {
+    let mut state = SendState::new(new_accumulator(&config), SmallRng::from_os_rng());
+    state.txn = transaction_manager(&config);
     state.pool_metrics = crate::metrics::PoolMetrics::new(crate::metrics::Clock::new(
         Instant::now(),
         config.metrics_sample_window,
