@@ -143,9 +143,9 @@ pub(crate) fn check(api_key: i16, version: i16, body: &[u8]) -> Result<(), Malfo
         metadata(body, version)
     } else if api_key == ApiKey::FindCoordinator as i16 {
         find_coordinator(body, version)
-    } else if api_key == ApiKey::AddPartitionsToTxn as i16 {
-        topic_partition_errors(body, version, 3)
-    } else if api_key == ApiKey::TxnOffsetCommit as i16 {
+    } else if api_key == ApiKey::AddPartitionsToTxn as i16
+        || api_key == ApiKey::TxnOffsetCommit as i16
+    {
         topic_partition_errors(body, version, 3)
     } else {
         Ok(())
