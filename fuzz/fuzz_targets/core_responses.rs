@@ -4,9 +4,13 @@
 //! sender's retry and idempotence logic), on a virtual clock. Nothing may panic; every send must
 //! still resolve once the producer is closed and the clock runs past `delivery.timeout.ms`.
 //!
-//! Input: a sequence of answers, each `[flags, len, bytes…]`: the next request the core wrote
-//! is answered with `bytes` after its correlation id (flags bit 0: a canned valid ApiVersions
-//! answer instead, so inputs get past negotiation; bit 1: close the connection instead).
+//! Input: a first byte of modes (bit 0: a transactional producer, which calls
+//! `init_transactions`, begins a transaction once ready and commits it, so the transactional
+//! answers — FindCoordinator, InitProducerId with a transactional id, AddPartitionsToTxn, EndTxn —
+//! are reached; bit 1: the canned ApiVersions answer finalizes `transaction.version` 2), then a
+//! sequence of answers, each `[flags, len, bytes…]`: the next request the core wrote is answered
+//! with `bytes` after its correlation id (flags bit 0: a canned valid ApiVersions answer instead,
+//! so inputs get past negotiation; bit 1: close the connection instead).
 #![no_main]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,38 +18,76 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kproducer::internals::core::sim::Simulated;
+use kproducer::internals::core::sim::{Simulated, TxnOp};
 use kproducer::internals::core::{ConnId, Transmit};
 use kproducer::ProducerConfig;
 use libfuzzer_sys::fuzz_target;
 
-/// ApiVersions v3 body: Produce 3..12, Metadata 0..12, ApiVersions 0..3, InitProducerId 0..5.
-fn api_versions_v3() -> Vec<u8> {
+/// ApiVersions v3 body: Produce 3..12, Metadata 0..12, ApiVersions 0..3, InitProducerId 0..5,
+/// and the transactional APIs; with `tv2`, the finalized `transaction.version` 2.
+fn api_versions_v3(tv2: bool) -> Vec<u8> {
+    let apis: [(i16, i16, i16); 9] = [
+        (0, 3, 12),
+        (3, 0, 12),
+        (10, 0, 6),
+        (18, 0, 3),
+        (22, 0, 5),
+        (24, 0, 5),
+        (25, 0, 4),
+        (26, 0, 5),
+        (28, 0, 5),
+    ];
     let mut b = Vec::new();
     b.put_i16(0);
-    b.put_u8(5); // 4 entries, compact
-    for (k, min, max) in [(0i16, 3i16, 12i16), (3, 0, 12), (18, 0, 3), (22, 0, 5)] {
+    b.put_u8(apis.len() as u8 + 1); // compact count
+    for (k, min, max) in apis {
         b.put_i16(k);
         b.put_i16(min);
         b.put_i16(max);
         b.put_u8(0);
     }
     b.put_i32(0); // throttle
-    b.put_u8(0); // tags
+    if tv2 {
+        // Tagged field 2: finalized features [transaction.version 2..2].
+        let name = b"transaction.version";
+        let mut f = vec![2u8, name.len() as u8 + 1];
+        f.extend_from_slice(name);
+        f.put_i16(2);
+        f.put_i16(2);
+        f.put_u8(0);
+        b.put_u8(1);
+        b.put_u8(2);
+        b.put_u8(f.len() as u8);
+        b.extend_from_slice(&f);
+    } else {
+        b.put_u8(0); // tags
+    }
     b
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(config) = ProducerConfig::from_map([
+    let [modes, data @ ..] = data else {
+        return;
+    };
+    let transactional = modes & 1 != 0;
+    let tv2 = modes & 2 != 0;
+    let mut props = vec![
         ("bootstrap.servers", "b:1"),
         ("client.id", "fuzz"),
         ("linger.ms", "0"),
         ("request.timeout.ms", "1000"),
         ("delivery.timeout.ms", "5000"),
-    ]) else {
+        ("max.block.ms", "5000"),
+    ];
+    if transactional {
+        props.push(("transactional.id", "fuzz-tx"));
+    }
+    let Ok(config) = ProducerConfig::from_map(props) else {
         return;
     };
     let mut p = Simulated::new(config, 1);
+    let mut init = transactional.then(|| p.transaction(TxnOp::Init).ok()).flatten();
+    let mut commit = None;
     let t0 = Instant::now();
     let resolved = Arc::new(AtomicUsize::new(0));
     let mut sent = 0;
@@ -55,6 +97,14 @@ fuzz_target!(|data: &[u8]| {
     let mut input = data;
     for step in 0..64 {
         now = t0 + Duration::from_millis(step * 7);
+        if init.as_ref().is_some_and(|h| h.outcome().is_some()) {
+            init = None;
+            // Ready (or failed): open the transaction the sends go into.
+            let _ = p.begin_transaction();
+        }
+        if transactional && sent == 4 && commit.is_none() {
+            commit = p.transaction(TxnOp::Commit).ok();
+        }
         if sent < 4 {
             let r = resolved.clone();
             let cb = Box::new(move |_| {
@@ -100,7 +150,7 @@ fuzz_target!(|data: &[u8]| {
         let mut answer = BytesMut::new();
         answer.put_i32(corr);
         if flags & 1 != 0 && is_api_versions {
-            answer.put_slice(&api_versions_v3());
+            answer.put_slice(&api_versions_v3(tv2));
         } else {
             answer.put_slice(body);
         }

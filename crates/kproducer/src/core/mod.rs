@@ -738,7 +738,8 @@ impl ProducerCore {
             self.publish(st);
             self.finished = st.acc.is_closed()
                 && st.acc.incomplete_batches() == 0
-                && self.sender.in_flight_requests() == 0;
+                && self.sender.in_flight_requests() == 0
+                && st.txn.as_ref().is_none_or(|t| !t.is_completing());
             let due = !self.metadata_outstanding
                 && !st.topics.is_empty()
                 && self.metadata.update_due(now);
@@ -772,7 +773,8 @@ impl ProducerCore {
             }
             self.finished = st.acc.is_closed()
                 && st.acc.incomplete_batches() == 0
-                && self.sender.in_flight_requests() == 0;
+                && self.sender.in_flight_requests() == 0
+                && st.txn.as_ref().is_none_or(|t| !t.is_completing());
         }
 
         // Control requests: a metadata refresh, the producer id.

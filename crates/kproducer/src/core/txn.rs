@@ -30,7 +30,7 @@ use crate::accumulator::TopicPartition;
 use crate::network::frame::decode_response;
 use crate::sender::Completion;
 use crate::shared::SendState;
-use crate::txn::{Target, TxnRequest, TxnResponse};
+use crate::txn::{Target, TransactionState, TxnRequest, TxnResponse};
 
 use super::conn::{ConnId, Kind};
 use super::ProducerCore;
@@ -53,6 +53,21 @@ impl ProducerCore {
         let Some(txn) = st.txn.as_mut() else {
             return;
         };
+        // Java's Sender on a graceful close: an open transaction is aborted (rather than left
+        // to hold back read_committed consumers until transaction.timeout.ms), and the
+        // network thread stays until its EndTxn is answered.
+        if st.acc.is_closed()
+            && matches!(
+                txn.state(),
+                TransactionState::InTransaction | TransactionState::AbortableError
+            )
+        {
+            tracing::info!(
+                transactional_id = txn.transactional_id(),
+                "Aborting incomplete transaction due to shutdown"
+            );
+            let _ = txn.begin_abort();
+        }
         if let Some(err) = txn.undrained_batch_error() {
             for mut batch in st.acc.abort_all() {
                 st.acc.deallocate(&mut batch);
