@@ -28,9 +28,22 @@ async fn run(
     operation: &'static str,
     start: impl FnOnce(&mut crate::txn::TransactionManager) -> Result<Arc<TxnResult>, TransactionError>,
 ) -> Result<(), TransactionError> {
-    let result = with_txn(inner, start)?;
-    inner.wake_driver.notify_one();
-    result.wait(operation, inner.config.max_block).await
+    let started = std::time::Instant::now();
+    let r = async {
+        let result = with_txn(inner, start)?;
+        inner.wake_driver.notify_one();
+        result.wait(operation, inner.config.max_block).await
+    }
+    .await;
+    let t = &inner.api_times;
+    let counter = match operation {
+        "initTransactions" => &t.txn_init,
+        "sendOffsetsToTransaction" => &t.txn_send_offsets,
+        "commitTransaction" => &t.txn_commit,
+        _ => &t.txn_abort,
+    };
+    super::ApiTimes::add(counter, started);
+    r
 }
 
 impl<K, V> Producer<K, V> {
@@ -69,7 +82,10 @@ impl<K, V> Producer<K, V> {
     /// [`commit_transaction`]: Self::commit_transaction
     /// [`abort_transaction`]: Self::abort_transaction
     pub fn begin_transaction(&self) -> Result<(), TransactionError> {
-        with_txn(&self.inner, |t| t.begin())
+        let started = std::time::Instant::now();
+        let r = with_txn(&self.inner, |t| t.begin());
+        super::ApiTimes::add(&self.inner.api_times.txn_begin, started);
+        r
     }
 
     /// Commits the consumer group's `offsets` with the transaction (the consume → process →
