@@ -78,6 +78,9 @@ pub(crate) struct TxnMeta {
     producer_id: i64,
     last_producer_id: i64,
     producer_epoch: i16,
+    /// The epoch before the last bump of an InitProducerId that gave its current epoch (Kafka's
+    /// `lastProducerEpoch`): a retry of that bump is answered again, not fenced. -1: none.
+    last_producer_epoch: i16,
     timeout_ms: i32,
     /// When the ongoing transaction started (its first partition or group).
     txn_start_ms: i64,
@@ -176,6 +179,7 @@ pub(crate) fn init_producer_id(
                 producer_id,
                 last_producer_id: -1,
                 producer_epoch: -1,
+                last_producer_epoch: -1,
                 timeout_ms,
                 txn_start_ms: now_ms,
                 state: TransactionState::Empty,
@@ -213,11 +217,25 @@ pub(crate) fn init_producer_id(
                 meta.producer_id = next_id;
                 meta.producer_epoch = 0;
                 c.next_producer_id += 1;
+            } else if expected.is_some_and(|(pid, e)| {
+                pid == meta.producer_id && e >= 0 && e == meta.last_producer_epoch
+            }) {
+                // `prepareIncrementProducerEpoch`: the expected epoch is the one before the last
+                // bump, so this is a retry of a bump whose answer was lost: the current epoch
+                // again, not bumped, not fenced (a new producer's InitProducerId resets
+                // `last_producer_epoch`). Without it a lost answer to a client's bump (transaction
+                // version 1, after an abort) fenced the producer (found by
+                // crates/kproducer/tests/simulation_txn.rs, seed 217).
+                return Ok((meta.producer_id, meta.producer_epoch));
             } else if expected.is_some_and(|(_, e)| e != meta.producer_epoch)
                 && meta.producer_epoch != -1
             {
                 return Err(codes::PRODUCER_FENCED);
             } else {
+                meta.last_producer_epoch = match expected {
+                    Some(_) => meta.producer_epoch,
+                    None => -1,
+                };
                 meta.producer_epoch += 1;
             }
             meta.timeout_ms = timeout_ms;
@@ -501,6 +519,8 @@ fn complete(c: &mut MockCluster, transactional_id: &str, commit: bool, now_ms: i
     };
     let partitions = std::mem::take(&mut meta.partitions);
     meta.groups.clear();
+    // The epoch moves on with the transaction's end: no InitProducerId retry is pending.
+    meta.last_producer_epoch = -1;
     meta.state = if commit {
         TransactionState::CompleteCommit
     } else {

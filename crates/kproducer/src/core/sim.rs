@@ -10,12 +10,13 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
 use super::{CoreConfig, ProducerCore};
+use crate::accumulator::TopicPartition;
 use crate::accumulator::{AppendError, Callback, ProducerBatch, RecordRef};
 use crate::config::ProducerConfig;
 use crate::record::Header;
 use crate::sender::Completion;
 use crate::shared::{SendState, Shared};
-use crate::txn::{TransactionError, TxnResult};
+use crate::txn::{ConsumerGroupMetadata, OffsetAndMetadata, TransactionError, TxnResult};
 
 /// A transactional call for [`Simulated::transaction`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +134,31 @@ impl Simulated {
             TxnOp::Abort => txn.begin_abort(),
         }?;
         Ok(TxnHandle(result))
+    }
+
+    /// `sendOffsetsToTransaction`: `offsets` ((topic, partition), offset and metadata) of
+    /// `group`, committed with the transaction.
+    pub fn send_offsets(
+        &mut self,
+        offsets: Vec<((String, i32), OffsetAndMetadata)>,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<TxnHandle, TransactionError> {
+        let mut offsets: Vec<(TopicPartition, OffsetAndMetadata)> = offsets
+            .into_iter()
+            .map(|((topic, partition), o)| {
+                (
+                    TopicPartition {
+                        topic: Arc::from(topic),
+                        partition,
+                    },
+                    o,
+                )
+            })
+            .collect();
+        offsets.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut st = self.shared.lock();
+        let txn = st.txn.as_mut().ok_or(TransactionError::NotTransactional)?;
+        Ok(TxnHandle(txn.send_offsets(offsets, group.clone())?))
     }
 
     /// `beginTransaction`.

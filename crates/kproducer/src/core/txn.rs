@@ -69,7 +69,24 @@ impl ProducerCore {
             let _ = txn.begin_abort();
         }
         if let Some(err) = txn.undrained_batch_error() {
+            // Java's `abortUndrainedBatches`: a batch that has a sequence (sent before, queued
+            // for a retry) stays and is sent; EndTxn waits for it. Failing it left a gap in the
+            // partition's sequences, and with transaction version 1 (the same epoch in the next
+            // transaction) every later batch of the partition was refused with
+            // OUT_OF_ORDER_SEQUENCE_NUMBER until delivery.timeout.ms (found by
+            // tests/simulation_txn.rs, seed 6). It can stay only if it can be sent: once the
+            // sequences need a new epoch nothing is drained until the epoch changes, which
+            // comes after EndTxn, so it fails (seed 3, v2); the new epoch restarts the sequences.
+            // A fatal error fails everything, as Java's `abortBatches`.
+            let keep_sequenced = txn.state() != crate::txn::TransactionState::FatalError
+                && self.sender.idempotence().is_some_and(|i| i.is_ready());
             for mut batch in st.acc.abort_all() {
+                if keep_sequenced && batch.stamped.is_some() {
+                    // Back where it was (in sequence order), its retry time unchanged.
+                    let at = batch.retry_after.unwrap_or(batch.created);
+                    st.acc.reenqueue(batch, std::time::Duration::ZERO, at);
+                    continue;
+                }
                 st.acc.deallocate(&mut batch);
                 self.completions.push(Completion {
                     batch,
@@ -104,7 +121,7 @@ impl ProducerCore {
         }
         self.txn_scanned = self.completions.len();
         let request = txn.poll_request(st.acc.incomplete_batches(), now);
-        self.txn_wakeup = txn.next_wakeup();
+        self.txn_wakeup = txn.next_wakeup(now);
         request
     }
 
@@ -162,7 +179,7 @@ impl ProducerCore {
             if let Some(txn) = guard.txn.as_mut() {
                 if lost_coordinator {
                     txn.request_failed(now);
-                    self.txn_wakeup = txn.next_wakeup();
+                    self.txn_wakeup = txn.next_wakeup(now);
                 } else {
                     txn.unsend();
                 }
@@ -176,7 +193,7 @@ impl ProducerCore {
             let mut guard = shared.lock();
             if let Some(txn) = guard.txn.as_mut() {
                 txn.request_failed(now);
-                self.txn_wakeup = txn.next_wakeup();
+                self.txn_wakeup = txn.next_wakeup(now);
             }
         }
     }
@@ -385,7 +402,7 @@ impl ProducerCore {
                     match guard.txn.as_mut() {
                         Some(txn) => {
                             let effect = txn.handle_response(resp, now);
-                            self.txn_wakeup = txn.next_wakeup();
+                            self.txn_wakeup = txn.next_wakeup(now);
                             effect
                         }
                         None => return,
@@ -402,7 +419,7 @@ impl ProducerCore {
                     let mut guard = shared.lock();
                     if let Some(txn) = guard.txn.as_mut() {
                         txn.request_failed(now);
-                        self.txn_wakeup = txn.next_wakeup();
+                        self.txn_wakeup = txn.next_wakeup(now);
                     }
                 }
                 self.close(conn, &reason, now);
@@ -416,7 +433,7 @@ impl ProducerCore {
         let mut guard = shared.lock();
         if let Some(txn) = guard.txn.as_mut() {
             txn.request_failed(now);
-            self.txn_wakeup = txn.next_wakeup();
+            self.txn_wakeup = txn.next_wakeup(now);
         }
     }
 

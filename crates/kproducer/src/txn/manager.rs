@@ -531,8 +531,31 @@ impl TransactionManager {
     /// The idempotent state's sequences can't be trusted (a batch with a sequence failed): the
     /// epoch must change before more is sent. v2's EndTxn changes it; v1 bumps after the abort.
     pub(crate) fn request_epoch_bump(&mut self) {
-        if !self.tv2 && self.in_transaction_states() && self.state != S::AbortingTransaction {
-            self.epoch_bump_required = true;
+        if self.tv2 || self.epoch_bump_required {
+            return;
+        }
+        match self.state {
+            S::InTransaction | S::CommittingTransaction | S::AbortableError => {
+                self.epoch_bump_required = true;
+            }
+            // A batch with a sequence failed while the abort waited for it: the sequences need
+            // the bump after the abort as much as when it failed earlier, and the abort's result
+            // becomes the bump's (as `begin_completing` does). Without it the abort ended on the
+            // same epoch and the next transaction's batches waited out delivery.timeout.ms, never
+            // drained (found by tests/simulation_txn.rs, seed 162, transaction version 1).
+            S::AbortingTransaction if self.coordinator_bumps => {
+                let Some(end) = self
+                    .queue
+                    .iter_mut()
+                    .find(|p| matches!(p.req, TxnRequest::EndTxn { .. }))
+                else {
+                    return;
+                };
+                let caller = end.result.replace(TxnResult::new());
+                self.epoch_bump_required = true;
+                self.enqueue(TxnRequest::InitProducerId { bump: true }, caller);
+            }
+            _ => {}
         }
     }
 
@@ -596,12 +619,28 @@ impl TransactionManager {
         }
     }
 
-    /// When a backed-off request may go.
-    pub(crate) fn next_wakeup(&self) -> Option<Instant> {
+    /// The request [`poll_request`](Self::poll_request) considers next: the first queued of
+    /// the highest priority.
+    fn head(&self) -> Option<usize> {
+        self.queue
+            .iter()
+            .enumerate()
+            .min_by_key(|(i, p)| (p.req.priority(), *i))
+            .map(|(i, _)| i)
+    }
+
+    /// When the backed-off request to send next may go (`None`: nothing to wait for).
+    ///
+    /// Only the head of the queue counts, and only a time after `now`: `poll_request` sends
+    /// nothing behind a head that backs off, so the earliest `not_before` of the whole queue
+    /// (e.g. a TxnOffsetCommit already due behind the FindCoordinator for its group, backing off
+    /// after a retriable error) asked the driver to wake at a past instant again and again —
+    /// a busy loop until the head's backoff ended (found by tests/simulation_txn.rs, seed 1).
+    pub(crate) fn next_wakeup(&self, now: Instant) -> Option<Instant> {
         if self.in_flight.is_some() {
             return None;
         }
-        self.queue.iter().filter_map(|p| p.not_before).min()
+        self.queue[self.head()?].not_before.filter(|t| *t > now)
     }
 
     /// The next request to send, if one can go now: one at a time, by priority; EndTxn only once
@@ -621,12 +660,7 @@ impl TransactionManager {
             self.enqueue_add_partitions();
         }
         loop {
-            let idx = self
-                .queue
-                .iter()
-                .enumerate()
-                .min_by_key(|(i, p)| (p.req.priority(), *i))
-                .map(|(i, _)| i)?;
+            let idx = self.head()?;
             let p = &self.queue[idx];
             if p.not_before.is_some_and(|t| now < t) {
                 return None;

@@ -346,3 +346,115 @@ fn offsets_v1_add_the_group_then_commit_them_at_its_coordinator() {
     assert!(r.outcome().unwrap().unwrap_err().is_abortable());
     assert_eq!(m.state(), S::AbortableError);
 }
+
+/// Only the head of the queue says when to wake: a TxnOffsetCommit already due behind the
+/// group's FindCoordinator, backing off after COORDINATOR_NOT_AVAILABLE, must not ask for a
+/// wake-up in the past (the driver would spin until the FindCoordinator's backoff ends).
+#[test]
+fn the_wakeup_is_the_backoff_of_the_request_sent_next() {
+    let now = Instant::now();
+    let ms = |n: u64| now + Duration::from_millis(n);
+    let mut m = ready(2, now);
+    m.begin().unwrap();
+    let g = ConsumerGroupMetadata::new("g");
+    let r = m
+        .send_offsets(vec![(tp("in", 0), OffsetAndMetadata::new(5))], g)
+        .unwrap();
+    let find_group = TxnResponse::FindCoordinator {
+        error: NONE,
+        message: None,
+        node_id: 4,
+        host: "g".into(),
+        port: 1,
+    };
+    let (req, _) = m.poll_request(0, now).unwrap();
+    assert!(matches!(req, TxnRequest::FindCoordinator { .. }));
+    m.handle_response(find_group.clone(), now);
+    let (req, _) = m.poll_request(0, now).unwrap();
+    assert!(matches!(req, TxnRequest::TxnOffsetCommit { .. }));
+    // The group moved: looked up again now, the offsets retried after the backoff (100 ms).
+    m.handle_response(
+        TxnResponse::TxnOffsetCommit {
+            results: vec![(tp("in", 0), ErrorCode::NOT_COORDINATOR.0)],
+        },
+        now,
+    );
+    let (req, _) = m.poll_request(0, now).unwrap();
+    assert!(matches!(req, TxnRequest::FindCoordinator { .. }));
+    // The lookup backs off too, from 90 ms: until 190 ms, past the offsets' 100 ms.
+    m.handle_response(
+        TxnResponse::FindCoordinator {
+            error: ErrorCode::COORDINATOR_NOT_AVAILABLE.0,
+            message: None,
+            node_id: -1,
+            host: String::new(),
+            port: -1,
+        },
+        ms(90),
+    );
+    assert_eq!(m.next_wakeup(ms(90)), Some(ms(190)));
+    assert!(m.poll_request(0, ms(150)).is_none(), "the lookup backs off");
+    assert_eq!(
+        m.next_wakeup(ms(150)),
+        Some(ms(190)),
+        "not the offsets' 100 ms, already past"
+    );
+    let (req, _) = m.poll_request(0, ms(190)).unwrap();
+    assert!(matches!(req, TxnRequest::FindCoordinator { .. }));
+    m.handle_response(find_group, ms(190));
+    let (req, target) = m.poll_request(0, ms(190)).unwrap();
+    assert!(matches!(req, TxnRequest::TxnOffsetCommit { .. }));
+    assert_eq!(target, Target::Node(4, Arc::from("g:1")));
+    m.handle_response(
+        TxnResponse::TxnOffsetCommit {
+            results: vec![(tp("in", 0), NONE)],
+        },
+        ms(190),
+    );
+    assert_eq!(r.outcome(), Some(Ok(())));
+    assert_eq!(m.next_wakeup(ms(190)), None);
+}
+
+/// v1: a batch with a sequence that fails while the abort waits for it still gets the epoch
+/// bumped after the abort, and the abort's caller waits for the bump (else the next
+/// transaction's batches could not be drained on the old epoch).
+#[test]
+fn v1_a_sequence_lost_during_the_abort_bumps_the_epoch_after_it() {
+    let now = Instant::now();
+    let mut m = ready(1, now);
+    m.begin().unwrap();
+    m.note_appended();
+    assert!(!m.may_send(&tp("t", 0)));
+    m.poll_request(1, now).unwrap();
+    m.handle_response(
+        TxnResponse::AddPartitions {
+            error: NONE,
+            results: vec![(tp("t", 0), NONE)],
+        },
+        now,
+    );
+    let r = m.begin_abort().unwrap();
+    // A batch of the transaction is still in flight: EndTxn waits. It fails for good, and
+    // the idempotent sequences ask for a new epoch.
+    assert!(m.poll_request(1, now).is_none());
+    m.request_epoch_bump();
+    let (req, _) = m.poll_request(0, now).unwrap();
+    assert_eq!(req, TxnRequest::EndTxn { commit: false });
+    m.handle_response(
+        TxnResponse::EndTxn {
+            error: NONE,
+            producer_id: -1,
+            epoch: -1,
+        },
+        now,
+    );
+    assert_eq!(r.outcome(), None, "the abort waits for the bump");
+    assert_eq!(m.state(), S::Initializing);
+    let (req, _) = m.poll_request(0, now).unwrap();
+    assert_eq!(req, TxnRequest::InitProducerId { bump: true });
+    let effect = m.handle_response(pid_answer(7, 1), now);
+    assert_eq!(effect.new_pid, Some(ProducerIdAndEpoch { id: 7, epoch: 1 }));
+    assert_eq!(r.outcome(), Some(Ok(())));
+    assert_eq!(m.state(), S::Ready);
+    m.begin().unwrap();
+}
