@@ -45,6 +45,15 @@ serde_docs=${PIPESTATUS[0]}
 [ "$serde_tests" -ne 0 ] && targets=$serde_tests
 [ "$serde_docs" -ne 0 ] && docs=$serde_docs
 
+# Feature `metrics-export` (the `metrics` facade): its tests and doctests.
+log "cargo test -p kproducer --features metrics-export (export tests)"
+cargo test -p kproducer --features metrics-export --lib --test metrics_export --no-fail-fast -- export 2>&1 | tee -a "$out"
+export_tests=${PIPESTATUS[0]}
+cargo test -p kproducer --features metrics-export --doc --no-fail-fast -- export EXPORT metrics/mod.rs 2>&1 | tee -a "$out"
+export_docs=${PIPESTATUS[0]}
+[ "$export_tests" -ne 0 ] && targets=$export_tests
+[ "$export_docs" -ne 0 ] && docs=$export_docs
+
 # MSRV: the library must build with the workspace's rust-version (clippy's incompatible_msrv
 # lint catches newer std APIs; this catches newer language features too). The toolchain is
 # installed once (minimal profile) and reused.

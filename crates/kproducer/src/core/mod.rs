@@ -560,7 +560,7 @@ impl ProducerCore {
             }
         };
         let Some(request) = request else { return };
-        self.observe_answer(conn, &request, now);
+        self.observe_answer(conn, &request, frame.len(), now);
         match request.kind {
             Kind::SaslHandshake { version } => self.on_sasl_handshake(conn, version, frame, now),
             Kind::SaslAuthenticate { version } => {
@@ -925,7 +925,13 @@ impl ProducerCore {
         }
         let n = 1 + pieces.len();
         let bytes = head.len() + pieces.iter().map(|p| p.as_slice().len()).sum::<usize>();
-        self.observe_sent(conn, bytes, now);
+        self.observe_sent(
+            conn,
+            correlation_id,
+            Kind::Produce { id, version },
+            bytes,
+            now,
+        );
         self.arena.push_back(FramePiece::Bytes(head.freeze()));
         self.arena.extend(pieces.drain(..));
         self.pieces = pieces;
@@ -1052,7 +1058,7 @@ impl ProducerCore {
             kind,
             deadline: now + self.cfg.request_timeout,
         });
-        self.observe_sent(conn, frame.len(), now);
+        self.observe_sent(conn, correlation_id, kind, frame.len(), now);
         self.arena.push_back(FramePiece::Bytes(frame.freeze()));
         self.queue.push_back(Queued::Send { conn, pieces: 1 });
         Ok(())

@@ -1,12 +1,54 @@
 //! The core's side of the producer metrics (`crate::metrics`): what it records, with the `now`
-//! of the input that caused it, and how it publishes them to the shared view. Kept apart from the
-//! decisions in `core/mod.rs`, which only call in here.
+//! of the input that caused it, and how it publishes them to the shared view; and the
+//! per-request `tracing` events (target `kproducer::request`: a TRACE event when a request is
+//! written, a DEBUG event when it is answered). Kept apart from the decisions in `core/mod.rs`,
+//! which only call in here.
 
 use std::time::{Duration, Instant};
 
 use super::conn::{InFlight, Kind};
 use super::{ConnId, ProducerCore};
 use crate::sender::MetricEvent;
+
+/// The target of the per-request events: `RUST_LOG=kproducer::request=debug` shows every answer
+/// (broker, API, correlation id, size, latency), `=trace` every request written as well.
+pub(crate) const REQUEST_TARGET: &str = "kproducer::request";
+
+impl Kind {
+    /// The request's API name, as Kafka's `ApiKeys` spell it.
+    pub(crate) fn api(&self) -> &'static str {
+        match self {
+            Kind::ApiVersions { .. } => "ApiVersions",
+            Kind::Metadata { .. } => "Metadata",
+            Kind::InitProducerId { .. } => "InitProducerId",
+            Kind::Produce { .. } => "Produce",
+            Kind::SaslHandshake { .. } => "SaslHandshake",
+            Kind::SaslAuthenticate { .. } => "SaslAuthenticate",
+            Kind::Txn { api, .. } => match api {
+                10 => "FindCoordinator",
+                22 => "InitProducerId",
+                24 => "AddPartitionsToTxn",
+                25 => "AddOffsetsToTxn",
+                26 => "EndTxn",
+                28 => "TxnOffsetCommit",
+                _ => "Transactional",
+            },
+        }
+    }
+
+    /// The request's API version.
+    pub(crate) fn version(&self) -> i16 {
+        match *self {
+            Kind::ApiVersions { version }
+            | Kind::Metadata { version }
+            | Kind::InitProducerId { version }
+            | Kind::Produce { version, .. }
+            | Kind::SaslHandshake { version }
+            | Kind::SaslAuthenticate { version }
+            | Kind::Txn { version, .. } => version,
+        }
+    }
+}
 
 impl ProducerCore {
     /// The network thread waited `waited` for an event after working `busy` since its previous
@@ -41,10 +83,29 @@ impl ProducerCore {
         self.metrics.record_connection_closed(now);
     }
 
-    /// A request frame of `bytes` (size prefix included) was queued on `conn`.
-    pub(super) fn observe_sent(&mut self, conn: ConnId, bytes: usize, now: Instant) {
+    /// Request `correlation_id` of `kind`, a frame of `bytes` (size prefix included), was queued
+    /// on `conn`. With no subscriber for its TRACE event, the event costs one compare with a
+    /// static.
+    pub(super) fn observe_sent(
+        &mut self,
+        conn: ConnId,
+        correlation_id: i32,
+        kind: Kind,
+        bytes: usize,
+        now: Instant,
+    ) {
         let node = self.metrics_node(conn);
         self.metrics.record_sent(node, bytes, now);
+        tracing::trace!(
+            target: REQUEST_TARGET,
+            broker = node,
+            api = kind.api(),
+            api_version = kind.version(),
+            correlation_id,
+            bytes,
+            conn = conn.0,
+            "request sent"
+        );
     }
 
     /// A response frame of `len` bytes (without its size prefix) arrived on `conn`.
@@ -56,17 +117,43 @@ impl ProducerCore {
         self.metrics.record_received(node, len + 4, now);
     }
 
-    /// `request`, answered on `conn` at `now`: a Produce answer's latency (from when the request
-    /// was written, `request.timeout.ms` before its deadline).
-    pub(super) fn observe_answer(&mut self, conn: ConnId, request: &InFlight, now: Instant) {
-        if let Kind::Produce { .. } = request.kind {
-            let written = request
-                .deadline
-                .checked_sub(self.cfg.request_timeout)
-                .unwrap_or(now);
-            let node = self.metrics_node(conn);
-            self.metrics
-                .record_latency(node, now.saturating_duration_since(written), now);
+    /// `request`, answered on `conn` at `now` by a frame of `len` bytes (without its size
+    /// prefix): a Produce answer's latency (from when the request was written,
+    /// `request.timeout.ms` before its deadline), and a DEBUG event for any answer (nothing
+    /// computed for it unless a subscriber wants it).
+    pub(super) fn observe_answer(
+        &mut self,
+        conn: ConnId,
+        request: &InFlight,
+        len: usize,
+        now: Instant,
+    ) {
+        let is_produce = matches!(request.kind, Kind::Produce { .. });
+        let traced = tracing::enabled!(target: REQUEST_TARGET, tracing::Level::DEBUG);
+        if !is_produce && !traced {
+            return;
+        }
+        let written = request
+            .deadline
+            .checked_sub(self.cfg.request_timeout)
+            .unwrap_or(now);
+        let latency = now.saturating_duration_since(written);
+        let node = self.metrics_node(conn);
+        if is_produce {
+            self.metrics.record_latency(node, latency, now);
+        }
+        if traced {
+            tracing::debug!(
+                target: REQUEST_TARGET,
+                broker = node,
+                api = request.kind.api(),
+                api_version = request.kind.version(),
+                correlation_id = request.correlation_id,
+                bytes = len + 4,
+                latency_us = latency.as_micros() as u64,
+                conn = conn.0,
+                "request answered"
+            );
         }
     }
 
@@ -132,8 +219,8 @@ impl ProducerCore {
         self.errors_counted = self.completions.len();
     }
 
-    /// The core's metrics (for tests).
-    #[cfg(test)]
+    /// The core's metrics (for tests, and the driver's export to the `metrics` facade).
+    #[cfg(any(test, feature = "metrics-export"))]
     pub(crate) fn metrics(&self) -> &crate::metrics::NetworkMetrics {
         &self.metrics
     }

@@ -11,7 +11,58 @@
 //! `KafkaMetric.metricValue()` does.
 //!
 //! [`Producer::metrics`]: crate::Producer::metrics
+#![cfg_attr(
+    feature = "metrics-export",
+    doc = r#"
+# Export to the `metrics` facade
 
+With the cargo feature `metrics-export` (off by default; pure Rust), the producer sets its
+metrics in the recorder of the [`metrics`](https://docs.rs/metrics) facade, so
+metrics-exporter-prometheus, OpenTelemetry bridges or any other recorder serve them: the
+network thread about every [`DEFAULT_EXPORT_INTERVAL`] (1 s; see
+[`Producer::set_metrics_export_interval`]) and when the producer closes, and
+[`Producer::export_metrics`] on demand. Sending records is untouched: the network thread
+evaluates the windows and sets each value through a handle registered the first time (no
+allocation afterwards, no lock the send path takes but one short one for the pool's gauges).
+
+Names are those Micrometer's `KafkaClientMetrics` gives a Java client's metrics, so a dashboard
+made for Java producers works unchanged: `kafka.` + the group without `-metrics` + `.` + the
+name, every `-` a `.`; the tags become labels with `-` as `.`:
+
+| Java (group, name, tags) | `metrics` facade | Prometheus (as rendered) |
+|---|---|---|
+| `producer-metrics`, `record-send-total`, `client-id` | `kafka.producer.record.send.total{client.id}` | `kafka_producer_record_send_total{client_id}` |
+| `producer-topic-metrics`, `byte-rate`, `client-id`, `topic` | `kafka.producer.topic.byte.rate{client.id, topic}` | `kafka_producer_topic_byte_rate{client_id, topic}` |
+| `producer-node-metrics`, `request-latency-max`, `client-id`, `node-id` | `kafka.producer.node.request.latency.max{client.id, node.id}` | `kafka_producer_node_request_latency_max{client_id, node_id="node-1"}` |
+
+Java's cumulative `*-total` metrics are counters (set with `Counter::absolute`); every other
+metric (rates, averages, maxima, gauges) is a gauge holding Java's value, NaN included (an
+average with no sample in its windows).
+
+```no_run
+# #[tokio::main]
+# async fn main() -> Result<(), Box<dyn std::error::Error>> {
+// Any recorder; here Prometheus' text format, served by the application (the `metrics`
+// facade's global recorder is per process).
+let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+let handle = prometheus.handle();
+metrics::set_global_recorder(prometheus)?;
+
+let config = kproducer::ProducerConfig::from_map([("bootstrap.servers", "127.0.0.1:9092")])?;
+let producer: kproducer::Producer<String, String> = kproducer::Producer::new(config)?;
+producer.send(kproducer::ProducerRecord::new("orders", "v".to_string())).await?.await?;
+producer.export_metrics();
+print!("{}", handle.render()); // kafka_producer_record_send_total{client_id="producer-1"} 1 ...
+# Ok(()) }
+```
+
+[`Producer::export_metrics`]: crate::Producer::export_metrics
+[`Producer::set_metrics_export_interval`]: crate::Producer::set_metrics_export_interval
+"#
+)]
+
+#[cfg(feature = "metrics-export")]
+pub(crate) mod export;
 mod stat;
 
 use std::collections::BTreeMap;
@@ -92,6 +143,18 @@ fn java_double(v: f64) -> String {
         format!("{v:.3}")
     }
 }
+
+/// How often the network thread exports the metrics to the `metrics` facade (feature
+/// `metrics-export`) unless [`Producer::set_metrics_export_interval`] says otherwise.
+///
+/// ```
+/// assert_eq!(kproducer::metrics::DEFAULT_EXPORT_INTERVAL.as_millis(), 1000);
+/// ```
+///
+/// [`Producer::set_metrics_export_interval`]: crate::Producer::set_metrics_export_interval
+#[cfg(feature = "metrics-export")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics-export")))]
+pub const DEFAULT_EXPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Java's group names.
 pub(crate) const GROUP: &str = "producer-metrics";
@@ -458,12 +521,18 @@ impl NetworkMetrics {
         now: Instant,
         out: &mut BTreeMap<MetricName, f64>,
     ) {
+        self.visit(now, |scope, name, v| {
+            out.insert(scope.metric_name(name, client_id), v);
+        });
+    }
+
+    /// Every metric of the network thread at `now`, as (scope, Java name, value), allocating
+    /// nothing: the `producer-metrics` group first, then each topic's metrics together, then each
+    /// broker's, in an order that is the same from call to call.
+    pub(crate) fn visit(&self, now: Instant, mut f: impl FnMut(Scope<'_>, &'static str, f64)) {
         let c = &self.clock;
         let t = c.ms(now);
-        let tags = [("client-id", client_id)];
-        let mut put = |name: &str, v: f64| {
-            out.insert(MetricName::new(name, GROUP, &tags), v);
-        };
+        let mut put = |name: &'static str, v: f64| f(Scope::Producer, name, v);
         let per = Unit::PerSecond;
         // Sender (SenderMetricsRegistry).
         put("batch-size-avg", self.batch_size.avg(c, t));
@@ -523,10 +592,7 @@ impl NetworkMetrics {
         put("connection-count", self.connection_count as f64);
 
         for (topic, s) in &self.topics {
-            let tags = [("client-id", client_id), ("topic", &**topic)];
-            let mut put = |name: &str, v: f64| {
-                out.insert(MetricName::new(name, TOPIC_GROUP, &tags), v);
-            };
+            let mut put = |name: &'static str, v: f64| f(Scope::Topic(topic), name, v);
             put("record-send-rate", s.records.rate(c, t, per));
             put("record-send-total", s.records.total());
             put("byte-rate", s.bytes.rate(c, t, per));
@@ -538,11 +604,7 @@ impl NetworkMetrics {
             put("record-error-total", s.errors.total());
         }
         for (node, s) in &self.nodes {
-            let id = format!("node-{node}");
-            let tags = [("client-id", client_id), ("node-id", id.as_str())];
-            let mut put = |name: &str, v: f64| {
-                out.insert(MetricName::new(name, NODE_GROUP, &tags), v);
-            };
+            let mut put = |name: &'static str, v: f64| f(Scope::Node(*node), name, v);
             put("outgoing-byte-rate", s.sent.rate(c, t, per));
             put("outgoing-byte-total", s.sent.total());
             put("request-rate", s.sent.count_rate(c, t));
@@ -557,6 +619,49 @@ impl NetworkMetrics {
                 put("request-latency-avg", s.latency.avg(c, t));
                 put("request-latency-max", s.latency.max(c, t));
             }
+        }
+    }
+}
+
+/// Which of Java's groups a metric is in, with the tag that group adds to `client-id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope<'a> {
+    /// `producer-metrics`.
+    Producer,
+    /// `producer-topic-metrics`, tag `topic`.
+    Topic(&'a Arc<str>),
+    /// `producer-node-metrics`, tag `node-id` = `node-<id>`.
+    Node(i32),
+}
+
+impl Scope<'_> {
+    /// Java's group name.
+    #[cfg_attr(not(feature = "metrics-export"), allow(dead_code))]
+    pub(crate) fn group(&self) -> &'static str {
+        match self {
+            Scope::Producer => GROUP,
+            Scope::Topic(_) => TOPIC_GROUP,
+            Scope::Node(_) => NODE_GROUP,
+        }
+    }
+
+    /// The metric `name` of this scope, keyed as Java keys it.
+    pub(crate) fn metric_name(&self, name: &str, client_id: &str) -> MetricName {
+        match self {
+            Scope::Producer => MetricName::new(name, GROUP, &[("client-id", client_id)]),
+            Scope::Topic(topic) => MetricName::new(
+                name,
+                TOPIC_GROUP,
+                &[("client-id", client_id), ("topic", topic)],
+            ),
+            Scope::Node(node) => MetricName::new(
+                name,
+                NODE_GROUP,
+                &[
+                    ("client-id", client_id),
+                    ("node-id", &format!("node-{node}")),
+                ],
+            ),
         }
     }
 }
@@ -600,12 +705,21 @@ impl PoolMetrics {
         now: Instant,
         out: &mut BTreeMap<MetricName, f64>,
     ) {
+        self.visit(gauges, now, |name, v| {
+            out.insert(Scope::Producer.metric_name(name, client_id), v);
+        });
+    }
+
+    /// The pool's metrics at `now` (all in `producer-metrics`), with its gauges, as (Java name,
+    /// value): [`POOL_METRICS`] of them.
+    pub(crate) fn visit(
+        &self,
+        gauges: PoolGauges,
+        now: Instant,
+        mut put: impl FnMut(&'static str, f64),
+    ) {
         let c = &self.clock;
         let t = c.ms(now);
-        let tags = [("client-id", client_id)];
-        let mut put = |name: &str, v: f64| {
-            out.insert(MetricName::new(name, GROUP, &tags), v);
-        };
         put("buffer-total-bytes", gauges.total as f64);
         put("buffer-available-bytes", gauges.available as f64);
         put("waiting-threads", gauges.waiting as f64);
@@ -621,6 +735,10 @@ impl PoolMetrics {
         put("buffer-exhausted-total", self.exhausted.total());
     }
 }
+
+/// How many metrics [`PoolMetrics::visit`] gives.
+#[cfg_attr(not(feature = "metrics-export"), allow(dead_code))]
+pub(crate) const POOL_METRICS: usize = 7;
 
 /// The buffer pool's gauges, read under the shared lock.
 #[derive(Debug, Clone, Copy)]

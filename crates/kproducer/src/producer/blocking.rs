@@ -182,6 +182,24 @@ impl<K, V> BlockingProducer<K, V> {
         self.producer.metrics()
     }
 
+    /// Sets the producer's metrics in the `metrics` facade's recorder now (feature
+    /// `metrics-export`); see [`Producer::export_metrics`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = kproducer::ProducerConfig::from_map([("bootstrap.servers", "127.0.0.1:9092")])?;
+    /// let producer: kproducer::BlockingProducer<String, String> =
+    ///     kproducer::BlockingProducer::new(config)?;
+    /// producer.export_metrics(); // into the no-op recorder: none is installed here
+    /// producer.close(std::time::Duration::ZERO);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "metrics-export")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics-export")))]
+    pub fn export_metrics(&self) {
+        self.producer.export_metrics()
+    }
+
     /// The async producer underneath (shares the same driver).
     pub fn as_async(&self) -> &Producer<K, V> {
         &self.producer

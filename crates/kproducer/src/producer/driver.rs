@@ -101,6 +101,11 @@ struct Driver {
     frame: Vec<FramePiece>,
     completions: Vec<Completion>,
     done: Vec<crate::accumulator::ProducerBatch>,
+    /// The network thread's handles into the `metrics` facade, and when to export next.
+    #[cfg(feature = "metrics-export")]
+    exporter: crate::metrics::export::Exporter,
+    #[cfg(feature = "metrics-export")]
+    export_due: Instant,
 }
 
 pub(crate) async fn run(inner: Arc<Inner>, core: ProducerCore, transport: Arc<dyn Transport>) {
@@ -119,8 +124,15 @@ pub(crate) async fn run(inner: Arc<Inner>, core: ProducerCore, transport: Arc<dy
         frame: Vec::new(),
         completions: Vec::new(),
         done: Vec::new(),
+        #[cfg(feature = "metrics-export")]
+        exporter: crate::metrics::export::Exporter::new(&inner.config.client_id),
+        #[cfg(feature = "metrics-export")]
+        export_due: Instant::now(),
     };
     d.run(&mut events, &mut connected).await;
+    // The final figures (every record delivered or failed by now).
+    #[cfg(feature = "metrics-export")]
+    d.export_metrics(Instant::now(), true);
     // Write what is queued (acks=0 requests get no answer to wait for), then close.
     for (_, c) in d.conns.drain() {
         c.shutdown(SHUTDOWN_WRITES).await;
@@ -170,6 +182,8 @@ impl Driver {
             if self.core.is_finished() {
                 return;
             }
+            #[cfg(feature = "metrics-export")]
+            self.export_metrics(now, false);
 
             // Sleep until something happens or the core's deadline passes.
             let wake = self.core.poll_timeout();
@@ -278,6 +292,22 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// Sets the core's metrics in the `metrics` facade's recorder when due (`Producer::
+    /// set_metrics_export_interval`), or now if `last`.
+    #[cfg(feature = "metrics-export")]
+    fn export_metrics(&mut self, now: Instant, last: bool) {
+        let every = self
+            .inner
+            .export_interval_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if !last && (every == 0 || now < self.export_due) {
+            return;
+        }
+        self.export_due = now + Duration::from_millis(every);
+        self.inner
+            .export_metrics_with(&mut self.exporter, Some(self.core.metrics()), now);
     }
 
     /// Runs the completions the core decided (user callbacks: outside any lock) and gives the

@@ -64,6 +64,12 @@ pub(crate) struct Inner {
     pub(crate) closed: AtomicBool,
     /// Time callers spent in blocking calls (Java's `KafkaProducerMetrics`), in nanoseconds.
     pub(crate) api_times: ApiTimes,
+    /// `Producer::export_metrics`'s handles (the network thread keeps its own).
+    #[cfg(feature = "metrics-export")]
+    pub(crate) exporter: std::sync::Mutex<crate::metrics::export::Exporter>,
+    /// How often the network thread exports the metrics, in milliseconds (0: never).
+    #[cfg(feature = "metrics-export")]
+    pub(crate) export_interval_ms: std::sync::atomic::AtomicU64,
 }
 
 /// Java's `KafkaProducerMetrics`: total time callers spent in each call, recorded on the
@@ -660,6 +666,8 @@ pub(crate) fn transaction_manager(
 }
 
 fn new_inner(config: ProducerConfig, observer: Option<AckFn>) -> Inner {
+    #[cfg(feature = "metrics-export")]
+    let config_client_id = config.client_id.clone();
     let mut state = SendState::new(new_accumulator(&config), SmallRng::from_os_rng());
     state.txn = transaction_manager(&config);
     state.pool_metrics = crate::metrics::PoolMetrics::new(crate::metrics::Clock::new(
@@ -677,6 +685,46 @@ fn new_inner(config: ProducerConfig, observer: Option<AckFn>) -> Inner {
         observer,
         closed: AtomicBool::new(false),
         api_times: ApiTimes::default(),
+        #[cfg(feature = "metrics-export")]
+        exporter: std::sync::Mutex::new(crate::metrics::export::Exporter::new(&config_client_id)),
+        #[cfg(feature = "metrics-export")]
+        export_interval_ms: std::sync::atomic::AtomicU64::new(
+            crate::metrics::DEFAULT_EXPORT_INTERVAL.as_millis() as u64,
+        ),
+    }
+}
+
+impl Inner {
+    /// The buffer pool's gauges, read under the shared lock.
+    fn pool_gauges(&self, st: &SendState) -> crate::metrics::PoolGauges {
+        crate::metrics::PoolGauges {
+            total: self.config.buffer_memory,
+            available: st.acc.available_memory() + st.acc.grown_bytes(),
+            waiting: st.memory_waiters,
+        }
+    }
+
+    /// Sets the metrics in the `metrics` facade's recorder through `exporter`: the network
+    /// thread's `net`, or (`None`) those it last published, and the pool's (read under the
+    /// shared lock, set after it is released).
+    #[cfg(feature = "metrics-export")]
+    pub(crate) fn export_metrics_with(
+        &self,
+        exporter: &mut crate::metrics::export::Exporter,
+        net: Option<&crate::metrics::NetworkMetrics>,
+        now: Instant,
+    ) {
+        let pool = {
+            let st = self.shared.lock();
+            crate::metrics::export::pool_values(&st.pool_metrics, self.pool_gauges(&st), now)
+        };
+        match net {
+            Some(net) => exporter.export(Some(net), &pool, now),
+            None => self
+                .shared
+                .view
+                .with_metrics(|net| exporter.export(net, &pool, now)),
+        }
     }
 }
 
@@ -742,16 +790,93 @@ impl<K, V> Producer<K, V> {
             }
         });
         let st = self.inner.shared.lock();
-        let gauges = crate::metrics::PoolGauges {
-            total: self.inner.config.buffer_memory,
-            available: st.acc.available_memory() + st.acc.grown_bytes(),
-            waiting: st.memory_waiters,
-        };
+        let gauges = self.inner.pool_gauges(&st);
         let pool = st.pool_metrics.clone();
         drop(st);
         pool.write_into(client_id, gauges, now, &mut out);
         self.inner.api_times.write_into(client_id, &mut out);
         out
+    }
+
+    /// Sets the producer's metrics, as [`Producer::metrics`] reads them now, in the recorder of
+    /// the [`metrics`](https://docs.rs/metrics) facade in force on this thread (feature
+    /// `metrics-export`), under Micrometer's names for Java clients:
+    /// `kafka.producer.record.send.total{client.id}`,
+    /// `kafka.producer.topic.record.send.total{client.id, topic}`,
+    /// `kafka.producer.node.request.latency.avg{client.id, node.id}`, ... (Java's cumulative
+    /// `*-total` metrics as counters, every other metric as a gauge; see
+    /// [`kproducer::metrics`](crate::metrics#export-to-the-metrics-facade)).
+    ///
+    /// The network thread already does this about every
+    /// [`DEFAULT_EXPORT_INTERVAL`](crate::metrics::DEFAULT_EXPORT_INTERVAL) (see [`Producer::set_metrics_export_interval`]) and
+    /// once more when the producer closes; call it for values as of now (before a scrape, at the
+    /// end of a test). The first export of each metric registers it with the recorder; later
+    /// ones only set values. Reading takes the producer's lock once, briefly.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use metrics_util::debugging::DebuggingRecorder;
+    ///
+    /// // An application installs its exporter instead, e.g.
+    /// // metrics_exporter_prometheus::PrometheusBuilder::new().install()?
+    /// let recorder = DebuggingRecorder::new();
+    /// let snapshotter = recorder.snapshotter();
+    /// recorder.install()?;
+    ///
+    /// let config = kproducer::ProducerConfig::from_map([
+    ///     ("bootstrap.servers", "127.0.0.1:9092"),
+    ///     ("client.id", "orders-service"),
+    /// ])?;
+    /// let producer: kproducer::Producer<String, String> = kproducer::Producer::new(config)?;
+    /// producer.export_metrics();
+    /// let exported = snapshotter.snapshot().into_vec();
+    /// assert!(exported.iter().any(|(key, ..)| {
+    ///     key.key().name() == "kafka.producer.buffer.total.bytes"
+    ///         && key.key().labels().any(|l| l.key() == "client.id" && l.value() == "orders-service")
+    /// }));
+    /// producer.close(std::time::Duration::ZERO).await;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "metrics-export")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics-export")))]
+    pub fn export_metrics(&self) {
+        let mut exporter = self
+            .inner
+            .exporter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        self.inner
+            .export_metrics_with(&mut exporter, None, Instant::now());
+    }
+
+    /// How often the network thread sets the metrics in the `metrics` facade's global recorder
+    /// (feature `metrics-export`; see [`Producer::export_metrics`]): about every `every` (it
+    /// checks when it wakes, at least once a second), or, with `None`, only when the producer
+    /// closes. Default: [`DEFAULT_EXPORT_INTERVAL`](crate::metrics::DEFAULT_EXPORT_INTERVAL), 1 s. Each export evaluates every
+    /// metric once (a few microseconds) and allocates nothing once every topic and broker has
+    /// been seen; nothing is exported while no recorder is installed but the calls to the facade's
+    /// no-op recorder.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    ///
+    /// let config = kproducer::ProducerConfig::from_map([("bootstrap.servers", "127.0.0.1:9092")])?;
+    /// let producer: kproducer::Producer<String, String> = kproducer::Producer::new(config)?;
+    /// // Fresher figures for a 5 s scrape interval; `None` leaves it to `export_metrics`.
+    /// producer.set_metrics_export_interval(Some(Duration::from_millis(500)));
+    /// producer.close(Duration::ZERO).await;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "metrics-export")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics-export")))]
+    pub fn set_metrics_export_interval(&self, every: Option<Duration>) {
+        let ms = every.map_or(0, |d| d.as_millis().clamp(1, u64::MAX as u128) as u64);
+        self.inner
+            .export_interval_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Buffers a record for sending. The `await` covers only waiting for the topic's metadata

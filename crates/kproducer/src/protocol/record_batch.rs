@@ -276,8 +276,26 @@ impl RecordBatchBuilder {
         headers: &[Header],
     ) -> i32 {
         let offset_delta = self.record_count;
+        self.append_measured(timestamp, key, value, headers);
+        offset_delta
+    }
+
+    /// [`append`](Self::append), returning the record's payload size (key, value and headers,
+    /// with their length varints): a batch's largest-record estimate (`record-size-*`) is
+    /// `BATCH_HEADER_LEN + MAX_RECORD_OVERHEAD +` it (Java's `estimateSizeInBytesUpperBound`),
+    /// computed once for both.
+    #[inline]
+    pub(crate) fn append_measured(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) -> usize {
+        let offset_delta = self.record_count;
         let timestamp_delta = timestamp.wrapping_sub(self.base_timestamp);
-        let body = body_size(offset_delta, timestamp_delta, key, value, headers);
+        let payload = payload_size(key, value, headers);
+        let body = 1 + size_of_varlong(timestamp_delta) + size_of_varint(offset_delta) + payload;
         debug_assert!(body <= i32::MAX as usize, "record of {body} bytes");
         let buf = &mut self.buf;
         buf.reserve(size_of_varint(body as i32) + body);
@@ -298,7 +316,7 @@ impl RecordBatchBuilder {
         if timestamp > self.max_timestamp {
             self.max_timestamp = timestamp;
         }
-        offset_delta
+        payload
     }
 
     /// Records so far.
