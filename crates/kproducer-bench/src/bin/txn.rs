@@ -8,7 +8,9 @@
 //!     [--settings defaults,equal] [--repeat N] [--out FILE]
 //! ```
 //!
-//! One single-node Apache Kafka (`KafkaCluster::start(1)`) serves the whole run. For each
+//! One single-node Apache Kafka (`KafkaCluster::start(1)`) serves the whole run; kproducer first
+//! sends a quarter of `--records` without and with transactions to warm the broker up (not
+//! counted). Then for each
 //! settings, client and mode (non-transactional: idempotent, `acks=all`; transactional: a commit
 //! every `--transaction-ms`, Java's perf-test loop: begin on the first record, commit once the
 //! transaction is that old, commit at the end) the client sends `--records` records of `--size`
@@ -47,7 +49,8 @@ usage: txn [--quick] [--records N] [--size BYTES] [--transaction-ms MS] [--clien
 
 Transactional against non-transactional (idempotent, acks=all) throughput of kproducer (the
 library's loop), librdkafka, Java's producer (ProducerPerformance) and kproducer's perf tool,
-against one single-node Apache Kafka started for the run (scripts/setup.sh fetches it).
+against one single-node Apache Kafka started for the run (scripts/setup.sh fetches it), warmed
+up first by kproducer sending a quarter of the records without and with transactions.
   --quick              short smoke run (200000 records)
   --records N          records per run, after the warm-up (default 2000000)
   --size BYTES         record value size (default 100)
@@ -247,6 +250,24 @@ fn bench_main(args: &[String]) -> Result<()> {
         cluster.startup_time()
     );
     let modes = [None, Some(o.transaction_ms)];
+    // The broker's own warm-up (its JIT, the transaction state topic, first segments): without
+    // it the first measured run is the slowest whichever client it is.
+    let warmup = (o.records / 4).max(1);
+    for transaction_ms in modes {
+        let run = TxnRun {
+            workload: TxnRun::workload(o.size, Settings::Defaults),
+            transaction_ms,
+            transactional_id: unique_name("txn-bench-warmup"),
+        };
+        let topic = unique_name(&format!("txn-bench-warmup-{}", run.mode()));
+        cluster.create_topic(&topic, PARTITIONS, 1)?;
+        let r = run_client("kproducer", &bootstrap, &topic, &run, warmup)?;
+        eprintln!(
+            "broker warm-up, kproducer {}: {warmup} records, {:.0} records/s (not counted)",
+            run.mode(),
+            r.result.acked as f64 / r.result.elapsed_s
+        );
+    }
     let mut rows: Vec<Row> = Vec::new();
     for &settings in &o.settings {
         for _ in 0..o.repeat {
