@@ -7,7 +7,8 @@
 //! reach it as a [`Security`] says.
 //!
 //! The `kproducer-bench` binary runs every workload through every client, each in its own
-//! subprocess, against the in-process cluster and the ack sink; `alloc-count` counts heap allocations per record.
+//! subprocess, against the in-process cluster and the ack sink; `alloc-count` counts heap allocations per record;
+//! `txn` compares transactional with non-transactional throughput against Apache Kafka ([`txn`]).
 #![warn(missing_docs)]
 
 pub mod client;
@@ -16,6 +17,7 @@ pub mod peers;
 pub mod secure;
 pub mod sink;
 pub mod stall;
+pub mod txn;
 pub mod usage;
 
 pub use secure::Security;

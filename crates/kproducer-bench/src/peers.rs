@@ -87,6 +87,28 @@ pub fn java_warmup_records(phase: Phase) -> u64 {
 /// steady-state summary (after the warm-up records). Latency is its own send-to-callback
 /// measurement, whole milliseconds.
 pub fn run_java(bootstrap: &str, topic: &str, w: &Workload, phase: Phase) -> Result<ClientResult> {
+    run_java_with(bootstrap, topic, w, phase, &PerfOptions::default())
+}
+
+/// How a perf tool runs besides the workload ([`run_java_with`], [`run_kproducer_perf_with`]):
+/// its producer properties and flags of its own, e.g. for transactions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PerfOptions {
+    /// `--command-property` entries in place of the workload's
+    /// ([`Workload::common_settings`], and `buffer.memory` unless at the clients' defaults).
+    pub properties: Option<Vec<(String, String)>>,
+    /// More flags, e.g. `--transactional-id ID --transaction-duration-ms 100`.
+    pub args: Vec<String>,
+}
+
+/// [`run_java`] with [`PerfOptions`].
+pub fn run_java_with(
+    bootstrap: &str,
+    topic: &str,
+    w: &Workload,
+    phase: Phase,
+    opts: &PerfOptions,
+) -> Result<ClientResult> {
     let tools = java_tools_dir()?;
     let mut cmd = Command::new(java_bin());
     cmd.args(["-Xmx512M", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"])
@@ -97,16 +119,8 @@ pub fn run_java(bootstrap: &str, topic: &str, w: &Workload, phase: Phase) -> Res
         .arg("-cp")
         .arg(format!("{}/*", tools.display()))
         .arg("org.apache.kafka.tools.ProducerPerformance");
-    run_perf_tool(
-        "java",
-        cmd,
-        bootstrap,
-        topic,
-        w,
-        phase,
-        java_warmup_records(phase),
-    )
-    .context("running java (a JDK 17+ on PATH or JAVA_HOME)")
+    run_perf_tool("java", cmd, bootstrap, topic, w, phase, opts)
+        .context("running java (a JDK 17+ on PATH or JAVA_HOME)")
 }
 
 /// The `kproducer` command-line tool next to this benchmark's binary (the same build profile).
@@ -172,21 +186,24 @@ pub fn run_kproducer_perf(
     w: &Workload,
     phase: Phase,
 ) -> Result<ClientResult> {
-    let mut cmd = Command::new(kproducer_cli_bin()?);
-    cmd.arg("perf");
-    run_perf_tool(
-        "kproducer-perf",
-        cmd,
-        bootstrap,
-        topic,
-        w,
-        phase,
-        java_warmup_records(phase),
-    )
+    run_kproducer_perf_with(bootstrap, topic, w, phase, &PerfOptions::default())
 }
 
-/// Runs a perf tool with `kafka-producer-perf-test`'s flags (Kafka 4.4) for one phase after
-/// `warmup` records, and reads its steady-state summary. CPU and peak RSS come from
+/// [`run_kproducer_perf`] with [`PerfOptions`].
+pub fn run_kproducer_perf_with(
+    bootstrap: &str,
+    topic: &str,
+    w: &Workload,
+    phase: Phase,
+    opts: &PerfOptions,
+) -> Result<ClientResult> {
+    let mut cmd = Command::new(kproducer_cli_bin()?);
+    cmd.arg("perf");
+    run_perf_tool("kproducer-perf", cmd, bootstrap, topic, w, phase, opts)
+}
+
+/// Runs a perf tool with `kafka-producer-perf-test`'s flags (Kafka 4.4) and `opts` for one phase
+/// after [`java_warmup_records`] records, and reads its steady-state summary. CPU and peak RSS come from
 /// `getrusage(RUSAGE_CHILDREN)`; the warm-up's share of the CPU time is taken off.
 fn run_perf_tool(
     client: &str,
@@ -195,8 +212,9 @@ fn run_perf_tool(
     topic: &str,
     w: &Workload,
     phase: Phase,
-    warmup: u64,
+    opts: &PerfOptions,
 ) -> Result<ClientResult> {
+    let warmup = java_warmup_records(phase);
     let dir = std::env::temp_dir().join(format!("kproducer-bench-{client}-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let payload = dir.join("payload");
@@ -212,12 +230,23 @@ fn run_perf_tool(
         .arg(&payload)
         // Longer than any run: its periodic lines are not used.
         .args(["--reporting-interval", "3600000"])
+        .args(&opts.args)
+        // Last: it takes every argument after it.
         .arg("--command-property");
-    for (k, v) in w.common_settings() {
-        cmd.arg(format!("{k}={v}"));
-    }
-    if w.settings != Settings::Defaults {
-        cmd.arg("buffer.memory=33554432");
+    match &opts.properties {
+        Some(props) => {
+            for (k, v) in props {
+                cmd.arg(format!("{k}={v}"));
+            }
+        }
+        None => {
+            for (k, v) in w.common_settings() {
+                cmd.arg(format!("{k}={v}"));
+            }
+            if w.settings != Settings::Defaults {
+                cmd.arg("buffer.memory=33554432");
+            }
+        }
     }
     let out = cmd.stdin(Stdio::null()).output();
     let _ = std::fs::remove_dir_all(&dir);
