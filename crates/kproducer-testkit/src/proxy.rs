@@ -543,7 +543,14 @@ mod tests {
         s.read_exact(&mut got).unwrap();
         writer.join().unwrap();
         assert_eq!(got, payload);
-        let stats = proxy.stats();
+        // The proxy counts a chunk after writing it, so the client may have read the last bytes
+        // a moment before they are counted (seen under load): wait for the count, bounded.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut stats = proxy.stats();
+        while stats.bytes_to_client < 200_000 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+            stats = proxy.stats();
+        }
         assert_eq!(stats.accepted, 1);
         assert_eq!(stats.active, 1);
         assert_eq!(stats.bytes_to_upstream, 200_000);
