@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -756,7 +756,25 @@ pub async fn run(args: PerfArgs) -> Result<u64> {
             .map_err(|e| anyhow!("initTransactions failed: {e}"))?;
     }
     let mut transaction_started: Option<Instant> = None;
+    // Ctrl-C / SIGTERM: stop sending, then deliver (and commit) what was accepted and print the
+    // summary of what was sent, instead of dying with records in the buffer.
+    let stop = std::sync::Arc::new(AtomicU8::new(0));
+    let on_signal = {
+        let stop = stop.clone();
+        let signals = crate::StopSignals::install();
+        tokio::spawn(async move {
+            let code = if signals.recv().await == "SIGINT" {
+                130
+            } else {
+                143
+            };
+            stop.store(code, Ordering::Relaxed);
+        })
+    };
     for i in 0..o.num_records {
+        if stop.load(Ordering::Relaxed) != 0 {
+            break;
+        }
         if o.transaction_duration.is_some() && transaction_started.is_none() {
             producer
                 .begin_transaction()
@@ -802,6 +820,7 @@ pub async fn run(args: PerfArgs) -> Result<u64> {
     if transaction_started.is_some() {
         commit(&producer).await?;
     }
+    on_signal.abort();
 
     // As Java: without --print-metrics close first, else flush, print, then close.
     if !o.print_metrics {
@@ -833,6 +852,19 @@ pub async fn run(args: PerfArgs) -> Result<u64> {
     if o.print_metrics {
         print_metrics(&producer.metrics());
         producer.close(CLOSE_TIMEOUT).await;
+    }
+    let signalled = stop.load(Ordering::Relaxed);
+    if signalled != 0 {
+        // Everything accepted was delivered (and committed) above; exit as the signal would.
+        errln!(
+            "kproducer perf: stopped by a signal; the records sent before it were delivered{}",
+            if o.transaction_duration.is_some() {
+                " and committed"
+            } else {
+                ""
+            }
+        );
+        std::process::exit(i32::from(signalled));
     }
     Ok(s.failed.load(Ordering::Relaxed))
 }

@@ -461,3 +461,60 @@ fn perf_runs_transactions_committed_every_duration() {
     let info = c.transaction(&txn_id).expect("coordinator knows the id");
     assert_eq!(info.state, kproducer_mock::TransactionState::CompleteCommit);
 }
+
+/// SIGINT mid-run of a transactional perf: sending stops, the open transaction is committed,
+/// the summary is printed and the exit code is 130; every record the summary counts is
+/// committed (nothing accepted is lost, nothing left open on the coordinator).
+#[test]
+fn sigint_mid_run_commits_what_was_sent_and_reports_it() {
+    let broker = Broker::start().expect("broker starts");
+    let topic = unique_name("perf-sigint");
+    broker.create_topic(&topic, 2).expect("topic");
+    let txn_id = unique_name("perf-sigint-tid");
+    let child = Command::new(env!("CARGO_BIN_EXE_kproducer"))
+        .args([
+            "perf",
+            "--topic",
+            &topic,
+            "--num-records",
+            "10000000",
+            "--record-size",
+            "100",
+            "--throughput",
+            "20000",
+            "--transactional-id",
+            &txn_id,
+            "--transaction-duration-ms",
+            "100",
+            "--command-property",
+            &format!("bootstrap.servers={}", broker.bootstrap()),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(1500));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(stderr.contains("stopped by a signal"), "{stderr}");
+    let (count, ..) = stdout
+        .lines()
+        .find_map(parse_total)
+        .unwrap_or_else(|| panic!("no summary line in {stdout}"));
+    assert!(count > 0 && count < 10_000_000, "{stdout}");
+    let cluster = broker.cluster();
+    let c = cluster.lock().unwrap();
+    let committed: usize = (0..2)
+        .map(|p| c.committed_records(&topic, p).unwrap().len())
+        .sum();
+    assert_eq!(committed as u64, count, "every record counted is committed");
+    let info = c.transaction(&txn_id).expect("coordinator knows the id");
+    assert_eq!(info.state, kproducer_mock::TransactionState::CompleteCommit);
+}
