@@ -850,33 +850,14 @@ impl TransactionManager {
                         r.complete(Ok(()));
                     }
                 }
-                Some(ErrorCode::NOT_COORDINATOR | ErrorCode::COORDINATOR_NOT_AVAILABLE) => {
-                    self.lookup_coordinator(
-                        CoordinatorType::Transaction,
-                        self.transactional_id.clone(),
-                    );
-                    self.reenqueue(p, now, self.retry_backoff);
-                }
-                Some(c) if c.is_retriable() || c == ErrorCode::CONCURRENT_TRANSACTIONS => {
-                    self.reenqueue(p, now, self.retry_backoff)
-                }
-                Some(ErrorCode::INVALID_PRODUCER_EPOCH | ErrorCode::PRODUCER_FENCED) => {
-                    self.fail_result(&p, self.fenced());
-                    self.fatal(self.fenced());
-                }
-                Some(ErrorCode::TRANSACTION_ABORTABLE) => {
-                    let e = TransactionError::abortable_code(
-                        ErrorCode::TRANSACTION_ABORTABLE,
-                        "InitProducerId",
-                    );
-                    self.fail_result(&p, e.clone());
-                    self.abortable(e);
-                }
-                Some(c) => {
-                    let e = TransactionError::fatal_code(c, "InitProducerId");
-                    self.fail_result(&p, e.clone());
-                    self.fatal(e);
-                }
+                Some(c) => self.coordinator_error(
+                    p,
+                    c,
+                    "InitProducerId",
+                    &[ErrorCode::TRANSACTION_ABORTABLE],
+                    false,
+                    now,
+                ),
             },
             TxnResponse::AddPartitions { error, results } => {
                 let top = code(error);
@@ -980,37 +961,17 @@ impl TransactionManager {
                         not_before: None,
                     });
                 }
-                Some(ErrorCode::COORDINATOR_NOT_AVAILABLE | ErrorCode::NOT_COORDINATOR) => {
-                    self.lookup_coordinator(
-                        CoordinatorType::Transaction,
-                        self.transactional_id.clone(),
-                    );
-                    self.reenqueue(p, now, self.retry_backoff);
-                }
-                Some(c) if c.is_retriable() || c == ErrorCode::CONCURRENT_TRANSACTIONS => {
-                    self.reenqueue(p, now, self.retry_backoff)
-                }
-                Some(c @ ErrorCode::UNKNOWN_PRODUCER_ID) => {
-                    let e = TransactionError::abortable_code(c, "AddOffsetsToTxn");
-                    self.fail_result(&p, e.clone());
-                    self.abortable_if_possible(e);
-                }
-                Some(ErrorCode::INVALID_PRODUCER_EPOCH | ErrorCode::PRODUCER_FENCED) => {
-                    self.fail_result(&p, self.fenced());
-                    self.fatal(self.fenced());
-                }
-                Some(
-                    c @ (ErrorCode::GROUP_AUTHORIZATION_FAILED | ErrorCode::TRANSACTION_ABORTABLE),
-                ) => {
-                    let e = TransactionError::abortable_code(c, "AddOffsetsToTxn");
-                    self.fail_result(&p, e.clone());
-                    self.abortable(e);
-                }
-                Some(c) => {
-                    let e = TransactionError::fatal_code(c, "AddOffsetsToTxn");
-                    self.fail_result(&p, e.clone());
-                    self.fatal(e);
-                }
+                Some(c) => self.coordinator_error(
+                    p,
+                    c,
+                    "AddOffsetsToTxn",
+                    &[
+                        ErrorCode::GROUP_AUTHORIZATION_FAILED,
+                        ErrorCode::TRANSACTION_ABORTABLE,
+                    ],
+                    true,
+                    now,
+                ),
             },
             TxnResponse::TxnOffsetCommit { results } => {
                 let TxnRequest::TxnOffsetCommit { group, offsets } = &p.req else {
@@ -1113,38 +1074,65 @@ impl TransactionManager {
                         r.complete(Ok(()));
                     }
                 }
-                Some(ErrorCode::COORDINATOR_NOT_AVAILABLE | ErrorCode::NOT_COORDINATOR) => {
-                    self.lookup_coordinator(
-                        CoordinatorType::Transaction,
-                        self.transactional_id.clone(),
-                    );
-                    self.reenqueue(p, now, self.retry_backoff);
-                }
-                Some(c) if c.is_retriable() || c == ErrorCode::CONCURRENT_TRANSACTIONS => {
-                    self.reenqueue(p, now, self.retry_backoff)
-                }
-                Some(ErrorCode::INVALID_PRODUCER_EPOCH | ErrorCode::PRODUCER_FENCED) => {
-                    self.fail_result(&p, self.fenced());
-                    self.fatal(self.fenced());
-                }
-                Some(c @ ErrorCode::UNKNOWN_PRODUCER_ID) => {
-                    let e = TransactionError::abortable_code(c, "EndTxn");
-                    self.fail_result(&p, e.clone());
-                    self.abortable_if_possible(e);
-                }
-                Some(c @ ErrorCode::TRANSACTION_ABORTABLE) => {
-                    let e = TransactionError::abortable_code(c, "EndTxn");
-                    self.fail_result(&p, e.clone());
-                    self.abortable(e);
-                }
-                Some(c) => {
-                    let e = TransactionError::fatal_code(c, "EndTxn");
-                    self.fail_result(&p, e.clone());
-                    self.fatal(e);
-                }
+                Some(c) => self.coordinator_error(
+                    p,
+                    c,
+                    "EndTxn",
+                    &[ErrorCode::TRANSACTION_ABORTABLE],
+                    true,
+                    now,
+                ),
             },
         }
         effect
+    }
+
+    /// An error from the transaction coordinator to InitProducerId, AddOffsetsToTxn or EndTxn,
+    /// by the rules Java's three handlers share: a moved or unavailable coordinator is looked
+    /// up again and the request retried, like any retriable error (CONCURRENT_TRANSACTIONS
+    /// included); fencing is fatal; UNKNOWN_PRODUCER_ID is abortable where an abort can restore
+    /// an epoch (`unknown_producer_id_abortable`); the `abortable` codes are abortable; anything
+    /// else is fatal. The request's caller gets the error.
+    fn coordinator_error(
+        &mut self,
+        p: Pending,
+        code: ErrorCode,
+        what: &'static str,
+        abortable: &[ErrorCode],
+        unknown_producer_id_abortable: bool,
+        now: Instant,
+    ) {
+        match code {
+            ErrorCode::NOT_COORDINATOR | ErrorCode::COORDINATOR_NOT_AVAILABLE => {
+                self.lookup_coordinator(
+                    CoordinatorType::Transaction,
+                    self.transactional_id.clone(),
+                );
+                self.reenqueue(p, now, self.retry_backoff);
+            }
+            c if c.is_retriable() || c == ErrorCode::CONCURRENT_TRANSACTIONS => {
+                self.reenqueue(p, now, self.retry_backoff)
+            }
+            ErrorCode::INVALID_PRODUCER_EPOCH | ErrorCode::PRODUCER_FENCED => {
+                self.fail_result(&p, self.fenced());
+                self.fatal(self.fenced());
+            }
+            ErrorCode::UNKNOWN_PRODUCER_ID if unknown_producer_id_abortable => {
+                let e = TransactionError::abortable_code(code, what);
+                self.fail_result(&p, e.clone());
+                self.abortable_if_possible(e);
+            }
+            c if abortable.contains(&c) => {
+                let e = TransactionError::abortable_code(c, what);
+                self.fail_result(&p, e.clone());
+                self.abortable(e);
+            }
+            c => {
+                let e = TransactionError::fatal_code(c, what);
+                self.fail_result(&p, e.clone());
+                self.fatal(e);
+            }
+        }
     }
 
     fn fail_result(&self, p: &Pending, e: TransactionError) {
