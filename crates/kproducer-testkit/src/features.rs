@@ -2,8 +2,6 @@
 //! them in its ApiVersions answer (v3+, KIP-584), read over a plain `TcpStream`.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
@@ -15,9 +13,6 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, Str
 
 /// The ApiVersions version asked for: flexible, with the feature tagged fields.
 const API_VERSIONS_VERSION: i16 = 3;
-/// A real answer is a few KiB.
-const MAX_RESPONSE: usize = 1 << 20;
-
 /// The feature name of KIP-890's transaction protocol levels: 0 or 1 is the classic protocol
 /// (1 adds flexible transaction-log records), 2 is KIP-890 part 2 (the epoch bumped on every
 /// transaction, implicit `AddPartitionsToTxn` via Produce v12, `EndTxn` v5). Kafka 4.x formats new
@@ -53,31 +48,8 @@ impl FinalizedFeatures {
 /// # Ok::<(), anyhow::Error>(())
 /// ```
 pub fn api_versions_features(addr: &str, timeout: Duration) -> anyhow::Result<FinalizedFeatures> {
-    let sock = addr
-        .to_socket_addrs()
-        .with_context(|| format!("resolving {addr}"))?
-        .next()
-        .with_context(|| format!("{addr} resolves to nothing"))?;
-    let mut stream = TcpStream::connect_timeout(&sock, timeout)
-        .with_context(|| format!("connecting to {addr}"))?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-
     let correlation_id = 0x4b50_0003;
-    stream.write_all(&encode_request(correlation_id)?)?;
-    let mut size = [0u8; 4];
-    stream
-        .read_exact(&mut size)
-        .context("reading the response size")?;
-    let size = i32::from_be_bytes(size);
-    let size = usize::try_from(size)
-        .ok()
-        .filter(|&s| s <= MAX_RESPONSE)
-        .with_context(|| format!("implausible response size {size}"))?;
-    let mut body = vec![0u8; size];
-    stream
-        .read_exact(&mut body)
-        .context("reading the response body")?;
+    let body = crate::probe::round_trip(addr, timeout, &encode_request(correlation_id)?)?;
     let (got_correlation, response) = decode_response(Bytes::from(body))?;
     ensure!(
         got_correlation == correlation_id,

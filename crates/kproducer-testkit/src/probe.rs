@@ -35,18 +35,9 @@ impl ApiVersionsAnswer {
     }
 }
 
-/// Sends an ApiVersions v0 request to `addr` and decodes the answer.
-///
-/// Fails if the connection fails, the correlation id does not match, or the body is not a
-/// well-formed v0 answer (every byte must be accounted for).
-///
-/// ```no_run
-/// use std::time::Duration;
-/// let answer = kproducer_testkit::api_versions_probe("127.0.0.1:9092", Duration::from_secs(2))?;
-/// assert_eq!(answer.error_code, 0);
-/// # Ok::<(), anyhow::Error>(())
-/// ```
-pub fn api_versions_probe(addr: &str, timeout: Duration) -> anyhow::Result<ApiVersionsAnswer> {
+/// Sends one request frame to `addr` on a fresh connection and reads one response frame (its
+/// body, at most 1 MiB), each step bounded by `timeout`.
+pub(crate) fn round_trip(addr: &str, timeout: Duration, request: &[u8]) -> anyhow::Result<Vec<u8>> {
     let sock = addr
         .to_socket_addrs()
         .with_context(|| format!("resolving {addr}"))?
@@ -56,10 +47,7 @@ pub fn api_versions_probe(addr: &str, timeout: Duration) -> anyhow::Result<ApiVe
         .with_context(|| format!("connecting to {addr}"))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-
-    let correlation_id = 0x4b50_0001; // arbitrary, recognisable ("KP")
-    stream.write_all(&encode_request(correlation_id))?;
-
+    stream.write_all(request)?;
     let mut size = [0u8; 4];
     stream
         .read_exact(&mut size)
@@ -73,6 +61,23 @@ pub fn api_versions_probe(addr: &str, timeout: Duration) -> anyhow::Result<ApiVe
     stream
         .read_exact(&mut body)
         .context("reading the response body")?;
+    Ok(body)
+}
+
+/// Sends an ApiVersions v0 request to `addr` and decodes the answer.
+///
+/// Fails if the connection fails, the correlation id does not match, or the body is not a
+/// well-formed v0 answer (every byte must be accounted for).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let answer = kproducer_testkit::api_versions_probe("127.0.0.1:9092", Duration::from_secs(2))?;
+/// assert_eq!(answer.error_code, 0);
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+pub fn api_versions_probe(addr: &str, timeout: Duration) -> anyhow::Result<ApiVersionsAnswer> {
+    let correlation_id = 0x4b50_0001; // arbitrary, recognisable ("KP")
+    let body = round_trip(addr, timeout, &encode_request(correlation_id))?;
     let answer = decode_response(&body)?;
     ensure!(
         answer.correlation_id == correlation_id,
