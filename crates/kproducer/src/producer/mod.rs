@@ -748,9 +748,15 @@ impl<K, V> Producer<K, V> {
     /// The idempotent producer's id and epoch (`None` before the first InitProducerId answer,
     /// or with `enable.idempotence=false`).
     pub fn producer_id_and_epoch(&self) -> Option<crate::idempotence::ProducerIdAndEpoch> {
-        if let Some(txn) = self.inner.shared.lock().txn.as_ref() {
+        if self.inner.config.transactional_id.is_some() {
             // The transaction manager's, current as soon as a transactional call returns.
-            return txn.producer_id_and_epoch();
+            return self
+                .inner
+                .shared
+                .lock()
+                .txn
+                .as_ref()
+                .and_then(|t| t.producer_id_and_epoch());
         }
         self.inner.shared.view.pid()
     }
@@ -1017,8 +1023,10 @@ impl<K, V> Producer<K, V> {
         let deadline = now + inner.config.max_block;
         // A transactional producer refuses a record outside a transaction before waiting for
         // metadata (the fast path checks under its lock).
-        if let Some(Err(e)) = inner.shared.lock().txn.as_ref().map(|t| t.check_send()) {
-            return Err(SendError::Transaction(e));
+        if inner.config.transactional_id.is_some() {
+            if let Some(Err(e)) = inner.shared.lock().txn.as_ref().map(|t| t.check_send()) {
+                return Err(SendError::Transaction(e));
+            }
         }
 
         // Slow path: wait for the topic's metadata and/or memory, or ask the user's partitioner.
