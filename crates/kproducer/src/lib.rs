@@ -37,6 +37,7 @@ pub mod security;
 pub(crate) mod sender;
 pub mod serializer;
 mod shared;
+pub mod telemetry;
 pub mod txn;
 
 /// The byte buffer of header values and of [`BytesSerializer`](serializer::BytesSerializer)

@@ -216,6 +216,8 @@ impl SendState {
 pub(crate) struct CoreView {
     stats: Mutex<SenderStats>,
     pid: Mutex<Option<ProducerIdAndEpoch>>,
+    /// The KIP-714 client instance id, once a broker assigned one.
+    client_instance_id: Mutex<Option<crate::telemetry::ClientInstanceId>>,
     /// The network thread's metrics as last published (its own lock: readers never hold up
     /// senders).
     metrics: Mutex<Option<NetworkMetrics>>,
@@ -248,6 +250,20 @@ impl CoreView {
 
     pub(crate) fn set_pid(&self, pid: Option<ProducerIdAndEpoch>) {
         *self.pid.lock().unwrap_or_else(|e| e.into_inner()) = pid;
+    }
+
+    pub(crate) fn set_client_instance_id(&self, id: crate::telemetry::ClientInstanceId) {
+        *self
+            .client_instance_id
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(id);
+    }
+
+    pub(crate) fn client_instance_id(&self) -> Option<crate::telemetry::ClientInstanceId> {
+        *self
+            .client_instance_id
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn pid(&self) -> Option<ProducerIdAndEpoch> {

@@ -94,6 +94,8 @@ impl ProducerConfigBuilder {
         metrics_sample_window: Duration => "metrics.sample.window.ms", |v| ms(v);
         /// `metrics.num.samples`.
         metrics_num_samples: usize => "metrics.num.samples", |v| v.to_string();
+        /// `enable.metrics.push` (KIP-714 client telemetry).
+        enable_metrics_push: bool => "enable.metrics.push", |v| v.to_string();
         /// `connections.max.idle.ms`; [`Duration::MAX`] means never close idle connections.
         connections_max_idle: Duration => "connections.max.idle.ms", |v| if v == Duration::MAX { "-1".to_string() } else { ms(v) };
         /// `socket.connection.setup.timeout.ms`.

@@ -126,7 +126,7 @@ const ANY_INT: Kind = Kind::Int {
     max: None,
 };
 
-const NO_METRICS: &str = "kproducer keeps its metrics in memory (Producer::metrics); no reporters, recording levels or push";
+const NO_METRICS: &str = "kproducer keeps its metrics in memory (Producer::metrics); no reporter classes or recording levels";
 const NO_JCA: &str =
     "TLS is rustls (crypto provider chosen by a cargo feature), not a JCA provider";
 const NO_KERBEROS: &str = "GSSAPI (Kerberos) is not supported: it needs system Kerberos libraries";
@@ -189,8 +189,8 @@ pub static KEYS: &[KeyDef] = &[
         doc: "initial wait before retrying a failed request" },
     KeyDef { name: "retry.backoff.max.ms", default: Some("1000"), kind: at_least_long(0), usage: Usage::Typed,
         doc: "largest wait before retrying a failed request" },
-    KeyDef { name: "enable.metrics.push", default: Some("true"), kind: Kind::Bool, usage: Usage::Unused(NO_METRICS),
-        doc: "push client metrics to the cluster (KIP-714)" },
+    KeyDef { name: "enable.metrics.push", default: Some("true"), kind: Kind::Bool, usage: Usage::Typed,
+        doc: "push client metrics to the cluster when it subscribes to them (KIP-714)" },
     KeyDef { name: "max.block.ms", default: Some("60000"), kind: at_least_long(0), usage: Usage::Typed,
         doc: "how long send() may wait for metadata and buffer space" },
     KeyDef { name: "request.timeout.ms", default: Some("30000"), kind: at_least_int(0), usage: Usage::Typed,

@@ -181,6 +181,8 @@ pub struct ProducerConfig {
     pub(crate) metrics_sample_window: Duration,
     /// `metrics.num.samples`.
     pub(crate) metrics_num_samples: usize,
+    /// `enable.metrics.push` (KIP-714).
+    pub(crate) enable_metrics_push: bool,
     /// `connections.max.idle.ms`; [`Duration::MAX`] when negative (Java: never close idle connections).
     pub(crate) connections_max_idle: Duration,
     /// `socket.connection.setup.timeout.ms`.
@@ -403,6 +405,13 @@ impl ProducerConfig {
     /// `metrics.num.samples`: samples kept per rate, average or maximum.
     pub fn metrics_num_samples(&self) -> usize {
         self.metrics_num_samples
+    }
+
+    /// `enable.metrics.push` (Java's default `true`): push the producer's metrics to the cluster
+    /// when a broker's client-metrics subscription asks for them (KIP-714; see
+    /// [`kproducer::telemetry`](crate::telemetry)).
+    pub fn enable_metrics_push(&self) -> bool {
+        self.enable_metrics_push
     }
 
     /// `connections.max.idle.ms`; [`Duration::MAX`] when negative (Java: never close idle connections).
@@ -642,6 +651,7 @@ impl ProducerConfig {
                 millis(self.metrics_sample_window),
             ),
             ("metrics.num.samples", self.metrics_num_samples.to_string()),
+            ("enable.metrics.push", self.enable_metrics_push.to_string()),
             ("connections.max.idle.ms", connections_max_idle),
             (
                 "socket.connection.setup.timeout.ms",

@@ -290,6 +290,7 @@ pub(super) fn resolve(
         metadata_max_idle: ctx.millis("metadata.max.idle.ms")?,
         metrics_sample_window: ctx.millis("metrics.sample.window.ms")?,
         metrics_num_samples: ctx.size("metrics.num.samples")?,
+        enable_metrics_push: ctx.bool("enable.metrics.push")?,
         connections_max_idle,
         socket_connection_setup_timeout: ctx.millis("socket.connection.setup.timeout.ms")?,
         socket_connection_setup_timeout_max: ctx

@@ -54,6 +54,8 @@ pub(crate) enum Kind {
     /// A transactional request (FindCoordinator, InitProducerId with a transactional id,
     /// AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn): API key and version.
     Txn { api: i16, version: i16 },
+    /// KIP-714 client telemetry: GetTelemetrySubscriptions or PushTelemetry (API key), version.
+    Telemetry { api: i16, version: i16 },
 }
 
 /// A request written and not yet answered.

@@ -40,6 +40,7 @@ pub(crate) mod backoff;
 mod conn;
 mod observe;
 pub mod sim;
+mod telemetry;
 mod txn;
 
 #[cfg(test)]
@@ -134,6 +135,8 @@ pub struct CoreConfig {
     /// A wall-clock reading and the monotonic instant it was taken at: the core reads no
     /// clock, and derives the wall time an OAUTHBEARER token needs from `now`.
     pub wall_anchor: (Instant, SystemTime),
+    /// `enable.metrics.push`: KIP-714 client telemetry.
+    pub enable_metrics_push: bool,
 }
 
 impl CoreConfig {
@@ -175,6 +178,7 @@ impl CoreConfig {
                 SecurityProtocol::Plaintext | SecurityProtocol::Ssl => None,
             },
             wall_anchor: (Instant::now(), SystemTime::now()),
+            enable_metrics_push: config.enable_metrics_push,
         }
     }
 }
@@ -346,6 +350,12 @@ pub struct ProducerCore {
     txn_wakeup: Option<Instant>,
     /// A transactional request waits for a connection.
     txn_waiting: bool,
+    /// KIP-714 client telemetry (`None`: `enable.metrics.push=false`), the sums' history for its
+    /// payloads, when it wants to look again, and its resource attributes.
+    telemetry: Option<crate::telemetry::client::ClientTelemetry>,
+    telemetry_collector: crate::telemetry::otlp::Collector,
+    telemetry_wakeup: Option<Instant>,
+    telemetry_resource: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for ProducerCore {
@@ -393,7 +403,17 @@ impl ProducerCore {
         if txn_id.is_some() {
             sender.make_transactional();
         }
+        let telemetry_resource = txn_id
+            .iter()
+            .map(|id| ("transactional_id".to_string(), id.clone()))
+            .collect();
         ProducerCore {
+            telemetry: cfg
+                .enable_metrics_push
+                .then(crate::telemetry::client::ClientTelemetry::new),
+            telemetry_collector: Default::default(),
+            telemetry_wakeup: None,
+            telemetry_resource,
             transactional: txn_id.is_some(),
             produce_max: PRODUCE_VERSIONS.1,
             txn_id,
@@ -600,6 +620,9 @@ impl ProducerCore {
             }
             Kind::Produce { id, version } => self.on_produce(conn, id, version, frame, now),
             Kind::Txn { api, version } => self.on_txn_response(conn, api, version, frame, now),
+            Kind::Telemetry { api, version } => {
+                self.on_telemetry_response(conn, api, version, frame, now)
+            }
         }
         // KIP-368: the last answer before a due re-authentication.
         let reauth_now = self
@@ -636,6 +659,7 @@ impl ProducerCore {
         [
             self.sender_wakeup,
             self.txn_wakeup,
+            self.telemetry_wakeup,
             self.conns.next_deadline(),
             self.conns.next_reauth(),
             self.metadata_due,
@@ -681,6 +705,8 @@ impl ProducerCore {
             txn.close();
         }
         self.abort_all(st);
+        drop(guard);
+        self.telemetry_abort();
     }
 
     /// Every open connection (to close them on the way out).
@@ -790,6 +816,8 @@ impl ProducerCore {
         if let Some((request, target)) = txn_request {
             self.dispatch_txn(request, target, now);
         }
+        // KIP-714: a subscription or push when due; a closing producer's terminating push.
+        self.finished = self.pump_telemetry(self.finished, now);
 
         // Leaders with data we are not connected to.
         let wanted = std::mem::take(&mut self.out.connect);
@@ -1535,6 +1563,7 @@ impl ProducerCore {
             return;
         };
         self.observe_closed(conn, now);
+        self.observe_lost(&c, reason, now);
         tracing::debug!(addr = %c.addr, %conn, %reason, in_flight = c.in_flight.len(), "connection lost");
         if c.phase != Phase::Ready {
             // A broker that dropped our ApiVersions request may not speak that version (KIP-511).
@@ -1605,6 +1634,7 @@ impl ProducerCore {
                 Kind::Metadata { .. } => self.metadata_failed(&reason, now),
                 Kind::InitProducerId { .. } => self.sender.handle_init_producer_id(None, now),
                 Kind::Txn { .. } => self.txn_request_lost(now),
+                Kind::Telemetry { .. } => self.telemetry_request_lost(now),
                 Kind::ApiVersions { .. }
                 | Kind::Produce { .. }
                 | Kind::SaslHandshake { .. }

@@ -33,6 +33,10 @@ impl Kind {
                 28 => "TxnOffsetCommit",
                 _ => "Transactional",
             },
+            Kind::Telemetry { api, .. } => match api {
+                71 => "GetTelemetrySubscriptions",
+                _ => "PushTelemetry",
+            },
         }
     }
 
@@ -45,7 +49,8 @@ impl Kind {
             | Kind::Produce { version, .. }
             | Kind::SaslHandshake { version }
             | Kind::SaslAuthenticate { version }
-            | Kind::Txn { version, .. } => version,
+            | Kind::Txn { version, .. }
+            | Kind::Telemetry { version, .. } => version,
         }
     }
 }
@@ -76,6 +81,35 @@ impl ProducerCore {
             .iter()
             .position(|s| s.as_str() == &*c.addr)
             .map_or(-1, |i| -(i as i32) - 1)
+    }
+
+    /// The requests in flight on `lost`, a connection that just went away: a DEBUG event each
+    /// (target `kproducer::request`), so every "request sent" event is followed by either an
+    /// answer or this. Their handlers retry or fail them.
+    pub(super) fn observe_lost(&self, lost: &super::conn::Conn, reason: &str, now: Instant) {
+        if lost.in_flight.is_empty()
+            || !tracing::enabled!(target: REQUEST_TARGET, tracing::Level::DEBUG)
+        {
+            return;
+        }
+        let broker = self.addrs.node_at(&lost.addr).unwrap_or(-1);
+        for r in &lost.in_flight {
+            let written = r
+                .deadline
+                .checked_sub(self.cfg.request_timeout)
+                .unwrap_or(now);
+            tracing::debug!(
+                target: REQUEST_TARGET,
+                broker,
+                api = r.kind.api(),
+                api_version = r.kind.version(),
+                correlation_id = r.correlation_id,
+                waited_ms = now.saturating_duration_since(written).as_secs_f64() * 1e3,
+                conn = lost.id.0,
+                reason,
+                "request lost with its connection"
+            );
+        }
     }
 
     /// `conn` was closed (or its set-up failed).

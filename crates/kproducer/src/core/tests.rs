@@ -17,6 +17,10 @@ use kafka_protocol::messages::{
     SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
     TopicName,
 };
+use kafka_protocol::messages::{
+    GetTelemetrySubscriptionsRequest, GetTelemetrySubscriptionsResponse, PushTelemetryRequest,
+    PushTelemetryResponse,
+};
 use kafka_protocol::protocol::{
     decode_request_header_from_buffer, Decodable, Encodable, HeaderVersion, StrBytes,
 };
@@ -43,6 +47,8 @@ enum Req {
     Produce(ProduceRequest),
     SaslHandshake(SaslHandshakeRequest),
     SaslAuthenticate(SaslAuthenticateRequest),
+    GetTelemetrySubscriptions(GetTelemetrySubscriptionsRequest),
+    PushTelemetry(PushTelemetryRequest),
 }
 
 impl Req {
@@ -54,6 +60,8 @@ impl Req {
             Req::Produce(_) => "Produce",
             Req::SaslHandshake(_) => "SaslHandshake",
             Req::SaslAuthenticate(_) => "SaslAuthenticate",
+            Req::GetTelemetrySubscriptions(_) => "GetTelemetrySubscriptions",
+            Req::PushTelemetry(_) => "PushTelemetry",
         }
     }
 }
@@ -82,6 +90,10 @@ struct Broker {
     next_offset: HashMap<(String, i32), i64>,
     next_pid: i64,
     sasl: Option<SaslBroker>,
+    /// KIP-714: the subscription GetTelemetrySubscriptions answers (requested metrics, push
+    /// interval ms, accepted compression ids), and the error code the next pushes get.
+    telemetry: Option<(Vec<&'static str>, i32, Vec<i8>)>,
+    push_errors: Vec<i16>,
 }
 
 impl Broker {
@@ -98,7 +110,16 @@ impl Broker {
             next_offset: HashMap::new(),
             next_pid: 1000,
             sasl: None,
+            telemetry: None,
+            push_errors: Vec::new(),
         }
+    }
+
+    /// A broker with client telemetry (Kafka 3.7+) and this subscription.
+    fn with_telemetry(mut self, metrics: &[&'static str], interval_ms: i32, codecs: &[i8]) -> Self {
+        self.versions.extend([(71, 0, 0), (72, 0, 0)]);
+        self.telemetry = Some((metrics.to_vec(), interval_ms, codecs.to_vec()));
+        self
     }
 
     /// A broker whose listener is SASL/PLAIN for `user`/`password`.
@@ -121,6 +142,10 @@ impl Broker {
             36 => {
                 Req::SaslAuthenticate(SaslAuthenticateRequest::decode(&mut buf, v).expect("body"))
             }
+            71 => Req::GetTelemetrySubscriptions(
+                GetTelemetrySubscriptionsRequest::decode(&mut buf, v).expect("body"),
+            ),
+            72 => Req::PushTelemetry(PushTelemetryRequest::decode(&mut buf, v).expect("body")),
             k => panic!("unexpected api key {k}"),
         };
         (header, req)
@@ -224,6 +249,31 @@ impl Broker {
                         )))
                 };
                 Self::encode(corr, v, &body)
+            }
+            Req::GetTelemetrySubscriptions(_) => {
+                let (metrics, interval, codecs) = self.telemetry.clone().expect("telemetry");
+                let body = GetTelemetrySubscriptionsResponse::default()
+                    .with_client_instance_id(uuid::Uuid::from_bytes([9; 16]))
+                    .with_subscription_id(77)
+                    .with_accepted_compression_types(codecs)
+                    .with_push_interval_ms(interval)
+                    .with_telemetry_max_bytes(1 << 20)
+                    .with_requested_metrics(
+                        metrics.into_iter().map(StrBytes::from_static_str).collect(),
+                    );
+                Self::encode(corr, v, &body)
+            }
+            Req::PushTelemetry(_) => {
+                let code = if self.push_errors.is_empty() {
+                    0
+                } else {
+                    self.push_errors.remove(0)
+                };
+                Self::encode(
+                    corr,
+                    v,
+                    &PushTelemetryResponse::default().with_error_code(code),
+                )
             }
             Req::InitProducerId(_) => {
                 self.next_pid += 1;
@@ -1242,4 +1292,224 @@ fn metrics_published_to_the_shared_view_match_the_cores() {
         .with_metrics(|m| m.expect("published").write_into(&id, now, &mut published));
     assert_eq!(format!("{mine:?}"), format!("{published:?}"));
     assert_eq!(metric(&published, P, "record-send-total", None), 1.0);
+}
+
+// ---------------------------------------------------------------- KIP-714 client telemetry
+
+fn pushes(net: &Net) -> Vec<PushTelemetryRequest> {
+    net.log
+        .iter()
+        .filter_map(|(_, r)| match r {
+            Req::PushTelemetry(p) => Some(p.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The push's metrics, decompressed and decoded: name → (kind, attributes, value).
+fn pushed_metrics(
+    p: &PushTelemetryRequest,
+) -> BTreeMap<String, (&'static str, Vec<(String, String)>, f64)> {
+    let codec = crate::compression::codec_from_id(p.compression_type as u8).expect("codec");
+    let mut data = Vec::new();
+    crate::compression::decompress(codec, &p.metrics, &mut data, 1 << 24).expect("decompress");
+    let (_, metrics) = crate::telemetry::otlp::test_decode::decode(&data);
+    metrics
+        .into_iter()
+        .map(|(name, kind, _, attrs, _, _, v)| {
+            let key = match attrs.first() {
+                Some((k, v)) => format!("{name}{{{k}={v}}}"),
+                None => name,
+            };
+            (key, (kind, attrs, v))
+        })
+        .collect()
+}
+
+#[test]
+fn telemetry_subscribes_pushes_selected_metrics_and_makes_a_terminating_push_at_close() {
+    let broker = Broker::new(&[1], &[("t", &[1])]).with_telemetry(
+        &[
+            "org.apache.kafka.producer.record.send",
+            "org.apache.kafka.producer.topic.",
+        ],
+        1000,
+        &[4, 3],
+    );
+    let mut net = Net::new(broker, &[]);
+    for v in [&b"a"[..], b"b", b"c"] {
+        net.send("t", 0, v, net.t0);
+    }
+    net.settle(net.at(10));
+    let subs: Vec<_> = net
+        .log
+        .iter()
+        .filter_map(|(_, r)| match r {
+            Req::GetTelemetrySubscriptions(g) => Some(g.client_instance_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        subs,
+        vec![uuid::Uuid::nil()],
+        "one subscription request, the zero id"
+    );
+    assert_eq!(
+        net.shared.view.client_instance_id(),
+        Some(crate::telemetry::ClientInstanceId([9; 16]))
+    );
+    // The first push comes 0.5..1.5 intervals after the subscription, then every interval.
+    net.settle(net.at(499));
+    assert!(pushes(&net).is_empty(), "not before half the interval");
+    for n in (500..=1600).step_by(10) {
+        net.settle(net.at(n));
+    }
+    let first = pushes(&net);
+    assert_eq!(first.len(), 1, "one push by 1.5 intervals");
+    let p = &first[0];
+    assert_eq!(p.client_instance_id, uuid::Uuid::from_bytes([9; 16]));
+    assert_eq!(p.subscription_id, 77);
+    assert_eq!(p.compression_type, 4, "the broker's first choice: zstd");
+    assert!(!p.terminating);
+    let m = pushed_metrics(p);
+    assert_eq!(m["org.apache.kafka.producer.record.send.total"].0, "sum");
+    assert_eq!(m["org.apache.kafka.producer.record.send.total"].2, 3.0);
+    assert!(
+        m["org.apache.kafka.producer.record.send.total"]
+            .1
+            .is_empty(),
+        "no client_id"
+    );
+    assert_eq!(m["org.apache.kafka.producer.record.send.rate"].0, "gauge");
+    assert_eq!(
+        m["org.apache.kafka.producer.topic.record.send.total{topic=t}"].2,
+        3.0
+    );
+    assert!(
+        m.keys()
+            .all(|k| k.starts_with("org.apache.kafka.producer.record.send")
+                || k.starts_with("org.apache.kafka.producer.topic.")),
+        "only the subscribed prefixes: {:?}",
+        m.keys().collect::<Vec<_>>()
+    );
+    // Two more records, then close: the terminating push carries the final count, and the core
+    // is finished only once it is answered.
+    for v in [&b"d"[..], b"e"] {
+        net.send("t", 0, v, net.at(1700));
+    }
+    net.shared.lock().acc.close();
+    net.step(net.at(1700));
+    net.accept(net.at(1700));
+    for _ in 0..5 {
+        net.answer(net.at(1700));
+    }
+    let all = pushes(&net);
+    let last = all.last().expect("a terminating push");
+    assert!(last.terminating, "{all:?}");
+    assert_eq!(all.iter().filter(|p| p.terminating).count(), 1);
+    assert_eq!(
+        pushed_metrics(last)["org.apache.kafka.producer.record.send.total"].2,
+        5.0
+    );
+    net.step(net.at(1701));
+    assert!(net.core.is_finished());
+    // Nothing more after the end.
+    net.settle(net.at(100_000));
+    assert_eq!(pushes(&net).len(), all.len());
+}
+
+#[test]
+fn a_close_waits_for_the_terminating_push_answer() {
+    let broker = Broker::new(&[1], &[("t", &[1])]).with_telemetry(&["*"], 1000, &[]);
+    let mut net = Net::new(broker, &[]);
+    net.send("t", 0, b"v", net.t0);
+    net.settle(net.at(1));
+    net.shared.lock().acc.close();
+    net.step(net.at(2));
+    net.accept(net.at(2));
+    // Answer everything except the terminating push.
+    let mut held = None;
+    for _ in 0..5 {
+        for (conn, frame) in std::mem::take(&mut net.written) {
+            if matches!(Broker::decode(&frame).1, Req::PushTelemetry(_)) {
+                held = Some((conn, frame));
+                continue;
+            }
+            if let Some(resp) = net.broker.answer(&frame) {
+                net.core.handle_response(conn, resp, net.at(2));
+            }
+        }
+        net.drain(net.at(2));
+    }
+    let (conn, frame) = held.expect("a terminating push");
+    assert_eq!(
+        pushes(&net)
+            .last()
+            .map(|p| (p.terminating, p.compression_type)),
+        Some((true, 0))
+    );
+    net.step(net.at(3));
+    assert!(
+        !net.core.is_finished(),
+        "waits for the terminating push's answer"
+    );
+    let resp = net.broker.answer(&frame).expect("answer");
+    net.core.handle_response(conn, resp, net.at(3));
+    net.drain(net.at(3));
+    net.step(net.at(4));
+    assert!(net.core.is_finished());
+}
+
+#[test]
+fn telemetry_off_or_unsupported_sends_nothing_and_never_spins() {
+    // enable.metrics.push=false: no telemetry request at all.
+    let broker = Broker::new(&[1], &[("t", &[1])]).with_telemetry(&["*"], 1000, &[]);
+    let mut net = Net::new(broker, &[("enable.metrics.push", "false")]);
+    net.send("t", 0, b"v", net.t0);
+    for n in 0..3000 {
+        net.settle(net.at(n * 10));
+    }
+    assert!(net.log.iter().all(|(_, r)| !r.name().contains("Telemetry")));
+    // A broker without the APIs: nothing sent, and the core asks again only after 5 minutes.
+    let broker = Broker::new(&[1], &[("t", &[1])]);
+    let mut net = Net::new(broker, &[]);
+    net.send("t", 0, b"v", net.t0);
+    for n in 0..10 {
+        net.settle(net.at(n * 10)); // past linger.ms: the record is delivered
+    }
+    assert_eq!(net.produce_requests(), 1);
+    assert!(net.log.iter().all(|(_, r)| !r.name().contains("Telemetry")));
+    let wake = net.core.poll_timeout();
+    assert!(
+        wake.is_none_or(|w| w >= net.at(90) + ms(60_000)),
+        "no early wake-up for telemetry: {:?}",
+        wake.map(|w| w - net.t0)
+    );
+}
+
+#[test]
+fn telemetry_errors_renew_the_subscription_or_stop() {
+    let broker = Broker::new(&[1], &[("t", &[1])]).with_telemetry(&["*"], 1000, &[]);
+    let mut net = Net::new(broker, &[]);
+    net.broker.push_errors = vec![117, 87]; // UNKNOWN_SUBSCRIPTION_ID, then INVALID_RECORD
+    net.send("t", 0, b"v", net.t0);
+    for n in 0..400 {
+        net.settle(net.at(n * 10));
+    }
+    let names: Vec<&str> = net
+        .log
+        .iter()
+        .map(|(_, r)| r.name())
+        .filter(|n| n.contains("Telemetry"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "GetTelemetrySubscriptions",
+            "PushTelemetry",
+            "GetTelemetrySubscriptions",
+            "PushTelemetry"
+        ],
+        "a new subscription at once after UNKNOWN_SUBSCRIPTION_ID, nothing after INVALID_RECORD"
+    );
 }

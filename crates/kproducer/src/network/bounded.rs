@@ -6,9 +6,9 @@
 //! gigabytes (and abort the process). This walk follows the same layout without allocating and
 //! rejects any count that the remaining bytes can't hold, given the smallest wire size of one
 //! element. It covers the responses with arrays that the producer decodes: Produce, Metadata,
-//! and the transactional FindCoordinator (v4+), AddPartitionsToTxn (v0–3) and TxnOffsetCommit
-//! (ApiVersions has its own bounded decoder; InitProducerId, AddOffsetsToTxn and EndTxn have no
-//! arrays).
+//! the transactional FindCoordinator (v4+), AddPartitionsToTxn (v0–3) and TxnOffsetCommit, and
+//! GetTelemetrySubscriptions (ApiVersions has its own bounded decoder; InitProducerId,
+//! AddOffsetsToTxn, EndTxn and PushTelemetry have no arrays).
 
 use kafka_protocol::messages::ApiKey;
 
@@ -147,9 +147,30 @@ pub(crate) fn check(api_key: i16, version: i16, body: &[u8]) -> Result<(), Malfo
         || api_key == ApiKey::TxnOffsetCommit as i16
     {
         topic_partition_errors(body, version, 3)
+    } else if api_key == ApiKey::GetTelemetrySubscriptions as i16 {
+        telemetry_subscriptions(body)
     } else {
         Ok(())
     }
+}
+
+/// GetTelemetrySubscriptions (v0, flexible): fixed fields, then the accepted compression types
+/// (one byte each), more fixed fields and the requested metric prefixes (strings).
+fn telemetry_subscriptions(body: &[u8]) -> R<()> {
+    let mut w = Walk {
+        buf: body,
+        pos: 0,
+        flexible: true,
+    };
+    w.take(4 + 2 + 16 + 4)?; // throttle, error, client instance id, subscription id
+    let codecs = w.array(1)?;
+    w.take(codecs)?;
+    w.take(4 + 4 + 1)?; // push interval, max bytes, delta temporality
+    let metrics = w.array(1)?;
+    for _ in 0..metrics {
+        w.string()?;
+    }
+    w.no_tags()
 }
 
 /// FindCoordinator: v4+ answers an array of coordinators.
@@ -418,6 +439,31 @@ mod tests {
         assert!(check(ApiKey::AddPartitionsToTxn as i16, 1, &hostile).is_err());
         let hostile_v4 = [0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 0];
         assert!(check(ApiKey::FindCoordinator as i16, 4, &hostile_v4).is_err());
+    }
+
+    #[test]
+    fn telemetry_subscriptions_answers_are_bounded() {
+        use kafka_protocol::messages::get_telemetry_subscriptions_response::GetTelemetrySubscriptionsResponse;
+        use kafka_protocol::protocol::Encodable;
+        let r = GetTelemetrySubscriptionsResponse::default()
+            .with_accepted_compression_types(vec![4, 3, 1, 2])
+            .with_requested_metrics(vec![
+                StrBytes::from_static_str("org.apache.kafka.producer."),
+                StrBytes::from_static_str("*"),
+            ]);
+        let mut b = bytes::BytesMut::new();
+        r.encode(&mut b, 0).unwrap();
+        check(ApiKey::GetTelemetrySubscriptions as i16, 0, &b).unwrap();
+        for cut in 0..b.len() {
+            assert!(
+                check(ApiKey::GetTelemetrySubscriptions as i16, 0, &b[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        // 26 bytes of fixed fields, then a compression list claiming 2^28 entries.
+        let mut hostile = vec![0u8; 26];
+        hostile.extend_from_slice(&[0xff, 0xff, 0xff, 0x7f]);
+        assert!(check(ApiKey::GetTelemetrySubscriptions as i16, 0, &hostile).is_err());
     }
 
     fn metadata_response() -> MetadataResponse {

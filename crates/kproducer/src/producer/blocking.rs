@@ -182,6 +182,24 @@ impl<K, V> BlockingProducer<K, V> {
         self.producer.metrics()
     }
 
+    /// The id the cluster gave this producer for its client telemetry, blocking up to
+    /// `timeout`; see [`Producer::client_instance_id`].
+    ///
+    /// ```no_run
+    /// # fn demo(producer: kproducer::BlockingProducer<String, String>) {
+    /// if let Ok(id) = producer.client_instance_id(std::time::Duration::from_secs(5)) {
+    ///     println!("client instance id {id}");
+    /// }
+    /// # }
+    /// ```
+    pub fn client_instance_id(
+        &self,
+        timeout: Duration,
+    ) -> Result<crate::telemetry::ClientInstanceId, crate::telemetry::ClientInstanceIdError> {
+        self.rt()
+            .block_on(self.producer.client_instance_id(timeout))
+    }
+
     /// Sets the producer's metrics in the `metrics` facade's recorder now (feature
     /// `metrics-export`); see [`Producer::export_metrics`].
     ///

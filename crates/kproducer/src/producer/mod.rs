@@ -804,6 +804,41 @@ impl<K, V> Producer<K, V> {
         out
     }
 
+    /// The id the cluster gave this producer for its client telemetry (KIP-714; Java's
+    /// `clientInstanceId`), waiting up to `timeout` for the first GetTelemetrySubscriptions
+    /// answer. See [`kproducer::telemetry`](crate::telemetry).
+    ///
+    /// ```no_run
+    /// # async fn demo(producer: kproducer::Producer<String, String>) {
+    /// match producer.client_instance_id(std::time::Duration::from_secs(5)).await {
+    ///     Ok(id) => println!("client instance id {id}"),
+    ///     Err(e) => eprintln!("{e}"),
+    /// }
+    /// # }
+    /// ```
+    pub async fn client_instance_id(
+        &self,
+        timeout: Duration,
+    ) -> Result<crate::telemetry::ClientInstanceId, crate::telemetry::ClientInstanceIdError> {
+        if !self.inner.config.enable_metrics_push {
+            return Err(crate::telemetry::ClientInstanceIdError::Disabled);
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(id) = self.inner.shared.view.client_instance_id() {
+                return Ok(id);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(crate::telemetry::ClientInstanceIdError::Timeout(
+                    timeout.as_millis().min(u64::MAX as u128) as u64,
+                ));
+            }
+            // Asked once per producer at most: a short poll beats a notifier on the core's path.
+            tokio::time::sleep((deadline - now).min(Duration::from_millis(10))).await;
+        }
+    }
+
     /// Sets the producer's metrics, as [`Producer::metrics`] reads them now, in the recorder of
     /// the [`metrics`](https://docs.rs/metrics) facade in force on this thread (feature
     /// `metrics-export`), under Micrometer's names for Java clients:
