@@ -1,7 +1,8 @@
 //! The producer's core fed arbitrary broker answers: every decoder a broker can reach, reached
 //! the way the core reaches it (ApiVersions negotiation, the Metadata reader and its snapshot,
 //! InitProducerId, the Produce acknowledgement fast path, the full Produce answer and the
-//! sender's retry and idempotence logic), on a virtual clock. Nothing may panic; every send must
+//! sender's retry and idempotence logic, KIP-714's GetTelemetrySubscriptions and PushTelemetry),
+//! on a virtual clock. Nothing may panic; every send must
 //! still resolve once the producer is closed and the clock runs past `delivery.timeout.ms`.
 //!
 //! Input: a first byte of modes (bit 0: a transactional producer, which calls
@@ -24,9 +25,10 @@ use kproducer::ProducerConfig;
 use libfuzzer_sys::fuzz_target;
 
 /// ApiVersions v3 body: Produce 3..12, Metadata 0..12, ApiVersions 0..3, InitProducerId 0..5,
-/// and the transactional APIs; with `tv2`, the finalized `transaction.version` 2.
+/// the transactional APIs and KIP-714's GetTelemetrySubscriptions and PushTelemetry (so the
+/// telemetry answers are reached too); with `tv2`, the finalized `transaction.version` 2.
 fn api_versions_v3(tv2: bool) -> Vec<u8> {
-    let apis: [(i16, i16, i16); 9] = [
+    let apis: [(i16, i16, i16); 11] = [
         (0, 3, 12),
         (3, 0, 12),
         (10, 0, 6),
@@ -36,6 +38,8 @@ fn api_versions_v3(tv2: bool) -> Vec<u8> {
         (25, 0, 4),
         (26, 0, 5),
         (28, 0, 5),
+        (71, 0, 0),
+        (72, 0, 0),
     ];
     let mut b = Vec::new();
     b.put_i16(0);

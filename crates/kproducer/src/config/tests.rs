@@ -569,6 +569,7 @@ fn builder_and_map_paths_agree() {
         .metadata_max_idle(ms(70_000))
         .metrics_sample_window(ms(10_000))
         .metrics_num_samples(3)
+        .enable_metrics_push(false)
         .connections_max_idle(ms(80_000))
         .socket_connection_setup_timeout(ms(5_000))
         .socket_connection_setup_timeout_max(ms(20_000))

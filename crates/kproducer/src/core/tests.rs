@@ -1306,10 +1306,11 @@ fn pushes(net: &Net) -> Vec<PushTelemetryRequest> {
         .collect()
 }
 
-/// The push's metrics, decompressed and decoded: name → (kind, attributes, value).
-fn pushed_metrics(
-    p: &PushTelemetryRequest,
-) -> BTreeMap<String, (&'static str, Vec<(String, String)>, f64)> {
+/// A pushed metric: kind, attributes, value.
+type Pushed = (&'static str, Vec<(String, String)>, f64);
+
+/// The push's metrics, decompressed and decoded, by name (with its first attribute).
+fn pushed_metrics(p: &PushTelemetryRequest) -> BTreeMap<String, Pushed> {
     let codec = crate::compression::codec_from_id(p.compression_type as u8).expect("codec");
     let mut data = Vec::new();
     crate::compression::decompress(codec, &p.metrics, &mut data, 1 << 24).expect("decompress");
@@ -1512,4 +1513,81 @@ fn telemetry_errors_renew_the_subscription_or_stop() {
         ],
         "a new subscription at once after UNKNOWN_SUBSCRIPTION_ID, nothing after INVALID_RECORD"
     );
+}
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct LogBuf(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_request_lost_with_its_connection_is_an_event_of_its_own() {
+    let logs = LogBuf::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let broker = Broker::new(&[1], &[("t", &[1])]);
+        let mut net = Net::new(broker, &[("linger.ms", "0")]);
+        let result = net.send("t", 0, b"v", net.t0);
+        // Answer everything but the Produce request, then lose its connection.
+        let mut produce = None;
+        for n in 0..10 {
+            let now = net.at(n);
+            net.step(now);
+            net.accept(now);
+            for (conn, frame) in std::mem::take(&mut net.written) {
+                if matches!(Broker::decode(&frame).1, Req::Produce(_)) {
+                    produce = Some((conn, Broker::decode(&frame).0.correlation_id));
+                    continue;
+                }
+                if let Some(resp) = net.broker.answer(&frame) {
+                    net.core.handle_response(conn, resp, now);
+                }
+            }
+            net.drain(now);
+            if produce.is_some() {
+                break;
+            }
+        }
+        let (conn, correlation_id) = produce.expect("a Produce request written");
+        net.core
+            .handle_disconnected(conn, "reset by peer", net.at(20));
+        net.drain(net.at(20));
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.contains("request lost with its connection"))
+            .unwrap_or_else(|| panic!("no event for the lost request:\n{text}"));
+        assert!(line.contains("kproducer::request"), "{line}");
+        assert!(line.contains("api=\"Produce\""), "{line}");
+        assert!(
+            line.contains(&format!("correlation_id={correlation_id}")),
+            "{line}"
+        );
+        assert!(line.contains("reset by peer"), "{line}");
+        // And the record is retried on a new connection, then delivered.
+        for n in 21..400 {
+            net.settle(net.at(n));
+            if result.is_done() {
+                break;
+            }
+        }
+        assert_eq!(done_offset(&result), Some(0));
+    });
 }
