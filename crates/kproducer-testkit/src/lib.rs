@@ -57,9 +57,10 @@ pub use kafka::{
 };
 pub use kafka_interop::{
     java_committed_offsets, java_consume, java_consume_with, java_describe_transaction,
-    java_features, java_move_leaders, java_produce, java_produce_transactional, java_produce_with,
-    java_set_features, java_transaction_coordinator, ConsumeOptions, JavaProduced, JavaTxnOptions,
-    JavaTxnProduced, LeaderMove, TxnDescription, TxnOffsets, TxnOutcome,
+    java_features, java_move_leaders, java_produce, java_produce_held, java_produce_transactional,
+    java_produce_with, java_set_features, java_transaction_coordinator, ConsumeOptions,
+    JavaProduced, JavaTxnOptions, JavaTxnProduced, LeaderMove, TxnDescription, TxnOffsets,
+    TxnOutcome,
 };
 pub use metadata::{partition_leaders, wait_for_topic};
 pub use mock::{MockKafka, MockKafkaThread};
