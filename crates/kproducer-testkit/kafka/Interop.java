@@ -8,6 +8,11 @@
 //       KafkaProducer<byte[], byte[]> (default partitioner), then prints one JSON line with the
 //       effective config of the keys given, then one JSON line per record in input order:
 //         {"i":N,"partition":P,"offset":O,"timestamp":T} or {"i":N,"error":"..."}
+//       With --hold-ms H: every record but the last is sent and flushed, then the producer stays
+//       open H ms (KIP-714 telemetry pushes go on meanwhile; it first prints its telemetry
+//       client instance id, waited for at most H ms: {"clientInstanceId":"..."} or
+//       {"clientInstanceIdError":"..."}), then the last record is sent and the producer closed
+//       at once: a send in flight at close is what gets Java's best-effort terminating push out.
 //   java Interop consume --bootstrap B --topic T [--expected N] [--timeout-ms M]
 //       [--isolation read_uncommitted|read_committed] [--prop k=v]...
 //       Reads every partition from the beginning with KafkaConsumer (assign, no group) up to
@@ -43,6 +48,14 @@
 //   java Interop features --bootstrap B [--set NAME=LEVEL[,NAME=LEVEL]...] [--unsafe true]
 //       Optionally Admin updateFeatures (UPGRADE or SAFE_DOWNGRADE as needed; UNSAFE_DOWNGRADE
 //       with --unsafe), then describeFeatures: {"epoch":E,"finalized":{"name":LEVEL,...}}.
+//   java Interop client-metrics --bootstrap B --name N (--metrics P[,P]... --interval-ms M
+//       [--match K=V[,K=V]...] | --delete true) [--timeout-ms T]
+//       A KIP-714 client-metrics subscription (ConfigResource.Type.CLIENT_METRICS N) set with
+//       Admin incrementalAlterConfigs to exactly these `metrics` prefixes, `interval.ms` and
+//       `match` (deleted when not given), or with --delete all three deleted; then waits (at
+//       most T ms, default 30000) until describeConfigs shows it and prints
+//         {"name":N,"configs":{"metrics":"..","interval.ms":"..","match":".."}}
+//       (only the keys set, so {} once deleted).
 // Exit status: 0 when everything was delivered / read / moved, 1 otherwise, 2 on bad usage.
 
 import java.io.BufferedReader;
@@ -67,6 +80,9 @@ import java.util.concurrent.Future;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.FeatureMetadata;
 import org.apache.kafka.clients.admin.FeatureUpdate;
 import org.apache.kafka.clients.admin.FinalizedVersionRange;
@@ -88,6 +104,8 @@ import org.apache.kafka.common.Node;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.Uuid;
+import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.ElectionNotNeededException;
 import org.apache.kafka.common.errors.TransactionalIdNotFoundException;
 import org.apache.kafka.common.header.Header;
@@ -143,6 +161,9 @@ public final class Interop {
             case "features":
                 status = features(opts, out);
                 break;
+            case "client-metrics":
+                status = clientMetrics(opts, out);
+                break;
             case "move-leader":
                 status = moveLeader(opts, out);
                 break;
@@ -156,7 +177,7 @@ public final class Interop {
 
     private static void usage(String why) {
         System.err.println("Interop: " + why
-            + "\nusage: Interop produce --bootstrap B --topic T [--config FILE] [--prop k=v]..."
+            + "\nusage: Interop produce --bootstrap B --topic T [--config FILE] [--hold-ms H] [--prop k=v]..."
             + "\n       Interop consume --bootstrap B --topic T [--expected N] [--timeout-ms M]"
             + " [--isolation read_committed|read_uncommitted] [--prop k=v]..."
             + "\n       Interop produce-txn --bootstrap B --topic T --transactional-id ID --per-transaction N"
@@ -166,7 +187,9 @@ public final class Interop {
             + "\n       Interop describe-txn --bootstrap B --transactional-id ID"
             + "\n       Interop features --bootstrap B [--set NAME=LEVEL,...] [--unsafe true]"
             + "\n       Interop move-leader --bootstrap B --topic T (--partition P --to BROKER | --moves P:BROKER,...)"
-            + " [--timeout-ms M]");
+            + " [--timeout-ms M]"
+            + "\n       Interop client-metrics --bootstrap B --name N (--metrics P,... --interval-ms M"
+            + " [--match K=V,...] | --delete true) [--timeout-ms T]");
         System.exit(2);
     }
 
@@ -221,25 +244,56 @@ public final class Interop {
 
         List<Future<RecordMetadata>> futures = new ArrayList<>();
         int failed = 0;
+        long holdMs = Long.parseLong(opts.getOrDefault("hold-ms", "0"));
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(props);
              BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
             String line;
+            // With --hold-ms the last record waits until the producer closes.
+            String last = null;
             while ((line = in.readLine()) != null) {
                 if (line.isEmpty()) {
                     continue;
                 }
-                futures.add(producer.send(record(topic, line)));
+                if (holdMs <= 0) {
+                    futures.add(producer.send(record(topic, line)));
+                    continue;
+                }
+                if (last != null) {
+                    futures.add(producer.send(record(topic, last)));
+                }
+                last = line;
             }
             producer.flush();
-            for (int i = 0; i < futures.size(); i++) {
+            if (holdMs > 0) {
+                long until = System.currentTimeMillis() + holdMs;
                 try {
-                    RecordMetadata md = futures.get(i).get();
-                    out.println("{\"i\":" + i + ",\"partition\":" + md.partition() + ",\"offset\":"
-                        + md.offset() + ",\"timestamp\":" + md.timestamp() + "}");
+                    Uuid id = producer.clientInstanceId(Duration.ofMillis(holdMs));
+                    out.println("{\"clientInstanceId\":" + json(String.valueOf(id)) + "}");
                 } catch (Exception e) {
-                    failed++;
-                    out.println("{\"i\":" + i + ",\"error\":" + json(why(e)) + "}");
+                    out.println("{\"clientInstanceIdError\":" + json(why(e)) + "}");
                 }
+                out.flush();
+                long left = until - System.currentTimeMillis();
+                if (left > 0) {
+                    Thread.sleep(left);
+                }
+                // Java's terminating telemetry push is best effort (KAFKA-17731): close() only
+                // marks it needed, and it goes out if the sender thread polls once more. A record
+                // still unsent at close keeps the sender polling until it is delivered.
+                if (last != null) {
+                    futures.add(producer.send(record(topic, last)));
+                }
+            }
+        }
+        // Closed: every send has completed.
+        for (int i = 0; i < futures.size(); i++) {
+            try {
+                RecordMetadata md = futures.get(i).get();
+                out.println("{\"i\":" + i + ",\"partition\":" + md.partition() + ",\"offset\":"
+                    + md.offset() + ",\"timestamp\":" + md.timestamp() + "}");
+            } catch (Exception e) {
+                failed++;
+                out.println("{\"i\":" + i + ",\"error\":" + json(why(e)) + "}");
             }
         }
         return failed == 0 ? 0 : 1;
@@ -638,6 +692,71 @@ public final class Interop {
                 }
                 first = false;
                 sb.append(json(e.getKey())).append(':').append(e.getValue().maxVersionLevel());
+            }
+            out.println(sb.append("}}"));
+        }
+        return 0;
+    }
+
+    private static final List<String> CLIENT_METRICS_KEYS = List.of("metrics", "interval.ms", "match");
+
+    private static int clientMetrics(Map<String, String> opts, PrintStream out) throws Exception {
+        String name = required(opts, "name");
+        boolean delete = Boolean.parseBoolean(opts.getOrDefault("delete", "false"));
+        long timeoutMs = Long.parseLong(opts.getOrDefault("timeout-ms", "30000"));
+        Map<String, String> want = new TreeMap<>();
+        if (!delete) {
+            want.put("metrics", required(opts, "metrics"));
+            want.put("interval.ms", required(opts, "interval-ms"));
+            String match = opts.get("match");
+            if (match != null && !match.isEmpty()) {
+                want.put("match", match);
+            }
+        }
+        ConfigResource resource = new ConfigResource(ConfigResource.Type.CLIENT_METRICS, name);
+        List<AlterConfigOp> ops = new ArrayList<>();
+        for (String key : CLIENT_METRICS_KEYS) {
+            String v = want.get(key);
+            ops.add(v == null
+                ? new AlterConfigOp(new ConfigEntry(key, ""), AlterConfigOp.OpType.DELETE)
+                : new AlterConfigOp(new ConfigEntry(key, v), AlterConfigOp.OpType.SET));
+        }
+        try (Admin admin = Admin.create(adminProps(required(opts, "bootstrap")))) {
+            admin.incrementalAlterConfigs(Map.of(resource, ops)).all().get();
+            // The broker applies it from the metadata log: wait until it describes what was set.
+            long deadline = System.currentTimeMillis() + timeoutMs;
+            Map<String, String> now;
+            while (true) {
+                now = new TreeMap<>();
+                try {
+                    Config config = admin.describeConfigs(List.of(resource)).all().get().get(resource);
+                    for (ConfigEntry e : config.entries()) {
+                        if (CLIENT_METRICS_KEYS.contains(e.name()) && e.value() != null
+                                && e.source() != ConfigEntry.ConfigSource.DEFAULT_CONFIG) {
+                            now.put(e.name(), e.value());
+                        }
+                    }
+                } catch (ExecutionException e) {
+                    // A deleted subscription may be unknown: nothing set.
+                }
+                if (now.equals(want)) {
+                    break;
+                }
+                if (System.currentTimeMillis() >= deadline) {
+                    System.err.println("client-metrics " + name + ": describeConfigs shows " + now
+                        + ", not " + want + ", after " + timeoutMs + " ms");
+                    return 1;
+                }
+                Thread.sleep(100);
+            }
+            StringBuilder sb = new StringBuilder("{\"name\":").append(json(name)).append(",\"configs\":{");
+            boolean first = true;
+            for (Map.Entry<String, String> e : now.entrySet()) {
+                if (!first) {
+                    sb.append(',');
+                }
+                first = false;
+                sb.append(json(e.getKey())).append(':').append(json(e.getValue()));
             }
             out.println(sb.append("}}"));
         }

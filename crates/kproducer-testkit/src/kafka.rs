@@ -3,8 +3,9 @@
 //!
 //! Layout of the cache (`$KPRODUCER_KAFKA_HOME`, else `~/.cache/kproducer/kafka-<version>`):
 //! `lib/*.jar` (the broker, `kafka-clients` and their dependencies, complete when
-//! `lib/.complete` exists) and `interop/` (the compiled Java interop helper, see
-//! [`crate::java_produce`]).
+//! `lib/.complete` exists), `interop/` (the compiled Java interop helper, see
+//! [`crate::java_produce`]) and `telemetry-recorder/<source hash>/` (the broker's client
+//! telemetry recorder, see [`KafkaOptions::telemetry_recorder`]).
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
@@ -195,6 +196,10 @@ impl Node {
     fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
     }
+    /// Where [`KafkaOptions::telemetry_recorder`] appends this broker's pushes (JSON lines).
+    fn telemetry_path(&self) -> PathBuf {
+        self.dir.join("telemetry.jsonl")
+    }
 }
 
 /// An Apache Kafka 4.x cluster of `n` combined controller+broker nodes (KRaft) on loopback.
@@ -230,6 +235,9 @@ pub struct KafkaCluster {
     startup: Duration,
     /// With [`KafkaOptions::security`]: the generated certificates and stores.
     tls: Option<TlsFiles>,
+    /// With [`KafkaOptions::telemetry_recorder`]: the compiled recorder's classes directory,
+    /// put on every JVM's classpath after the Kafka jars.
+    recorder_classes: Option<PathBuf>,
     // Last: removed after the JVMs are killed.
     dir: PathBuf,
 }
@@ -260,6 +268,16 @@ pub struct KafkaOptions {
     /// ([`crate::api_versions_features`]). To change it on a running cluster use
     /// [`crate::java_set_features`].
     pub transaction_version: Option<i16>,
+    /// Installs the KIP-714 client telemetry recorder on every broker (`metric.reporters`, a
+    /// `MetricsReporter` that is also Kafka's client telemetry exporter plug-in; see
+    /// `crates/kproducer-testkit/kafka/TelemetryRecorder.java`). Brokers then answer
+    /// GetTelemetrySubscriptions with the client-metrics subscriptions
+    /// ([`KafkaCluster::set_client_metrics`]) and record every accepted PushTelemetry payload,
+    /// read back with [`KafkaCluster::telemetry_pushes`]. Without a plug-in like this one a
+    /// broker gives clients no subscription, so they push nothing. A `metric.reporters` entry
+    /// in [`properties`](Self::properties) replaces the recorder (list it there too to keep it:
+    /// `kproducer.testkit.TelemetryRecorder`).
+    pub telemetry_recorder: bool,
 }
 
 /// SASL users every secured cluster knows ([`KafkaOptions::security`]). No authorizer is
@@ -373,12 +391,18 @@ impl KafkaCluster {
         } else {
             None
         };
+        let recorder_classes = if options.telemetry_recorder {
+            Some(crate::telemetry::recorder_classes()?)
+        } else {
+            None
+        };
         let mut cluster = KafkaCluster {
             nodes,
             cluster_id: random_cluster_id(),
             lib: lib.to_path_buf(),
             startup: Duration::ZERO,
             tls,
+            recorder_classes,
             dir,
         };
         fs::write(cluster.dir.join("log4j2.properties"), LOG4J2)?;
@@ -461,6 +485,10 @@ impl KafkaCluster {
             .append(true)
             .open(out)
             .with_context(|| format!("opening {}", out.display()))?;
+        let mut classpath = lib_classpath(&self.lib);
+        if let Some(classes) = &self.recorder_classes {
+            let _ = write!(classpath, ":{}", classes.display());
+        }
         let mut cmd = Command::new(java_bin("java"));
         cmd.args(JVM_OPTS)
             .arg(format!(
@@ -468,7 +496,7 @@ impl KafkaCluster {
                 self.dir.join("log4j2.properties").display()
             ))
             .arg("-cp")
-            .arg(lib_classpath(&self.lib))
+            .arg(classpath)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log));
@@ -732,6 +760,22 @@ impl KafkaCluster {
         s
     }
 
+    /// `(broker id, record file)` of every node's telemetry recorder, or an error when the
+    /// cluster was started without [`KafkaOptions::telemetry_recorder`].
+    pub(crate) fn telemetry_files(&self) -> anyhow::Result<Vec<(i32, PathBuf)>> {
+        if self.recorder_classes.is_none() {
+            bail!(
+                "this cluster records no client telemetry: start it with \
+                 KafkaOptions {{ telemetry_recorder: true, .. }}"
+            );
+        }
+        Ok(self
+            .nodes
+            .iter()
+            .map(|n| (n.id, n.telemetry_path()))
+            .collect())
+    }
+
     fn node(&self, broker_id: i32) -> anyhow::Result<&Node> {
         self.nodes
             .iter()
@@ -929,6 +973,16 @@ fn server_properties(
     }
     if let Some(ms) = options.reauth_ms {
         props.push(("connections.max.reauth.ms".to_owned(), ms.to_string()));
+    }
+    if options.telemetry_recorder {
+        props.push((
+            "metric.reporters".to_owned(),
+            crate::telemetry::RECORDER_CLASS.to_owned(),
+        ));
+        props.push((
+            crate::telemetry::RECORDER_FILE_CONFIG.to_owned(),
+            node.telemetry_path().display().to_string(),
+        ));
     }
     for (k, v) in &options.properties {
         props.retain(|(pk, _)| pk != k);

@@ -49,6 +49,10 @@ pub struct JavaProduced {
     /// The effective value (as Java's `ProducerConfig` parsed it) of every key set through the
     /// properties file or `extra`, rendered as Java prints it (lists comma-joined, classes by name).
     pub config: BTreeMap<String, String>,
+    /// The producer's KIP-714 client instance id (`KafkaProducer::clientInstanceId`), as the
+    /// broker's telemetry plug-in sees it; only from [`java_produce_held`] (`None` when Java
+    /// could not tell it, e.g. no subscription matched or `enable.metrics.push=false`).
+    pub client_instance_id: Option<String>,
 }
 
 /// Produces `records` to `topic` with Java's KafkaProducer (`byte[]` serializers, default
@@ -80,6 +84,45 @@ pub fn java_produce_with(
     properties_file: Option<&Path>,
     extra: &[(&str, &str)],
 ) -> anyhow::Result<JavaProduced> {
+    produce(bootstrap, topic, records, properties_file, extra, None)
+}
+
+/// [`java_produce_with`] (no properties file) that keeps the producer open for `hold` before
+/// closing it, long enough for KIP-714 telemetry pushes at a subscription's interval: every
+/// record but the last is sent and flushed, the producer waits `hold`, then sends the last
+/// record and closes at once. Java's terminating push is best effort (KAFKA-17731: `close()`
+/// only marks it needed and it goes out if the sender thread polls again); the send in flight
+/// at close is what makes it go out. Also returns the producer's client instance id
+/// ([`JavaProduced::client_instance_id`]; Java waits up to `hold` for it).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use kproducer_testkit::{java_produce_held, TestRecord};
+/// let sent = [TestRecord::new(None, Some(b"v".to_vec()))];
+/// let produced = java_produce_held(
+///     "127.0.0.1:9092", "t", &sent, &[("client.id", "telemetry-test")], Duration::from_secs(5),
+/// )?;
+/// println!("client instance id {:?}", produced.client_instance_id);
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+pub fn java_produce_held(
+    bootstrap: &str,
+    topic: &str,
+    records: &[TestRecord],
+    extra: &[(&str, &str)],
+    hold: Duration,
+) -> anyhow::Result<JavaProduced> {
+    produce(bootstrap, topic, records, None, extra, Some(hold))
+}
+
+fn produce(
+    bootstrap: &str,
+    topic: &str,
+    records: &[TestRecord],
+    properties_file: Option<&Path>,
+    extra: &[(&str, &str)],
+    hold: Option<Duration>,
+) -> anyhow::Result<JavaProduced> {
     let mut args: Vec<String> = vec![
         "produce".into(),
         "--bootstrap".into(),
@@ -95,14 +138,21 @@ pub fn java_produce_with(
         args.push("--prop".into());
         args.push(format!("{k}={v}"));
     }
+    if let Some(hold) = hold {
+        // At least 1 ms: 0 is the helper's "close at once".
+        args.push("--hold-ms".into());
+        args.push(hold.as_millis().max(1).to_string());
+    }
     let mut input = String::new();
     for r in records {
         input.push_str(&encode_record(r));
         input.push('\n');
     }
-    let (ok, stdout, stderr) = run_helper(&args, input.into_bytes(), DEFAULT_TIMEOUT)?;
+    let timeout = DEFAULT_TIMEOUT + hold.unwrap_or_default().saturating_mul(2);
+    let (ok, stdout, stderr) = run_helper(&args, input.into_bytes(), timeout)?;
 
     let mut config = BTreeMap::new();
+    let mut client_instance_id = None;
     let mut deliveries = vec![None; records.len()];
     let mut timestamps = vec![-1; records.len()];
     let mut errors = Vec::new();
@@ -111,6 +161,13 @@ pub fn java_produce_with(
             for (k, v) in cfg {
                 config.insert(k.clone(), v.as_str().unwrap_or("null").to_owned());
             }
+            continue;
+        }
+        if let Some(id) = line.get("clientInstanceId").and_then(Value::as_str) {
+            client_instance_id = Some(id.to_owned());
+            continue;
+        }
+        if line.get("clientInstanceIdError").is_some() {
             continue;
         }
         let i = line
@@ -146,6 +203,7 @@ pub fn java_produce_with(
         deliveries,
         timestamps,
         config,
+        client_instance_id,
     })
 }
 
@@ -899,7 +957,7 @@ fn encode_record(r: &TestRecord) -> String {
 }
 
 /// Runs the helper with `args`, feeding `stdin`; returns (exit ok, stdout, stderr).
-fn run_helper(
+pub(crate) fn run_helper(
     args: &[String],
     stdin: Vec<u8>,
     timeout: Duration,
@@ -992,7 +1050,7 @@ fn find_or_compile() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-fn json_lines(stdout: &[u8]) -> anyhow::Result<Vec<Value>> {
+pub(crate) fn json_lines(stdout: &[u8]) -> anyhow::Result<Vec<Value>> {
     String::from_utf8_lossy(stdout)
         .lines()
         .filter(|l| l.starts_with('{'))
@@ -1014,7 +1072,7 @@ fn bytes(v: &Value, field: &str) -> anyhow::Result<Option<Vec<u8>>> {
     }
 }
 
-fn tail_str(b: &[u8], max: usize) -> String {
+pub(crate) fn tail_str(b: &[u8], max: usize) -> String {
     let s = String::from_utf8_lossy(b);
     let start = s.len().saturating_sub(max);
     let start = (start..=s.len())

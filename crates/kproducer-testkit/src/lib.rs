@@ -19,6 +19,10 @@
 //!   [`java_committed_offsets`], [`java_transaction_coordinator`] /
 //!   [`java_describe_transaction`], and the `transaction.version` feature
 //!   ([`KafkaOptions::transaction_version`], [`api_versions_features`], [`java_set_features`]).
+//! - KIP-714 client telemetry on Apache Kafka: [`KafkaOptions::telemetry_recorder`] records
+//!   every metrics push on the brokers ([`KafkaCluster::telemetry_pushes`], decoded from OTLP
+//!   into [`TelemetryPush`]), [`KafkaCluster::set_client_metrics`] manages the subscriptions,
+//!   and [`java_produce_held`] runs Java's producer long enough to push.
 //! - [`api_versions_probe`]: a hand-encoded ApiVersions v0 round trip over a plain `TcpStream`.
 //!
 //! ```
@@ -46,6 +50,7 @@ mod probe;
 mod produce;
 mod proxy;
 mod spawn;
+mod telemetry;
 mod tls;
 mod verify;
 
@@ -57,9 +62,10 @@ pub use kafka::{
 };
 pub use kafka_interop::{
     java_committed_offsets, java_consume, java_consume_with, java_describe_transaction,
-    java_features, java_move_leaders, java_produce, java_produce_transactional, java_produce_with,
-    java_set_features, java_transaction_coordinator, ConsumeOptions, JavaProduced, JavaTxnOptions,
-    JavaTxnProduced, LeaderMove, TxnDescription, TxnOffsets, TxnOutcome,
+    java_features, java_move_leaders, java_produce, java_produce_held, java_produce_transactional,
+    java_produce_with, java_set_features, java_transaction_coordinator, ConsumeOptions,
+    JavaProduced, JavaTxnOptions, JavaTxnProduced, LeaderMove, TxnDescription, TxnOffsets,
+    TxnOutcome,
 };
 pub use metadata::{partition_leaders, wait_for_topic};
 pub use mock::{MockKafka, MockKafkaThread};
@@ -69,6 +75,10 @@ pub use proxy::{Direction, FaultProxy, ProxyStats};
 /// librdkafka's API keys and error codes, for [`MockKafka::request_errors`] without a direct
 /// `rdkafka` dependency.
 pub use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+pub use telemetry::{
+    java_delete_client_metrics, java_set_client_metrics, ClientMetricsSubscription, DataPoint,
+    MetricKind, PushedMetric, TelemetryPush, Temporality,
+};
 pub use tls::{TlsFiles, CLIENT_P12_PASSWORD, SERVER_NAMES, TRUSTSTORE_PASSWORD, WRONG_HOST_NAME};
 pub use verify::{
     by_partition, read_all, read_all_with, ConsumedRecord, Isolation, ReadOptions, TimestampType,
