@@ -48,6 +48,19 @@ impl Captured {
     }
 }
 
+/// A span: its name, its fields (at creation and recorded later), and whether it was closed.
+#[derive(Debug, Clone)]
+struct CapturedSpan {
+    name: &'static str,
+    fields: BTreeMap<String, Value>,
+    closed: bool,
+}
+
+fn spans() -> &'static Mutex<Vec<CapturedSpan>> {
+    static SPANS: OnceLock<Mutex<Vec<CapturedSpan>>> = OnceLock::new();
+    SPANS.get_or_init(|| Mutex::new(Vec::new()))
+}
+
 fn events() -> &'static Mutex<Vec<Captured>> {
     static EVENTS: OnceLock<Mutex<Vec<Captured>>> = OnceLock::new();
     EVENTS.get_or_init(|| Mutex::new(Vec::new()))
@@ -81,10 +94,26 @@ impl Subscriber for Capture {
     fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
         Some(tracing::level_filters::LevelFilter::TRACE)
     }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
+    fn new_span(&self, attrs: &Attributes<'_>) -> Id {
+        let mut fields = BTreeMap::new();
+        attrs.record(&mut Fields(&mut fields));
+        let mut spans = spans().lock().expect("spans");
+        spans.push(CapturedSpan {
+            name: attrs.metadata().name(),
+            fields,
+            closed: false,
+        });
+        Id::from_u64(spans.len() as u64)
     }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record(&self, id: &Id, values: &Record<'_>) {
+        let mut spans = spans().lock().expect("spans");
+        let span = &mut spans[id.into_u64() as usize - 1];
+        values.record(&mut Fields(&mut span.fields));
+    }
+    fn try_close(&self, id: Id) -> bool {
+        spans().lock().expect("spans")[id.into_u64() as usize - 1].closed = true;
+        true
+    }
     fn record_follows_from(&self, _: &Id, _: &Id) {}
     fn event(&self, event: &Event<'_>) {
         let mut fields = BTreeMap::new();
@@ -178,4 +207,30 @@ async fn every_request_is_traced_with_broker_api_size_and_latency() {
     let answered_bytes: i64 = answered.iter().map(|e| e.int("bytes")).sum();
     assert_eq!(sent_bytes as f64, total("outgoing-byte-total"));
     assert_eq!(answered_bytes as f64, total("incoming-byte-total"));
+
+    // A span per request (so an OpenTelemetry layer shows each with its duration): opened when
+    // written, closed when answered, carrying the answer's size and latency.
+    let spans = spans().lock().expect("spans").clone();
+    assert_eq!(spans.len(), sent.len(), "{spans:#?}");
+    for span in &spans {
+        assert_eq!(span.name, "request");
+        assert!(span.closed, "{span:?}");
+        let field = |name: &str| match span.fields.get(name) {
+            Some(Value::I(v)) => *v,
+            Some(Value::U(v)) => *v as i64,
+            other => panic!("{name}: {other:?} in {span:?}"),
+        };
+        let answer = answered
+            .iter()
+            .find(|a| {
+                a.int("conn") == field("conn") && a.int("correlation_id") == field("correlation_id")
+            })
+            .unwrap_or_else(|| panic!("no answer for {span:?}"));
+        assert_eq!(
+            Some(&Value::S(answer.text("api").into())),
+            span.fields.get("api")
+        );
+        assert_eq!(field("response_bytes"), answer.int("bytes"));
+        assert_eq!(field("latency_us"), answer.int("latency_us"));
+    }
 }

@@ -59,12 +59,15 @@ pub(crate) enum Kind {
 }
 
 /// A request written and not yet answered.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct InFlight {
     pub(crate) correlation_id: i32,
     pub(crate) kind: Kind,
     /// `request.timeout.ms` after it was written.
     pub(crate) deadline: Instant,
+    /// Its `tracing` span (target `kproducer::request`), open from the write to the answer or
+    /// the loss; `Span::none()` when no subscriber wants it.
+    pub(crate) span: tracing::Span,
 }
 
 /// One connection.
@@ -384,6 +387,7 @@ mod tests {
             correlation_id: corr,
             kind: Kind::Metadata { version: 12 },
             deadline: t0 + ms(300),
+            span: tracing::Span::none(),
         });
         assert_eq!(
             c.next_deadline(),

@@ -947,6 +947,7 @@ impl ProducerCore {
                 correlation_id,
                 kind: Kind::Produce { id, version },
                 deadline: now + self.cfg.request_timeout,
+                span: tracing::Span::none(),
             });
         } else {
             self.written.push(id);
@@ -1085,6 +1086,7 @@ impl ProducerCore {
             correlation_id,
             kind,
             deadline: now + self.cfg.request_timeout,
+            span: tracing::Span::none(),
         });
         self.observe_sent(conn, correlation_id, kind, frame.len(), now);
         self.arena.push_back(FramePiece::Bytes(frame.freeze()));

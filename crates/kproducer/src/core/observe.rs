@@ -94,6 +94,7 @@ impl ProducerCore {
         }
         let broker = self.addrs.node_at(&lost.addr).unwrap_or(-1);
         for r in &lost.in_flight {
+            r.span.record("error", reason);
             let written = r
                 .deadline
                 .checked_sub(self.cfg.request_timeout)
@@ -130,6 +131,31 @@ impl ProducerCore {
     ) {
         let node = self.metrics_node(conn);
         self.metrics.record_sent(node, bytes, now);
+        // The request's span, open until its answer or its loss (an OpenTelemetry layer shows
+        // it with the request's duration). Disabled, it is `Span::none()`: nothing allocated.
+        let span = tracing::debug_span!(
+            target: REQUEST_TARGET,
+            "request",
+            broker = node,
+            api = kind.api(),
+            api_version = kind.version(),
+            correlation_id,
+            bytes,
+            conn = conn.0,
+            response_bytes = tracing::field::Empty,
+            latency_us = tracing::field::Empty,
+            error = tracing::field::Empty,
+        );
+        if !span.is_none() {
+            if let Some(r) = self
+                .conns
+                .get_mut(conn)
+                .and_then(|c| c.in_flight.back_mut())
+                .filter(|r| r.correlation_id == correlation_id)
+            {
+                r.span = span;
+            }
+        }
         tracing::trace!(
             target: REQUEST_TARGET,
             broker = node,
@@ -175,6 +201,12 @@ impl ProducerCore {
         let node = self.metrics_node(conn);
         if is_produce {
             self.metrics.record_latency(node, latency, now);
+        }
+        if !request.span.is_none() {
+            request.span.record("response_bytes", len + 4);
+            request
+                .span
+                .record("latency_us", latency.as_micros() as u64);
         }
         if traced {
             tracing::debug!(
