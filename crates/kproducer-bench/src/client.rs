@@ -187,7 +187,22 @@ pub fn run_kproducer(
         .worker_threads(2)
         .enable_all()
         .build()?;
+    #[cfg(feature = "metrics-export")]
+    install_prometheus_recorder()?;
     rt.block_on(kproducer_phase(bootstrap, topic, w, phase, security))
+}
+
+/// Feature `metrics-export`: a process-wide Prometheus recorder receives the producer's metrics
+/// (exported by its network thread every second), as in an application that serves them.
+#[cfg(feature = "metrics-export")]
+fn install_prometheus_recorder() -> Result<()> {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    if HANDLE.get().is_none() {
+        let handle = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+        let _ = HANDLE.set(handle);
+    }
+    Ok(())
 }
 
 async fn kproducer_phase(
