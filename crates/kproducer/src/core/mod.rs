@@ -275,7 +275,7 @@ impl NodeAddrs {
     }
 }
 
-/// The sans-IO producer core (see the [module docs](self)).
+/// The sans-IO producer core (see the `core` module docs).
 pub struct ProducerCore {
     cfg: CoreConfig,
     shared: Arc<Shared>,

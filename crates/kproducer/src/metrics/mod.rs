@@ -3,10 +3,10 @@
 //! `Selector.SelectorMetrics`).
 //!
 //! Sans-IO: whoever records passes `now`. The network thread's figures live in
-//! [`NetworkMetrics`], owned by the core and copied to the shared view when they change (the copy
+//! `NetworkMetrics`, owned by the core and copied to the shared view when they change (the copy
 //! reuses the view's vectors: nothing is allocated once every topic and broker has been seen). The
 //! send path's own figures (time waiting for buffer memory, exhausted buffers) are recorded
-//! under the lock those waits already take, in [`PoolMetrics`]. [`Producer::metrics`] reads both
+//! under the lock those waits already take, in `PoolMetrics`. [`Producer::metrics`] reads both
 //! and evaluates every rate, average and maximum at the time of the call, as Java's
 //! `KafkaMetric.metricValue()` does.
 //!

@@ -1,10 +1,10 @@
 //! Transactions: Java's `TransactionManager` as a sans-IO state machine.
 //!
-//! The [`TransactionManager`] lives behind the shared lock (`shared.rs`): the API
+//! The `TransactionManager` lives behind the shared lock (`shared.rs`): the API
 //! (`Producer::init_transactions`, `begin_transaction`, `send_offsets_to_transaction`,
 //! `commit_transaction`, `abort_transaction`) changes its state and queues requests; the send path
 //! asks it whether a record may be sent; the core, on the network thread, takes its requests
-//! ([`TransactionManager::poll_request`]), sends them to the coordinator, and feeds the answers
+//! (`TransactionManager::poll_request`), sends them to the coordinator, and feeds the answers
 //! back. Nothing here reads a clock or touches a socket.
 //!
 //! The transaction protocol follows the cluster's finalized `transaction.version` (KIP-890):
