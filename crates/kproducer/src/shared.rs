@@ -202,10 +202,8 @@ impl SendState {
         if let Some(now) = read {
             self.topics.touch(topic, now);
         }
-        if r.is_ok() {
-            if let Some(txn) = &mut self.txn {
-                txn.note_appended();
-            }
+        if let (Ok(a), Some(txn)) = (&r, &mut self.txn) {
+            txn.note_appended(topic, a.partition, a.new_batch);
         }
         Some(r)
     }

@@ -1543,10 +1543,8 @@ fn try_append(
         now,
         &mut st.rng,
     );
-    if r.is_ok() {
-        if let Some(txn) = &mut st.txn {
-            txn.note_appended();
-        }
+    if let (Ok(a), Some(txn)) = (&r, &mut st.txn) {
+        txn.note_appended(topic, a.partition, a.new_batch);
     }
     drop(guard);
     match r {

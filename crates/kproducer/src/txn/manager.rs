@@ -474,12 +474,25 @@ impl TransactionManager {
         Ok(())
     }
 
-    /// A record was appended in the transaction.
-    pub(crate) fn note_appended(&mut self) {
+    /// A record was appended in the transaction to `partition` of `topic`; `new_batch`: it
+    /// opened a batch.
+    pub(crate) fn note_appended(&mut self, topic: &str, partition: i32, new_batch: bool) {
         if self.tv2 {
             // Produce v12 adds its partitions: the transaction is open on the coordinator once
             // a batch is written, and EndTxn is needed (Java sets this at send too).
             self.transaction_started = true;
+        } else if new_batch && self.state == S::InTransaction {
+            // v1: a partition's first record in a transaction opens a batch (the last
+            // transaction's batches were all sent before it ended). Java adds the partition at
+            // send (`maybeAddPartition`), so AddPartitionsToTxn overlaps `linger.ms` instead of
+            // starting when the batch is ready; `may_send` still adds any partition missed here.
+            let tp = TopicPartition {
+                topic: std::sync::Arc::from(topic),
+                partition,
+            };
+            if !self.partitions.contains(&tp) && !self.pending_partitions.contains(&tp) {
+                self.new_partitions.insert(tp);
+            }
         }
     }
 

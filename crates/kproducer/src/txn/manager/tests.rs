@@ -104,7 +104,7 @@ fn v1_adds_partitions_before_their_batches_and_ends_after_them() {
     let now = Instant::now();
     let mut m = ready(1, now);
     m.begin().unwrap();
-    m.note_appended();
+    m.note_appended("t", 0, false);
     assert!(!m.may_send(&tp("t", 0)), "not in the transaction yet");
     assert!(!m.may_send(&tp("t", 1)));
     let (req, _) = m.poll_request(1, now).unwrap();
@@ -186,13 +186,53 @@ fn v1_adds_partitions_before_their_batches_and_ends_after_them() {
     );
 }
 
+/// v1: a partition's first batch in the transaction queues AddPartitionsToTxn at once (Java adds
+/// at send), so it overlaps the batch's linger; later batches of it add nothing more.
+#[test]
+fn v1_adds_a_partition_when_its_first_batch_opens() {
+    let now = Instant::now();
+    let mut m = ready(1, now);
+    m.begin().unwrap();
+    m.note_appended("t", 3, true);
+    m.note_appended("t", 3, false);
+    let (req, _) = m
+        .poll_request(1, now)
+        .expect("AddPartitions before any batch is ready");
+    assert_eq!(
+        req,
+        TxnRequest::AddPartitions {
+            partitions: vec![tp("t", 3)]
+        }
+    );
+    assert!(
+        !m.may_send(&tp("t", 3)),
+        "not until the coordinator said so"
+    );
+    m.note_appended("t", 3, true); // pending: not queued twice
+    m.handle_response(
+        TxnResponse::AddPartitions {
+            error: NONE,
+            results: vec![(tp("t", 3), NONE)],
+        },
+        now,
+    );
+    assert!(m.may_send(&tp("t", 3)));
+    m.note_appended("t", 3, true); // added: nothing to do
+    assert!(m.poll_request(1, now).is_none(), "no second AddPartitions");
+    // Transaction version 2 never asks (Produce v12 adds the partition).
+    let mut m = ready(2, now);
+    m.begin().unwrap();
+    m.note_appended("t", 3, true);
+    assert!(m.poll_request(1, now).is_none());
+}
+
 #[test]
 fn v2_takes_the_new_epoch_from_end_txn() {
     let now = Instant::now();
     let mut m = ready(2, now);
     m.begin().unwrap();
     assert!(m.may_send(&tp("t", 0)), "Produce v12 adds the partition");
-    m.note_appended();
+    m.note_appended("t", 0, false);
     let r = m.begin_commit().unwrap();
     let (req, _) = m.poll_request(0, now).unwrap();
     assert_eq!(req, TxnRequest::EndTxn { commit: true });
@@ -213,7 +253,7 @@ fn a_failed_record_makes_the_commit_abortable_then_abort_bumps_in_v1() {
     let now = Instant::now();
     let mut m = ready(1, now);
     m.begin().unwrap();
-    m.note_appended();
+    m.note_appended("t", 0, false);
     assert!(!m.may_send(&tp("t", 0)));
     m.poll_request(1, now).unwrap();
     m.handle_response(
@@ -264,7 +304,7 @@ fn fenced_is_fatal_and_sticks() {
     let now = Instant::now();
     let mut m = ready(2, now);
     m.begin().unwrap();
-    m.note_appended();
+    m.note_appended("t", 0, false);
     let r = m.begin_commit().unwrap();
     m.poll_request(0, now).unwrap();
     m.handle_response(
@@ -423,7 +463,7 @@ fn v1_a_sequence_lost_during_the_abort_bumps_the_epoch_after_it() {
     let now = Instant::now();
     let mut m = ready(1, now);
     m.begin().unwrap();
-    m.note_appended();
+    m.note_appended("t", 0, false);
     assert!(!m.may_send(&tp("t", 0)));
     m.poll_request(1, now).unwrap();
     m.handle_response(
