@@ -13,21 +13,20 @@
 //! ```
 //! A failure prints its seed; `KPRODUCER_SIM_FIRST=<seed> KPRODUCER_SIM_SEEDS=1` replays it.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use kproducer::internals::core::sim::{NotSent, Simulated};
-use kproducer::internals::core::{ConnId, Transmit};
-use kproducer::internals::network::FramePiece;
+use kproducer::internals::core::ConnId;
 use kproducer::partitioner::partition_for_key;
-use kproducer::{ProduceError, ProducerConfig, RecordMetadata};
-use kproducer_mock::{
-    codes, ClusterConfig, FaultAction, FaultRule, MockCluster, Outcome, Schedule, SplitMix64,
-};
+use kproducer::ProducerConfig;
+use kproducer_mock::{codes, ClusterConfig, FaultAction, FaultRule, MockCluster, Schedule};
+
+#[path = "common/sim_world.rs"]
+mod sim_world;
+
+use sim_world::{env_u64, SimWorld, TraceStyle};
 
 const TOPIC: &str = "sim";
 
@@ -57,9 +56,6 @@ const API_NAMES: [&str; 23] = [
     "write",
     "write-initproducerid",
 ];
-
-/// Numbers the trace files of one process.
-static TRACE_RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// What a run is made of.
 #[derive(Debug, Clone)]
@@ -163,36 +159,16 @@ impl Scenario {
     }
 }
 
-/// Something that happens at a virtual instant.
+/// This test's own events (the network's are [`sim_world::Ev`]'s).
 #[derive(Debug)]
-enum Ev {
+enum Own {
     /// The workload sends what it may.
     Send,
-    Connected(ConnId, Result<(), String>),
-    /// A response frame (without its size prefix) reaches the producer.
-    Response(ConnId, Bytes),
-    /// The broker side is done with a connection's current request: the next may be handled.
-    BrokerFree(ConnId),
-    Disconnected(ConnId, String),
     LeaderMove,
     BrokerDown,
-    BrokerUp(i32),
 }
 
-/// The broker side of one producer connection.
-#[derive(Debug)]
-struct Link {
-    broker: i32,
-    alive: bool,
-    /// Requests received, waiting for the broker (Kafka handles one at a time per connection).
-    queue: VecDeque<Bytes>,
-    busy: bool,
-    /// When the last answer reaches the producer (answers keep their order).
-    last_delivery: Duration,
-}
-
-/// Outcomes reported by callbacks: (record index, result), in callback order.
-type Resolutions = Arc<Mutex<Vec<(usize, Result<RecordMetadata, ProduceError>)>>>;
+type Ev = sim_world::Ev<Own>;
 
 /// What happened to one record.
 #[derive(Debug, Clone)]
@@ -204,30 +180,22 @@ struct Fate {
 }
 
 struct World {
-    seed: u64,
+    /// The producer, the cluster and the network between them.
+    sim: SimWorld<Own>,
     scenario: Scenario,
-    t0: Instant,
-    now: Duration,
-    events: BinaryHeap<Reverse<(Duration, u64, usize)>>,
-    payloads: HashMap<usize, Ev>,
-    next_event: u64,
-    cluster: MockCluster,
-    producer: Simulated,
-    links: BTreeMap<ConnId, Link>,
-    rng: SplitMix64,
-    frame: Vec<FramePiece>,
     fates: Arc<Mutex<Vec<Fate>>>,
-    /// Resolutions reported by callbacks: (record index, result), in callback order.
-    resolved: Resolutions,
     next_record: usize,
     next_seq: Vec<u64>,
     send_scheduled: bool,
-    trace: std::collections::hash_map::DefaultHasher,
-    trace_events: u64,
-    stalls: u32,
-    /// Every trace event, when `KPRODUCER_SIM_TRACE` is set (to find where two runs part).
-    debug_log: Option<Vec<String>>,
     dumped: Option<String>,
+}
+
+/// Trace name and first value of a request written: the name by API key, the connection.
+fn write_trace(api: i16, conn: ConnId) -> (&'static str, u64) {
+    (
+        API_NAMES.get(api as usize).copied().unwrap_or("write"),
+        conn.0,
+    )
 }
 
 impl World {
@@ -241,7 +209,6 @@ impl World {
         cluster
             .create_topic(TOPIC, scenario.partitions)
             .expect("topic");
-        let mut rng = SplitMix64::new(seed ^ 0x5151_5151);
         for (code, weight) in [
             (codes::NOT_LEADER_OR_FOLLOWER, 3.0),
             (codes::REQUEST_TIMED_OUT, 1.0),
@@ -286,84 +253,46 @@ impl World {
                 Schedule::Rate(scenario.cut_rate),
             ));
         }
-        let bootstrap = {
-            let (host, port) = cluster.advertised(1).expect("broker 1");
-            format!("{host}:{port}")
-        };
-        let producer = Simulated::new(scenario.producer_config(&bootstrap), seed);
-        let partitions = scenario.partitions as usize;
-        let _ = rng.next_u64();
-        let mut w = World {
+        let producer = Simulated::new(
+            scenario.producer_config(&sim_world::bootstrap(&cluster)),
             seed,
-            t0: Instant::now(),
-            now: Duration::ZERO,
-            events: BinaryHeap::new(),
-            payloads: HashMap::new(),
-            next_event: 0,
-            cluster,
-            producer,
-            links: BTreeMap::new(),
-            rng,
-            frame: Vec::new(),
+        );
+        let partitions = scenario.partitions as usize;
+        let style = TraceStyle {
+            log_var: "KPRODUCER_SIM_TRACE",
+            write: write_trace,
+            drops: false,
+            live: false,
+        };
+        let mut sim = SimWorld::new(seed, cluster, producer, scenario.latency, style);
+        // The fault schedule's draws start one in (as they always have: same seed, same trace).
+        let _ = sim.rng.next_u64();
+        let mut w = World {
+            sim,
             fates: Arc::new(Mutex::new(Vec::new())),
-            resolved: Arc::new(Mutex::new(Vec::new())),
             next_record: 0,
             next_seq: vec![0; partitions],
             send_scheduled: false,
-            trace: std::collections::hash_map::DefaultHasher::new(),
-            trace_events: 0,
-            stalls: 0,
-            debug_log: std::env::var_os("KPRODUCER_SIM_TRACE").map(|_| Vec::new()),
             dumped: None,
             scenario,
         };
-        w.schedule(Duration::ZERO, Ev::Send);
+        w.sim.schedule(Duration::ZERO, Ev::Own(Own::Send));
         w.send_scheduled = true;
         if let Some(every) = w.scenario.leader_move_every {
-            w.schedule(every, Ev::LeaderMove);
+            w.sim.schedule(every, Ev::Own(Own::LeaderMove));
         }
         if let Some(every) = w.scenario.broker_down_every {
-            w.schedule(every, Ev::BrokerDown);
+            w.sim.schedule(every, Ev::Own(Own::BrokerDown));
         }
         w
-    }
-
-    fn instant(&self) -> Instant {
-        self.t0 + self.now
-    }
-
-    fn schedule(&mut self, at: Duration, ev: Ev) {
-        let id = self.next_event as usize;
-        self.next_event += 1;
-        self.payloads.insert(id, ev);
-        self.events.push(Reverse((at, self.next_event, id)));
-    }
-
-    fn record_trace(&mut self, what: &str, a: u64, b: u64) {
-        if let Some(log) = self.debug_log.as_mut() {
-            log.push(format!("{:?} {what} {a} {b}", self.now));
-        }
-        self.now.hash(&mut self.trace);
-        what.hash(&mut self.trace);
-        a.hash(&mut self.trace);
-        b.hash(&mut self.trace);
-        self.trace_events += 1;
-    }
-
-    fn broker_of(&self, addr: &str) -> Option<i32> {
-        self.cluster.broker_ids().into_iter().find(|b| {
-            self.cluster
-                .advertised(*b)
-                .is_some_and(|(h, p)| format!("{h}:{p}") == addr)
-        })
     }
 
     /// Appends records due by now (at `rate`), as a sending thread would, until memory runs out.
     fn send(&mut self) {
         self.send_scheduled = false;
         let interval = Duration::from_nanos(1_000_000_000 / self.scenario.rate.max(1));
-        let due = (self.now.as_nanos() / interval.as_nanos().max(1)) as usize + 1;
-        let now = self.instant();
+        let due = (self.sim.now.as_nanos() / interval.as_nanos().max(1)) as usize + 1;
+        let now = self.sim.instant();
         while self.next_record < self.scenario.records.min(due) {
             let i = self.next_record;
             let key = format!("key-{}", i % 1000);
@@ -374,24 +303,19 @@ impl World {
             };
             let seq = self.next_seq[partition as usize];
             let value = format!("{partition}:{seq}:{}", "x".repeat(60));
-            let resolved = self.resolved.clone();
-            let callback = Box::new(move |r: Result<RecordMetadata, ProduceError>| {
-                if let Ok(mut v) = resolved.lock() {
-                    v.push((i, r));
-                }
-            });
+            let callback = self.sim.callback(i);
             let (explicit, key) = if self.scenario.keyed {
                 (None, Some(key.as_bytes()))
             } else {
                 (Some(partition), None)
             };
-            match self.producer.try_send(
+            match self.sim.producer.try_send(
                 TOPIC,
                 explicit,
                 key,
                 Some(value.as_bytes()),
                 &[],
-                1_700_000_000_000 + self.now.as_millis() as i64,
+                self.sim.wall_ms(),
                 callback,
                 now,
             ) {
@@ -402,307 +326,129 @@ impl World {
                         f.push(Fate {
                             partition,
                             seq,
-                            sent_at: self.now,
+                            sent_at: self.sim.now,
                             resolved: None,
                         });
                     }
-                    self.record_trace("send", i as u64, 0);
+                    self.sim.record_trace("send", i as u64, 0);
                 }
                 // As a blocked `send`: try again a little later.
                 Err(NotSent::NoMetadata) | Err(NotSent::NoMemory) => {
-                    self.schedule(self.now + Duration::from_micros(500), Ev::Send);
+                    self.sim.schedule(
+                        self.sim.now + Duration::from_micros(500),
+                        Ev::Own(Own::Send),
+                    );
                     self.send_scheduled = true;
                     return;
                 }
-                Err(NotSent::Refused(e)) => panic!("seed {}: record {i} refused: {e}", self.seed),
+                Err(NotSent::Refused(e)) => {
+                    panic!("seed {}: record {i} refused: {e}", self.sim.seed)
+                }
             }
         }
         if self.next_record < self.scenario.records {
             let next = interval * (self.next_record as u32);
-            self.schedule(next.max(self.now + interval), Ev::Send);
+            self.sim
+                .schedule(next.max(self.sim.now + interval), Ev::Own(Own::Send));
             self.send_scheduled = true;
         } else {
-            self.producer.close();
-        }
-    }
-
-    /// Hands the producer's outputs to the network.
-    fn transmit(&mut self) {
-        let now = self.instant();
-        while let Some(t) = self.producer.core.poll_transmit(now, &mut self.frame) {
-            match t {
-                Transmit::Connect { conn, addr } => {
-                    self.record_trace("connect", conn.0, 0);
-                    let broker = self.broker_of(&addr);
-                    let ok = match broker {
-                        Some(b) if self.cluster.is_up(b) => Ok(()),
-                        Some(b) => Err(format!("broker {b} is down")),
-                        None => Err(format!("unknown address {addr}")),
-                    };
-                    if ok.is_ok() {
-                        self.links.insert(
-                            conn,
-                            Link {
-                                broker: broker.unwrap_or(-1),
-                                alive: true,
-                                queue: VecDeque::new(),
-                                busy: false,
-                                last_delivery: self.now,
-                            },
-                        );
-                    }
-                    let at = self.now + self.scenario.latency * 2;
-                    self.schedule(at, Ev::Connected(conn, ok));
-                }
-                Transmit::Send { conn } => {
-                    let mut bytes = Vec::new();
-                    for p in self.frame.drain(..) {
-                        bytes.extend_from_slice(&p);
-                    }
-                    let mut h = std::collections::hash_map::DefaultHasher::new();
-                    bytes.hash(&mut h);
-                    let api = bytes
-                        .get(4..6)
-                        .map_or(-1, |b| i16::from_be_bytes([b[0], b[1]]));
-                    self.record_trace(
-                        API_NAMES.get(api as usize).copied().unwrap_or("write"),
-                        conn.0,
-                        h.finish(),
-                    );
-                    let Some(link) = self.links.get_mut(&conn).filter(|l| l.alive) else {
-                        continue;
-                    };
-                    link.queue.push_back(Bytes::from(bytes));
-                    if !link.busy {
-                        link.busy = true;
-                        let at = self.now + self.scenario.latency;
-                        self.schedule(at, Ev::BrokerFree(conn));
-                    }
-                }
-                Transmit::Close { conn } => {
-                    self.record_trace("close", conn.0, 0);
-                    if let Some(l) = self.links.get_mut(&conn) {
-                        l.alive = false;
-                    }
-                }
-            }
-        }
-        self.producer.complete();
-    }
-
-    /// The broker takes the next request of `conn`, if any.
-    fn serve(&mut self, conn: ConnId) {
-        let now_ms = 1_700_000_000_000 + self.now.as_millis() as i64;
-        let Some(link) = self.links.get_mut(&conn) else {
-            return;
-        };
-        if !link.alive {
-            return;
-        }
-        let Some(frame) = link.queue.pop_front() else {
-            link.busy = false;
-            return;
-        };
-        let broker = link.broker;
-        let outcome =
-            self.cluster
-                .handle_request(broker, frame.get(4..).unwrap_or_default(), now_ms);
-        let latency = self.scenario.latency;
-        let mut cut = false;
-        let free_at = match outcome {
-            Outcome::Reply { frame, delay } => {
-                let link = self.links.get_mut(&conn).expect("link");
-                let at = (self.now + delay + latency).max(link.last_delivery);
-                link.last_delivery = at;
-                let body = frame.slice(4..);
-                self.schedule(at, Ev::Response(conn, body));
-                self.now + delay
-            }
-            Outcome::NoReply | Outcome::Dropped => self.now,
-            Outcome::Close { reason, .. } => {
-                cut = true;
-                self.schedule(self.now + latency, Ev::Disconnected(conn, reason));
-                self.now
-            }
-        };
-        if cut {
-            if let Some(l) = self.links.get_mut(&conn) {
-                l.alive = false;
-            }
-        } else {
-            self.schedule(free_at, Ev::BrokerFree(conn));
+            self.sim.producer.close();
         }
     }
 
     fn handle(&mut self, ev: Ev) {
-        let now = self.instant();
-        match ev {
-            Ev::Send => self.send(),
-            Ev::Connected(conn, Ok(())) => {
-                self.record_trace("connected", conn.0, 1);
-                if self.links.get(&conn).is_some_and(|l| l.alive) {
-                    self.producer.core.handle_connected(conn, now);
-                }
-            }
-            Ev::Connected(conn, Err(e)) => {
-                self.record_trace("connected", conn.0, 0);
-                self.producer.core.handle_connect_failed(conn, &e, now);
-            }
-            Ev::Response(conn, frame) => {
-                if self.links.get(&conn).is_some_and(|l| l.alive) {
-                    self.record_trace("response", conn.0, frame.len() as u64);
-                    self.producer.core.handle_response(conn, frame, now);
-                }
-            }
-            Ev::BrokerFree(conn) => self.serve(conn),
-            Ev::Disconnected(conn, reason) => {
-                self.record_trace("disconnected", conn.0, 0);
-                if self.links.remove(&conn).is_some() {
-                    self.producer.core.handle_disconnected(conn, &reason, now);
-                }
-            }
-            Ev::LeaderMove => {
-                let p = (self.rng.next_u64() % self.scenario.partitions as u64) as i32;
-                let up: Vec<i32> = self
-                    .cluster
-                    .broker_ids()
-                    .into_iter()
-                    .filter(|b| self.cluster.is_up(*b))
-                    .collect();
+        let Some(own) = self.sim.handle(ev) else {
+            return;
+        };
+        match own {
+            Own::Send => self.send(),
+            Own::LeaderMove => {
+                let p = (self.sim.rng.next_u64() % self.scenario.partitions as u64) as i32;
+                let up = self.sim.up_brokers();
                 if !up.is_empty() {
-                    let b = up[(self.rng.next_u64() % up.len() as u64) as usize];
-                    let _ = self.cluster.set_leader(TOPIC, p, b);
-                    self.record_trace("leader", p as u64, b as u64);
+                    let b = up[(self.sim.rng.next_u64() % up.len() as u64) as usize];
+                    let _ = self.sim.cluster.set_leader(TOPIC, p, b);
+                    self.sim.record_trace("leader", p as u64, b as u64);
                 }
                 if let Some(every) = self.scenario.leader_move_every {
                     if !self.finished() {
-                        self.schedule(self.now + every, Ev::LeaderMove);
+                        self.sim
+                            .schedule(self.sim.now + every, Ev::Own(Own::LeaderMove));
                     }
                 }
             }
-            Ev::BrokerDown => {
-                let ids = self.cluster.broker_ids();
-                let b = ids[(self.rng.next_u64() % ids.len() as u64) as usize];
-                let up_count = ids.iter().filter(|b| self.cluster.is_up(**b)).count();
-                if self.cluster.is_up(b) && up_count > 1 {
-                    self.cluster.set_broker_up(b, false);
-                    self.record_trace("down", b as u64, 0);
-                    let conns: Vec<ConnId> = self
-                        .links
-                        .iter()
-                        .filter(|(_, l)| l.broker == b && l.alive)
-                        .map(|(c, _)| *c)
-                        .collect();
-                    for c in conns {
-                        if let Some(l) = self.links.get_mut(&c) {
-                            l.alive = false;
-                        }
-                        let at = self.now + self.scenario.latency;
-                        self.schedule(at, Ev::Disconnected(c, format!("broker {b} went down")));
-                    }
-                    let back = self.now + self.scenario.down_for;
-                    self.schedule(back, Ev::BrokerUp(b));
+            Own::BrokerDown => {
+                let ids = self.sim.cluster.broker_ids();
+                let b = ids[(self.sim.rng.next_u64() % ids.len() as u64) as usize];
+                let up_count = ids.iter().filter(|b| self.sim.cluster.is_up(**b)).count();
+                if self.sim.cluster.is_up(b) && up_count > 1 {
+                    self.sim.take_down(b);
+                    let back = self.sim.now + self.scenario.down_for;
+                    self.sim.schedule(back, Ev::BrokerUp(b));
                 }
                 if let Some(every) = self.scenario.broker_down_every {
                     if !self.finished() {
-                        self.schedule(self.now + every, Ev::BrokerDown);
+                        self.sim
+                            .schedule(self.sim.now + every, Ev::Own(Own::BrokerDown));
                     }
                 }
-            }
-            Ev::BrokerUp(b) => {
-                self.cluster.set_broker_up(b, true);
-                self.record_trace("up", b as u64, 0);
             }
         }
     }
 
     fn finished(&self) -> bool {
-        self.next_record >= self.scenario.records && self.producer.core.is_finished()
+        self.next_record >= self.scenario.records && self.sim.producer.core.is_finished()
     }
 
     /// Runs to the end (or a virtual-time limit) and returns the trace hash.
     fn run(&mut self, limit: Duration) -> u64 {
         loop {
-            self.producer.core.handle_timeout(self.instant());
-            self.transmit();
+            self.sim.poll();
             self.settle_callbacks();
             if self.finished() {
                 break;
             }
-            let core_wake = self
-                .producer
-                .core
-                .poll_timeout()
-                .map(|t| t.saturating_duration_since(self.t0));
-            let event = self.events.peek().map(|Reverse((t, _, _))| *t);
-            let next = match (core_wake, event) {
-                (Some(a), Some(b)) => a.min(b),
-                (a, b) => a.or(b).unwrap_or(self.now + Duration::from_millis(100)),
-            };
-            if next <= self.now && event.is_none_or(|e| e > self.now) {
-                // The core asks to be woken now again without an event: a busy loop in a
-                // real driver. Tolerate a few (a deadline just reached), not many.
-                self.stalls += 1;
-                assert!(
-                    self.stalls < 1000,
+            if self.sim.advance(None).is_err() {
+                panic!(
                     "seed {}: the core keeps asking to be woken at {:?} without progress",
-                    self.seed,
-                    self.now
+                    self.sim.seed, self.sim.now
                 );
-            } else {
-                self.stalls = 0;
             }
-            self.now = next.max(self.now);
-            if self.now > limit
+            if self.sim.now > limit
                 || std::env::var_os("KPRODUCER_SIM_DUMP_AT").is_some_and(|v| {
                     v.to_string_lossy()
                         .parse::<f64>()
-                        .is_ok_and(|t| self.now.as_secs_f64() >= t && self.dumped.is_none())
+                        .is_ok_and(|t| self.sim.now.as_secs_f64() >= t && self.dumped.is_none())
                 })
             {
                 self.dumped = Some(format!(
                     "{:#?}\nqueued: {:?}",
-                    self.producer.core,
-                    self.producer.describe_queues()
+                    self.sim.producer.core,
+                    self.sim.producer.describe_queues()
                 ));
                 eprintln!(
                     "at {:?}: {}",
-                    self.now,
+                    self.sim.now,
                     self.dumped.as_deref().unwrap_or_default()
                 );
             }
             assert!(
-                self.now <= limit,
+                self.sim.now <= limit,
                 "seed {}: not finished after {limit:?} of virtual time ({} of {} records sent, {} batches incomplete)",
-                self.seed,
+                self.sim.seed,
                 self.next_record,
                 self.scenario.records,
-                self.producer.incomplete_batches()
+                self.sim.producer.incomplete_batches()
             );
-            while let Some(Reverse((t, _, id))) = self.events.peek().copied() {
-                if t > self.now {
-                    break;
-                }
-                self.events.pop();
-                if let Some(ev) = self.payloads.remove(&id) {
-                    self.handle(ev);
-                }
+            while let Some(ev) = self.sim.pop_due() {
+                self.handle(ev);
             }
         }
-        if let (Some(log), Some(path)) = (&self.debug_log, std::env::var_os("KPRODUCER_SIM_TRACE"))
-        {
-            let path = format!("{}-{}", path.to_string_lossy(), self.seed);
-            let n = TRACE_RUN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let _ = std::fs::write(format!("{path}-{n}"), log.join("\n"));
-        }
-        self.trace.finish() ^ self.trace_events
+        self.sim.finish_trace(self.sim.seed)
     }
 
     fn settle_callbacks(&mut self) {
-        let resolved: Vec<_> = match self.resolved.lock() {
-            Ok(mut v) => v.drain(..).collect(),
-            Err(_) => return,
-        };
+        let resolved = self.sim.take_resolved();
         if resolved.is_empty() {
             return;
         }
@@ -714,9 +460,9 @@ impl World {
             assert!(
                 fate.resolved.is_none(),
                 "seed {}: record {i} resolved twice",
-                self.seed
+                self.sim.seed
             );
-            fate.resolved = Some((self.now, r.map(|m| m.offset).map_err(|e| e.to_string())));
+            fate.resolved = Some((self.sim.now, r.map(|m| m.offset).map_err(|e| e.to_string())));
         }
     }
 
@@ -734,7 +480,7 @@ impl World {
         // What the log holds: partition → [(offset, seq)].
         let mut logged: HashMap<(i32, u64), Vec<i64>> = HashMap::new();
         for p in 0..self.scenario.partitions {
-            let records = self.cluster.records(TOPIC, p).expect("records");
+            let records = self.sim.cluster.records(TOPIC, p).expect("records");
             let mut last_seq: Option<u64> = None;
             for r in records {
                 let value = r.value.expect("value");
@@ -745,7 +491,11 @@ impl World {
                     .and_then(|x| x.parse().ok())
                     .expect("partition");
                 let seq: u64 = parts.next().and_then(|x| x.parse().ok()).expect("seq");
-                assert_eq!(vp, p, "seed {}: a record in the wrong partition", self.seed);
+                assert_eq!(
+                    vp, p,
+                    "seed {}: a record in the wrong partition",
+                    self.sim.seed
+                );
                 if let Some(prev) = last_seq {
                     if seq <= prev {
                         if seq == prev {
@@ -803,7 +553,7 @@ impl World {
                 s.duplicated += 1;
             }
         }
-        let stats = self.cluster.stats();
+        let stats = self.sim.cluster.stats();
         s.requests = stats.requests_of(0);
         s.duplicates_detected = stats.duplicates;
         s
@@ -828,13 +578,6 @@ struct Summary {
     duplicates_detected: u64,
 }
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Runs one seed; panics with the seed on any violation.
 fn run_seed(seed: u64, scenario: &Scenario) -> (u64, Summary, Duration) {
     let mut w = World::new(seed, scenario.clone());
@@ -850,7 +593,7 @@ fn run_seed(seed: u64, scenario: &Scenario) -> (u64, Summary, Duration) {
         ok,
         "seed {seed} failed (replay with KPRODUCER_SIM_FIRST={seed} KPRODUCER_SIM_SEEDS=1): {s:?}"
     );
-    (trace, s, w.now)
+    (trace, s, w.sim.now)
 }
 
 #[test]

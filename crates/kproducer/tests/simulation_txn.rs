@@ -27,23 +27,22 @@
 //! with the trace events among them; `KPRODUCER_TXN_SIM_VERBOSE=1` why transactions aborted and
 //! the cluster's last refusals; `KPRODUCER_TXN_SIM_DUMP=1` the queues and core at every end).
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use kproducer::internals::core::sim::{NotSent, Simulated, TxnHandle, TxnOp};
-use kproducer::internals::core::{ConnId, Transmit};
-use kproducer::internals::network::FramePiece;
+use kproducer::internals::core::ConnId;
 use kproducer::partitioner::partition_for_key;
 use kproducer::txn::{ConsumerGroupMetadata, OffsetAndMetadata};
-use kproducer::{ProduceError, ProducerConfig, RecordMetadata};
+use kproducer::ProducerConfig;
 use kproducer_mock::{
-    codes, ClusterConfig, FaultAction, FaultRule, MockCluster, Outcome, Schedule, SplitMix64,
+    codes, ClusterConfig, FaultAction, FaultRule, MockCluster, Schedule, SplitMix64,
     TransactionState as CoordState,
 };
+
+#[path = "common/sim_world.rs"]
+mod sim_world;
+
+use sim_world::{env_u64, SimWorld, TraceStyle};
 
 const TOPIC: &str = "txn-sim";
 /// The topic whose consumed offsets the transactions commit.
@@ -56,9 +55,6 @@ const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
 /// How long one transactional call may take, at most, in virtual time (the faults delay it by
 /// request timeouts of 1 s and a coordinator down for up to 2 s, never by delivery.timeout.ms).
 const CALL_LIMIT: Duration = Duration::from_secs(15);
-
-/// Numbers the trace files of one process.
-static TRACE_RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// What a run is made of.
 #[derive(Debug, Clone)]
@@ -144,34 +140,14 @@ impl Scenario {
     }
 }
 
-/// Something that happens at a virtual instant.
+/// This test's own events (the network's are [`sim_world::Ev`]'s).
 #[derive(Debug)]
-enum Ev {
-    Connected(ConnId, Result<(), String>),
-    /// A response frame (without its size prefix) reaches the producer.
-    Response(ConnId, Bytes),
-    /// The broker side is done with a connection's current request: the next may be handled.
-    BrokerFree(ConnId),
-    Disconnected(ConnId, String),
+enum Own {
     /// The transaction coordinator's broker goes down.
     CoordinatorDown,
-    BrokerUp(i32),
 }
 
-/// The broker side of one producer connection.
-#[derive(Debug)]
-struct Link {
-    broker: i32,
-    alive: bool,
-    /// Requests received, waiting for the broker (Kafka handles one at a time per connection).
-    queue: VecDeque<Bytes>,
-    busy: bool,
-    /// When the last answer reaches the producer (answers keep their order).
-    last_delivery: Duration,
-}
-
-/// Outcomes reported by callbacks: (record index, result), in callback order.
-type Resolutions = Arc<Mutex<Vec<(usize, Result<RecordMetadata, ProduceError>)>>>;
+type Ev = sim_world::Ev<Own>;
 
 /// One record sent.
 #[derive(Debug, Clone)]
@@ -220,34 +196,22 @@ enum Phase {
 }
 
 struct World {
-    seed: u64,
+    /// The producer, the cluster and the network between them (its `rng`: network and fault
+    /// choices).
+    sim: SimWorld<Own>,
     scenario: Scenario,
-    t0: Instant,
-    now: Duration,
-    events: BinaryHeap<Reverse<(Duration, u64, usize)>>,
-    payloads: HashMap<usize, Ev>,
-    next_event: u64,
-    cluster: MockCluster,
-    producer: Simulated,
-    links: BTreeMap<ConnId, Link>,
-    /// Network and fault choices.
-    rng: SplitMix64,
     /// The workload's choices (kept apart so the workload does not shift with the network).
     wl_rng: SplitMix64,
-    frame: Vec<FramePiece>,
     fates: Vec<Fate>,
-    resolved: Resolutions,
     txns: Vec<Txn>,
     phase: Phase,
     /// The workload does nothing before this (pacing of sends, a retry of a refused send).
     not_before: Duration,
-    trace: std::collections::hash_map::DefaultHasher,
-    trace_events: u64,
-    stalls: u32,
-    /// Every trace event, when `KPRODUCER_TXN_SIM_TRACE` is set (to find where two runs part).
-    debug_log: Option<Vec<String>>,
-    /// `KPRODUCER_TXN_SIM_LOG=<level>`: the producer's logs, with the trace events among them.
-    live_log: bool,
+}
+
+/// Trace name and first value of a request written: `write`, the API key and the connection.
+fn write_trace(api: i16, conn: ConnId) -> (&'static str, u64) {
+    ("write", (api as u64) << 32 | conn.0)
 }
 
 impl World {
@@ -321,80 +285,38 @@ impl World {
                 Schedule::Rate(scenario.cut_rate / 2.0),
             ));
         }
-        let bootstrap = {
-            let (host, port) = cluster.advertised(1).expect("broker 1");
-            format!("{host}:{port}")
-        };
-        let producer = Simulated::new(scenario.producer_config(&bootstrap), seed);
-        let mut w = World {
+        let producer = Simulated::new(
+            scenario.producer_config(&sim_world::bootstrap(&cluster)),
             seed,
-            t0: Instant::now(),
-            now: Duration::ZERO,
-            events: BinaryHeap::new(),
-            payloads: HashMap::new(),
-            next_event: 0,
-            cluster,
-            producer,
-            links: BTreeMap::new(),
-            rng: SplitMix64::new(seed ^ 0x5151_5151),
+        );
+        let style = TraceStyle {
+            log_var: "KPRODUCER_TXN_SIM_TRACE",
+            write: write_trace,
+            drops: true,
+            // `KPRODUCER_TXN_SIM_LOG=<level>`: the producer's logs, with the trace events among
+            // them.
+            live: init_logs(),
+        };
+        let mut w = World {
+            sim: SimWorld::new(seed, cluster, producer, scenario.latency, style),
             wl_rng: SplitMix64::new(seed ^ 0x7777_0000_7777),
-            frame: Vec::new(),
             fates: Vec::new(),
-            resolved: Arc::new(Mutex::new(Vec::new())),
             txns: Vec::new(),
             phase: Phase::Start,
             not_before: Duration::ZERO,
-            trace: std::collections::hash_map::DefaultHasher::new(),
-            trace_events: 0,
-            stalls: 0,
-            debug_log: std::env::var_os("KPRODUCER_TXN_SIM_TRACE").map(|_| Vec::new()),
-            live_log: init_logs(),
             scenario,
         };
         if let Some((every, _)) = w.scenario.coordinator_down {
-            w.schedule(every, Ev::CoordinatorDown);
+            w.sim.schedule(every, Ev::Own(Own::CoordinatorDown));
         }
         w
-    }
-
-    fn instant(&self) -> Instant {
-        self.t0 + self.now
-    }
-
-    fn schedule(&mut self, at: Duration, ev: Ev) {
-        let id = self.next_event as usize;
-        self.next_event += 1;
-        self.payloads.insert(id, ev);
-        self.events.push(Reverse((at, self.next_event, id)));
-    }
-
-    fn record_trace(&mut self, what: &str, a: u64, b: u64) {
-        if self.live_log {
-            eprintln!("SIM {:?} {what} {a} {b}", self.now);
-        }
-        if let Some(log) = self.debug_log.as_mut() {
-            log.push(format!("{:?} {what} {a} {b}", self.now));
-        }
-        self.now.hash(&mut self.trace);
-        what.hash(&mut self.trace);
-        a.hash(&mut self.trace);
-        b.hash(&mut self.trace);
-        self.trace_events += 1;
     }
 
     fn fail(&self, what: impl std::fmt::Display) -> ! {
         panic!(
             "seed {} (transaction version {}) at {:?}: {what}\nreplay: KPRODUCER_TXN_SIM_FIRST={} KPRODUCER_TXN_SIM_SEEDS=1",
-            self.seed, self.scenario.tv, self.now, self.seed
+            self.sim.seed, self.scenario.tv, self.sim.now, self.sim.seed
         )
-    }
-
-    fn broker_of(&self, addr: &str) -> Option<i32> {
-        self.cluster.broker_ids().into_iter().find(|b| {
-            self.cluster
-                .advertised(*b)
-                .is_some_and(|(h, p)| format!("{h}:{p}") == addr)
-        })
     }
 
     // ------------------------------------------------------------------ the workload
@@ -402,17 +324,18 @@ impl World {
     /// Advances the application as far as it can at this instant; `true` if it did something
     /// (the core must look again before time moves).
     fn step_workload(&mut self) -> bool {
-        if self.now < self.not_before {
+        if self.sim.now < self.not_before {
             return false;
         }
         match std::mem::replace(&mut self.phase, Phase::Done) {
             Phase::Start => {
                 let h = self
+                    .sim
                     .producer
                     .transaction(TxnOp::Init)
                     .unwrap_or_else(|e| self.fail(format!("initTransactions refused: {e}")));
-                self.record_trace("init", 0, 0);
-                self.phase = Phase::Init(h, self.now);
+                self.sim.record_trace("init", 0, 0);
+                self.phase = Phase::Init(h, self.sim.now);
                 true
             }
             Phase::Init(h, since) => match h.outcome() {
@@ -422,7 +345,7 @@ impl World {
                     false
                 }
                 Some(Ok(())) => {
-                    self.record_trace("init-done", 0, 0);
+                    self.sim.record_trace("init-done", 0, 0);
                     self.phase = Phase::Begin;
                     true
                 }
@@ -430,12 +353,12 @@ impl World {
             },
             Phase::Begin => {
                 if self.txns.len() == self.scenario.transactions {
-                    self.record_trace("close", 0, 0);
-                    self.producer.close();
+                    self.sim.record_trace("close", 0, 0);
+                    self.sim.producer.close();
                     self.phase = Phase::Done;
                     return true;
                 }
-                if let Err(e) = self.producer.begin_transaction() {
+                if let Err(e) = self.sim.producer.begin_transaction() {
                     self.fail(format!(
                         "beginTransaction of transaction {} refused: {e}",
                         self.txns.len()
@@ -444,7 +367,8 @@ impl World {
                 let commit = self.wl_rng.next_f64() < self.scenario.commit_ratio;
                 let target =
                     (self.wl_rng.next_u64() % (self.scenario.max_records as u64 + 1)) as usize;
-                self.record_trace("begin", self.txns.len() as u64, target as u64);
+                self.sim
+                    .record_trace("begin", self.txns.len() as u64, target as u64);
                 self.txns.push(Txn {
                     commit,
                     ..Txn::default()
@@ -463,7 +387,8 @@ impl World {
                     false
                 }
                 Some(Ok(())) => {
-                    self.record_trace("offsets-done", self.txns.len() as u64, 0);
+                    self.sim
+                        .record_trace("offsets-done", self.txns.len() as u64, 0);
                     self.end_transaction();
                     true
                 }
@@ -495,7 +420,11 @@ impl World {
                 }
                 Some(Ok(())) => {
                     let i = self.txns.len() - 1;
-                    self.record_trace(if commit { "committed" } else { "aborted" }, i as u64, 0);
+                    self.sim.record_trace(
+                        if commit { "committed" } else { "aborted" },
+                        i as u64,
+                        0,
+                    );
                     self.txns[i].committed = commit;
                     self.phase = Phase::Begin;
                     true
@@ -516,23 +445,23 @@ impl World {
     }
 
     fn check_call_time(&self, op: &str, since: Duration) {
-        if self.now.saturating_sub(since) > CALL_LIMIT {
+        if self.sim.now.saturating_sub(since) > CALL_LIMIT {
             self.fail(format!(
                 "{op} (transaction {}) unresolved after {CALL_LIMIT:?}; state {:?}, {} batches incomplete",
                 self.txns.len().saturating_sub(1),
-                self.producer.transaction_state(),
-                self.producer.incomplete_batches()
+                self.sim.producer.transaction_state(),
+                self.sim.producer.incomplete_batches()
             ));
         }
     }
 
     fn note_forced_abort(&mut self, why: String) {
         let i = self.txns.len() - 1;
-        self.record_trace("forced-abort", i as u64, 0);
+        self.sim.record_trace("forced-abort", i as u64, 0);
         if std::env::var_os("KPRODUCER_TXN_SIM_VERBOSE").is_some() {
             println!(
                 "seed {} tv{} at {:?}: transaction {i} aborted: {why}",
-                self.seed, self.scenario.tv, self.now
+                self.sim.seed, self.scenario.tv, self.sim.now
             );
         }
         self.txns[i].forced_abort.get_or_insert(why);
@@ -542,7 +471,7 @@ impl World {
     fn send_chunk(&mut self, target: usize) {
         let t = self.txns.len() - 1;
         let chunk = 1 + self.wl_rng.next_u64() % 8;
-        let now = self.instant();
+        let now = self.sim.instant();
         for _ in 0..chunk {
             if self.txns[t].records.len() >= target {
                 break;
@@ -551,19 +480,14 @@ impl World {
             let key = format!("key-{}", self.wl_rng.next_u64() % 97);
             let partition = partition_for_key(key.as_bytes(), self.scenario.partitions);
             let value = format!("t{t}-r{i}");
-            let resolved = self.resolved.clone();
-            let callback = Box::new(move |r: Result<RecordMetadata, ProduceError>| {
-                if let Ok(mut v) = resolved.lock() {
-                    v.push((i, r));
-                }
-            });
-            match self.producer.try_send(
+            let callback = self.sim.callback(i);
+            match self.sim.producer.try_send(
                 TOPIC,
                 None,
                 Some(key.as_bytes()),
                 Some(value.as_bytes()),
                 &[],
-                1_700_000_000_000 + self.now.as_millis() as i64,
+                self.sim.wall_ms(),
                 callback,
                 now,
             ) {
@@ -575,11 +499,11 @@ impl World {
                         resolved: None,
                     });
                     self.txns[t].records.push(i);
-                    self.record_trace("send", i as u64, partition as u64);
+                    self.sim.record_trace("send", i as u64, partition as u64);
                 }
                 // As a blocked `send`: try again a little later.
                 Err(NotSent::NoMetadata) | Err(NotSent::NoMemory) => {
-                    self.not_before = self.now + Duration::from_millis(1);
+                    self.not_before = self.sim.now + Duration::from_millis(1);
                     self.phase = Phase::Sending { target };
                     return;
                 }
@@ -588,7 +512,7 @@ impl World {
                     if !e.contains("Transaction") {
                         self.fail(format!("record {i} refused: {e}"));
                     }
-                    self.record_trace("refused", i as u64, 0);
+                    self.sim.record_trace("refused", i as u64, 0);
                     self.note_forced_abort(format!("send refused: {e}"));
                     self.end_transaction();
                     return;
@@ -596,7 +520,7 @@ impl World {
             }
         }
         if self.txns[t].records.len() < target {
-            self.not_before = self.now + Duration::from_micros(self.wl_rng.next_u64() % 3000);
+            self.not_before = self.sim.now + Duration::from_micros(self.wl_rng.next_u64() % 3000);
             self.phase = Phase::Sending { target };
             return;
         }
@@ -604,7 +528,7 @@ impl World {
             let partition = (self.wl_rng.next_u64() % INPUT_PARTITIONS as u64) as i32;
             let offset = 1000 + t as i64;
             let group = ConsumerGroupMetadata::new(GROUP);
-            match self.producer.send_offsets(
+            match self.sim.producer.send_offsets(
                 vec![(
                     (INPUT.to_string(), partition),
                     OffsetAndMetadata::new(offset),
@@ -613,8 +537,8 @@ impl World {
             ) {
                 Ok(h) => {
                     self.txns[t].offsets = Some((partition, offset));
-                    self.record_trace("offsets", t as u64, offset as u64);
-                    self.phase = Phase::Offsets(h, self.now);
+                    self.sim.record_trace("offsets", t as u64, offset as u64);
+                    self.phase = Phase::Offsets(h, self.sim.now);
                 }
                 Err(e) if e.is_abortable() => {
                     self.note_forced_abort(format!("sendOffsetsToTransaction refused: {e}"));
@@ -638,15 +562,15 @@ impl World {
         if std::env::var_os("KPRODUCER_TXN_SIM_DUMP").is_some() {
             println!(
                 "{:?} {op:?} {}: queued {:?}\n{:#?}",
-                self.now,
+                self.sim.now,
                 self.txns.len() - 1,
-                self.producer.describe_queues(),
-                self.producer.core
+                self.sim.producer.describe_queues(),
+                self.sim.producer.core
             );
         }
-        match self.producer.transaction(op) {
+        match self.sim.producer.transaction(op) {
             Ok(handle) => {
-                self.record_trace(
+                self.sim.record_trace(
                     if commit { "commit" } else { "abort" },
                     self.txns.len() as u64 - 1,
                     0,
@@ -654,7 +578,7 @@ impl World {
                 self.phase = Phase::Ending {
                     commit,
                     handle,
-                    since: self.now,
+                    since: self.sim.now,
                 };
             }
             // Java's commitTransaction throws the abortable error at once.
@@ -665,200 +589,58 @@ impl World {
             Err(e) => self.fail(format!(
                 "{op:?} of transaction {} refused: {e} (state {:?})",
                 self.txns.len() - 1,
-                self.producer.transaction_state()
+                self.sim.producer.transaction_state()
             )),
         }
     }
 
     /// When the workload wants to run again, if it is waiting for time (not for the core).
     fn workload_wake(&self) -> Option<Duration> {
-        (self.now < self.not_before).then_some(self.not_before)
+        (self.sim.now < self.not_before).then_some(self.not_before)
     }
 
-    // ------------------------------------------------------------------ the network
-
-    /// Hands the producer's outputs to the network.
-    fn transmit(&mut self) {
-        let now = self.instant();
-        while let Some(t) = self.producer.core.poll_transmit(now, &mut self.frame) {
-            match t {
-                Transmit::Connect { conn, addr } => {
-                    self.record_trace("connect", conn.0, 0);
-                    let broker = self.broker_of(&addr);
-                    let ok = match broker {
-                        Some(b) if self.cluster.is_up(b) => Ok(()),
-                        Some(b) => Err(format!("broker {b} is down")),
-                        None => Err(format!("unknown address {addr}")),
-                    };
-                    if ok.is_ok() {
-                        self.links.insert(
-                            conn,
-                            Link {
-                                broker: broker.unwrap_or(-1),
-                                alive: true,
-                                queue: VecDeque::new(),
-                                busy: false,
-                                last_delivery: self.now,
-                            },
-                        );
-                    }
-                    let at = self.now + self.scenario.latency * 2;
-                    self.schedule(at, Ev::Connected(conn, ok));
-                }
-                Transmit::Send { conn } => {
-                    let mut bytes = Vec::new();
-                    for p in self.frame.drain(..) {
-                        bytes.extend_from_slice(&p);
-                    }
-                    let mut h = std::collections::hash_map::DefaultHasher::new();
-                    bytes.hash(&mut h);
-                    let api = bytes
-                        .get(4..6)
-                        .map_or(-1, |b| i16::from_be_bytes([b[0], b[1]]));
-                    self.record_trace("write", (api as u64) << 32 | conn.0, h.finish());
-                    let Some(link) = self.links.get_mut(&conn).filter(|l| l.alive) else {
-                        continue;
-                    };
-                    link.queue.push_back(Bytes::from(bytes));
-                    if !link.busy {
-                        link.busy = true;
-                        let at = self.now + self.scenario.latency;
-                        self.schedule(at, Ev::BrokerFree(conn));
-                    }
-                }
-                Transmit::Close { conn } => {
-                    self.record_trace("close", conn.0, 0);
-                    if let Some(l) = self.links.get_mut(&conn) {
-                        l.alive = false;
-                    }
-                }
-            }
-        }
-        self.producer.complete();
-    }
-
-    /// The broker takes the next request of `conn`, if any.
-    fn serve(&mut self, conn: ConnId) {
-        let now_ms = 1_700_000_000_000 + self.now.as_millis() as i64;
-        let Some(link) = self.links.get_mut(&conn) else {
-            return;
-        };
-        if !link.alive {
-            return;
-        }
-        let Some(frame) = link.queue.pop_front() else {
-            link.busy = false;
-            return;
-        };
-        let broker = link.broker;
-        let outcome =
-            self.cluster
-                .handle_request(broker, frame.get(4..).unwrap_or_default(), now_ms);
-        let latency = self.scenario.latency;
-        match outcome {
-            Outcome::Reply { frame, delay } => {
-                let link = self.links.get_mut(&conn).expect("link");
-                let at = (self.now + delay + latency).max(link.last_delivery);
-                link.last_delivery = at;
-                let body = frame.slice(4..);
-                self.schedule(at, Ev::Response(conn, body));
-                self.schedule(self.now + delay, Ev::BrokerFree(conn));
-            }
-            Outcome::NoReply | Outcome::Dropped => {
-                self.record_trace("dropped", conn.0, 0);
-                self.schedule(self.now, Ev::BrokerFree(conn));
-            }
-            Outcome::Close { reason, .. } => {
-                if let Some(l) = self.links.get_mut(&conn) {
-                    l.alive = false;
-                }
-                self.schedule(self.now + latency, Ev::Disconnected(conn, reason));
-            }
-        }
-    }
+    // ------------------------------------------------------------------ the faults
 
     fn handle(&mut self, ev: Ev) {
-        let now = self.instant();
-        match ev {
-            Ev::Connected(conn, Ok(())) => {
-                self.record_trace("connected", conn.0, 1);
-                if self.links.get(&conn).is_some_and(|l| l.alive) {
-                    self.producer.core.handle_connected(conn, now);
-                }
-            }
-            Ev::Connected(conn, Err(e)) => {
-                self.record_trace("connected", conn.0, 0);
-                self.producer.core.handle_connect_failed(conn, &e, now);
-            }
-            Ev::Response(conn, frame) => {
-                if self.links.get(&conn).is_some_and(|l| l.alive) {
-                    self.record_trace("response", conn.0, frame.len() as u64);
-                    self.producer.core.handle_response(conn, frame, now);
-                }
-            }
-            Ev::BrokerFree(conn) => self.serve(conn),
-            Ev::Disconnected(conn, reason) => {
-                self.record_trace("disconnected", conn.0, 0);
-                if self.links.remove(&conn).is_some() {
-                    self.producer.core.handle_disconnected(conn, &reason, now);
-                }
-            }
-            Ev::CoordinatorDown => {
+        let Some(own) = self.sim.handle(ev) else {
+            return;
+        };
+        match own {
+            Own::CoordinatorDown => {
                 let Some((every, down_for)) = self.scenario.coordinator_down else {
                     return;
                 };
-                let up = self
-                    .cluster
-                    .broker_ids()
-                    .into_iter()
-                    .filter(|b| self.cluster.is_up(*b))
-                    .count();
+                let up = self.sim.up_brokers().len();
                 // One broker down at a time.
                 if let Some(b) = self
+                    .sim
                     .cluster
                     .coordinator(1, TXN_ID)
                     .filter(|_| up == self.scenario.brokers as usize)
                 {
-                    self.cluster.set_broker_up(b, false);
-                    self.record_trace("down", b as u64, 0);
-                    let conns: Vec<ConnId> = self
-                        .links
-                        .iter()
-                        .filter(|(_, l)| l.broker == b && l.alive)
-                        .map(|(c, _)| *c)
-                        .collect();
-                    for c in conns {
-                        if let Some(l) = self.links.get_mut(&c) {
-                            l.alive = false;
-                        }
-                        let at = self.now + self.scenario.latency;
-                        self.schedule(at, Ev::Disconnected(c, format!("broker {b} went down")));
-                    }
-                    let jitter = Duration::from_millis(self.rng.next_u64() % 200);
-                    self.schedule(self.now + down_for + jitter, Ev::BrokerUp(b));
+                    self.sim.take_down(b);
+                    let jitter = Duration::from_millis(self.sim.rng.next_u64() % 200);
+                    self.sim
+                        .schedule(self.sim.now + down_for + jitter, Ev::BrokerUp(b));
                 }
                 if !matches!(self.phase, Phase::Done) {
-                    let jitter = Duration::from_millis(self.rng.next_u64() % 300);
-                    self.schedule(self.now + every + jitter, Ev::CoordinatorDown);
+                    let jitter = Duration::from_millis(self.sim.rng.next_u64() % 300);
+                    self.sim
+                        .schedule(self.sim.now + every + jitter, Ev::Own(Own::CoordinatorDown));
                 }
-            }
-            Ev::BrokerUp(b) => {
-                self.cluster.set_broker_up(b, true);
-                self.record_trace("up", b as u64, 0);
             }
         }
     }
 
     fn finished(&self) -> bool {
-        matches!(self.phase, Phase::Done) && self.producer.core.is_finished()
+        matches!(self.phase, Phase::Done) && self.sim.producer.core.is_finished()
     }
 
     /// Runs to the end (or a virtual-time limit) and returns the trace hash.
     fn run(&mut self, limit: Duration) -> u64 {
         let mut steps_now = 0u32;
         loop {
-            self.producer.core.handle_timeout(self.instant());
-            self.transmit();
+            self.sim.poll();
             self.settle_callbacks();
             if self.step_workload() {
                 // The application acted at this instant: the core looks again first.
@@ -872,80 +654,40 @@ impl World {
             if self.finished() {
                 break;
             }
-            let core_wake = self
-                .producer
-                .core
-                .poll_timeout()
-                .map(|t| t.saturating_duration_since(self.t0));
-            let event = self.events.peek().map(|Reverse((t, _, _))| *t);
-            let next = [core_wake, event, self.workload_wake()]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or(self.now + Duration::from_millis(100));
-            if next <= self.now && event.is_none_or(|e| e > self.now) {
-                // The core asks to be woken now again without an event: a busy loop in a
-                // real driver. Tolerate a few (a deadline just reached), not many.
-                self.stalls += 1;
-                if self.stalls >= 1000 {
-                    self.fail(format!(
-                        "the core keeps asking to be woken without progress (wake {core_wake:?}); phase {:?}, state {:?}\n{:#?}",
-                        self.phase,
-                        self.producer.transaction_state(),
-                        self.producer.core
-                    ));
-                }
-            } else {
-                self.stalls = 0;
+            if let Err(core_wake) = self.sim.advance(self.workload_wake()) {
+                self.fail(format!(
+                    "the core keeps asking to be woken without progress (wake {core_wake:?}); phase {:?}, state {:?}\n{:#?}",
+                    self.phase,
+                    self.sim.producer.transaction_state(),
+                    self.sim.producer.core
+                ));
             }
-            self.now = next.max(self.now);
-            if self.now > limit {
+            if self.sim.now > limit {
                 self.fail(format!(
                     "not finished after {limit:?} of virtual time: phase {:?}, {} of {} transactions, state {:?}, {} batches incomplete\n{:#?}",
                     self.phase,
                     self.txns.len(),
                     self.scenario.transactions,
-                    self.producer.transaction_state(),
-                    self.producer.incomplete_batches(),
-                    self.producer.core
+                    self.sim.producer.transaction_state(),
+                    self.sim.producer.incomplete_batches(),
+                    self.sim.producer.core
                 ));
             }
-            while let Some(Reverse((t, _, id))) = self.events.peek().copied() {
-                if t > self.now {
-                    break;
-                }
-                self.events.pop();
-                if let Some(ev) = self.payloads.remove(&id) {
-                    self.handle(ev);
-                }
+            while let Some(ev) = self.sim.pop_due() {
+                self.handle(ev);
             }
         }
-        if let (Some(log), Some(path)) =
-            (&self.debug_log, std::env::var_os("KPRODUCER_TXN_SIM_TRACE"))
-        {
-            let n = TRACE_RUN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let path = format!(
-                "{}-{}-{}-{n}",
-                path.to_string_lossy(),
-                self.scenario.tv,
-                self.seed
-            );
-            let _ = std::fs::write(path, log.join("\n"));
-        }
-        self.trace.finish() ^ self.trace_events
+        self.sim
+            .finish_trace(format_args!("{}-{}", self.scenario.tv, self.sim.seed))
     }
 
     fn settle_callbacks(&mut self) {
-        let resolved: Vec<_> = match self.resolved.lock() {
-            Ok(mut v) => v.drain(..).collect(),
-            Err(_) => return,
-        };
-        for (i, r) in resolved {
+        for (i, r) in self.sim.take_resolved() {
             if self.fates[i].resolved.is_some() {
                 self.fail(format!("record {i} resolved twice"));
             }
             let r = r.map(|m| m.offset).map_err(|e| e.to_string());
-            self.record_trace(
+            self.sim.record_trace(
                 "resolved",
                 i as u64,
                 r.as_ref().map_or(u64::MAX, |o| *o as u64),
@@ -981,6 +723,7 @@ impl World {
                 .map(|f| f.value.as_str())
                 .collect();
             let records = self
+                .sim
                 .cluster
                 .committed_records(TOPIC, p)
                 .unwrap_or_else(|e| self.fail(format!("committed records of {p}: {e}")));
@@ -1030,7 +773,7 @@ impl World {
                 ));
             }
             s.visible += seen.len();
-            s.log_records += self.cluster.records(TOPIC, p).map_or(0, |r| r.len());
+            s.log_records += self.sim.cluster.records(TOPIC, p).map_or(0, |r| r.len());
         }
         for p in 0..INPUT_PARTITIONS {
             let expected = self
@@ -1041,14 +784,14 @@ impl World {
                 .filter(|(q, _)| *q == p)
                 .map(|(_, o)| o)
                 .next_back();
-            let got = self.cluster.committed_offset(GROUP, INPUT, p);
+            let got = self.sim.cluster.committed_offset(GROUP, INPUT, p);
             if got != expected {
                 self.fail(format!(
                     "group offset of {INPUT}-{p}: {got:?}, expected {expected:?} (the last committed transaction's)"
                 ));
             }
         }
-        if let Some(info) = self.cluster.transaction(TXN_ID) {
+        if let Some(info) = self.sim.cluster.transaction(TXN_ID) {
             if info.state == CoordState::Ongoing {
                 self.fail(format!(
                     "a transaction is left open at the coordinator: {info:?}"
@@ -1068,11 +811,11 @@ impl World {
             .iter()
             .filter(|t| t.committed && t.offsets.is_some())
             .count();
-        let stats = self.cluster.stats();
+        let stats = self.sim.cluster.stats();
         if std::env::var_os("KPRODUCER_TXN_SIM_VERBOSE").is_some() {
             println!(
                 "seed {} tv{}: produce errors {:?}, last refusals {:#?}",
-                self.seed, self.scenario.tv, stats.produce_errors, stats.recent_errors
+                self.sim.seed, self.scenario.tv, stats.produce_errors, stats.recent_errors
             );
         }
         s.faults = stats.faults_fired;
@@ -1115,19 +858,12 @@ fn init_logs() -> bool {
     true
 }
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Runs one seed; panics with the seed on any violation.
 fn run_seed(seed: u64, tv: i16) -> (u64, Summary, Duration) {
     let mut w = World::new(seed, Scenario::for_seed(seed, tv));
     let trace = w.run(Duration::from_secs(1200));
     let s = w.verify();
-    (trace, s, w.now)
+    (trace, s, w.sim.now)
 }
 
 #[test]
