@@ -20,7 +20,7 @@ use rdkafka::ClientContext;
 use serde::{Deserialize, Serialize};
 
 use crate::secure::Security;
-use crate::usage::self_usage;
+use crate::usage::{self_usage, Usage};
 
 /// Which settings the clients run with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -54,6 +54,16 @@ impl Settings {
         [Settings::Equal, Settings::Equal1m, Settings::Defaults]
             .into_iter()
             .find(|x| x.name() == s)
+    }
+
+    /// Parses a comma-separated list of [`Settings::name`]s (`--settings`).
+    pub fn parse_list(v: &str) -> Result<Vec<Settings>> {
+        v.split(',')
+            .map(|s| {
+                Settings::parse(s.trim())
+                    .ok_or_else(|| anyhow!("unknown settings {s:?} (equal, equal-1m, defaults)"))
+            })
+            .collect()
     }
 }
 
@@ -144,6 +154,100 @@ pub struct ClientResult {
     pub p99_us: Option<u64>,
 }
 
+/// A measured phase's start: this process's CPU time, then the clock. [`Meter::stop`] reads
+/// both again after the last acknowledgement; [`Measured::result`] makes the [`ClientResult`].
+#[derive(Debug, Clone, Copy)]
+pub struct Meter {
+    /// When the phase started (read after the CPU time).
+    pub t0: Instant,
+    usage0: Usage,
+}
+
+impl Meter {
+    /// Starts measuring: reads the CPU time, then the clock.
+    pub fn start() -> Meter {
+        let usage0 = self_usage();
+        Meter {
+            t0: Instant::now(),
+            usage0,
+        }
+    }
+
+    /// Stops measuring: the time since [`Meter::start`], then the CPU time since.
+    pub fn stop(&self) -> Measured {
+        let elapsed = self.t0.elapsed();
+        let usage1 = self_usage();
+        Measured {
+            elapsed,
+            cpu: usage1.cpu - self.usage0.cpu,
+        }
+    }
+}
+
+/// A measured phase's wall-clock and CPU time ([`Meter::stop`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measured {
+    /// From the first send to the last acknowledgement.
+    pub elapsed: Duration,
+    /// User + system CPU time of the whole process over the phase.
+    pub cpu: Duration,
+}
+
+impl Measured {
+    /// The phase's [`ClientResult`] (one JSON line of a client subprocess), with the process's
+    /// peak RSS read now (after the producer is closed, where it is).
+    pub fn result(
+        &self,
+        client: &str,
+        acked: u64,
+        failed: u64,
+        (p50_us, p99_us): (Option<u64>, Option<u64>),
+    ) -> ClientResult {
+        ClientResult {
+            client: client.into(),
+            acked,
+            failed,
+            elapsed_s: self.elapsed.as_secs_f64(),
+            cpu_s: self.cpu.as_secs_f64(),
+            max_rss_kib: self_usage().max_rss_kib,
+            p50_us,
+            p99_us,
+        }
+    }
+}
+
+/// The multi-threaded tokio runtime kproducer runs on (2 workers, as the CLI).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+// kproducer's delivery counters, reached by the callbacks without capturing anything: like
+// librdkafka's harness (one shared context, a plain opaque per message), a record costs no
+// reference-count traffic and, unless latency is measured, no boxed closure (a closure that
+// captures nothing is zero-sized: boxing it allocates nothing).
+static ACKED: AtomicU64 = AtomicU64::new(0);
+static FAILED: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one kproducer delivery, acknowledged or failed (see [`kproducer_counts`]).
+pub(crate) fn count_kproducer(r: &Result<kproducer::RecordMetadata, kproducer::ProduceError>) {
+    match r {
+        Ok(_) => ACKED.fetch_add(1, Ordering::Relaxed),
+        Err(_) => FAILED.fetch_add(1, Ordering::Relaxed),
+    };
+}
+
+/// kproducer deliveries counted so far in this process, `(acked, failed)`: a phase counts the
+/// difference.
+pub(crate) fn kproducer_counts() -> (u64, u64) {
+    (
+        ACKED.load(Ordering::Relaxed),
+        FAILED.load(Ordering::Relaxed),
+    )
+}
+
 /// Latency histogram in µs, shared with the delivery callbacks.
 type Latencies = Arc<Mutex<Histogram<u64>>>;
 
@@ -183,10 +287,7 @@ pub fn run_kproducer(
     phase: Phase,
     security: &Security,
 ) -> Result<ClientResult> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     #[cfg(feature = "metrics-export")]
     install_prometheus_recorder()?;
     rt.block_on(kproducer_phase(bootstrap, topic, w, phase, security))
@@ -227,12 +328,7 @@ async fn kproducer_phase(
         .await
         .context("warm-up record")?;
 
-    // Counters the callbacks reach without capturing anything: like librdkafka's harness (one
-    // shared context, a plain opaque per message), a record costs no reference-count traffic
-    // and, unless latency is measured, no boxed closure (a closure that captures nothing is
-    // zero-sized: boxing it allocates nothing).
-    static ACKED: AtomicU64 = AtomicU64::new(0);
-    static FAILED: AtomicU64 = AtomicU64::new(0);
+    // The latency histogram, reached by the callbacks as the counters are (see `ACKED`).
     static LATENCIES: std::sync::OnceLock<Latencies> = std::sync::OnceLock::new();
     if LATENCIES.get().is_none() {
         let _ = LATENCIES.set(new_latencies()?);
@@ -242,18 +338,9 @@ async fn kproducer_phase(
         .ok_or_else(|| anyhow!("latency histogram"))?;
     // Fresh for this phase (a process may run several).
     latencies.lock().unwrap_or_else(|e| e.into_inner()).reset();
-    let (acked0, failed0) = (
-        ACKED.load(Ordering::Relaxed),
-        FAILED.load(Ordering::Relaxed),
-    );
-    let count = |r: &Result<kproducer::RecordMetadata, kproducer::ProduceError>| {
-        match r {
-            Ok(_) => ACKED.fetch_add(1, Ordering::Relaxed),
-            Err(_) => FAILED.fetch_add(1, Ordering::Relaxed),
-        };
-    };
-    let usage0 = self_usage();
-    let t0 = Instant::now();
+    let (acked0, failed0) = kproducer_counts();
+    let meter = Meter::start();
+    let t0 = meter.t0;
     for i in 0..phase.records {
         let record = ProducerRecord::new(
             &topic,
@@ -274,7 +361,7 @@ async fn kproducer_phase(
                 let sent_at = Instant::now();
                 producer
                     .send_with_callback(record, move |r| {
-                        count(&r);
+                        count_kproducer(&r);
                         if let Some(lat) = LATENCIES.get() {
                             record_latency(lat, sent_at);
                         }
@@ -283,34 +370,42 @@ async fn kproducer_phase(
             }
             None => {
                 producer
-                    .send_with_callback(record, move |r| count(&r))
+                    .send_with_callback(record, move |r| count_kproducer(&r))
                     .await?
             }
         }
     }
     producer.flush().await;
-    let elapsed = t0.elapsed();
-    let usage1 = self_usage();
+    let measured = meter.stop();
     producer.close(Duration::from_secs(30)).await;
-    let (p50_us, p99_us) = percentiles(latencies);
-    Ok(ClientResult {
-        client: "kproducer".into(),
-        acked: ACKED.load(Ordering::Relaxed) - acked0,
-        failed: FAILED.load(Ordering::Relaxed) - failed0,
-        elapsed_s: elapsed.as_secs_f64(),
-        cpu_s: (usage1.cpu - usage0.cpu).as_secs_f64(),
-        max_rss_kib: self_usage().max_rss_kib,
-        p50_us,
-        p99_us,
-    })
+    let (acked, failed) = kproducer_counts();
+    Ok(measured.result(
+        "kproducer",
+        acked - acked0,
+        failed - failed0,
+        percentiles(latencies),
+    ))
 }
 
-/// Counts delivery reports and records latency (the opaque is the send time in ns after `t0`).
-struct Reports {
+/// Counts librdkafka's delivery reports and records latency (the opaque is the send time in ns
+/// after `t0`).
+pub(crate) struct Reports {
     t0: Instant,
-    acked: AtomicU64,
-    failed: AtomicU64,
+    pub(crate) acked: AtomicU64,
+    pub(crate) failed: AtomicU64,
     latencies: Option<Latencies>,
+}
+
+impl Reports {
+    /// No reports yet; latency recorded into `latencies` if given.
+    pub(crate) fn new(t0: Instant, latencies: Option<Latencies>) -> Reports {
+        Reports {
+            t0,
+            acked: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            latencies,
+        }
+    }
 }
 
 impl ClientContext for Reports {}
@@ -358,12 +453,7 @@ pub fn run_rdkafka(
     };
     let t0_holder = Instant::now();
     let producer: ThreadedProducer<Reports> = cfg
-        .create_with_context(Reports {
-            t0: t0_holder,
-            acked: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            latencies: latencies.clone(),
-        })
+        .create_with_context(Reports::new(t0_holder, latencies.clone()))
         .context("creating the librdkafka producer")?;
     let payloads = w.payloads();
 
@@ -378,8 +468,8 @@ pub fn run_rdkafka(
         bail!("librdkafka warm-up record failed");
     }
 
-    let usage0 = self_usage();
-    let t0 = Instant::now();
+    let meter = Meter::start();
+    let t0 = meter.t0;
     let base_ns = t0.duration_since(t0_holder);
     for i in 0..phase.records {
         if let Some(rate) = phase.rate {
@@ -401,28 +491,23 @@ pub fn run_rdkafka(
         )?;
     }
     wait_for_reports(&producer, 1 + phase.records)?;
-    let elapsed = t0.elapsed();
-    let usage1 = self_usage();
+    let measured = meter.stop();
     let ctx = producer.context();
-    let (p50_us, p99_us) = match &latencies {
+    let percentiles = match &latencies {
         Some(l) => percentiles(l),
         None => (None, None),
     };
-    Ok(ClientResult {
-        client: "librdkafka".into(),
-        acked: ctx.acked.load(Ordering::Relaxed) - acked0,
-        failed: ctx.failed.load(Ordering::Relaxed),
-        elapsed_s: elapsed.as_secs_f64(),
-        cpu_s: (usage1.cpu - usage0.cpu).as_secs_f64(),
-        max_rss_kib: self_usage().max_rss_kib,
-        p50_us,
-        p99_us,
-    })
+    Ok(measured.result(
+        "librdkafka",
+        ctx.acked.load(Ordering::Relaxed) - acked0,
+        ctx.failed.load(Ordering::Relaxed),
+        percentiles,
+    ))
 }
 
 /// Waits until `n` delivery reports in all arrived (rdkafka's `flush` polls in 100 ms steps,
 /// which would add up to 100 ms to the measured time).
-fn wait_for_reports(producer: &ThreadedProducer<Reports>, n: u64) -> Result<()> {
+pub(crate) fn wait_for_reports(producer: &ThreadedProducer<Reports>, n: u64) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
     let ctx = producer.context();
     while ctx.acked.load(Ordering::Relaxed) + ctx.failed.load(Ordering::Relaxed) < n {
@@ -434,7 +519,8 @@ fn wait_for_reports(producer: &ThreadedProducer<Reports>, n: u64) -> Result<()> 
     Ok(())
 }
 
-fn send_rd(
+/// Sends one record with `opaque`, retrying for up to 60 s while librdkafka's queue is full.
+pub(crate) fn send_rd(
     producer: &ThreadedProducer<Reports>,
     topic: &str,
     payload: &[u8],
@@ -465,10 +551,7 @@ const SETUP_SETTINGS: [(&str, &str); 3] =
 /// already parsed; trust store read at build) to the first record acknowledged (bootstrap,
 /// TCP, TLS handshake, ApiVersions, SASL, Metadata, Produce). On a runtime made beforehand.
 pub fn kproducer_setup(bootstrap: &str, topic: &str, security: &Security) -> Result<Duration> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     rt.block_on(async {
         let mut settings: Vec<(&str, String)> = SETUP_SETTINGS
             .iter()
@@ -503,12 +586,7 @@ pub fn rdkafka_setup(bootstrap: &str, topic: &str, security: &Security) -> Resul
     }
     let t0 = Instant::now();
     let producer: ThreadedProducer<Reports> = cfg
-        .create_with_context(Reports {
-            t0,
-            acked: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            latencies: None,
-        })
+        .create_with_context(Reports::new(t0, None))
         .context("creating the librdkafka producer")?;
     send_rd(&producer, topic, b"set-up", 0)?;
     wait_for_reports(&producer, 1)?;

@@ -9,8 +9,11 @@
 //! The `kproducer-bench` binary runs every workload through every client, each in its own
 //! subprocess, against the in-process cluster and the ack sink; `alloc-count` counts heap allocations per record;
 //! `txn` compares transactional with non-transactional throughput against Apache Kafka ([`txn`]).
+//! The binaries share their command-line plumbing ([`cli`]) and measure a client run the same
+//! way ([`client::Meter`]).
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod client;
 pub mod payload;
 pub mod peers;

@@ -43,11 +43,12 @@
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
+use kproducer_bench::cli::{self, last_json_line, list, required_arg};
 use kproducer_bench::client::{
     kproducer_setup, rdkafka_setup, run_kproducer, run_rdkafka, ClientResult, Phase, Settings,
     Workload,
@@ -146,13 +147,7 @@ fn main() -> ExitCode {
         }
         _ => bench_main(&args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("kproducer-bench: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::exit_code("kproducer-bench", result)
 }
 
 /// `kproducer-bench sink [--tls]`: an ack sink alone (for profiling a client by hand); prints its
@@ -181,25 +176,16 @@ fn sink_main(args: &[String]) -> Result<()> {
 /// `kproducer-bench client --client C --bootstrap B --topic T --workload JSON --records N [--rate R]`:
 /// runs one phase and prints one JSON `ClientResult` line.
 fn client_main(args: &[String]) -> Result<()> {
-    let get = |name: &str| -> Result<&str> {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .map(String::as_str)
-            .ok_or_else(|| anyhow!("client: {name} is required"))
-    };
+    let get = |name: &str| required_arg(args, "client", name);
     let workload: Workload = serde_json::from_str(get("--workload")?)?;
     let phase = Phase {
         records: get("--records")?.parse()?,
-        rate: match get("--rate") {
-            Ok(r) => Some(r.parse()?),
-            Err(_) => None,
-        },
+        rate: cli::arg(args, "--rate").map(str::parse).transpose()?,
     };
     let (bootstrap, topic) = (get("--bootstrap")?, get("--topic")?);
-    let security: Security = match get("--security") {
-        Ok(s) => serde_json::from_str(s)?,
-        Err(_) => Security::default(),
+    let security: Security = match cli::arg(args, "--security") {
+        Some(s) => serde_json::from_str(s)?,
+        None => Security::default(),
     };
     let client = get("--client")?;
     if security != Security::default() && !TLS_CLIENTS.contains(&client) {
@@ -213,8 +199,7 @@ fn client_main(args: &[String]) -> Result<()> {
         "kproducer-perf" => run_kproducer_perf(bootstrap, topic, &workload, phase)?,
         other => bail!("unknown client {other}"),
     };
-    println!("{}", serde_json::to_string(&result)?);
-    Ok(())
+    cli::print_json_line(&result)
 }
 
 struct Options {
@@ -229,16 +214,7 @@ struct Options {
 
 /// `target/bench/results.json` of the workspace (`CARGO_TARGET_DIR` if set).
 fn default_out() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-            manifest
-                .parent()
-                .and_then(|p| p.parent())
-                .map_or_else(|| PathBuf::from("target"), |root| root.join("target"))
-        });
-    target.join("bench").join("results.json")
+    cli::default_out("results.json")
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -253,41 +229,20 @@ fn parse(args: &[String]) -> Result<Options> {
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
+        let mut value = || cli::value(&mut it, a);
         match a.as_str() {
             "--quick" => o.quick = true,
-            "--repeat" => {
-                let v = it.next().ok_or_else(|| anyhow!("--repeat needs a value"))?;
-                o.repeat = v.parse::<u32>()?.max(1);
-            }
+            "--repeat" => o.repeat = value()?.parse::<u32>()?.max(1),
             "--targets" => {
-                let v = it
-                    .next()
-                    .ok_or_else(|| anyhow!("--targets needs a value"))?;
-                o.targets = v.split(',').map(|s| s.trim().to_string()).collect();
+                o.targets = list(value()?).into_iter().map(String::from).collect();
                 if let Some(bad) = o.targets.iter().find(|t| !TARGETS.contains(&t.as_str())) {
                     bail!("unknown target {bad:?} ({})", TARGETS.join(", "));
                 }
             }
-            "--clients" => {
-                let v = it
-                    .next()
-                    .ok_or_else(|| anyhow!("--clients needs a value"))?;
-                let asked: Vec<&str> = v.split(',').map(str::trim).collect();
-                if let Some(bad) = asked.iter().find(|c| !CLIENTS.contains(c)) {
-                    bail!("unknown client {bad:?} ({})", CLIENTS.join(", "));
-                }
-                // In CLIENTS' order, so kproducer runs first and the ratios find it.
-                o.clients = CLIENTS
-                    .iter()
-                    .filter(|c| asked.contains(c))
-                    .map(|c| c.to_string())
-                    .collect();
-            }
+            // In CLIENTS' order, so kproducer runs first and the ratios find it.
+            "--clients" => o.clients = cli::select_clients(value()?, CLIENTS)?,
             "--compressions" => {
-                let v = it
-                    .next()
-                    .ok_or_else(|| anyhow!("--compressions needs a value"))?;
-                o.compressions = v.split(',').map(|s| s.trim().to_string()).collect();
+                o.compressions = list(value()?).into_iter().map(String::from).collect();
                 if let Some(bad) = o
                     .compressions
                     .iter()
@@ -299,25 +254,8 @@ fn parse(args: &[String]) -> Result<Options> {
                     );
                 }
             }
-            "--settings" => {
-                let v = it
-                    .next()
-                    .ok_or_else(|| anyhow!("--settings needs a value"))?;
-                o.settings = v
-                    .split(',')
-                    .map(|s| {
-                        Settings::parse(s.trim()).ok_or_else(|| {
-                            anyhow!("unknown settings {s:?} (equal, equal-1m, defaults)")
-                        })
-                    })
-                    .collect::<Result<_>>()?;
-            }
-            "--out" => {
-                o.out = it
-                    .next()
-                    .ok_or_else(|| anyhow!("--out needs a value"))?
-                    .into()
-            }
+            "--settings" => o.settings = Settings::parse_list(value()?)?,
+            "--out" => o.out = value()?.into(),
             other => bail!("unknown option {other:?}\n\n{HELP}"),
         }
     }
@@ -602,13 +540,7 @@ fn bench_main(args: &[String]) -> Result<()> {
         setup,
         stall,
     };
-    if let Some(dir) = o.out.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(&o.out, serde_json::to_string_pretty(&report)?)
-        .with_context(|| format!("writing {}", o.out.display()))?;
-    println!("\nresults written to {}", o.out.display());
-    Ok(())
+    cli::write_report(&o.out, &report)
 }
 
 /// Runs one phase in a subprocess and checks every record was acknowledged.
@@ -631,7 +563,7 @@ fn run_client(
     if let Some(r) = rate {
         cmd.args(["--rate", &format!("{r:.3}")]);
     }
-    let line = last_line_of(cmd, client, CLIENT_TIMEOUT, "finish")?;
+    let line = last_json_line(cmd, client, CLIENT_TIMEOUT, "finish")?;
     let r: ClientResult = serde_json::from_str(&line)?;
     if r.failed > 0 || r.acked != records {
         bail!(
@@ -881,7 +813,7 @@ fn run_setup(clients: &[&str], runs: usize) -> Result<Vec<SetupRow>> {
                     .args(["--bootstrap", &sink.bootstrap()])
                     .args(["--topic", &unique_name("setup")])
                     .args(["--security", &serde_json::to_string(&security)?]);
-                let line = last_line_of(cmd, client, CLIENT_TIMEOUT, "connect")?;
+                let line = last_json_line(cmd, client, CLIENT_TIMEOUT, "connect")?;
                 let us: u64 = serde_json::from_str::<serde_json::Value>(&line)?["build_to_ack_us"]
                     .as_u64()
                     .ok_or_else(|| anyhow!("{client}: no build_to_ack_us in {line:?}"))?;
@@ -934,13 +866,7 @@ fn print_setup_table(rows: &[SetupRow]) {
 /// `kproducer-bench setup-client --client C --bootstrap B --topic T --security JSON`: one
 /// connection set-up measurement in a fresh process; prints `{"build_to_ack_us": N}`.
 fn setup_client_main(args: &[String]) -> Result<()> {
-    let get = |name: &str| -> Result<&str> {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .map(String::as_str)
-            .ok_or_else(|| anyhow!("setup-client: {name} is required"))
-    };
+    let get = |name: &str| required_arg(args, "setup-client", name);
     let security: Security = serde_json::from_str(get("--security")?)?;
     let (bootstrap, topic) = (get("--bootstrap")?, get("--topic")?);
     let took = match get("--client")? {
@@ -1006,55 +932,44 @@ struct StallRow {
 fn parse_stall(args: &[String]) -> Result<StallOptions> {
     let mut o = StallOptions::default();
     let mut it = args.iter();
-    let list = |v: Option<&String>, name: &str| -> Result<Vec<String>> {
-        let v = v.ok_or_else(|| anyhow!("{name} needs a value"))?;
-        Ok(v.split(',').map(|s| s.trim().to_string()).collect())
-    };
     while let Some(a) = it.next() {
+        let mut value = || cli::value(&mut it, a);
         match a.as_str() {
             "--buffer-memory" => {
-                let v = it
-                    .next()
-                    .ok_or_else(|| anyhow!("--buffer-memory needs a value"))?;
-                o.buffer_memory = v.parse().context("--buffer-memory: bytes")?;
+                o.buffer_memory = value()?.parse().context("--buffer-memory: bytes")?;
                 if o.buffer_memory < 1024 {
                     bail!("--buffer-memory: at least 1024 bytes");
                 }
             }
             "--sizes" => {
-                o.sizes = list(it.next(), "--sizes")?
+                o.sizes = list(value()?)
                     .iter()
                     .map(|s| s.parse::<usize>().context("--sizes: bytes"))
                     .collect::<Result<_>>()?;
             }
             "--clients" => {
-                let asked = list(it.next(), "--clients")?;
-                if let Some(bad) = asked.iter().find(|c| !STALL_CLIENTS.contains(&c.as_str())) {
+                let asked = list(value()?);
+                if let Some(bad) = asked.iter().find(|c| !STALL_CLIENTS.contains(c)) {
                     bail!(
                         "unknown stall client {bad:?} ({})",
                         STALL_CLIENTS.join(", ")
                     );
                 }
-                o.clients = asked;
+                o.clients = asked.into_iter().map(String::from).collect();
             }
             "--modes" => {
-                o.modes = list(it.next(), "--modes")?
+                o.modes = list(value()?)
                     .iter()
                     .map(|m| StallMode::parse(m))
                     .collect::<Result<_>>()?;
             }
             "--send" => {
-                o.sends = list(it.next(), "--send")?
+                o.sends = list(value()?)
                     .iter()
                     .map(|m| SendStyle::parse(m))
                     .collect::<Result<_>>()?;
             }
-            "--out" => {
-                o.out = it
-                    .next()
-                    .ok_or_else(|| anyhow!("--out needs a value"))?
-                    .into()
-            }
+            "--out" => o.out = value()?.into(),
             other => bail!("unknown stall option {other:?}\n\n{HELP}"),
         }
     }
@@ -1076,11 +991,7 @@ fn stall_main(args: &[String]) -> Result<()> {
         .filter(serde_json::Value::is_object)
         .unwrap_or_else(|| serde_json::json!({}));
     doc["stall"] = serde_json::to_value(&rows)?;
-    if let Some(dir) = o.out.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(&o.out, serde_json::to_string_pretty(&doc)?)
-        .with_context(|| format!("writing {}", o.out.display()))?;
+    cli::write_json(&o.out, &doc)?;
     println!("\nresults written to {} (\"stall\")", o.out.display());
     Ok(())
 }
@@ -1150,59 +1061,15 @@ fn run_stall_client(bootstrap: &str, run: &StallRun) -> Result<StallResult> {
     cmd.args(["stall-client", "--bootstrap", bootstrap])
         .args(["--topic", &unique_name("stall"), "--run"])
         .arg(serde_json::to_string(run)?);
-    let line = last_line_of(cmd, &run.client, STALL_CLIENT_TIMEOUT, "block")?;
+    let line = last_json_line(cmd, &run.client, STALL_CLIENT_TIMEOUT, "block")?;
     Ok(serde_json::from_str(&line)?)
-}
-
-/// Runs a client subprocess to its end (killed after `timeout`) and returns the last line it
-/// printed (its JSON result); a failure carries its stderr.
-fn last_line_of(mut cmd: Command, who: &str, timeout: Duration, to: &str) -> Result<String> {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("spawning the {who} subprocess"))?;
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("{who} did not {to} within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    if let Some(mut s) = child.stdout.take() {
-        s.read_to_string(&mut stdout)?;
-    }
-    if let Some(mut s) = child.stderr.take() {
-        s.read_to_string(&mut stderr)?;
-    }
-    if !status.success() {
-        bail!("{who} failed ({status}): {stderr}");
-    }
-    stdout
-        .lines()
-        .last()
-        .map(str::to_string)
-        .ok_or_else(|| anyhow!("{who} printed nothing; stderr: {stderr}"))
 }
 
 /// `kproducer-bench stall-client --bootstrap B --topic T --run JSON`: one stall run; prints one
 /// JSON `StallResult` line and exits at once, without closing the producer (the broker is
 /// stalled: a graceful close would only wait).
 fn stall_client_main(args: &[String]) -> Result<()> {
-    let get = |name: &str| -> Result<&str> {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .map(String::as_str)
-            .ok_or_else(|| anyhow!("stall-client: {name} is required"))
-    };
+    let get = |name: &str| required_arg(args, "stall-client", name);
     let run: StallRun = serde_json::from_str(get("--run")?)?;
     let r = run_stalled(get("--bootstrap")?, get("--topic")?, &run)?;
     println!("{}", serde_json::to_string(&r)?);

@@ -10,10 +10,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context, Result};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use rcgen::{
-    date_time_ymd, BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
-};
+use kproducer_testkit::{ServerCertificate, SERVER_NAMES};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::{digest, hmac, pbkdf2};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -94,37 +91,17 @@ pub struct SinkTls {
 }
 
 impl SinkTls {
-    /// Generates a CA and a server certificate signed by it, valid 2020–2100.
+    /// Generates a CA and a server certificate signed by it, valid 2020–2100 (the testkit's
+    /// [`ServerCertificate`]).
     pub fn generate() -> Result<SinkTls> {
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name = name("kproducer-bench sink CA");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        params.not_before = date_time_ymd(2020, 1, 1);
-        params.not_after = date_time_ymd(2100, 1, 1);
-        let ca_key = KeyPair::generate().context("generating the CA key")?;
-        let ca = CertifiedIssuer::self_signed(params, ca_key).context("self-signing the CA")?;
-
-        let mut params =
-            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])?;
-        params.distinguished_name = name("localhost");
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.use_authority_key_identifier_extension = true;
-        params.not_before = date_time_ymd(2020, 1, 1);
-        params.not_after = date_time_ymd(2100, 1, 1);
-        let key = KeyPair::generate().context("generating the server key")?;
-        let cert = params
-            .signed_by(&key, &ca)
-            .context("signing the server certificate")?;
-
-        let chain = vec![cert.der().clone(), CertificateDer::from(ca.der().to_vec())];
-        let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let cert = ServerCertificate::generate(SERVER_NAMES)
+            .context("generating the sink's CA and server certificate")?;
+        let chain = cert
+            .chain_der
+            .into_iter()
+            .map(CertificateDer::from)
+            .collect();
+        let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key_pkcs8_der));
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -135,7 +112,7 @@ impl SinkTls {
 
         let dir = tempfile::tempdir().context("a directory for the sink's CA")?;
         let ca_file = dir.path().join("ca.pem");
-        let ca_pem = ca.pem();
+        let ca_pem = cert.ca_pem;
         std::fs::write(&ca_file, &ca_pem)
             .with_context(|| format!("writing {}", ca_file.display()))?;
         Ok(SinkTls {
@@ -145,13 +122,6 @@ impl SinkTls {
             acceptor: TlsAcceptor::from(Arc::new(config)),
         })
     }
-}
-
-fn name(cn: &str) -> DistinguishedName {
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::OrganizationName, "kproducer-bench");
-    dn.push(DnType::CommonName, cn);
-    dn
 }
 
 /// The server side of SCRAM-SHA-256 for one user; as a broker, it keeps only the salt, the

@@ -10,7 +10,7 @@
 //! [`TxnResult::written`] records (warm-up included), which a read_committed consumer counts
 //! afterwards.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,16 +18,14 @@ use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
 use kproducer::{Producer, ProducerConfig, ProducerRecord};
 use rdkafka::config::ClientConfig;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{
-    BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer,
-};
-use rdkafka::ClientContext;
+use rdkafka::producer::{Producer as _, ThreadedProducer};
 use serde::{Deserialize, Serialize};
 
-use crate::client::{ClientResult, Phase, Settings, Workload};
+use crate::client::{
+    count_kproducer, kproducer_counts, runtime, send_rd, wait_for_reports, ClientResult, Meter,
+    Phase, Reports, Settings, Workload,
+};
 use crate::peers::{java_warmup_records, run_java_with, run_kproducer_perf_with, PerfOptions};
-use crate::usage::self_usage;
 
 /// `linger.ms` with equal settings (as the main benchmark's).
 pub const EQUAL_LINGER_MS: u64 = 5;
@@ -151,11 +149,7 @@ pub fn run_kproducer_txn(
     run: &TxnRun,
     records: u64,
 ) -> Result<TxnResult> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    rt.block_on(kproducer_loop(bootstrap, topic, run, records))
+    runtime()?.block_on(kproducer_loop(bootstrap, topic, run, records))
 }
 
 async fn kproducer_loop(
@@ -197,66 +191,91 @@ async fn kproducer_loop(
     }
 
     // As the main benchmark's loop: counters the callback reaches without capturing anything.
-    static ACKED: AtomicU64 = AtomicU64::new(0);
-    static FAILED: AtomicU64 = AtomicU64::new(0);
-    let (acked0, failed0) = (
-        ACKED.load(Ordering::Relaxed),
-        FAILED.load(Ordering::Relaxed),
-    );
-    let count = |r: &Result<kproducer::RecordMetadata, kproducer::ProduceError>| {
-        match r {
-            Ok(_) => ACKED.fetch_add(1, Ordering::Relaxed),
-            Err(_) => FAILED.fetch_add(1, Ordering::Relaxed),
-        };
-    };
-    let mut transactions = 0u64;
-    let mut started: Option<Instant> = None;
-    let usage0 = self_usage();
-    let t0 = Instant::now();
+    let (acked0, failed0) = kproducer_counts();
+    let mut schedule = Schedule::new(txn);
+    let meter = Meter::start();
     for i in 0..records {
-        if txn.is_some() && started.is_none() {
+        if schedule.to_begin() {
             producer
                 .begin_transaction()
                 .map_err(|e| anyhow!("begin_transaction: {e}"))?;
-            started = Some(Instant::now());
+            schedule.begun();
         }
         let record = ProducerRecord::new(
             &topic,
             payloads[i as usize & (crate::payload::PAYLOADS - 1)].clone(),
         );
         producer
-            .send_with_callback(record, move |r| count(&r))
+            .send_with_callback(record, move |r| count_kproducer(&r))
             .await?;
-        if let (Some(d), Some(s)) = (txn, started) {
-            if s.elapsed() >= d {
-                commit_kproducer(&producer).await?;
-                transactions += 1;
-                started = None;
-            }
+        if schedule.to_commit() {
+            commit_kproducer(&producer).await?;
+            schedule.committed();
         }
     }
-    if started.is_some() {
+    if schedule.open() {
         commit_kproducer(&producer).await?;
-        transactions += 1;
+        schedule.committed();
     }
     producer.flush().await;
-    let elapsed = t0.elapsed();
-    let usage1 = self_usage();
+    let measured = meter.stop();
     producer.close(Duration::from_secs(30)).await;
+    let (acked, failed) = kproducer_counts();
     Ok(TxnResult {
-        result: ClientResult {
-            client: "kproducer".into(),
-            acked: ACKED.load(Ordering::Relaxed) - acked0,
-            failed: FAILED.load(Ordering::Relaxed) - failed0,
-            elapsed_s: elapsed.as_secs_f64(),
-            cpu_s: (usage1.cpu - usage0.cpu).as_secs_f64(),
-            max_rss_kib: self_usage().max_rss_kib,
-            p50_us: None,
-            p99_us: None,
-        },
+        result: measured.result("kproducer", acked - acked0, failed - failed0, (None, None)),
         written: records + 1,
-        transactions: txn.map(|_| transactions),
+        transactions: schedule.transactions(),
     })
+}
+
+/// Java's perf-test transaction schedule: a transaction opens with its first record and
+/// commits once it is [`TxnRun::transaction_ms`] old (the last one at the end); no
+/// transactions when not transactional.
+struct Schedule {
+    every: Option<Duration>,
+    started: Option<Instant>,
+    committed: u64,
+}
+
+impl Schedule {
+    fn new(every: Option<Duration>) -> Schedule {
+        Schedule {
+            every,
+            started: None,
+            committed: 0,
+        }
+    }
+
+    /// A transaction is to begin before the next record.
+    fn to_begin(&self) -> bool {
+        self.every.is_some() && self.started.is_none()
+    }
+
+    /// The transaction began now.
+    fn begun(&mut self) {
+        self.started = Some(Instant::now());
+    }
+
+    /// The open transaction is old enough to commit.
+    fn to_commit(&self) -> bool {
+        matches!((self.every, self.started), (Some(d), Some(s)) if s.elapsed() >= d)
+    }
+
+    /// A transaction is open (to commit at the end).
+    fn open(&self) -> bool {
+        self.started.is_some()
+    }
+
+    /// The open transaction committed.
+    fn committed(&mut self) {
+        self.committed += 1;
+        self.started = None;
+    }
+
+    /// Transactions committed, `None` when not transactional.
+    fn transactions(&self) -> Option<u64> {
+        self.every.map(|_| self.committed)
+    }
 }
 
 async fn commit_kproducer(producer: &Producer<Vec<u8>, Bytes>) -> Result<()> {
@@ -264,25 +283,6 @@ async fn commit_kproducer(producer: &Producer<Vec<u8>, Bytes>) -> Result<()> {
         .await
         .map_err(|_| anyhow!("commit_transaction took over {TXN_TIMEOUT:?}"))?
         .map_err(|e| anyhow!("commit_transaction: {e}"))
-}
-
-/// Counts librdkafka's delivery reports.
-struct Counts {
-    acked: AtomicU64,
-    failed: AtomicU64,
-}
-
-impl ClientContext for Counts {}
-
-impl ProducerContext for Counts {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        match result {
-            Ok(_) => self.acked.fetch_add(1, Ordering::Relaxed),
-            Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
-        };
-    }
 }
 
 /// librdkafka's loop through `ThreadedProducer` (its thread serves the delivery reports), as
@@ -303,11 +303,8 @@ pub fn run_rdkafka_txn(
     if txn.is_some() {
         cfg.set("transactional.id", &run.transactional_id);
     }
-    let producer: ThreadedProducer<Counts> = cfg
-        .create_with_context(Counts {
-            acked: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-        })
+    let producer: ThreadedProducer<Reports> = cfg
+        .create_with_context(Reports::new(Instant::now(), None))
         .context("creating the librdkafka producer")?;
     let payloads = run.workload.payloads();
 
@@ -319,7 +316,7 @@ pub fn run_rdkafka_txn(
             .begin_transaction()
             .map_err(|e| anyhow!("begin_transaction: {e}"))?;
     }
-    send_rd(&producer, topic, &payloads[0])?;
+    send_rd(&producer, topic, &payloads[0], 0)?;
     if txn.is_some() {
         producer
             .commit_transaction(TXN_TIMEOUT)
@@ -332,85 +329,47 @@ pub fn run_rdkafka_txn(
     }
     let acked0 = ctx.acked.load(Ordering::Relaxed);
 
-    let mut transactions = 0u64;
-    let mut started: Option<Instant> = None;
-    let usage0 = self_usage();
-    let t0 = Instant::now();
+    let commit = || {
+        producer
+            .commit_transaction(TXN_TIMEOUT)
+            .map_err(|e| anyhow!("commit_transaction: {e}"))
+    };
+    let mut schedule = Schedule::new(txn);
+    let meter = Meter::start();
     for i in 0..records {
-        if txn.is_some() && started.is_none() {
+        if schedule.to_begin() {
             producer
                 .begin_transaction()
                 .map_err(|e| anyhow!("begin_transaction: {e}"))?;
-            started = Some(Instant::now());
+            schedule.begun();
         }
         send_rd(
             &producer,
             topic,
             &payloads[i as usize & (crate::payload::PAYLOADS - 1)],
+            0,
         )?;
-        if let (Some(d), Some(s)) = (txn, started) {
-            if s.elapsed() >= d {
-                producer
-                    .commit_transaction(TXN_TIMEOUT)
-                    .map_err(|e| anyhow!("commit_transaction: {e}"))?;
-                transactions += 1;
-                started = None;
-            }
+        if schedule.to_commit() {
+            commit()?;
+            schedule.committed();
         }
     }
-    if started.is_some() {
-        producer
-            .commit_transaction(TXN_TIMEOUT)
-            .map_err(|e| anyhow!("commit_transaction: {e}"))?;
-        transactions += 1;
+    if schedule.open() {
+        commit()?;
+        schedule.committed();
     }
     wait_for_reports(&producer, 1 + records)?;
-    let elapsed = t0.elapsed();
-    let usage1 = self_usage();
+    let measured = meter.stop();
     Ok(TxnResult {
-        result: ClientResult {
-            client: "librdkafka".into(),
-            acked: ctx.acked.load(Ordering::Relaxed) - acked0,
-            failed: ctx.failed.load(Ordering::Relaxed),
-            elapsed_s: elapsed.as_secs_f64(),
-            cpu_s: (usage1.cpu - usage0.cpu).as_secs_f64(),
-            max_rss_kib: self_usage().max_rss_kib,
-            p50_us: None,
-            p99_us: None,
-        },
+        result: measured.result(
+            "librdkafka",
+            ctx.acked.load(Ordering::Relaxed) - acked0,
+            ctx.failed.load(Ordering::Relaxed),
+            (None, None),
+        ),
         written: records + 1,
-        transactions: txn.map(|_| transactions),
+        transactions: schedule.transactions(),
     })
-}
-
-/// Waits until `n` delivery reports in all arrived (failures included).
-fn wait_for_reports(producer: &ThreadedProducer<Counts>, n: u64) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let ctx = producer.context();
-    while ctx.acked.load(Ordering::Relaxed) + ctx.failed.load(Ordering::Relaxed) < n {
-        if Instant::now() > deadline {
-            bail!("librdkafka: delivery reports missing after 120 s");
-        }
-        std::thread::sleep(Duration::from_micros(100));
-    }
-    Ok(())
-}
-
-fn send_rd(producer: &ThreadedProducer<Counts>, topic: &str, payload: &[u8]) -> Result<()> {
-    let mut record = BaseRecord::<[u8], [u8], ()>::to(topic).payload(payload);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
-                if Instant::now() < deadline =>
-            {
-                record = back;
-                std::thread::sleep(Duration::from_micros(200));
-            }
-            Err((e, _)) => return Err(anyhow!("librdkafka send: {e}")),
-        }
-    }
 }
 
 /// Java's ProducerPerformance or `kproducer perf` with [`TxnRun::properties`] and, when
@@ -462,6 +421,22 @@ mod tests {
             transaction_ms,
             transactional_id: "t".into(),
         }
+    }
+
+    #[test]
+    fn the_schedule_commits_old_transactions_and_the_last_open_one() {
+        let mut s = Schedule::new(Some(Duration::ZERO));
+        assert!(s.to_begin() && !s.to_commit());
+        s.begun();
+        assert!(!s.to_begin() && s.to_commit() && s.open());
+        s.committed();
+        assert!(s.to_begin() && !s.open());
+        s.begun();
+        s.committed();
+        assert_eq!(s.transactions(), Some(2));
+        let s = Schedule::new(None);
+        assert!(!s.to_begin() && !s.to_commit() && !s.open());
+        assert_eq!(s.transactions(), None);
     }
 
     #[test]

@@ -123,40 +123,24 @@ fn produce(
     extra: &[(&str, &str)],
     hold: Option<Duration>,
 ) -> anyhow::Result<JavaProduced> {
-    let mut args: Vec<String> = vec![
-        "produce".into(),
-        "--bootstrap".into(),
-        bootstrap.into(),
-        "--topic".into(),
-        topic.into(),
-    ];
+    let mut run = Helper::new("produce", bootstrap).arg("--topic", topic);
     if let Some(f) = properties_file {
-        args.push("--config".into());
-        args.push(f.display().to_string());
+        run = run.arg("--config", f.display());
     }
-    for (k, v) in extra {
-        args.push("--prop".into());
-        args.push(format!("{k}={v}"));
-    }
+    run = run.props(extra);
     if let Some(hold) = hold {
         // At least 1 ms: 0 is the helper's "close at once".
-        args.push("--hold-ms".into());
-        args.push(hold.as_millis().max(1).to_string());
-    }
-    let mut input = String::new();
-    for r in records {
-        input.push_str(&encode_record(r));
-        input.push('\n');
+        run = run.arg("--hold-ms", hold.as_millis().max(1));
     }
     let timeout = DEFAULT_TIMEOUT + hold.unwrap_or_default().saturating_mul(2);
-    let (ok, stdout, stderr) = run_helper(&args, input.into_bytes(), timeout)?;
+    let (ok, lines, stderr) = run.records(records).output(timeout)?;
 
     let mut config = BTreeMap::new();
     let mut client_instance_id = None;
     let mut deliveries = vec![None; records.len()];
     let mut timestamps = vec![-1; records.len()];
     let mut errors = Vec::new();
-    for line in json_lines(&stdout)? {
+    for line in lines {
         if let Some(cfg) = line.get("config").and_then(Value::as_object) {
             for (k, v) in cfg {
                 config.insert(k.clone(), v.as_str().unwrap_or("null").to_owned());
@@ -170,20 +154,12 @@ fn produce(
         if line.get("clientInstanceIdError").is_some() {
             continue;
         }
-        let i = line
-            .get("i")
-            .and_then(Value::as_u64)
-            .and_then(|i| usize::try_from(i).ok())
-            .filter(|&i| i < records.len())
-            .ok_or_else(|| anyhow!("unexpected helper line {line}"))?;
+        let i = record_index(&line, records.len())?;
         if let Some(e) = line.get("error") {
             errors.push(format!("record {i}: {e}"));
             continue;
         }
-        deliveries[i] = Some(Delivery {
-            partition: int(&line, "partition")? as i32,
-            offset: int(&line, "offset")?,
-        });
+        deliveries[i] = Some(delivery(&line)?);
         timestamps[i] = int(&line, "timestamp")?;
     }
     if !errors.is_empty() || !ok {
@@ -194,13 +170,8 @@ fn produce(
             tail_str(&stderr, 4000)
         );
     }
-    let deliveries = deliveries
-        .into_iter()
-        .enumerate()
-        .map(|(i, d)| d.ok_or_else(|| anyhow!("no delivery reported for record {i}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(JavaProduced {
-        deliveries,
+        deliveries: all_delivered(deliveries)?,
         timestamps,
         config,
         client_instance_id,
@@ -281,32 +252,21 @@ pub fn java_consume_with(
     topic: &str,
     options: &ConsumeOptions,
 ) -> anyhow::Result<Vec<ConsumedRecord>> {
-    let mut args: Vec<String> = vec![
-        "consume".into(),
-        "--bootstrap".into(),
-        bootstrap.into(),
-        "--topic".into(),
-        topic.into(),
-        "--expected".into(),
-        options.expected_total.unwrap_or(0).to_string(),
-        "--timeout-ms".into(),
-        options.timeout.as_millis().to_string(),
-        "--isolation".into(),
-        isolation_level(options.isolation).into(),
-    ];
-    push_props(&mut args, &options.properties);
-    // The JVM's own start on top of the read itself.
-    let (ok, stdout, stderr) =
-        run_helper(&args, Vec::new(), options.timeout + Duration::from_secs(60))?;
-    if !ok {
-        bail!(
-            "Java's KafkaConsumer ({}) failed on {topic:?}; stderr tail:\n{}",
-            isolation_level(options.isolation),
-            tail_str(&stderr, 4000)
-        );
-    }
+    let lines = Helper::new("consume", bootstrap)
+        .arg("--topic", topic)
+        .arg("--expected", options.expected_total.unwrap_or(0))
+        .arg("--timeout-ms", options.timeout.as_millis())
+        .arg("--isolation", isolation_level(options.isolation))
+        .props(&options.properties)
+        // The JVM's own start on top of the read itself.
+        .lines(options.timeout + Duration::from_secs(60), || {
+            format!(
+                "Java's KafkaConsumer ({}) failed on {topic:?}",
+                isolation_level(options.isolation)
+            )
+        })?;
     let mut records = Vec::new();
-    for line in json_lines(&stdout)? {
+    for line in lines {
         let headers = line
             .get("headers")
             .and_then(Value::as_array)
@@ -347,13 +307,6 @@ fn isolation_level(isolation: Isolation) -> &'static str {
     }
 }
 
-fn push_props(args: &mut Vec<String>, properties: &[(String, String)]) {
-    for (k, v) in properties {
-        args.push("--prop".into());
-        args.push(format!("{k}={v}"));
-    }
-}
-
 /// The committed offsets of consumer group `group`, `(topic, partition) → offset`, as Java's
 /// Admin `listConsumerGroupOffsets` reports them (partitions without an offset are left out).
 /// An unknown group gives an empty map. Shows what `sendOffsetsToTransaction` committed: an
@@ -371,22 +324,13 @@ pub fn java_committed_offsets(
     bootstrap: &str,
     group: &str,
 ) -> anyhow::Result<BTreeMap<(String, i32), i64>> {
-    let args: Vec<String> = vec![
-        "committed-offsets".into(),
-        "--bootstrap".into(),
-        bootstrap.into(),
-        "--group".into(),
-        group.into(),
-    ];
-    let (ok, stdout, stderr) = run_helper(&args, Vec::new(), DEFAULT_TIMEOUT)?;
-    if !ok {
-        bail!(
-            "listConsumerGroupOffsets({group:?}) with Java's Admin failed; stderr tail:\n{}",
-            tail_str(&stderr, 4000)
-        );
-    }
+    let lines = Helper::new("committed-offsets", bootstrap)
+        .arg("--group", group)
+        .lines(DEFAULT_TIMEOUT, || {
+            format!("listConsumerGroupOffsets({group:?}) with Java's Admin failed")
+        })?;
     let mut offsets = BTreeMap::new();
-    for line in json_lines(&stdout)? {
+    for line in lines {
         let topic = line
             .get("topic")
             .and_then(Value::as_str)
@@ -565,45 +509,29 @@ pub fn java_produce_transactional(
     if options.per_transaction == 0 {
         bail!("JavaTxnOptions::per_transaction must be at least 1");
     }
-    let mut args: Vec<String> = vec![
-        "produce-txn".into(),
-        "--bootstrap".into(),
-        bootstrap.into(),
-        "--topic".into(),
-        topic.into(),
-        "--transactional-id".into(),
-        options.transactional_id.clone(),
-        "--per-transaction".into(),
-        options.per_transaction.to_string(),
-        "--abort-every".into(),
-        options.abort_every.unwrap_or(0).to_string(),
-        "--leave-last-open".into(),
-        options.leave_last_open.to_string(),
-    ];
+    let mut run = Helper::new("produce-txn", bootstrap)
+        .arg("--topic", topic)
+        .arg("--transactional-id", &options.transactional_id)
+        .arg("--per-transaction", options.per_transaction)
+        .arg("--abort-every", options.abort_every.unwrap_or(0))
+        .arg("--leave-last-open", options.leave_last_open);
     if let Some(o) = &options.send_offsets {
-        args.extend([
-            "--offsets-group".into(),
-            o.group.clone(),
-            "--offsets-topic".into(),
-            o.topic.clone(),
-            "--offsets-partition".into(),
-            o.partition.to_string(),
-        ]);
+        run = run
+            .arg("--offsets-group", &o.group)
+            .arg("--offsets-topic", &o.topic)
+            .arg("--offsets-partition", o.partition);
     }
-    push_props(&mut args, &options.properties);
-    let mut input = String::new();
-    for r in &options.records {
-        input.push_str(&encode_record(r));
-        input.push('\n');
-    }
-    let (ok, stdout, stderr) = run_helper(&args, input.into_bytes(), options.timeout)?;
+    let (ok, lines, stderr) = run
+        .props(&options.properties)
+        .records(&options.records)
+        .output(options.timeout)?;
     let n = options.records.len();
     let mut deliveries = vec![None; n];
     let mut transaction_of = vec![0; n];
     let mut outcomes = Vec::new();
     let mut description = None;
     let mut error = None;
-    for line in json_lines(&stdout)? {
+    for line in lines {
         if let Some(e) = line.get("error") {
             error = Some(format!(
                 "transaction {}: {}",
@@ -624,16 +552,8 @@ pub fn java_produce_transactional(
                 other => bail!("unknown transaction outcome {other:?}"),
             });
         } else {
-            let i = line
-                .get("i")
-                .and_then(Value::as_u64)
-                .and_then(|i| usize::try_from(i).ok())
-                .filter(|&i| i < n)
-                .ok_or_else(|| anyhow!("unexpected helper line {line}"))?;
-            deliveries[i] = Some(Delivery {
-                partition: int(&line, "partition")? as i32,
-                offset: int(&line, "offset")?,
-            });
+            let i = record_index(&line, n)?;
+            deliveries[i] = Some(delivery(&line)?);
             transaction_of[i] = usize::try_from(int(&line, "txn")?)?;
         }
     }
@@ -645,11 +565,7 @@ pub fn java_produce_transactional(
             tail_str(&stderr, 4000)
         );
     }
-    let deliveries = deliveries
-        .into_iter()
-        .enumerate()
-        .map(|(i, d)| d.ok_or_else(|| anyhow!("no delivery reported for record {i}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let deliveries = all_delivered(deliveries)?;
     if outcomes.len() != n.div_ceil(options.per_transaction) {
         bail!(
             "{} transaction outcomes reported for {n} records in transactions of {}",
@@ -711,21 +627,11 @@ pub fn java_describe_transaction(
     bootstrap: &str,
     transactional_id: &str,
 ) -> anyhow::Result<TxnDescription> {
-    let args: Vec<String> = vec![
-        "describe-txn".into(),
-        "--bootstrap".into(),
-        bootstrap.into(),
-        "--transactional-id".into(),
-        transactional_id.into(),
-    ];
-    let (ok, stdout, stderr) = run_helper(&args, Vec::new(), DEFAULT_TIMEOUT)?;
-    if !ok {
-        bail!(
-            "describeTransactions({transactional_id:?}) with Java's Admin failed; stderr tail:\n{}",
-            tail_str(&stderr, 4000)
-        );
-    }
-    let line = json_lines(&stdout)?
+    let line = Helper::new("describe-txn", bootstrap)
+        .arg("--transactional-id", transactional_id)
+        .lines(DEFAULT_TIMEOUT, || {
+            format!("describeTransactions({transactional_id:?}) with Java's Admin failed")
+        })?
         .pop()
         .ok_or_else(|| anyhow!("the helper printed no description"))?;
     parse_description(&line)
@@ -781,27 +687,19 @@ pub fn java_set_features(
     levels: &[(&str, i16)],
     unsafe_downgrade: bool,
 ) -> anyhow::Result<FinalizedFeatures> {
-    let mut args: Vec<String> = vec!["features".into(), "--bootstrap".into(), bootstrap.into()];
+    let mut run = Helper::new("features", bootstrap);
     if !levels.is_empty() {
-        args.push("--set".into());
-        args.push(
-            levels
-                .iter()
-                .map(|(f, l)| format!("{f}={l}"))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        args.push("--unsafe".into());
-        args.push(unsafe_downgrade.to_string());
+        let set = levels
+            .iter()
+            .map(|(f, l)| format!("{f}={l}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        run = run.arg("--set", set).arg("--unsafe", unsafe_downgrade);
     }
-    let (ok, stdout, stderr) = run_helper(&args, Vec::new(), DEFAULT_TIMEOUT)?;
-    if !ok {
-        bail!(
-            "updateFeatures/describeFeatures ({levels:?}) with Java's Admin failed; stderr tail:\n{}",
-            tail_str(&stderr, 4000)
-        );
-    }
-    let line = json_lines(&stdout)?
+    let line = run
+        .lines(DEFAULT_TIMEOUT, || {
+            format!("updateFeatures/describeFeatures ({levels:?}) with Java's Admin failed")
+        })?
         .pop()
         .ok_or_else(|| anyhow!("the helper printed no features"))?;
     let levels = line
@@ -877,27 +775,16 @@ pub fn java_move_leaders(
         .map(|(p, b)| format!("{p}:{b}"))
         .collect::<Vec<_>>()
         .join(",");
-    let args: Vec<String> = vec![
-        "move-leader".into(),
-        "--bootstrap".into(),
-        bootstrap.into(),
-        "--topic".into(),
-        topic.into(),
-        "--moves".into(),
-        spec.clone(),
-        "--timeout-ms".into(),
-        timeout.as_millis().to_string(),
-    ];
-    // The JVM's own start on top of the moves themselves.
-    let (ok, stdout, stderr) = run_helper(&args, Vec::new(), timeout + Duration::from_secs(60))?;
-    if !ok {
-        bail!(
-            "moving leaders of {topic:?} ({spec}) with Java's Admin failed; stderr tail:\n{}",
-            tail_str(&stderr, 4000)
-        );
-    }
+    let lines = Helper::new("move-leader", bootstrap)
+        .arg("--topic", topic)
+        .arg("--moves", &spec)
+        .arg("--timeout-ms", timeout.as_millis())
+        // The JVM's own start on top of the moves themselves.
+        .lines(timeout + Duration::from_secs(60), || {
+            format!("moving leaders of {topic:?} ({spec}) with Java's Admin failed")
+        })?;
     let mut moved = Vec::new();
-    for line in json_lines(&stdout)? {
+    for line in lines {
         moved.push(LeaderMove {
             partition: int(&line, "partition")? as i32,
             from: int(&line, "from")? as i32,
@@ -938,6 +825,91 @@ impl KafkaCluster {
     }
 }
 
+/// One run of the helper: `Interop <command> --bootstrap B`, options, records on stdin.
+pub(crate) struct Helper {
+    args: Vec<String>,
+    stdin: Vec<u8>,
+}
+
+impl Helper {
+    pub(crate) fn new(command: &str, bootstrap: &str) -> Helper {
+        Helper {
+            args: vec![command.into(), "--bootstrap".into(), bootstrap.into()],
+            stdin: Vec::new(),
+        }
+    }
+
+    /// `name value`.
+    pub(crate) fn arg(mut self, name: &str, value: impl std::fmt::Display) -> Helper {
+        self.args.push(name.into());
+        self.args.push(value.to_string());
+        self
+    }
+
+    /// `--prop key=value` for each client property.
+    fn props<K: std::fmt::Display, V: std::fmt::Display>(mut self, props: &[(K, V)]) -> Helper {
+        for (k, v) in props {
+            self = self.arg("--prop", format_args!("{k}={v}"));
+        }
+        self
+    }
+
+    /// `records` on stdin, one [`encode_record`] line each.
+    fn records(mut self, records: &[TestRecord]) -> Helper {
+        for r in records {
+            self.stdin.extend_from_slice(encode_record(r).as_bytes());
+            self.stdin.push(b'\n');
+        }
+        self
+    }
+
+    /// Runs it: (exit ok, its JSON lines, stderr).
+    pub(crate) fn output(self, timeout: Duration) -> anyhow::Result<(bool, Vec<Value>, Vec<u8>)> {
+        let (ok, stdout, stderr) = run_helper(&self.args, self.stdin, timeout)?;
+        Ok((ok, json_lines(&stdout)?, stderr))
+    }
+
+    /// Runs it and returns its JSON lines; if it fails, the error is `failed()` and the tail
+    /// of its stderr.
+    fn lines(
+        self,
+        timeout: Duration,
+        failed: impl FnOnce() -> String,
+    ) -> anyhow::Result<Vec<Value>> {
+        let (ok, stdout, stderr) = run_helper(&self.args, self.stdin, timeout)?;
+        if !ok {
+            bail!("{}; stderr tail:\n{}", failed(), tail_str(&stderr, 4000));
+        }
+        json_lines(&stdout)
+    }
+}
+
+/// The record index `i` of a helper line about record `i` of `n`.
+fn record_index(line: &Value, n: usize) -> anyhow::Result<usize> {
+    line.get("i")
+        .and_then(Value::as_u64)
+        .and_then(|i| usize::try_from(i).ok())
+        .filter(|&i| i < n)
+        .ok_or_else(|| anyhow!("unexpected helper line {line}"))
+}
+
+/// Where a helper line says a record went.
+fn delivery(line: &Value) -> anyhow::Result<Delivery> {
+    Ok(Delivery {
+        partition: int(line, "partition")? as i32,
+        offset: int(line, "offset")?,
+    })
+}
+
+/// Every record's delivery, or an error naming the first record without one.
+fn all_delivered(deliveries: Vec<Option<Delivery>>) -> anyhow::Result<Vec<Delivery>> {
+    deliveries
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| d.ok_or_else(|| anyhow!("no delivery reported for record {i}")))
+        .collect()
+}
+
 /// `partition \t timestamp \t key \t value [\t hkey:hvalue]...`, base64 fields, `-` for null.
 fn encode_record(r: &TestRecord) -> String {
     let opt = |b: &Option<Vec<u8>>| b.as_ref().map_or_else(|| "-".to_owned(), |b| base64(b));
@@ -957,7 +929,7 @@ fn encode_record(r: &TestRecord) -> String {
 }
 
 /// Runs the helper with `args`, feeding `stdin`; returns (exit ok, stdout, stderr).
-pub(crate) fn run_helper(
+fn run_helper(
     args: &[String],
     stdin: Vec<u8>,
     timeout: Duration,
@@ -1050,7 +1022,7 @@ fn find_or_compile() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-pub(crate) fn json_lines(stdout: &[u8]) -> anyhow::Result<Vec<Value>> {
+fn json_lines(stdout: &[u8]) -> anyhow::Result<Vec<Value>> {
     String::from_utf8_lossy(stdout)
         .lines()
         .filter(|l| l.starts_with('{'))

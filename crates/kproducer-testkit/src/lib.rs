@@ -79,7 +79,10 @@ pub use telemetry::{
     java_delete_client_metrics, java_set_client_metrics, ClientMetricsSubscription, DataPoint,
     MetricKind, PushedMetric, TelemetryPush, Temporality,
 };
-pub use tls::{TlsFiles, CLIENT_P12_PASSWORD, SERVER_NAMES, TRUSTSTORE_PASSWORD, WRONG_HOST_NAME};
+pub use tls::{
+    ServerCertificate, TlsFiles, CLIENT_P12_PASSWORD, SERVER_NAMES, TRUSTSTORE_PASSWORD,
+    WRONG_HOST_NAME,
+};
 pub use verify::{
     by_partition, read_all, read_all_with, ConsumedRecord, Isolation, ReadOptions, TimestampType,
 };

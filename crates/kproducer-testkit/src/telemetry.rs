@@ -49,7 +49,7 @@ use anyhow::{anyhow, bail, Context};
 use serde_json::Value;
 
 use crate::kafka::{java_bin, kafka_home, kafka_lib, lib_classpath, KafkaCluster};
-use crate::kafka_interop::{json_lines, run_helper, tail_str};
+use crate::kafka_interop::{tail_str, Helper};
 
 /// The recorder's source; compiled on first use into the Kafka cache.
 const RECORDER_SOURCE: &str = include_str!("../kafka/TelemetryRecorder.java");
@@ -319,54 +319,41 @@ pub fn java_set_client_metrics(
     bootstrap: &str,
     subscription: &ClientMetricsSubscription,
 ) -> anyhow::Result<()> {
-    let mut args = client_metrics_args(bootstrap, &subscription.name);
     for (key, regex) in &subscription.matches {
         if key.contains(['=', ',']) || regex.contains(',') {
             bail!("a client-metrics match cannot contain ',' (nor '=' in its key): {key}={regex}");
         }
     }
-    args.extend([
-        "--metrics".to_owned(),
-        subscription.metrics.join(","),
-        "--interval-ms".to_owned(),
-        subscription.interval_ms.to_string(),
-    ]);
+    let mut run = client_metrics(bootstrap, &subscription.name)
+        .arg("--metrics", subscription.metrics.join(","))
+        .arg("--interval-ms", subscription.interval_ms);
     if !subscription.matches.is_empty() {
-        args.push("--match".to_owned());
-        args.push(
-            subscription
-                .matches
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
+        let matches = subscription
+            .matches
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        run = run.arg("--match", matches);
     }
-    run_client_metrics(&args, &subscription.name)
+    run_client_metrics(run, &subscription.name)
 }
 
 /// [`KafkaCluster::delete_client_metrics`] against any cluster reachable at `bootstrap`.
 pub fn java_delete_client_metrics(bootstrap: &str, name: &str) -> anyhow::Result<()> {
-    let mut args = client_metrics_args(bootstrap, name);
-    args.extend(["--delete".to_owned(), "true".to_owned()]);
-    run_client_metrics(&args, name)
+    run_client_metrics(client_metrics(bootstrap, name).arg("--delete", true), name)
 }
 
-fn client_metrics_args(bootstrap: &str, name: &str) -> Vec<String> {
-    vec![
-        "client-metrics".to_owned(),
-        "--bootstrap".to_owned(),
-        bootstrap.to_owned(),
-        "--name".to_owned(),
-        name.to_owned(),
-        "--timeout-ms".to_owned(),
-        SUBSCRIPTION_PROPAGATION.as_millis().to_string(),
-    ]
+/// The helper's `client-metrics` command for subscription `name`.
+fn client_metrics(bootstrap: &str, name: &str) -> Helper {
+    Helper::new("client-metrics", bootstrap)
+        .arg("--name", name)
+        .arg("--timeout-ms", SUBSCRIPTION_PROPAGATION.as_millis())
 }
 
-fn run_client_metrics(args: &[String], name: &str) -> anyhow::Result<()> {
-    let (ok, stdout, stderr) = run_helper(args, Vec::new(), ADMIN_TIMEOUT)?;
-    let answered = json_lines(&stdout)?
+fn run_client_metrics(run: Helper, name: &str) -> anyhow::Result<()> {
+    let (ok, lines, stderr) = run.output(ADMIN_TIMEOUT)?;
+    let answered = lines
         .iter()
         .any(|l| l.get("name").and_then(Value::as_str) == Some(name));
     if !ok || !answered {

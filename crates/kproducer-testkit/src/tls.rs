@@ -68,6 +68,35 @@ pub struct TlsFiles {
     pub untrusted_client_pem: PathBuf,
 }
 
+/// A fresh CA and a server certificate it signed, in memory: what an in-process TLS server
+/// needs (the bench's ack sink serves it with rustls). Keys are ECDSA P-256, certificates valid
+/// from 2020-01-01 to 2100-01-01, made as [`TlsFiles::server_pem`]'s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerCertificate {
+    /// The CA certificate (PEM): the trust anchor a client needs.
+    pub ca_pem: String,
+    /// The server certificate then the CA's, DER.
+    pub chain_der: Vec<Vec<u8>>,
+    /// The server's private key, PKCS#8 DER.
+    pub key_pkcs8_der: Vec<u8>,
+}
+
+impl ServerCertificate {
+    /// Generates a CA and a server certificate signed by it for `names` (host names or IP
+    /// addresses, e.g. [`SERVER_NAMES`]; the first is also the subject's common name).
+    pub fn generate(names: &[&str]) -> anyhow::Result<ServerCertificate> {
+        let ca = new_ca("kproducer test CA")?;
+        let cn = names.first().copied().unwrap_or("localhost");
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let server = leaf(&ca, cn, &names, Role::Server, (2020, 2100))?;
+        Ok(ServerCertificate {
+            ca_pem: ca.pem(),
+            chain_der: vec![server.cert.der().to_vec(), ca.der().to_vec()],
+            key_pkcs8_der: server.key.serialize_der(),
+        })
+    }
+}
+
 /// One generated key and certificate.
 struct Leaf {
     key: KeyPair,
@@ -226,6 +255,26 @@ fn write(path: &Path, data: impl AsRef<[u8]>) -> anyhow::Result<()> {
 mod tests {
     use super::*;
     use p12_keystore::Pkcs12ImportPolicy;
+
+    #[test]
+    fn a_server_certificate_in_memory_chains_to_its_ca() {
+        let c = ServerCertificate::generate(SERVER_NAMES).unwrap();
+        assert_eq!(c.ca_pem.matches("-----BEGIN CERTIFICATE-----").count(), 1);
+        assert_eq!(c.chain_der.len(), 2);
+        // The chain's second certificate is the CA's: the PEM's body, base64.
+        let body: String = c
+            .ca_pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let ca_der = crate::kafka_interop::base64_encode_with(
+            &c.chain_der[1],
+            crate::kafka_interop::STANDARD,
+            true,
+        );
+        assert_eq!(body, ca_der);
+        assert!(!c.key_pkcs8_der.is_empty());
+    }
 
     #[test]
     fn every_file_is_written_and_the_stores_read_back() {

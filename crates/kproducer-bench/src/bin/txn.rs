@@ -26,12 +26,12 @@
 //! Prints records/s, MB/s and CPU µs per record per run, the txn / non-txn ratio per client, and
 //! kproducer / peer ratios per mode; writes JSON (default `target/bench/txn.json`).
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
+use kproducer_bench::cli::{self, required_arg};
 use kproducer_bench::client::Settings;
 use kproducer_bench::txn::{run_client_txn, TxnResult, TxnRun};
 use kproducer_testkit::{read_all_with, unique_name, Isolation, KafkaCluster, ReadOptions};
@@ -73,25 +73,13 @@ fn main() -> ExitCode {
         }
         _ => bench_main(&args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("txn: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::exit_code("txn", result)
 }
 
 /// `txn client --client C --bootstrap B --topic T --run JSON --records N`: one run; prints one
 /// JSON [`TxnResult`] line.
 fn client_main(args: &[String]) -> Result<()> {
-    let get = |name: &str| -> Result<&str> {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .map(String::as_str)
-            .ok_or_else(|| anyhow!("client: {name} is required"))
-    };
+    let get = |name: &str| required_arg(args, "client", name);
     let run: TxnRun = serde_json::from_str(get("--run")?)?;
     let r = run_client_txn(
         get("--client")?,
@@ -100,8 +88,7 @@ fn client_main(args: &[String]) -> Result<()> {
         &run,
         get("--records")?.parse()?,
     )?;
-    println!("{}", serde_json::to_string(&r)?);
-    Ok(())
+    cli::print_json_line(&r)
 }
 
 struct Options {
@@ -114,19 +101,6 @@ struct Options {
     out: PathBuf,
 }
 
-fn default_out() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-            manifest
-                .parent()
-                .and_then(|p| p.parent())
-                .map_or_else(|| PathBuf::from("target"), |root| root.join("target"))
-        });
-    target.join("bench").join("txn.json")
-}
-
 fn parse(args: &[String]) -> Result<Options> {
     let mut o = Options {
         records: 2_000_000,
@@ -135,17 +109,13 @@ fn parse(args: &[String]) -> Result<Options> {
         clients: CLIENTS.iter().map(|c| c.to_string()).collect(),
         settings: vec![Settings::Defaults, Settings::Equal],
         repeat: 1,
-        out: default_out(),
+        out: cli::default_out("txn.json"),
     };
     let mut quick = false;
     let mut records = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut value = || {
-            it.next()
-                .map(String::as_str)
-                .ok_or_else(|| anyhow!("{a} needs a value"))
-        };
+        let mut value = || cli::value(&mut it, a);
         match a.as_str() {
             "--quick" => quick = true,
             "--records" => records = Some(value()?.parse::<u64>()?.max(1)),
@@ -153,27 +123,8 @@ fn parse(args: &[String]) -> Result<Options> {
             "--transaction-ms" => o.transaction_ms = value()?.parse::<u64>()?.max(1),
             "--repeat" => o.repeat = value()?.parse::<u32>()?.max(1),
             "--out" => o.out = value()?.into(),
-            "--clients" => {
-                let asked: Vec<&str> = value()?.split(',').map(str::trim).collect();
-                if let Some(bad) = asked.iter().find(|c| !CLIENTS.contains(c)) {
-                    bail!("unknown client {bad:?} ({})", CLIENTS.join(", "));
-                }
-                o.clients = CLIENTS
-                    .iter()
-                    .filter(|c| asked.contains(c))
-                    .map(|c| c.to_string())
-                    .collect();
-            }
-            "--settings" => {
-                o.settings = value()?
-                    .split(',')
-                    .map(|s| {
-                        Settings::parse(s.trim()).ok_or_else(|| {
-                            anyhow!("unknown settings {s:?} (defaults, equal, equal-1m)")
-                        })
-                    })
-                    .collect::<Result<_>>()?;
-            }
+            "--clients" => o.clients = cli::select_clients(value()?, CLIENTS)?,
+            "--settings" => o.settings = Settings::parse_list(value()?)?,
             other => bail!("unknown option {other:?}\n\n{HELP}"),
         }
     }
@@ -340,13 +291,7 @@ fn bench_main(args: &[String]) -> Result<()> {
         rows,
         ratios,
     };
-    if let Some(dir) = o.out.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(&o.out, serde_json::to_string_pretty(&report)?)
-        .with_context(|| format!("writing {}", o.out.display()))?;
-    println!("\nresults written to {}", o.out.display());
-    Ok(())
+    cli::write_report(&o.out, &report)
 }
 
 /// Runs one client in a subprocess (this binary's `client` command) and checks every record of
@@ -362,57 +307,9 @@ fn run_client(
     cmd.args(["client", "--client", client, "--bootstrap", bootstrap])
         .args(["--topic", topic, "--run", &serde_json::to_string(run)?])
         .args(["--records", &records.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("spawning the {client} subprocess"))?;
-    // Read both pipes while it runs: a chatty child must not block on a full pipe.
-    let drain = |p: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(mut p) = p {
-                let _ = p.read_to_string(&mut s);
-            }
-            s
-        })
-    };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + CLIENT_TIMEOUT;
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("{client} did not finish within {CLIENT_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
-    if !status.success() {
-        bail!("{client} failed ({status}): {stderr}");
-    }
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .ok_or_else(|| anyhow!("{client} printed no result; stderr: {stderr}"))?;
-    let r: TxnResult = serde_json::from_str(line)?;
+        .stdin(Stdio::null());
+    let line = cli::last_json_line(cmd, client, CLIENT_TIMEOUT, "finish")?;
+    let r: TxnResult = serde_json::from_str(&line)?;
     if r.result.failed > 0 || r.result.acked != records {
         bail!(
             "{client} {}: {} of {records} records acknowledged, {} failed",
