@@ -214,6 +214,9 @@ impl SendState {
 pub(crate) struct CoreView {
     stats: Mutex<SenderStats>,
     pid: Mutex<Option<ProducerIdAndEpoch>>,
+    /// Time callers spent in blocking calls (Java's `KafkaProducerMetrics`), recorded by the
+    /// callers, read by `Producer::metrics` and the core's telemetry pushes.
+    pub(crate) api_times: crate::metrics::ApiTimes,
     /// The KIP-714 client instance id, once a broker assigned one.
     client_instance_id: Mutex<Option<crate::telemetry::ClientInstanceId>>,
     /// The network thread's metrics as last published (its own lock: readers never hold up

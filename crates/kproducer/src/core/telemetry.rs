@@ -142,6 +142,10 @@ impl ProducerCore {
         };
         self.metrics
             .visit(now, |scope, name, v| put(&mut samples, scope, name, v));
+        self.shared
+            .view
+            .api_times
+            .visit(|name, v| put(&mut samples, Scope::Producer, name, v));
         {
             let shared = Arc::clone(&self.shared);
             let st = shared.lock();

@@ -1425,6 +1425,11 @@ fn a_close_waits_for_the_terminating_push_answer() {
     let mut net = Net::new(broker, &[]);
     net.send("t", 0, b"v", net.t0);
     net.settle(net.at(1));
+    net.shared
+        .view
+        .api_times
+        .flush
+        .store(1234, std::sync::atomic::Ordering::Relaxed);
     net.shared.lock().acc.close();
     net.step(net.at(2));
     net.accept(net.at(2));
@@ -1443,11 +1448,17 @@ fn a_close_waits_for_the_terminating_push_answer() {
         net.drain(net.at(2));
     }
     let (conn, frame) = held.expect("a terminating push");
+    let last = pushes(&net).last().cloned().expect("a push");
+    assert_eq!((last.terminating, last.compression_type), (true, 0));
+    // The callers' timings (Java's KafkaProducerMetrics) are pushed too.
+    let m = pushed_metrics(&last);
     assert_eq!(
-        pushes(&net)
-            .last()
-            .map(|p| (p.terminating, p.compression_type)),
-        Some((true, 0))
+        m["org.apache.kafka.producer.flush.time.ns.total"],
+        ("sum", vec![], 1234.0)
+    );
+    assert_eq!(
+        m["org.apache.kafka.producer.txn.commit.time.ns.total"].2,
+        0.0
     );
     net.step(net.at(3));
     assert!(
@@ -1513,81 +1524,4 @@ fn telemetry_errors_renew_the_subscription_or_stop() {
         ],
         "a new subscription at once after UNKNOWN_SUBSCRIPTION_ID, nothing after INVALID_RECORD"
     );
-}
-
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct LogBuf(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[test]
-fn a_request_lost_with_its_connection_is_an_event_of_its_own() {
-    let logs = LogBuf::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        let broker = Broker::new(&[1], &[("t", &[1])]);
-        let mut net = Net::new(broker, &[("linger.ms", "0")]);
-        let result = net.send("t", 0, b"v", net.t0);
-        // Answer everything but the Produce request, then lose its connection.
-        let mut produce = None;
-        for n in 0..10 {
-            let now = net.at(n);
-            net.step(now);
-            net.accept(now);
-            for (conn, frame) in std::mem::take(&mut net.written) {
-                if matches!(Broker::decode(&frame).1, Req::Produce(_)) {
-                    produce = Some((conn, Broker::decode(&frame).0.correlation_id));
-                    continue;
-                }
-                if let Some(resp) = net.broker.answer(&frame) {
-                    net.core.handle_response(conn, resp, now);
-                }
-            }
-            net.drain(now);
-            if produce.is_some() {
-                break;
-            }
-        }
-        let (conn, correlation_id) = produce.expect("a Produce request written");
-        net.core
-            .handle_disconnected(conn, "reset by peer", net.at(20));
-        net.drain(net.at(20));
-        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-        let line = text
-            .lines()
-            .find(|l| l.contains("request lost with its connection"))
-            .unwrap_or_else(|| panic!("no event for the lost request:\n{text}"));
-        assert!(line.contains("kproducer::request"), "{line}");
-        assert!(line.contains("api=\"Produce\""), "{line}");
-        assert!(
-            line.contains(&format!("correlation_id={correlation_id}")),
-            "{line}"
-        );
-        assert!(line.contains("reset by peer"), "{line}");
-        // And the record is retried on a new connection, then delivered.
-        for n in 21..400 {
-            net.settle(net.at(n));
-            if result.is_done() {
-                break;
-            }
-        }
-        assert_eq!(done_offset(&result), Some(0));
-    });
 }

@@ -666,6 +666,50 @@ impl Scope<'_> {
     }
 }
 
+/// Java's `KafkaProducerMetrics`: total time callers spent in each call, recorded on the
+/// caller's side (atomics in the shared view: the network thread only reads them, for KIP-714
+/// pushes).
+#[derive(Debug, Default)]
+pub(crate) struct ApiTimes {
+    pub(crate) txn_init: std::sync::atomic::AtomicU64,
+    pub(crate) txn_begin: std::sync::atomic::AtomicU64,
+    pub(crate) txn_send_offsets: std::sync::atomic::AtomicU64,
+    pub(crate) txn_commit: std::sync::atomic::AtomicU64,
+    pub(crate) txn_abort: std::sync::atomic::AtomicU64,
+    pub(crate) flush: std::sync::atomic::AtomicU64,
+    pub(crate) metadata_wait: std::sync::atomic::AtomicU64,
+}
+
+impl ApiTimes {
+    /// Adds the time since `started` to `counter`.
+    pub(crate) fn add(counter: &std::sync::atomic::AtomicU64, started: Instant) {
+        let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        counter.fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Every one of them (all in `producer-metrics`), as (Java name, nanoseconds).
+    pub(crate) fn visit(&self, mut put: impl FnMut(&'static str, f64)) {
+        for (name, v) in [
+            ("txn-init-time-ns-total", &self.txn_init),
+            ("txn-begin-time-ns-total", &self.txn_begin),
+            ("txn-send-offsets-time-ns-total", &self.txn_send_offsets),
+            ("txn-commit-time-ns-total", &self.txn_commit),
+            ("txn-abort-time-ns-total", &self.txn_abort),
+            ("flush-time-ns-total", &self.flush),
+            ("metadata-wait-time-ns-total", &self.metadata_wait),
+        ] {
+            put(name, v.load(std::sync::atomic::Ordering::Relaxed) as f64);
+        }
+    }
+
+    /// Every one of them, keyed as Java keys them.
+    pub(crate) fn write_into(&self, client_id: &str, out: &mut BTreeMap<MetricName, f64>) {
+        self.visit(|name, v| {
+            out.insert(Scope::Producer.metric_name(name, client_id), v);
+        });
+    }
+}
+
 /// The buffer pool's metrics the send path records (Java's `BufferPool` sensors), under the
 /// shared lock a caller waiting for memory takes anyway: nothing on the fast path.
 #[derive(Debug, Clone)]

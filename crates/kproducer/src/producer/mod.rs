@@ -62,56 +62,12 @@ pub(crate) struct Inner {
     pub(crate) progress: Notify,
     pub(crate) observer: Option<AckFn>,
     pub(crate) closed: AtomicBool,
-    /// Time callers spent in blocking calls (Java's `KafkaProducerMetrics`), in nanoseconds.
-    pub(crate) api_times: ApiTimes,
     /// `Producer::export_metrics`'s handles (the network thread keeps its own).
     #[cfg(feature = "metrics-export")]
     pub(crate) exporter: std::sync::Mutex<crate::metrics::export::Exporter>,
     /// How often the network thread exports the metrics, in milliseconds (0: never).
     #[cfg(feature = "metrics-export")]
     pub(crate) export_interval_ms: std::sync::atomic::AtomicU64,
-}
-
-/// Java's `KafkaProducerMetrics`: total time callers spent in each call, recorded on the
-/// caller's side (atomics; the network thread never touches them).
-#[derive(Debug, Default)]
-pub(crate) struct ApiTimes {
-    pub(crate) txn_init: std::sync::atomic::AtomicU64,
-    pub(crate) txn_begin: std::sync::atomic::AtomicU64,
-    pub(crate) txn_send_offsets: std::sync::atomic::AtomicU64,
-    pub(crate) txn_commit: std::sync::atomic::AtomicU64,
-    pub(crate) txn_abort: std::sync::atomic::AtomicU64,
-    pub(crate) flush: std::sync::atomic::AtomicU64,
-    pub(crate) metadata_wait: std::sync::atomic::AtomicU64,
-}
-
-impl ApiTimes {
-    /// Adds the time since `started` to `counter`.
-    pub(crate) fn add(counter: &std::sync::atomic::AtomicU64, started: Instant) {
-        let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        counter.fetch_add(ns, Ordering::Relaxed);
-    }
-
-    fn write_into(
-        &self,
-        client_id: &str,
-        out: &mut std::collections::BTreeMap<crate::MetricName, f64>,
-    ) {
-        for (name, v) in [
-            ("txn-init-time-ns-total", &self.txn_init),
-            ("txn-begin-time-ns-total", &self.txn_begin),
-            ("txn-send-offsets-time-ns-total", &self.txn_send_offsets),
-            ("txn-commit-time-ns-total", &self.txn_commit),
-            ("txn-abort-time-ns-total", &self.txn_abort),
-            ("flush-time-ns-total", &self.flush),
-            ("metadata-wait-time-ns-total", &self.metadata_wait),
-        ] {
-            out.insert(
-                crate::MetricName::new(name, "producer-metrics", &[("client-id", client_id)]),
-                v.load(Ordering::Relaxed) as f64,
-            );
-        }
-    }
 }
 
 impl Inner {
@@ -684,7 +640,6 @@ fn new_inner(config: ProducerConfig, observer: Option<AckFn>) -> Inner {
         progress: Notify::new(),
         observer,
         closed: AtomicBool::new(false),
-        api_times: ApiTimes::default(),
         #[cfg(feature = "metrics-export")]
         exporter: std::sync::Mutex::new(crate::metrics::export::Exporter::new(&config_client_id)),
         #[cfg(feature = "metrics-export")]
@@ -800,7 +755,11 @@ impl<K, V> Producer<K, V> {
         let pool = st.pool_metrics.clone();
         drop(st);
         pool.write_into(client_id, gauges, now, &mut out);
-        self.inner.api_times.write_into(client_id, &mut out);
+        self.inner
+            .shared
+            .view
+            .api_times
+            .write_into(client_id, &mut out);
         out
     }
 
@@ -1270,7 +1229,7 @@ async fn wait_for_topic(
 ) -> Result<Arc<TopicInfo>, SendError> {
     let started = Instant::now();
     let r = wait_for_topic_inner(inner, topic, deadline, started).await;
-    ApiTimes::add(&inner.api_times.metadata_wait, started);
+    crate::metrics::ApiTimes::add(&inner.shared.view.api_times.metadata_wait, started);
     r
 }
 
@@ -1557,7 +1516,7 @@ fn try_append(
 async fn flush(inner: &Inner) {
     let started = Instant::now();
     flush_until_done(inner).await;
-    ApiTimes::add(&inner.api_times.flush, started);
+    crate::metrics::ApiTimes::add(&inner.shared.view.api_times.flush, started);
 }
 
 async fn flush_until_done(inner: &Inner) {

@@ -35,14 +35,14 @@ async fn run(
         result.wait(operation, inner.config.max_block).await
     }
     .await;
-    let t = &inner.api_times;
+    let t = &inner.shared.view.api_times;
     let counter = match operation {
         "initTransactions" => &t.txn_init,
         "sendOffsetsToTransaction" => &t.txn_send_offsets,
         "commitTransaction" => &t.txn_commit,
         _ => &t.txn_abort,
     };
-    super::ApiTimes::add(counter, started);
+    crate::metrics::ApiTimes::add(counter, started);
     r
 }
 
@@ -84,7 +84,7 @@ impl<K, V> Producer<K, V> {
     pub fn begin_transaction(&self) -> Result<(), TransactionError> {
         let started = std::time::Instant::now();
         let r = with_txn(&self.inner, |t| t.begin());
-        super::ApiTimes::add(&self.inner.api_times.txn_begin, started);
+        crate::metrics::ApiTimes::add(&self.inner.shared.view.api_times.txn_begin, started);
         r
     }
 
