@@ -90,6 +90,8 @@ pub(crate) struct Conn {
     pub(crate) reauth_due: Option<Instant>,
     /// `reauth_due` passed: no new requests until re-authenticated.
     pub(crate) reauth_pending: bool,
+    /// When the KIP-368 re-authentication under way started (its latency is a metric).
+    pub(crate) reauth_started: Option<Instant>,
 }
 
 impl Conn {
@@ -179,6 +181,7 @@ impl Connections {
                 sasl: None,
                 reauth_due: None,
                 reauth_pending: false,
+                reauth_started: None,
             },
         );
         id

@@ -76,6 +76,7 @@ use crate::security::sasl::{SaslConfig, SaslStep};
 use crate::sender::{Completion, Sender, SenderConfig, SenderOutput};
 use crate::shared::{SendState, Shared};
 
+use crate::metrics::AuthEvent;
 use backoff::Jitter;
 pub use conn::ConnId;
 use conn::{Connections, InFlight, Kind, Phase};
@@ -533,6 +534,7 @@ impl ProducerCore {
                     *broker = c.addr.to_string();
                 }
             }
+            self.metrics.record_authentication(AuthEvent::Failed, now);
             if c.phase == Phase::Ready {
                 // A TLS alert on an established connection: what was in flight is retried or
                 // failed by its handlers, as for any lost connection.
@@ -1160,7 +1162,7 @@ impl ProducerCore {
                 if self.cfg.sasl.is_some() {
                     self.start_sasl(conn, now);
                 } else {
-                    self.conn_ready(conn);
+                    self.conn_ready(conn, now);
                 }
                 return;
             }
@@ -1202,7 +1204,18 @@ impl ProducerCore {
     }
 
     /// Set-up is complete: requests may go.
-    fn conn_ready(&mut self, conn: ConnId) {
+    fn conn_ready(&mut self, conn: ConnId, now: Instant) {
+        // Java's `Selector` counts a channel ready as authenticated (plaintext too), a KIP-368
+        // renewal as a re-authentication with its latency.
+        let reauth = self
+            .conns
+            .get_mut(conn)
+            .and_then(|c| c.reauth_started.take());
+        let event = match reauth {
+            Some(started) => AuthEvent::Reauthenticated(now.saturating_duration_since(started)),
+            None => AuthEvent::Authenticated,
+        };
+        self.metrics.record_authentication(event, now);
         let failures = self.conns.set_ready(conn);
         if let Some(addr) = self.conns.get(conn).map(|c| c.addr.clone()) {
             tracing::debug!(%addr, %conn, "connected");
@@ -1227,6 +1240,9 @@ impl ProducerCore {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
+        if c.phase == Phase::Ready {
+            c.reauth_started = Some(now);
+        }
         c.phase = Phase::Authenticating;
         c.reauth_due = None;
         c.setup_deadline = now + self.cfg.connection_setup_timeout;
@@ -1400,7 +1416,7 @@ impl ProducerCore {
                         });
                     tracing::debug!(addr = %c.addr, %conn, reauth_in = ?c.reauth_due.map(|d| d - now), "authenticated");
                 }
-                self.conn_ready(conn);
+                self.conn_ready(conn, now);
             }
             Err(e) => self.sasl_failed(conn, fail(e.to_string()), now),
         }
@@ -1408,6 +1424,18 @@ impl ProducerCore {
 
     /// SASL failed on `conn`: close it, back off, and fail what waits.
     fn sasl_failed(&mut self, conn: ConnId, error: AuthenticationError, now: Instant) {
+        let reauth = self
+            .conns
+            .get(conn)
+            .is_some_and(|c| c.reauth_started.is_some());
+        self.metrics.record_authentication(
+            if reauth {
+                AuthEvent::ReauthenticationFailed
+            } else {
+                AuthEvent::Failed
+            },
+            now,
+        );
         if self.conns.get(conn).is_some() {
             self.queue.push_back(Queued::Close { conn });
         }

@@ -890,6 +890,18 @@ fn sasl_plain_authenticates_each_connection_before_any_other_request() {
     };
     assert_eq!(h.mechanism.as_str(), "PLAIN");
     assert!(net.shared.lock().auth_error.is_none());
+    // Java's Selector sensors: one connection, authenticated once.
+    let m = metrics_at(&net, net.at(20));
+    assert_eq!(metric(&m, P, "successful-authentication-total", None), 1.0);
+    assert_eq!(
+        metric(&m, P, "successful-authentication-no-reauth-total", None),
+        1.0
+    );
+    assert_eq!(metric(&m, P, "failed-authentication-total", None), 0.0);
+    assert_eq!(
+        metric(&m, P, "successful-reauthentication-total", None),
+        0.0
+    );
 }
 
 #[test]
@@ -934,6 +946,13 @@ fn a_wrong_password_fails_waiting_records_at_once_and_backs_off_growing() {
         .filter(|(_, r)| matches!(r, Req::SaslHandshake(_)))
         .count();
     assert!((5..=12).contains(&attempts), "{attempts} attempts in 5 s");
+    let m = metrics_at(&net, net.at(5000));
+    assert_eq!(
+        metric(&m, P, "failed-authentication-total", None),
+        attempts as f64,
+        "every refusal counted"
+    );
+    assert_eq!(metric(&m, P, "successful-authentication-total", None), 0.0);
 }
 
 #[test]
@@ -1001,6 +1020,16 @@ fn a_session_lifetime_is_renewed_on_the_same_connection_between_requests() {
             "nothing goes between the handshake and the authentication"
         );
     }
+    // The renewals are re-authentications (with their latency), not new authentications.
+    let m = metrics_at(&net, net.at(3000));
+    assert_eq!(metric(&m, P, "successful-authentication-total", None), 1.0);
+    assert_eq!(
+        metric(&m, P, "successful-reauthentication-total", None),
+        (handshakes.len() - 1) as f64
+    );
+    assert_eq!(metric(&m, P, "failed-reauthentication-total", None), 0.0);
+    let latency = metric(&m, P, "reauthentication-latency-max", None);
+    assert!((0.0..1000.0).contains(&latency), "{latency} ms");
 }
 
 #[test]

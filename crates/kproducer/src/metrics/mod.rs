@@ -255,6 +255,8 @@ pub(crate) struct NetworkMetrics {
     io_wait: Sensor,
     /// Nanoseconds of work between waits: `io-time-ns-avg`, `io-ratio`, `io-time-ns-total`.
     io_time: Sensor,
+    /// Authentications and KIP-368 re-authentications (Java's `Selector` sensors).
+    auth: AuthSensors,
     /// `requests-in-flight` (every request kind, as Java's `inFlightRequestCount`).
     pub(crate) requests_in_flight: usize,
     /// `connection-count`.
@@ -288,6 +290,7 @@ impl NetworkMetrics {
             closed: Sensor::default(),
             io_wait: Sensor::default(),
             io_time: Sensor::default(),
+            auth: AuthSensors::default(),
             requests_in_flight: 0,
             connection_count: 0,
             metadata_updated: start,
@@ -419,6 +422,29 @@ impl NetworkMetrics {
         self.version += 1;
     }
 
+    /// A connection authenticated, failed to, or re-authenticated (KIP-368). A connection without
+    /// SASL or TLS counts as authenticated once ready, as Java's plaintext channels do.
+    pub(crate) fn record_authentication(&mut self, event: AuthEvent, now: Instant) {
+        let c = self.clock;
+        let t = c.ms(now);
+        let a = &mut self.auth;
+        match event {
+            AuthEvent::Authenticated => {
+                a.ok.record(&c, 1.0, t);
+                // A client's connection never re-authenticates on the broker's initiative
+                // (Java: `connectedClientSupportsReauthentication` is false on the client side).
+                a.ok_no_reauth.record(&c, 1.0, t);
+            }
+            AuthEvent::Failed => a.failed.record(&c, 1.0, t),
+            AuthEvent::Reauthenticated(latency) => {
+                a.reauth_ok.record(&c, 1.0, t);
+                a.reauth_latency.record(&c, latency.as_secs_f64() * 1e3, t);
+            }
+            AuthEvent::ReauthenticationFailed => a.reauth_failed.record(&c, 1.0, t),
+        }
+        self.version += 1;
+    }
+
     /// Metadata was updated.
     pub(crate) fn record_metadata_update(&mut self, now: Instant) {
         self.metadata_updated = now;
@@ -467,6 +493,7 @@ impl NetworkMetrics {
             closed,
             io_wait,
             io_time,
+            auth,
             requests_in_flight,
             connection_count,
             metadata_updated,
@@ -492,6 +519,7 @@ impl NetworkMetrics {
         closed.clone_from(&src.closed);
         io_wait.clone_from(&src.io_wait);
         io_time.clone_from(&src.io_time);
+        auth.clone_from(&src.auth);
         *requests_in_flight = src.requests_in_flight;
         *connection_count = src.connection_count;
         *metadata_updated = src.metadata_updated;
@@ -590,6 +618,27 @@ impl NetworkMetrics {
         put("io-ratio", self.io_time.rate(c, t, Unit::NanosRatio));
         put("io-time-ns-total", self.io_time.total());
         put("connection-count", self.connection_count as f64);
+        let a = &self.auth;
+        put("successful-authentication-rate", a.ok.rate(c, t, per));
+        put("successful-authentication-total", a.ok.total());
+        put(
+            "successful-authentication-no-reauth-total",
+            a.ok_no_reauth.total(),
+        );
+        put("failed-authentication-rate", a.failed.rate(c, t, per));
+        put("failed-authentication-total", a.failed.total());
+        put(
+            "successful-reauthentication-rate",
+            a.reauth_ok.rate(c, t, per),
+        );
+        put("successful-reauthentication-total", a.reauth_ok.total());
+        put(
+            "failed-reauthentication-rate",
+            a.reauth_failed.rate(c, t, per),
+        );
+        put("failed-reauthentication-total", a.reauth_failed.total());
+        put("reauthentication-latency-avg", a.reauth_latency.avg(c, t));
+        put("reauthentication-latency-max", a.reauth_latency.max(c, t));
 
         for (topic, s) in &self.topics {
             let mut put = |name: &'static str, v: f64| f(Scope::Topic(topic), name, v);
@@ -620,6 +669,51 @@ impl NetworkMetrics {
                 put("request-latency-max", s.latency.max(c, t));
             }
         }
+    }
+}
+
+/// What happened to a connection's authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthEvent {
+    /// Ready (SASL done, or nothing to authenticate).
+    Authenticated,
+    /// SASL or TLS refused the connection.
+    Failed,
+    /// A KIP-368 re-authentication succeeded after this long.
+    Reauthenticated(Duration),
+    /// A KIP-368 re-authentication failed.
+    ReauthenticationFailed,
+}
+
+/// Java's `Selector` authentication sensors: `successful-authentication-*`,
+/// `successful-authentication-no-reauth-total`, `failed-authentication-*`,
+/// `successful-reauthentication-*`, `failed-reauthentication-*`, `reauthentication-latency-*`.
+#[derive(Debug, Default)]
+struct AuthSensors {
+    ok: Sensor,
+    ok_no_reauth: Sensor,
+    failed: Sensor,
+    reauth_ok: Sensor,
+    reauth_failed: Sensor,
+    /// Milliseconds.
+    reauth_latency: Sensor,
+}
+
+impl Clone for AuthSensors {
+    fn clone(&self) -> Self {
+        let mut c = AuthSensors::default();
+        c.clone_from(self);
+        c
+    }
+
+    /// Field by field, reusing the sensors' buffers (the view copies the metrics often).
+    fn clone_from(&mut self, src: &Self) {
+        self.ok.clone_from(&src.ok);
+        self.ok_no_reauth.clone_from(&src.ok_no_reauth);
+        self.failed.clone_from(&src.failed);
+        self.reauth_ok.clone_from(&src.reauth_ok);
+        self.reauth_failed.clone_from(&src.reauth_failed);
+        self.reauth_latency.clone_from(&src.reauth_latency);
     }
 }
 
