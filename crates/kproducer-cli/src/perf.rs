@@ -759,8 +759,11 @@ pub async fn run(args: PerfArgs) -> Result<u64> {
     // Ctrl-C / SIGTERM: stop sending, then deliver (and commit) what was accepted and print the
     // summary of what was sent, instead of dying with records in the buffer.
     let stop = std::sync::Arc::new(AtomicU8::new(0));
+    // Wakes a send blocked waiting for metadata or buffer memory (up to max.block.ms), so a
+    // signal stops the run at once; `notify_one` keeps the wake-up if no send is waiting yet.
+    let stopped = std::sync::Arc::new(tokio::sync::Notify::new());
     let on_signal = {
-        let stop = stop.clone();
+        let (stop, stopped) = (stop.clone(), stopped.clone());
         let signals = crate::StopSignals::install();
         tokio::spawn(async move {
             let code = if signals.recv().await == "SIGINT" {
@@ -769,6 +772,7 @@ pub async fn run(args: PerfArgs) -> Result<u64> {
                 143
             };
             stop.store(code, Ordering::Relaxed);
+            stopped.notify_one();
         })
     };
     for i in 0..o.num_records {
@@ -792,14 +796,24 @@ pub async fn run(args: PerfArgs) -> Result<u64> {
                 Instant::now(),
             ));
         }
-        let sent = if steady {
-            producer
-                .send_with_callback(record, |r| on_completion(r, true))
-                .await
-        } else {
-            producer
-                .send_with_callback(record, |r| on_completion(r, false))
-                .await
+        // Two closures capturing nothing (a capture would box the callback per record).
+        let send = async {
+            if steady {
+                producer
+                    .send_with_callback(record, |r| on_completion(r, true))
+                    .await
+            } else {
+                producer
+                    .send_with_callback(record, |r| on_completion(r, false))
+                    .await
+            }
+        };
+        // Biased: the send (ready at once unless it waits) is polled first; the record it was
+        // sending when a signal came is not accepted, so nothing accepted is dropped.
+        let sent = tokio::select! {
+            biased;
+            sent = send => sent,
+            _ = stopped.notified() => break,
         };
         if let Err(e) = sent {
             producer.close(Duration::from_secs(30)).await;

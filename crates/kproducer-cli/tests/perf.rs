@@ -518,3 +518,46 @@ fn sigint_mid_run_commits_what_was_sent_and_reports_it() {
     let info = c.transaction(&txn_id).expect("coordinator knows the id");
     assert_eq!(info.state, kproducer_mock::TransactionState::CompleteCommit);
 }
+
+/// SIGINT while the first send waits for metadata from a broker that isn't there: the run stops
+/// at once (exit 130 with the summary), not after `max.block.ms` (60 s).
+#[test]
+fn sigint_while_waiting_for_metadata_stops_at_once() {
+    let unreachable = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = unreachable.local_addr().expect("addr").to_string();
+    drop(unreachable); // nothing listens there now
+    let started = std::time::Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_kproducer"))
+        .args([
+            "perf",
+            "--topic",
+            "nowhere",
+            "--num-records",
+            "1000",
+            "--record-size",
+            "100",
+            "--throughput",
+            "-1",
+            "--bootstrap-server",
+            &addr,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(1500));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("stopped by a signal"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "stopped after {:?}, not at the signal",
+        started.elapsed()
+    );
+}
