@@ -143,6 +143,16 @@ impl SendState {
     }
 
     /// Raises (`+1`) or lowers (`-1`) the count of callers waiting for memory.
+    /// The buffer pool's gauges (`buffer-total-bytes`, `buffer-available-bytes`,
+    /// `waiting-threads`), for `Producer::metrics`, the export and telemetry pushes.
+    pub(crate) fn pool_gauges(&self) -> crate::metrics::PoolGauges {
+        crate::metrics::PoolGauges {
+            total: self.acc.config().buffer_memory,
+            available: self.acc.available_memory() + self.acc.grown_bytes(),
+            waiting: self.memory_waiters,
+        }
+    }
+
     pub(crate) fn add_memory_waiters(&mut self, delta: isize) {
         self.memory_waiters = self.memory_waiters.saturating_add_signed(delta);
         self.acc.set_memory_waiters(self.memory_waiters);

@@ -149,11 +149,7 @@ impl ProducerCore {
         {
             let shared = Arc::clone(&self.shared);
             let st = shared.lock();
-            let gauges = crate::metrics::PoolGauges {
-                total: st.acc.config().buffer_memory,
-                available: st.acc.available_memory() + st.acc.grown_bytes(),
-                waiting: st.memory_waiters,
-            };
+            let gauges = st.pool_gauges();
             st.pool_metrics.visit(gauges, now, |name, v| {
                 put(&mut samples, Scope::Producer, name, v)
             });

@@ -650,15 +650,6 @@ fn new_inner(config: ProducerConfig, observer: Option<AckFn>) -> Inner {
 }
 
 impl Inner {
-    /// The buffer pool's gauges, read under the shared lock.
-    fn pool_gauges(&self, st: &SendState) -> crate::metrics::PoolGauges {
-        crate::metrics::PoolGauges {
-            total: self.config.buffer_memory,
-            available: st.acc.available_memory() + st.acc.grown_bytes(),
-            waiting: st.memory_waiters,
-        }
-    }
-
     /// Sets the metrics in the `metrics` facade's recorder through `exporter`: the network
     /// thread's `net`, or (`None`) those it last published, and the pool's (read under the
     /// shared lock, set after it is released).
@@ -671,7 +662,7 @@ impl Inner {
     ) {
         let pool = {
             let st = self.shared.lock();
-            crate::metrics::export::pool_values(&st.pool_metrics, self.pool_gauges(&st), now)
+            crate::metrics::export::pool_values(&st.pool_metrics, st.pool_gauges(), now)
         };
         match net {
             Some(net) => exporter.export(Some(net), &pool, now),
@@ -751,7 +742,7 @@ impl<K, V> Producer<K, V> {
             }
         });
         let st = self.inner.shared.lock();
-        let gauges = self.inner.pool_gauges(&st);
+        let gauges = st.pool_gauges();
         let pool = st.pool_metrics.clone();
         drop(st);
         pool.write_into(client_id, gauges, now, &mut out);
